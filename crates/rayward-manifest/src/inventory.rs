@@ -1,0 +1,165 @@
+//! Everything a run read, indexed for the rules that need the whole picture: which pods
+//! each object will create, with the labels KubeRay will put on them, by namespace.
+
+use crate::node::Node;
+use crate::object::{Kind, Object};
+use crate::pod::{PodRole, Workload};
+use crate::selector::{LabelValue, Labels, Selector};
+
+/// A pod that a template will create, with its effective labels.
+#[derive(Clone, Debug)]
+pub struct PodRef {
+    /// Index into [`Inventory::objects`] / [`Inventory::workloads`].
+    pub obj: usize,
+    /// Index into that workload's templates.
+    pub template: usize,
+    pub labels: Labels,
+}
+
+/// All objects of a run, their workloads, and the pods they create.
+pub struct Inventory<'a> {
+    pub objects: &'a [Object],
+    pub workloads: Vec<Workload<'a>>,
+    pub pods: Vec<PodRef>,
+}
+
+impl<'a> Inventory<'a> {
+    pub fn new(objects: &'a [Object]) -> Inventory<'a> {
+        let workloads: Vec<Workload<'a>> = objects.iter().map(Workload::of).collect();
+        let mut pods = Vec::new();
+        for (oi, w) in workloads.iter().enumerate() {
+            for ti in 0..w.templates.len() {
+                pods.push(PodRef {
+                    obj: oi,
+                    template: ti,
+                    labels: pod_labels(w, ti),
+                });
+            }
+        }
+        Inventory {
+            objects,
+            workloads,
+            pods,
+        }
+    }
+
+    /// Objects of one kind.
+    pub fn of_kind(&self, kind: Kind) -> impl Iterator<Item = (usize, &'a Object)> + '_ {
+        self.objects
+            .iter()
+            .enumerate()
+            .filter(move |(_, o)| o.kind == kind)
+    }
+
+    /// The distinct namespaces of the objects, `None` standing for "not set".
+    pub fn namespaces(&self) -> Vec<Option<&'a str>> {
+        let mut out: Vec<Option<&str>> = Vec::new();
+        for o in self.objects {
+            if !o.kind.is_namespaced() {
+                continue;
+            }
+            let ns = o.namespace.as_deref();
+            if !out.contains(&ns) {
+                out.push(ns);
+            }
+        }
+        out
+    }
+
+    /// Ray head and worker pods.
+    pub fn ray_pods(&self) -> impl Iterator<Item = &PodRef> {
+        self.pods.iter().filter(|p| {
+            self.workloads[p.obj].templates[p.template]
+                .role
+                .is_ray_node()
+        })
+    }
+
+    /// The namespace of the object that creates a pod.
+    pub fn pod_namespace(&self, p: &PodRef) -> Option<&'a str> {
+        self.objects[p.obj].namespace.as_deref()
+    }
+
+    /// Pods in `namespace` that `selector` selects.
+    pub fn select<'s>(
+        &'s self,
+        namespace: Option<&'s str>,
+        selector: &'s Selector,
+    ) -> impl Iterator<Item = &'s PodRef> + 's {
+        self.pods
+            .iter()
+            .filter(move |p| self.pod_namespace(p) == namespace && selector.matches(&p.labels))
+    }
+}
+
+/// The labels a pod of template `ti` will carry: the template's own, plus those KubeRay
+/// adds to head and worker pods.
+pub fn pod_labels(w: &Workload<'_>, ti: usize) -> Labels {
+    let t = &w.templates[ti];
+    let mut labels: Labels = Vec::new();
+    let known = |s: &str| LabelValue::Known(s.to_string());
+    if t.role.is_ray_node() {
+        let cluster = t
+            .cluster
+            .and_then(|c| w.clusters[c].name.clone())
+            .map_or(LabelValue::Any, LabelValue::Known);
+        let (node_type, group) = match &t.role {
+            PodRole::Head => ("head", "headgroup".to_string()),
+            PodRole::Worker { group } => ("worker", group.clone()),
+            _ => unreachable!("ray node roles only"),
+        };
+        labels.push(("ray.io/cluster".into(), cluster.clone()));
+        labels.push(("ray.io/node-type".into(), known(node_type)));
+        labels.push(("ray.io/group".into(), known(&group)));
+        labels.push(("ray.io/is-ray-node".into(), known("yes")));
+        labels.push((
+            "ray.io/identifier".into(),
+            match &cluster {
+                LabelValue::Known(c) => known(&format!("{c}-{node_type}")),
+                LabelValue::Any => LabelValue::Any,
+            },
+        ));
+        labels.push((
+            "app.kubernetes.io/created-by".into(),
+            known("kuberay-operator"),
+        ));
+        labels.push(("app.kubernetes.io/name".into(), known("kuberay")));
+        if matches!(
+            w.obj.kind,
+            Kind::RayJob | Kind::RayService | Kind::RayCronJob
+        ) {
+            let crd = match w.obj.kind {
+                Kind::RayService => "RayService",
+                _ => "RayJob",
+            };
+            labels.push(("ray.io/originated-from-crd".into(), known(crd)));
+            labels.push(("ray.io/originated-from-cr-name".into(), known(&w.obj.name)));
+        }
+    }
+    for (k, v) in t.labels() {
+        labels.push((k.to_string(), known(v)));
+    }
+    labels
+}
+
+/// A NetworkPolicy's pod selector.
+pub fn policy_selector(np: &Object) -> Selector {
+    Selector::from_label_selector(np.root.path(&["spec", "podSelector"]))
+}
+
+/// A Service's selector; `None` when it has none (it then selects no pod).
+pub fn service_selector(svc: &Object) -> Option<Selector> {
+    svc.root
+        .path(&["spec", "selector"])
+        .filter(|n| n.is_map() && !n.as_map().is_empty())
+        .map(Selector::from_map)
+}
+
+/// Reads a node as a string list (`[a, b]`), ignoring non-strings.
+pub fn strings(node: Option<&Node>) -> Vec<&str> {
+    node.map(Node::as_seq)
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(Node::as_str)
+        .collect()
+}

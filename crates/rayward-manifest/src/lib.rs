@@ -1,0 +1,20 @@
+//! Loading Kubernetes manifests for rayward: YAML/JSON with line:column spans, bounded
+//! against hostile input, and a typed view of every pod template (KubeRay's included).
+
+pub mod error;
+pub mod inventory;
+pub mod load;
+pub mod node;
+pub mod object;
+pub mod pod;
+pub mod selector;
+pub mod source;
+
+pub use error::{LoadError, LoadErrorKind};
+pub use inventory::{Inventory, PodRef};
+pub use load::Limits;
+pub use node::{JsonPath, Node, Pos, Value};
+pub use object::{Kind, Object};
+pub use pod::{Container, ContainerKind, EnvVar, PodRole, PodTemplate, RayClusterSpec, Workload};
+pub use selector::{LabelValue, Labels, Selector};
+pub use source::{expand_paths, load_bytes, load_file, Loaded};

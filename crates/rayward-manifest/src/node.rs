@@ -1,0 +1,242 @@
+//! A YAML/JSON tree that remembers where every node came from.
+//!
+//! Scalars keep their source text and are resolved on demand (YAML 1.2 core schema), so a
+//! rule can ask for `as_str`, `as_bool` or `as_i64` without the loader guessing types up front.
+
+use std::fmt;
+
+/// A position in a source file: 1-based line and column.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Pos {
+    pub line: u32,
+    pub col: u32,
+}
+
+impl fmt::Display for Pos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.line, self.col)
+    }
+}
+
+/// One node of a document.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    pub value: Value,
+    pub pos: Pos,
+}
+
+/// The payload of a [`Node`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// A scalar with its text; `plain` is false when it was quoted or a block scalar, in
+    /// which case it is always a string.
+    Scalar {
+        text: String,
+        plain: bool,
+    },
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+impl Node {
+    pub fn scalar(text: impl Into<String>, plain: bool, pos: Pos) -> Node {
+        Node {
+            value: Value::Scalar {
+                text: text.into(),
+                plain,
+            },
+            pos,
+        }
+    }
+
+    /// Looks up a mapping key (string keys only). `None` for non-maps.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        match &self.value {
+            // Later keys win, as in Kubernetes' YAML-to-JSON conversion.
+            Value::Map(entries) => entries
+                .iter()
+                .rev()
+                .find(|(k, _)| k.scalar_text() == Some(key))
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// Looks up a mapping key and returns the key node too (its position is where a
+    /// finding about the entry should point).
+    pub fn get_entry(&self, key: &str) -> Option<(&Node, &Node)> {
+        match &self.value {
+            Value::Map(entries) => entries
+                .iter()
+                .rev()
+                .find(|(k, _)| k.scalar_text() == Some(key))
+                .map(|(k, v)| (k, v)),
+            _ => None,
+        }
+    }
+
+    /// Walks a dotted path of mapping keys: `node.path(&["spec", "template"])`.
+    pub fn path(&self, keys: &[&str]) -> Option<&Node> {
+        keys.iter().try_fold(self, |n, k| n.get(k))
+    }
+
+    /// The raw text of a scalar, whatever its resolved type.
+    pub fn scalar_text(&self) -> Option<&str> {
+        match &self.value {
+            Value::Scalar { text, .. } => Some(text),
+            _ => None,
+        }
+    }
+
+    /// A scalar as a string. YAML null resolves to `None`; numbers and booleans give
+    /// their text, as Kubernetes would after a round trip through kubectl.
+    pub fn as_str(&self) -> Option<&str> {
+        if self.is_null() {
+            return None;
+        }
+        self.scalar_text()
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(&self.value, Value::Scalar { text, plain: true } if matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL"))
+    }
+
+    /// A boolean per the YAML 1.2 core schema (`true`/`True`/`TRUE`, …); quoted strings
+    /// are not booleans.
+    pub fn as_bool(&self) -> Option<bool> {
+        match &self.value {
+            Value::Scalar { text, plain: true } => match text.as_str() {
+                "true" | "True" | "TRUE" => Some(true),
+                "false" | "False" | "FALSE" => Some(false),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// An integer (plain scalars only; decimal, `0x` and `0o`).
+    pub fn as_i64(&self) -> Option<i64> {
+        match &self.value {
+            Value::Scalar { text, plain: true } => parse_int(text),
+            _ => None,
+        }
+    }
+
+    pub fn as_seq(&self) -> &[Node] {
+        match &self.value {
+            Value::Seq(items) => items,
+            _ => &[],
+        }
+    }
+
+    pub fn as_map(&self) -> &[(Node, Node)] {
+        match &self.value {
+            Value::Map(entries) => entries,
+            _ => &[],
+        }
+    }
+
+    pub fn is_map(&self) -> bool {
+        matches!(self.value, Value::Map(_))
+    }
+
+    pub fn is_seq(&self) -> bool {
+        matches!(self.value, Value::Seq(_))
+    }
+
+    /// Number of nodes in this subtree, this one included.
+    pub fn size(&self) -> usize {
+        1 + match &self.value {
+            Value::Scalar { .. } => 0,
+            Value::Seq(items) => items.iter().map(Node::size).sum(),
+            Value::Map(entries) => entries.iter().map(|(k, v)| k.size() + v.size()).sum(),
+        }
+    }
+}
+
+fn parse_int(text: &str) -> Option<i64> {
+    let (neg, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let v = if let Some(hex) = digits.strip_prefix("0x") {
+        i64::from_str_radix(hex, 16).ok()?
+    } else if let Some(oct) = digits.strip_prefix("0o") {
+        i64::from_str_radix(oct, 8).ok()?
+    } else if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        digits.parse().ok()?
+    } else {
+        return None;
+    };
+    Some(if neg { -v } else { v })
+}
+
+/// A JSON path inside an object, e.g. `spec.workerGroupSpecs[1].template.spec`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JsonPath(String);
+
+impl JsonPath {
+    pub fn root() -> Self {
+        JsonPath(String::new())
+    }
+
+    /// Appends a key (`a.b`).
+    pub fn key(&self, k: &str) -> Self {
+        let mut s = String::with_capacity(self.0.len() + k.len() + 1);
+        s.push_str(&self.0);
+        if !s.is_empty() {
+            s.push('.');
+        }
+        s.push_str(k);
+        JsonPath(s)
+    }
+
+    /// Appends an index (`a[3]`).
+    pub fn idx(&self, i: usize) -> Self {
+        JsonPath(format!("{}[{}]", self.0, i))
+    }
+
+    /// Appends several keys.
+    pub fn keys(&self, ks: &[&str]) -> Self {
+        ks.iter().fold(self.clone(), |p, k| p.key(k))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for JsonPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scalars_resolve_per_core_schema() {
+        let p = Pos::default();
+        assert_eq!(Node::scalar("true", true, p).as_bool(), Some(true));
+        assert_eq!(Node::scalar("true", false, p).as_bool(), None);
+        assert_eq!(Node::scalar("0x1F", true, p).as_i64(), Some(31));
+        assert_eq!(Node::scalar("-12", true, p).as_i64(), Some(-12));
+        assert_eq!(Node::scalar("12a", true, p).as_i64(), None);
+        assert!(Node::scalar("~", true, p).is_null());
+        assert!(!Node::scalar("~", false, p).is_null());
+        assert_eq!(Node::scalar("null", true, p).as_str(), None);
+        assert_eq!(Node::scalar("1", true, p).as_str(), Some("1"));
+    }
+
+    #[test]
+    fn json_paths_compose() {
+        let p = JsonPath::root()
+            .key("spec")
+            .key("workerGroupSpecs")
+            .idx(1)
+            .key("template");
+        assert_eq!(p.as_str(), "spec.workerGroupSpecs[1].template");
+    }
+}

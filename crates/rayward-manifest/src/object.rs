@@ -1,0 +1,182 @@
+//! Kubernetes objects found in documents, with the kinds rayward understands.
+
+use crate::node::{JsonPath, Node};
+use std::sync::Arc;
+
+/// The kinds rules look at. Anything else is [`Kind::Other`] and passes through untouched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Pod,
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    ReplicaSet,
+    Job,
+    CronJob,
+    RayCluster,
+    RayJob,
+    RayService,
+    RayCronJob,
+    Service,
+    Ingress,
+    NetworkPolicy,
+    ResourceQuota,
+    ServiceAccount,
+    Role,
+    ClusterRole,
+    RoleBinding,
+    ClusterRoleBinding,
+    Namespace,
+    Other,
+}
+
+impl Kind {
+    /// Resolves `apiVersion` + `kind`. Ray kinds must be in the `ray.io` group, so an
+    /// unrelated CRD that happens to be called `RayCluster` is not mistaken for KubeRay's.
+    pub fn of(api_version: &str, kind: &str) -> Kind {
+        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        match (group, kind) {
+            ("ray.io", "RayCluster") => Kind::RayCluster,
+            ("ray.io", "RayJob") => Kind::RayJob,
+            ("ray.io", "RayService") => Kind::RayService,
+            ("ray.io", "RayCronJob") => Kind::RayCronJob,
+            ("", "Pod") => Kind::Pod,
+            ("", "Service") => Kind::Service,
+            ("", "ServiceAccount") => Kind::ServiceAccount,
+            ("", "ResourceQuota") => Kind::ResourceQuota,
+            ("", "Namespace") => Kind::Namespace,
+            ("apps" | "extensions", "Deployment") => Kind::Deployment,
+            ("apps", "StatefulSet") => Kind::StatefulSet,
+            ("apps" | "extensions", "DaemonSet") => Kind::DaemonSet,
+            ("apps" | "extensions", "ReplicaSet") => Kind::ReplicaSet,
+            ("batch", "Job") => Kind::Job,
+            ("batch", "CronJob") => Kind::CronJob,
+            ("networking.k8s.io" | "extensions", "Ingress") => Kind::Ingress,
+            ("networking.k8s.io", "NetworkPolicy") => Kind::NetworkPolicy,
+            ("rbac.authorization.k8s.io", "Role") => Kind::Role,
+            ("rbac.authorization.k8s.io", "ClusterRole") => Kind::ClusterRole,
+            ("rbac.authorization.k8s.io", "RoleBinding") => Kind::RoleBinding,
+            ("rbac.authorization.k8s.io", "ClusterRoleBinding") => Kind::ClusterRoleBinding,
+            _ => Kind::Other,
+        }
+    }
+
+    /// KubeRay's custom resources.
+    pub fn is_ray(self) -> bool {
+        matches!(
+            self,
+            Kind::RayCluster | Kind::RayJob | Kind::RayService | Kind::RayCronJob
+        )
+    }
+
+    /// Kinds that are namespaced (everything rayward reads but the cluster-scoped ones).
+    pub fn is_namespaced(self) -> bool {
+        !matches!(
+            self,
+            Kind::ClusterRole | Kind::ClusterRoleBinding | Kind::Namespace
+        )
+    }
+}
+
+/// One Kubernetes object: a document, or an item of a `kind: List`.
+#[derive(Debug, Clone)]
+pub struct Object {
+    /// The file it came from (`-` for stdin).
+    pub file: Arc<str>,
+    /// 0-based document index within the file.
+    pub doc: usize,
+    /// Path of the object within its document (`items[2]` for list items, empty otherwise).
+    pub doc_path: JsonPath,
+    pub api_version: String,
+    pub kind_name: String,
+    pub kind: Kind,
+    pub name: String,
+    pub namespace: Option<String>,
+    pub root: Node,
+}
+
+impl Object {
+    /// Builds objects from a document root: one object, several for a `List`, none for
+    /// documents that are not Kubernetes objects (no string `apiVersion` and `kind`).
+    pub fn from_document(file: &Arc<str>, doc: usize, root: Node) -> Vec<Object> {
+        let (Some(api), Some(kind)) = (
+            root.get("apiVersion").and_then(Node::as_str),
+            root.get("kind").and_then(Node::as_str),
+        ) else {
+            return Vec::new();
+        };
+        if kind.ends_with("List") {
+            if let Some(items) = root.get("items").filter(|n| n.is_seq()) {
+                let base = JsonPath::root().key("items");
+                let mut out = Vec::new();
+                for (i, item) in items.as_seq().iter().enumerate() {
+                    let sub = Self::from_document(file, doc, item.clone());
+                    out.extend(sub.into_iter().map(|mut o| {
+                        o.doc_path = base.idx(i);
+                        o
+                    }));
+                }
+                return out;
+            }
+        }
+        let (api, kind) = (api.to_string(), kind.to_string());
+        let meta = root.get("metadata");
+        let name = meta
+            .and_then(|m| m.get("name").or_else(|| m.get("generateName")))
+            .and_then(Node::as_str)
+            .unwrap_or("")
+            .to_string();
+        let namespace = meta
+            .and_then(|m| m.get("namespace"))
+            .and_then(Node::as_str)
+            .map(str::to_string);
+        vec![Object {
+            file: file.clone(),
+            doc,
+            doc_path: JsonPath::root(),
+            kind: Kind::of(&api, &kind),
+            api_version: api,
+            kind_name: kind,
+            name,
+            namespace,
+            root,
+        }]
+    }
+
+    /// `kind/namespace/name`, or `kind/name` when no namespace is set.
+    pub fn id(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{}/{}/{}", self.kind_name, ns, self.name),
+            None => format!("{}/{}", self.kind_name, self.name),
+        }
+    }
+
+    pub fn metadata(&self) -> Option<&Node> {
+        self.root.get("metadata")
+    }
+
+    pub fn spec(&self) -> Option<&Node> {
+        self.root.get("spec")
+    }
+
+    /// An annotation's value.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.metadata()?.get("annotations")?.get(key)?.as_str()
+    }
+
+    /// The object's own labels.
+    pub fn labels(&self) -> Vec<(&str, &str)> {
+        string_pairs(self.metadata().and_then(|m| m.get("labels")))
+    }
+}
+
+/// The string entries of a map such as `labels` or `matchLabels`.
+pub fn string_pairs(node: Option<&Node>) -> Vec<(&str, &str)> {
+    node.map(|n| {
+        n.as_map()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str()?, v.as_str()?)))
+            .collect()
+    })
+    .unwrap_or_default()
+}

@@ -1,0 +1,135 @@
+//! From paths and bytes to objects.
+
+use crate::error::{LoadError, LoadErrorKind};
+use crate::load::{decode, parse_documents, Limits};
+use crate::object::Object;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What one input gave: its objects, and the error that stopped it, if any.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub objects: Vec<Object>,
+    pub error: Option<LoadError>,
+    /// Documents read that were not Kubernetes objects (skipped quietly).
+    pub skipped_documents: usize,
+}
+
+/// Loads one input from memory.
+pub fn load_bytes(name: &str, bytes: &[u8], limits: &Limits) -> Loaded {
+    let file: Arc<str> = Arc::from(name);
+    let mut out = Loaded::default();
+    let text = match decode(name, bytes, limits) {
+        Ok(t) => t,
+        Err(e) => {
+            out.error = Some(e);
+            return out;
+        }
+    };
+    match parse_documents(name, text, limits) {
+        Ok(docs) => {
+            for d in docs {
+                let objs = Object::from_document(&file, d.index, d.root);
+                if objs.is_empty() {
+                    out.skipped_documents += 1;
+                }
+                out.objects.extend(objs);
+            }
+        }
+        Err(e) => out.error = Some(e),
+    }
+    out
+}
+
+/// Loads one file, checking its size before reading it.
+pub fn load_file(path: &Path, limits: &Limits) -> Loaded {
+    let name = path.display().to_string();
+    let io_err = |e: std::io::Error| Loaded {
+        error: Some(LoadError {
+            file: name.clone(),
+            line: 0,
+            col: 0,
+            kind: LoadErrorKind::Io(e.to_string()),
+        }),
+        ..Loaded::default()
+    };
+    match std::fs::metadata(path) {
+        Ok(m) if m.len() > limits.max_file_bytes => {
+            return Loaded {
+                error: Some(LoadError {
+                    file: name.clone(),
+                    line: 0,
+                    col: 0,
+                    kind: LoadErrorKind::TooLarge {
+                        size: m.len(),
+                        limit: limits.max_file_bytes,
+                    },
+                }),
+                ..Loaded::default()
+            }
+        }
+        Ok(_) => {}
+        Err(e) => return io_err(e),
+    }
+    match std::fs::read(path) {
+        Ok(bytes) => load_bytes(&name, &bytes, limits),
+        Err(e) => io_err(e),
+    }
+}
+
+/// Is this a manifest file by its extension?
+fn is_manifest(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml" | "json")
+    )
+}
+
+/// Expands the given paths: files are kept as given (whatever their extension), folders
+/// are walked recursively for `.yaml`, `.yml` and `.json` files in sorted order. Symbolic
+/// links to folders are not followed, so a link cycle cannot loop. Paths that do not exist
+/// are errors.
+pub fn expand_paths(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<LoadError>) {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for p in paths {
+        match std::fs::metadata(p) {
+            Ok(m) if m.is_dir() => walk(p, &mut files, &mut errors),
+            Ok(_) => files.push(p.clone()),
+            Err(e) => errors.push(LoadError {
+                file: p.display().to_string(),
+                line: 0,
+                col: 0,
+                kind: LoadErrorKind::Io(e.to_string()),
+            }),
+        }
+    }
+    (files, errors)
+}
+
+fn walk(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<LoadError>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) => {
+            errors.push(LoadError {
+                file: dir.display().to_string(),
+                line: 0,
+                col: 0,
+                kind: LoadErrorKind::Io(e.to_string()),
+            });
+            return;
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for p in paths {
+        let Ok(meta) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if meta.is_dir() {
+            walk(&p, files, errors);
+        } else if is_manifest(&p) && (meta.is_file() || p.is_file()) {
+            files.push(p);
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! Runs the catalog over a set of objects.
+
+use crate::finding::{Finding, Sink};
+use crate::registry;
+use crate::rule::{Ctx, Rule, Severity};
+use crate::settings::Settings;
+use rayward_manifest::{Inventory, Object};
+
+/// The annotation that suppresses rules on one object: `"RW401,RW501 # reason"`.
+pub const IGNORE_ANNOTATION: &str = "rayward.io/ignore";
+
+/// Which rules run and how severe their findings are.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// Rule ids or names to turn off.
+    pub disable: Vec<String>,
+    /// If not empty, only these rules run.
+    pub only: Vec<String>,
+    /// Severity overrides by rule id or name.
+    pub severity: Vec<(String, Severity)>,
+}
+
+/// A rule id or name that matches no rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownRule(pub String);
+
+impl std::fmt::Display for UnknownRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown rule `{}` (see `rayward rules`)", self.0)
+    }
+}
+
+impl std::error::Error for UnknownRule {}
+
+/// The configured catalog, ready to run.
+pub struct Engine {
+    rules: Vec<(&'static dyn Rule, Severity)>,
+    settings: Settings,
+}
+
+impl Engine {
+    /// Every rule at its default severity.
+    pub fn all(settings: Settings) -> Engine {
+        Engine::new(settings, &Selection::default()).expect("empty selection names no rule")
+    }
+
+    pub fn new(settings: Settings, sel: &Selection) -> Result<Engine, UnknownRule> {
+        let all = registry::all();
+        let known = |t: &str| -> Result<(), UnknownRule> {
+            if all.iter().any(|r| r.meta().is(t)) {
+                Ok(())
+            } else {
+                Err(UnknownRule(t.to_string()))
+            }
+        };
+        for t in sel.disable.iter().chain(&sel.only) {
+            known(t)?;
+        }
+        for (t, _) in &sel.severity {
+            known(t)?;
+        }
+        let rules = all
+            .into_iter()
+            .filter(|r| {
+                let m = r.meta();
+                (sel.only.is_empty() || sel.only.iter().any(|t| m.is(t)))
+                    && !sel.disable.iter().any(|t| m.is(t))
+            })
+            .map(|r| {
+                let sev = sel
+                    .severity
+                    .iter()
+                    .rev()
+                    .find(|(t, _)| r.meta().is(t))
+                    .map_or(r.meta().severity, |(_, s)| *s);
+                (r, sev)
+            })
+            .collect();
+        Ok(Engine { rules, settings })
+    }
+
+    pub fn rules(&self) -> impl Iterator<Item = &'static dyn Rule> + '_ {
+        self.rules.iter().map(|(r, _)| *r)
+    }
+
+    /// Runs every rule. Findings come sorted by file, document, line, column and rule;
+    /// suppressed ones are kept, marked with their reason.
+    pub fn run(&self, objects: &[Object]) -> Vec<Finding> {
+        let inv = Inventory::new(objects);
+        let cx = Ctx {
+            settings: &self.settings,
+        };
+        let mut out = Vec::new();
+        for w in &inv.workloads {
+            for (rule, sev) in &self.rules {
+                let mut sink = Sink {
+                    meta: rule.meta(),
+                    severity: *sev,
+                    out: &mut out,
+                };
+                rule.check(w, &cx, &mut sink);
+            }
+        }
+        for (rule, sev) in &self.rules {
+            let mut sink = Sink {
+                meta: rule.meta(),
+                severity: *sev,
+                out: &mut out,
+            };
+            rule.check_inventory(&inv, &cx, &mut sink);
+        }
+        out.sort_by(|a, b| {
+            (&a.file, a.doc, a.line, a.column, a.rule_id, &a.path)
+                .cmp(&(&b.file, b.doc, b.line, b.column, b.rule_id, &b.path))
+        });
+        out.dedup_by(|a, b| {
+            a.rule_id == b.rule_id
+                && a.file == b.file
+                && a.line == b.line
+                && a.path == b.path
+                && a.object == b.object
+        });
+        out
+    }
+}
+
+/// Why an object's ignore annotation suppresses a rule, if it does.
+pub fn suppression(obj: &Object, id: &str, name: &str) -> Option<String> {
+    let (tokens, reason) = parse_ignore(obj.annotation(IGNORE_ANNOTATION)?);
+    tokens
+        .iter()
+        .any(|t| {
+            *t == "*"
+                || t.eq_ignore_ascii_case("all")
+                || t.eq_ignore_ascii_case(id)
+                || t.eq_ignore_ascii_case(name)
+        })
+        .then(|| reason.to_string())
+}
+
+/// Parses an ignore annotation into (tokens, reason).
+pub fn parse_ignore(value: &str) -> (Vec<&str>, &str) {
+    let (list, reason) = value.split_once('#').unwrap_or((value, ""));
+    let tokens = list
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|t| !t.is_empty())
+        .collect();
+    (tokens, reason.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ignore_annotation_parses() {
+        assert_eq!(
+            parse_ignore("RW401,RW501 # dev only"),
+            (vec!["RW401", "RW501"], "dev only")
+        );
+        assert_eq!(parse_ignore("all"), (vec!["all"], ""));
+    }
+
+    #[test]
+    fn unknown_rules_are_refused() {
+        let sel = Selection {
+            disable: vec!["RW999".into()],
+            ..Selection::default()
+        };
+        assert_eq!(
+            Engine::new(Settings::default(), &sel).err(),
+            Some(UnknownRule("RW999".into()))
+        );
+    }
+}

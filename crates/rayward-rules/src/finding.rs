@@ -1,0 +1,111 @@
+//! Findings and the sink rules write them to.
+
+use crate::rule::{RuleMeta, Severity};
+use rayward_manifest::{JsonPath, Object, Pos};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// The object a finding is about.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ObjectRef {
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl ObjectRef {
+    /// `kind/namespace/name` or `kind/name`.
+    pub fn id(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{}/{}/{}", self.kind, ns, self.name),
+            None => format!("{}/{}", self.kind, self.name),
+        }
+    }
+}
+
+/// One reported problem.
+#[derive(Clone, Debug, Serialize)]
+pub struct Finding {
+    pub rule_id: &'static str,
+    pub rule_name: &'static str,
+    pub severity: Severity,
+    /// The guide's section.
+    pub section: &'static str,
+    pub object: ObjectRef,
+    pub file: Arc<str>,
+    pub line: u32,
+    pub column: u32,
+    /// JSON path inside the object.
+    pub path: String,
+    pub message: String,
+    pub fix: String,
+    /// Set when an annotation or the config suppressed the finding: the reason given
+    /// (empty when none was).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suppressed: Option<String>,
+    /// Document index in the file, and path of the object in it (`items[3]` for lists).
+    #[serde(skip)]
+    pub doc: usize,
+}
+
+/// Where a rule writes its findings; it stamps each with the rule's identity.
+pub struct Sink<'a> {
+    pub(crate) meta: &'static RuleMeta,
+    pub(crate) severity: Severity,
+    pub(crate) out: &'a mut Vec<Finding>,
+}
+
+impl<'a> Sink<'a> {
+    /// A sink for tests and for callers that run one rule by hand.
+    pub fn new(meta: &'static RuleMeta, out: &'a mut Vec<Finding>) -> Sink<'a> {
+        Sink {
+            meta,
+            severity: meta.severity,
+            out,
+        }
+    }
+
+    /// Reports a finding with the rule's default fix hint.
+    pub fn report(&mut self, obj: &Object, path: JsonPath, pos: Pos, message: impl Into<String>) {
+        self.report_fix(obj, path, pos, message, self.meta.fix);
+    }
+
+    /// Reports a finding with a fix hint of its own.
+    pub fn report_fix(
+        &mut self,
+        obj: &Object,
+        path: JsonPath,
+        pos: Pos,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) {
+        self.out.push(Finding {
+            rule_id: self.meta.id,
+            rule_name: self.meta.name,
+            severity: self.severity,
+            section: self.meta.section,
+            object: ObjectRef {
+                api_version: obj.api_version.clone(),
+                kind: obj.kind_name.clone(),
+                namespace: obj.namespace.clone(),
+                name: obj.name.clone(),
+            },
+            file: obj.file.clone(),
+            line: pos.line,
+            column: pos.col,
+            path: path.to_string(),
+            message: message.into(),
+            fix: fix.into(),
+            suppressed: crate::engine::suppression(obj, self.meta.id, self.meta.name),
+            doc: obj.doc,
+        });
+    }
+}
+
+/// Where a finding about an object as a whole points: its `metadata.name`, else its start.
+pub fn object_pos(obj: &Object) -> Pos {
+    obj.root
+        .path(&["metadata", "name"])
+        .map_or(obj.root.pos, |n| n.pos)
+}

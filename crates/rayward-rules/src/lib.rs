@@ -1,0 +1,30 @@
+//! The rule catalog of rayward.
+//!
+//! One rule per file, in a folder per section of the guide (`s5_pod_security/…`). Each
+//! rule's doc comment is its documentation: `rayward explain`, `rayward rules` and
+//! `docs/rules.md` are generated from it. Rules read the typed views of
+//! `rayward-manifest` and write [`Finding`]s to a [`Sink`].
+
+pub mod docs;
+pub mod engine;
+pub mod finding;
+pub mod registry;
+pub mod rule;
+pub mod settings;
+pub mod util;
+
+mod s1_1_tls;
+mod s1_4_network;
+mod s1_5_exposure;
+mod s2_tenancy;
+mod s4_rbac;
+mod s5_pod_security;
+mod s6_images;
+mod s7_resources;
+mod s8_credentials;
+mod s9_jobs;
+
+pub use engine::{Engine, Selection, UnknownRule, IGNORE_ANNOTATION};
+pub use finding::{object_pos, Finding, ObjectRef, Sink};
+pub use rule::{Ctx, Rule, RuleMeta, Severity};
+pub use settings::Settings;

@@ -1,0 +1,146 @@
+//! What a rule is: its metadata (documentation included) and the checks it runs.
+
+use crate::finding::Sink;
+use crate::settings::Settings;
+use rayward_manifest::{Inventory, Workload};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// How bad a finding is. Ordered, so `--fail-on medium` means "medium or worse".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 5] = [
+        Severity::Info,
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Severity> {
+        Severity::ALL
+            .into_iter()
+            .find(|v| v.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A rule's identity and documentation, built by [`declare_rule!`](crate::declare_rule)
+/// from the rule struct's doc comment.
+#[derive(Debug)]
+pub struct RuleMeta {
+    /// `RW` + number; the hundreds follow the guide's sections (RW5xx: §5 pod security).
+    pub id: &'static str,
+    /// kebab-case name, usable wherever an id is.
+    pub name: &'static str,
+    pub severity: Severity,
+    /// The guide's section, e.g. `5` or `1.4`.
+    pub section: &'static str,
+    /// One line: what the rule reports.
+    pub summary: &'static str,
+    /// The default fix hint attached to findings.
+    pub fix: &'static str,
+    /// The doc comment, raw (each line starts with the space rustdoc leaves).
+    pub raw_doc: &'static str,
+}
+
+impl RuleMeta {
+    /// The documentation as Markdown.
+    pub fn doc(&self) -> String {
+        self.raw_doc
+            .lines()
+            .map(|l| l.strip_prefix(' ').unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n")
+            .trim()
+            .to_string()
+    }
+
+    /// Whether `token` (an id or a name, any case) names this rule.
+    pub fn is(&self, token: &str) -> bool {
+        self.id.eq_ignore_ascii_case(token) || self.name.eq_ignore_ascii_case(token)
+    }
+}
+
+/// What every run gives a rule.
+pub struct Ctx<'a> {
+    pub settings: &'a Settings,
+}
+
+/// A rule. Per-object rules implement [`Rule::check`]; rules that need every object of a
+/// run (NetworkPolicy coverage, quotas, RBAC) implement [`Rule::check_inventory`].
+pub trait Rule: Send + Sync {
+    fn meta(&self) -> &'static RuleMeta;
+
+    fn check(&self, _w: &Workload<'_>, _cx: &Ctx<'_>, _out: &mut Sink<'_>) {}
+
+    fn check_inventory(&self, _inv: &Inventory<'_>, _cx: &Ctx<'_>, _out: &mut Sink<'_>) {}
+}
+
+/// Declares a rule struct whose doc comment is its documentation.
+///
+/// ```ignore
+/// declare_rule! {
+///     /// ## What it checks
+///     /// ...
+///     pub struct Privileged {
+///         id: "RW501", name: "privileged-container", severity: Critical, section: "5",
+///         summary: "Container runs privileged",
+///         fix: "Remove `securityContext.privileged: true`.",
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! declare_rule {
+    (
+        $(#[doc = $doc:literal])*
+        $vis:vis struct $name:ident {
+            id: $id:literal,
+            name: $rname:literal,
+            severity: $sev:ident,
+            section: $sec:literal,
+            summary: $summary:literal,
+            fix: $fix:literal $(,)?
+        }
+    ) => {
+        $(#[doc = $doc])*
+        #[derive(Debug, Default, Clone, Copy)]
+        $vis struct $name;
+
+        impl $name {
+            pub const META: $crate::RuleMeta = $crate::RuleMeta {
+                id: $id,
+                name: $rname,
+                severity: $crate::Severity::$sev,
+                section: $sec,
+                summary: $summary,
+                fix: $fix,
+                raw_doc: concat!($($doc, "\n"),*),
+            };
+        }
+    };
+}

@@ -1,0 +1,5 @@
+//! Guide §1.1: TLS between Ray nodes.
+
+use crate::Rule;
+
+pub(crate) const RULES: &[&dyn Rule] = &[];

@@ -1,0 +1,5 @@
+//! Guide §1.4: NetworkPolicies for Ray pods.
+
+use crate::Rule;
+
+pub(crate) const RULES: &[&dyn Rule] = &[];

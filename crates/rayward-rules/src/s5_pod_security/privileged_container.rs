@@ -1,0 +1,54 @@
+use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use rayward_manifest::Workload;
+
+declare_rule! {
+    /// ## What it checks
+    /// Containers with `securityContext.privileged: true`, in any pod template: Ray head
+    /// and worker groups, the autoscaler, RayJob submitters, init containers and plain
+    /// workloads.
+    ///
+    /// ## Why it matters (guide §5)
+    /// A privileged container has every capability and sees the node's devices: code that
+    /// reaches Ray (and any Ray job is arbitrary code) owns the node. GPU access does not
+    /// need it; the device plugin grants GPUs to unprivileged containers.
+    ///
+    /// ## Example
+    /// ```yaml
+    /// containers:
+    /// - name: ray-worker
+    ///   securityContext:
+    ///     privileged: true
+    /// ```
+    ///
+    /// ## Fix
+    /// Remove `privileged: true`; grant the narrow capability or device actually needed.
+    pub struct PrivilegedContainer {
+        id: "RW501",
+        name: "privileged-container",
+        severity: Critical,
+        section: "5",
+        summary: "Container runs privileged",
+        fix: "Remove `securityContext.privileged: true`; grant only the capability or device the workload needs.",
+    }
+}
+
+impl Rule for PrivilegedContainer {
+    fn meta(&self) -> &'static RuleMeta {
+        &Self::META
+    }
+
+    fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
+        for (_, c) in w.containers() {
+            if let Some((n, path)) = c.security("privileged") {
+                if n.as_bool() == Some(true) {
+                    out.report(
+                        w.obj,
+                        path,
+                        n.pos,
+                        format!("container `{}` runs privileged", c.name()),
+                    );
+                }
+            }
+        }
+    }
+}

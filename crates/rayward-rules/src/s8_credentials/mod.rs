@@ -1,0 +1,5 @@
+//! Guide §8: no plaintext cloud credentials.
+
+use crate::Rule;
+
+pub(crate) const RULES: &[&dyn Rule] = &[];

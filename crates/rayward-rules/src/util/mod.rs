@@ -1,0 +1,5 @@
+//! Helpers shared by several rules.
+
+pub mod image;
+pub mod quantity;
+pub mod version;
