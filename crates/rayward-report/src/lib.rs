@@ -1,1 +1,109 @@
-//! placeholder
+//! Renders the result of an audit for people (text) and machines (JSON, SARIF 2.1.0,
+//! JUnit XML). Every format carries the same findings and input errors.
+
+mod junit;
+mod sarif;
+mod text;
+
+use rayward_rules::{Finding, Severity};
+use serde::Serialize;
+
+/// An input that could not be read (the file is named; the line when known).
+#[derive(Clone, Debug, Serialize)]
+pub struct InputError {
+    pub file: String,
+    /// 0 when the error concerns the whole file.
+    pub line: u32,
+    pub column: u32,
+    pub message: String,
+}
+
+/// Counts for the summary line.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Summary {
+    pub files: usize,
+    pub objects: usize,
+    pub findings: usize,
+    pub suppressed: usize,
+    pub errors: usize,
+    pub by_severity: std::collections::BTreeMap<Severity, usize>,
+}
+
+/// Everything one audit produced.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub tool: &'static str,
+    pub version: &'static str,
+    /// Findings in file order, suppressed ones included (they carry `suppressed`).
+    pub findings: Vec<Finding>,
+    pub errors: Vec<InputError>,
+    pub summary: Summary,
+}
+
+impl Report {
+    pub fn new(
+        findings: Vec<Finding>,
+        errors: Vec<InputError>,
+        files: usize,
+        objects: usize,
+    ) -> Report {
+        let mut summary = Summary {
+            files,
+            objects,
+            errors: errors.len(),
+            ..Summary::default()
+        };
+        for f in &findings {
+            if f.suppressed.is_some() {
+                summary.suppressed += 1;
+            } else {
+                summary.findings += 1;
+                *summary.by_severity.entry(f.severity).or_default() += 1;
+            }
+        }
+        Report {
+            tool: "rayward",
+            version: env!("CARGO_PKG_VERSION"),
+            findings,
+            errors,
+            summary,
+        }
+    }
+
+    /// Findings that count (not suppressed).
+    pub fn active(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| f.suppressed.is_none())
+    }
+}
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Sarif,
+    Junit,
+}
+
+/// Options for rendering.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Style {
+    /// ANSI colours (text only).
+    pub color: bool,
+    /// Show suppressed findings too (text only; the other formats always carry them).
+    pub show_suppressed: bool,
+}
+
+/// Renders a report.
+pub fn render(report: &Report, format: Format, style: Style) -> String {
+    match format {
+        Format::Text => text::render(report, style),
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(report).expect("report serialises");
+            s.push('\n');
+            s
+        }
+        Format::Sarif => sarif::render(report),
+        Format::Junit => junit::render(report),
+    }
+}

@@ -1,1 +1,24 @@
-fn main() {}
+//! The `rayward` command line.
+
+mod cli;
+mod commands;
+mod config;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let code = match cli.command {
+        cli::Command::Audit(args) => commands::audit::run(args),
+        cli::Command::Rules(args) => commands::rules::list(args),
+        cli::Command::Explain(args) => commands::rules::explain(args),
+    };
+    match code {
+        Ok(c) => ExitCode::from(c),
+        Err(e) => {
+            eprintln!("rayward: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

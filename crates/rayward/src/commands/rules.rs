@@ -1,0 +1,45 @@
+//! `rayward rules` and `rayward explain`.
+
+use crate::cli::{ExplainArgs, RulesArgs, RulesFormat};
+use anyhow::{bail, Result};
+use rayward_rules::{docs, registry};
+
+pub fn list(args: RulesArgs) -> Result<u8> {
+    let rules = registry::all();
+    match args.format {
+        RulesFormat::Markdown => print!("{}", docs::catalog_markdown()),
+        RulesFormat::Json => {
+            let v: Vec<_> = rules
+                .iter()
+                .map(|r| {
+                    let m = r.meta();
+                    serde_json::json!({
+                        "id": m.id, "name": m.name, "severity": m.severity,
+                        "section": m.section, "summary": m.summary, "fix": m.fix, "doc": m.doc(),
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        RulesFormat::Text => {
+            for r in rules {
+                let m = r.meta();
+                println!(
+                    "{}  {:<40} {:<8} §{:<4} {}",
+                    m.id, m.name, m.severity, m.section, m.summary
+                );
+            }
+        }
+    }
+    Ok(0)
+}
+
+pub fn explain(args: ExplainArgs) -> Result<u8> {
+    match registry::find(&args.rule) {
+        Some(r) => {
+            print!("{}", docs::rule_markdown(r.meta()));
+            Ok(0)
+        }
+        None => bail!("unknown rule `{}` (see `rayward rules`)", args.rule),
+    }
+}

@@ -1,0 +1,79 @@
+//! The project config file: which rules run, their severities, and rule settings.
+//!
+//! ```toml
+//! fail-on = "medium"
+//! [rules]
+//! disable = ["RW602"]
+//! severity = { RW201 = "low" }
+//! [settings]
+//! allowed-registries = ["registry.example.com/ml"]
+//! allowed-host-paths = ["/mnt/datasets"]
+//! min-ray-version = "2.54.0"
+//! ```
+
+use anyhow::{bail, Context, Result};
+use rayward_rules::{Selection, Settings, Severity};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// File names looked for, in order, in the current folder and each parent.
+pub const FILE_NAMES: &[&str] = &[".rayward.toml", "rayward.toml"];
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Config {
+    pub fail_on: Option<String>,
+    pub rules: RulesSection,
+    pub settings: Settings,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RulesSection {
+    pub disable: Vec<String>,
+    pub only: Vec<String>,
+    pub severity: BTreeMap<String, String>,
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
+        let cfg: Config = toml::from_str(&text).map_err(|e| {
+            let place = e
+                .span()
+                .map(|s| {
+                    let line = 1 + text[..s.start].matches('\n').count();
+                    format!(":{line}")
+                })
+                .unwrap_or_default();
+            anyhow::anyhow!("{}{place}: {}", path.display(), e.message())
+        })?;
+        Ok(cfg)
+    }
+
+    /// Finds the config upward from `dir`.
+    pub fn find(dir: &Path) -> Option<PathBuf> {
+        dir.ancestors()
+            .flat_map(|d| FILE_NAMES.iter().map(move |n| d.join(n)))
+            .find(|p| p.is_file())
+    }
+
+    /// The rule selection this config asks for.
+    pub fn selection(&self) -> Result<Selection> {
+        let mut severity = Vec::new();
+        for (rule, sev) in &self.rules.severity {
+            let Some(s) = Severity::parse(sev) else {
+                bail!("config: severity `{sev}` for {rule} is not one of info, low, medium, high, critical");
+            };
+            severity.push((rule.clone(), s));
+        }
+        Ok(Selection {
+            disable: self.rules.disable.clone(),
+            only: self.rules.only.clone(),
+            severity,
+        })
+    }
+}
