@@ -82,6 +82,10 @@ pub struct AuditArgs {
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 
+    /// Largest input file accepted, in bytes (larger ones are input errors).
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_file_size: u64,
+
     /// Name shown for standard input in findings.
     #[arg(long, default_value = "<stdin>", value_name = "NAME")]
     pub stdin_name: String,

@@ -50,7 +50,10 @@ pub fn run(args: AuditArgs) -> Result<u8> {
     }
     let engine = Engine::new(cfg.settings.clone(), &sel)?;
 
-    let limits = Limits::default();
+    let limits = Limits {
+        max_file_bytes: args.max_file_size,
+        ..Limits::default()
+    };
     let paths: Vec<PathBuf> = if args.paths.is_empty() {
         vec![PathBuf::from(".")]
     } else {
