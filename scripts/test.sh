@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every check and test of rayward. Installs what the tests need (today: the Rust
+# components rustfmt and clippy, if missing), so it works on a fresh machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! cargo fmt --version >/dev/null 2>&1; then rustup component add rustfmt; fi
+if ! cargo clippy --version >/dev/null 2>&1; then rustup component add clippy; fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --workspace --locked
