@@ -160,12 +160,13 @@ def ray_container(name, image, cpu, memory, gpus, ports):
     c = {
         "name": name,
         "image": image,
-        "ports": [{"name": n, "containerPort": p} for n, p in ports],
         "env": [{"name": k, "value": v} for k, v in TLS_ENV],
         "resources": {"requests": {"cpu": cpu, "memory": memory}, "limits": limits},
         "securityContext": security_context(),
         "volumeMounts": [{"name": "ray-tls", "mountPath": "/etc/ray/tls", "readOnly": True}],
     }
+    if ports:
+        c["ports"] = [{"name": n, "containerPort": p} for n, p in ports]
     return c
 
 
@@ -356,7 +357,7 @@ def check(out):
     for f in sorted(os.listdir(out)):
         if f.endswith(".yaml"):
             with open(os.path.join(out, f)) as fh:
-                for d in yaml.safe_load_all(fh):
+                for d in yaml.load_all(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
                     md = d["metadata"]
                     objs[(d["kind"], md.get("namespace"), md["name"])] = (f, d)
     n = 0

@@ -188,7 +188,7 @@ impl<'l> Builder<'l> {
                     .as_ref()
                     .is_some_and(|t| t.is_yaml_core_schema() && t.suffix == "str");
                 let plain = style == ScalarStyle::Plain && !core_str;
-                let node = Node::scalar(text.into_owned(), plain, pos);
+                let node = Node::scalar(text.as_ref(), plain, pos);
                 self.count(1, pos)?;
                 self.complete(node, anchor)?;
             }

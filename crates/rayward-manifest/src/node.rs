@@ -3,6 +3,7 @@
 //! Scalars keep their source text and are resolved on demand (YAML 1.2 core schema), so a
 //! rule can ask for `as_str`, `as_bool` or `as_i64` without the loader guessing types up front.
 
+use compact_str::CompactString;
 use std::fmt;
 
 /// A position in a source file: 1-based line and column.
@@ -29,9 +30,10 @@ pub struct Node {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     /// A scalar with its text; `plain` is false when it was quoted or a block scalar, in
-    /// which case it is always a string.
+    /// which case it is always a string. Short texts (most of a manifest) are stored
+    /// inline, which keeps a node at 40 bytes with no allocation of its own.
     Scalar {
-        text: String,
+        text: CompactString,
         plain: bool,
     },
     Seq(Vec<Node>),
@@ -39,7 +41,7 @@ pub enum Value {
 }
 
 impl Node {
-    pub fn scalar(text: impl Into<String>, plain: bool, pos: Pos) -> Node {
+    pub fn scalar(text: impl Into<CompactString>, plain: bool, pos: Pos) -> Node {
         Node {
             value: Value::Scalar {
                 text: text.into(),
@@ -215,6 +217,16 @@ impl fmt::Display for JsonPath {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nodes_stay_small() {
+        // Memory of a large audit is nodes; keep them compact.
+        assert!(
+            std::mem::size_of::<Node>() <= 40,
+            "{}",
+            std::mem::size_of::<Node>()
+        );
+    }
 
     #[test]
     fn scalars_resolve_per_core_schema() {

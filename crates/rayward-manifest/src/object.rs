@@ -1,6 +1,6 @@
 //! Kubernetes objects found in documents, with the kinds rayward understands.
 
-use crate::node::{JsonPath, Node};
+use crate::node::{JsonPath, Node, Value};
 use std::sync::Arc;
 
 /// The kinds rules look at. Anything else is [`Kind::Other`] and passes through untouched.
@@ -143,6 +143,29 @@ impl Object {
         }]
     }
 
+    /// Drops what only per-object rules read, so that a run over thousands of clusters keeps
+    /// little in memory for the whole-run (inventory) rules: containers keep their `name`,
+    /// `image`, `ports` and `resources`; pod specs lose `volumes`, `affinity` and
+    /// `tolerations`. Everything else (metadata, selectors, Services, policies, RBAC, Ray
+    /// cluster settings) stays. Positions are kept.
+    pub fn slim(&mut self) {
+        if !(self.kind.is_ray()
+            || matches!(
+                self.kind,
+                Kind::Pod
+                    | Kind::Deployment
+                    | Kind::StatefulSet
+                    | Kind::DaemonSet
+                    | Kind::ReplicaSet
+                    | Kind::Job
+                    | Kind::CronJob
+            ))
+        {
+            return;
+        }
+        slim_node(&mut self.root, 0);
+    }
+
     /// `kind/namespace/name`, or `kind/name` when no namespace is set.
     pub fn id(&self) -> String {
         match &self.namespace {
@@ -167,6 +190,58 @@ impl Object {
     /// The object's own labels.
     pub fn labels(&self) -> Vec<(&str, &str)> {
         string_pairs(self.metadata().and_then(|m| m.get("labels")))
+    }
+}
+
+/// Keys a container keeps in a slim object.
+const CONTAINER_KEEP: &[&str] = &["name", "image", "ports", "resources"];
+/// Keys a pod spec drops in a slim object.
+const POD_DROP: &[&str] = &[
+    "volumes",
+    "affinity",
+    "tolerations",
+    "topologySpreadConstraints",
+];
+
+fn slim_node(node: &mut Node, depth: usize) {
+    if depth > 16 {
+        return;
+    }
+    let Value::Map(entries) = &mut node.value else {
+        return;
+    };
+    let is_pod_spec = entries
+        .iter()
+        .any(|(k, v)| k.scalar_text() == Some("containers") && v.is_seq());
+    if is_pod_spec {
+        entries.retain(|(k, _)| !k.scalar_text().is_some_and(|k| POD_DROP.contains(&k)));
+        for (k, v) in entries.iter_mut() {
+            if matches!(k.scalar_text(), Some("containers" | "initContainers")) {
+                if let Value::Seq(items) = &mut v.value {
+                    for c in items {
+                        if let Value::Map(ce) = &mut c.value {
+                            ce.retain(|(k, _)| {
+                                k.scalar_text().is_some_and(|k| CONTAINER_KEEP.contains(&k))
+                            });
+                            ce.shrink_to_fit();
+                        }
+                    }
+                }
+            }
+        }
+        entries.shrink_to_fit();
+        return;
+    }
+    for (_, v) in entries.iter_mut() {
+        match &mut v.value {
+            Value::Map(_) => slim_node(v, depth + 1),
+            Value::Seq(items) => {
+                for i in items {
+                    slim_node(i, depth + 1);
+                }
+            }
+            Value::Scalar { .. } => {}
+        }
     }
 }
 

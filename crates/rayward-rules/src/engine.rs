@@ -4,7 +4,7 @@ use crate::finding::{Finding, Sink};
 use crate::registry;
 use crate::rule::{Ctx, Rule, Severity};
 use crate::settings::Settings;
-use rayward_manifest::{Inventory, Object};
+use rayward_manifest::{Inventory, Object, Workload};
 
 /// The annotation that suppresses rules on one object: `"RW401,RW501 # reason"`.
 pub const IGNORE_ANNOTATION: &str = "rayward.io/ignore";
@@ -83,45 +83,76 @@ impl Engine {
         self.rules.iter().map(|(r, _)| *r)
     }
 
-    /// Runs every rule. Findings come sorted by file, document, line, column and rule;
-    /// suppressed ones are kept, marked with their reason.
+    /// Runs every rule over a set of objects: per-object rules on the objects as given,
+    /// whole-run rules on their slim copies (as [`Engine::check_inventory`] expects).
+    /// Findings come sorted; suppressed ones are kept, marked with their reason.
     pub fn run(&self, objects: &[Object]) -> Vec<Finding> {
-        let inv = Inventory::new(objects);
+        let mut out = Vec::new();
+        self.check_objects(objects, &mut out);
+        let slim: Vec<Object> = objects
+            .iter()
+            .cloned()
+            .map(|mut o| {
+                o.slim();
+                o
+            })
+            .collect();
+        self.check_inventory(&slim, &mut out);
+        finish(&mut out);
+        out
+    }
+
+    /// Runs the per-object rules. Safe to call from several threads on different objects.
+    pub fn check_objects(&self, objects: &[Object], out: &mut Vec<Finding>) {
         let cx = Ctx {
             settings: &self.settings,
         };
-        let mut out = Vec::new();
-        for w in &inv.workloads {
+        for obj in objects {
+            let w = Workload::of(obj);
             for (rule, sev) in &self.rules {
                 let mut sink = Sink {
                     meta: rule.meta(),
                     severity: *sev,
-                    out: &mut out,
+                    out,
                 };
-                rule.check(w, &cx, &mut sink);
+                rule.check(&w, &cx, &mut sink);
             }
         }
+    }
+
+    /// Runs the whole-run rules over every object of the run. The objects may be slim
+    /// ([`Object::slim`]): whole-run rules must not read what slimming drops (container
+    /// `env`, `securityContext`, `command`, probes, mounts; pod `volumes`, `affinity`,
+    /// `tolerations`); the fixture tests run them on slim objects to hold them to that.
+    pub fn check_inventory(&self, objects: &[Object], out: &mut Vec<Finding>) {
+        let inv = Inventory::new(objects);
+        let cx = Ctx {
+            settings: &self.settings,
+        };
         for (rule, sev) in &self.rules {
             let mut sink = Sink {
                 meta: rule.meta(),
                 severity: *sev,
-                out: &mut out,
+                out,
             };
             rule.check_inventory(&inv, &cx, &mut sink);
         }
-        out.sort_by(|a, b| {
-            (&a.file, a.doc, a.line, a.column, a.rule_id, &a.path)
-                .cmp(&(&b.file, b.doc, b.line, b.column, b.rule_id, &b.path))
-        });
-        out.dedup_by(|a, b| {
-            a.rule_id == b.rule_id
-                && a.file == b.file
-                && a.line == b.line
-                && a.path == b.path
-                && a.object == b.object
-        });
-        out
     }
+}
+
+/// Sorts findings by file, document, line, column and rule, and drops exact repeats.
+pub fn finish(out: &mut Vec<Finding>) {
+    out.sort_by(|a, b| {
+        (&a.file, a.doc, a.line, a.column, a.rule_id, &a.path)
+            .cmp(&(&b.file, b.doc, b.line, b.column, b.rule_id, &b.path))
+    });
+    out.dedup_by(|a, b| {
+        a.rule_id == b.rule_id
+            && a.file == b.file
+            && a.line == b.line
+            && a.path == b.path
+            && a.object == b.object
+    });
 }
 
 /// Why an object's ignore annotation suppresses a rule, if it does.
