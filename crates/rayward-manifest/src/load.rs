@@ -210,7 +210,14 @@ impl<'l> Builder<'l> {
                 });
             }
             Event::SequenceEnd => {
-                if let Some(Frame::Seq { items, pos, anchor }) = self.stack.pop() {
+                if let Some(Frame::Seq {
+                    mut items,
+                    pos,
+                    anchor,
+                }) = self.stack.pop()
+                {
+                    // Exact capacity: a large run keeps many trees alive.
+                    items.shrink_to_fit();
                     self.complete(
                         Node {
                             value: Value::Seq(items),
@@ -228,7 +235,8 @@ impl<'l> Builder<'l> {
                     ..
                 }) = self.stack.pop()
                 {
-                    let entries = apply_merge_keys(entries);
+                    let mut entries = apply_merge_keys(entries);
+                    entries.shrink_to_fit();
                     self.complete(
                         Node {
                             value: Value::Map(entries),

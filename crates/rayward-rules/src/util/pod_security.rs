@@ -68,7 +68,7 @@ pub fn describe_container(t: Option<&PodTemplate<'_>>, c: &Container<'_>) -> Str
 /// scalar, `a list` or `a map` otherwise.
 pub fn shown(n: &Node) -> String {
     match &n.value {
-        Value::Scalar { text, plain: true } => text.clone(),
+        Value::Scalar { text, plain: true } => text.to_string(),
         Value::Scalar { text, plain: false } => format!("\"{text}\""),
         Value::Seq(_) => "a list".to_string(),
         Value::Map(_) => "a map".to_string(),

@@ -3,11 +3,13 @@
 use crate::cli::{AuditArgs, ColorChoice, OutputFormat};
 use crate::config::Config;
 use anyhow::{bail, Context, Result};
-use rayward_manifest::{expand_paths, load_bytes, load_file, Limits, LoadError, Object};
+use rayward_manifest::{expand_paths, load_bytes, load_file, Limits, LoadError, Loaded, Object};
 use rayward_report::{render, Format, InputError, Report, Style};
-use rayward_rules::{Engine, Severity};
+use rayward_rules::{Engine, Finding, Severity};
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 fn input_error(e: &LoadError) -> InputError {
     InputError {
@@ -63,7 +65,10 @@ pub fn run(args: AuditArgs) -> Result<u8> {
         paths.into_iter().partition(|p| p.as_os_str() == "-");
     let (files, walk_errors) = expand_paths(&file_paths);
     let mut errors: Vec<InputError> = walk_errors.iter().map(input_error).collect();
-    let mut objects: Vec<Object> = Vec::new();
+    let mut findings = Vec::new();
+    // Objects kept (slim) for the whole-run rules, in input order.
+    let mut kept: Vec<Object> = Vec::new();
+    let mut object_count = 0;
     let mut file_count = 0;
     if !stdin_paths.is_empty() {
         let mut buf = Vec::new();
@@ -77,8 +82,11 @@ pub fn run(args: AuditArgs) -> Result<u8> {
         match read {
             Ok(_) => {
                 let loaded = load_bytes(name, &buf, &limits);
-                objects.extend(loaded.objects);
-                errors.extend(loaded.error.as_ref().map(input_error));
+                let mut r = check_loaded(&engine, loaded);
+                object_count += r.objects;
+                findings.append(&mut r.findings);
+                kept.append(&mut r.kept);
+                errors.extend(r.error);
             }
             Err(e) => errors.push(InputError {
                 file: name.clone(),
@@ -88,15 +96,18 @@ pub fn run(args: AuditArgs) -> Result<u8> {
             }),
         }
     }
-    for f in &files {
-        file_count += 1;
-        let loaded = load_file(f, &limits);
-        objects.extend(loaded.objects);
-        errors.extend(loaded.error.as_ref().map(input_error));
+    file_count += files.len();
+    for mut r in check_files(&engine, &files, &limits) {
+        object_count += r.objects;
+        findings.append(&mut r.findings);
+        kept.append(&mut r.kept);
+        errors.extend(r.error);
     }
+    engine.check_inventory(&kept, &mut findings);
+    drop(kept);
+    rayward_rules::engine::finish(&mut findings);
 
-    let findings = engine.run(&objects);
-    let report = Report::new(findings, errors, file_count, objects.len());
+    let report = Report::new(findings, errors, file_count, object_count);
     let color = match args.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -143,4 +154,57 @@ pub fn run(args: AuditArgs) -> Result<u8> {
     }
     let failing = fail_on.is_some_and(|t| report.active().any(|f| f.severity >= t));
     Ok(u8::from(failing))
+}
+
+/// What one input gave after the per-object rules ran.
+struct Checked {
+    findings: Vec<Finding>,
+    kept: Vec<Object>,
+    objects: usize,
+    error: Option<InputError>,
+}
+
+fn check_loaded(engine: &Engine, loaded: Loaded) -> Checked {
+    let mut findings = Vec::new();
+    engine.check_objects(&loaded.objects, &mut findings);
+    let objects = loaded.objects.len();
+    let kept = loaded
+        .objects
+        .into_iter()
+        .map(|mut o| {
+            o.slim();
+            o
+        })
+        .collect();
+    Checked {
+        findings,
+        kept,
+        objects,
+        error: loaded.error.as_ref().map(input_error),
+    }
+}
+
+/// Loads and checks files on every core; results come back in input order, so the
+/// whole-run rules see objects in the same order whatever the thread timing.
+fn check_files(engine: &Engine, files: &[PathBuf], limits: &Limits) -> Vec<Checked> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len().max(1))
+        .min(16);
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Checked>>> = files.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(f) = files.get(i) else { break };
+                let checked = check_loaded(engine, load_file(f, limits));
+                *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(checked);
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .filter_map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
+        .collect()
 }
