@@ -42,22 +42,35 @@ fn has_env_from(c: &Container<'_>) -> bool {
     c.get("envFrom").is_some_and(|n| !n.as_seq().is_empty())
 }
 
+/// The last `env` entry named `name` (as Kubernetes resolves duplicates). Reads the
+/// nodes directly: this runs for every Ray container of every cluster.
+fn env_entry<'a>(c: &Container<'a>, name: &str) -> Option<&'a Node> {
+    c.get("env")?
+        .as_seq()
+        .iter()
+        .rev()
+        .find(|e| e.get("name").and_then(Node::as_str) == Some(name))
+}
+
+/// The literal value of an env entry (`None` when unset or null).
+fn literal(e: &Node) -> Option<&str> {
+    e.get("value")
+        .filter(|v| !v.is_null())
+        .and_then(Node::as_str)
+}
+
 /// Whether an env var is set to something: a non-empty literal or a `valueFrom` reference.
 fn env_is_set(c: &Container<'_>, name: &str) -> bool {
-    c.env_var(name).is_some_and(|e| {
-        e.value_from.is_some()
-            || e.value
-                .and_then(Node::as_str)
-                .is_some_and(|v| !v.is_empty())
-    })
+    env_entry(c, name)
+        .is_some_and(|e| e.get("valueFrom").is_some() || literal(e).is_some_and(|v| !v.is_empty()))
 }
 
 fn tls_of(c: &Container<'_>) -> Tls {
     let env_from = has_env_from(c);
-    let on = match c.env_var("RAY_USE_TLS") {
-        Some(e) => match e.value.and_then(Node::as_str) {
+    let on = match env_entry(c, "RAY_USE_TLS") {
+        Some(e) => match literal(e) {
             Some(v) => truthy(v),
-            None => e.value_from.is_some(),
+            None => e.get("valueFrom").is_some(),
         },
         None if env_from => return Tls::Unknown,
         None => false,

@@ -1,6 +1,6 @@
 use crate::util::credentials::mask;
 use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
-use rayward_manifest::Workload;
+use rayward_manifest::{Node, Workload};
 
 declare_rule! {
     /// ## What it checks
@@ -47,20 +47,25 @@ impl Rule for AuthTokenLiteral {
 
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         for (_, c) in w.containers() {
-            for e in c.env().into_iter().filter(|e| e.name == "RAY_AUTH_TOKEN") {
-                let Some(v) = e.value else { continue };
+            let Some(env) = c.get("env") else { continue };
+            for (i, e) in env.as_seq().iter().enumerate() {
+                if e.get("name").and_then(Node::as_str) != Some("RAY_AUTH_TOKEN") {
+                    continue;
+                }
+                // The key's line: a block scalar's value starts on the next one.
+                let Some((key, v)) = e.get_entry("value") else {
+                    continue;
+                };
                 let Some(s) = v.as_str().map(str::trim).filter(|s| !s.is_empty()) else {
                     continue;
                 };
                 if s.starts_with('$') {
                     continue;
                 }
-                // The key's line: a block scalar's value starts on the next one.
-                let pos = e.node.get_entry("value").map_or(v.pos, |(k, _)| k.pos);
                 out.report(
                     w.obj,
-                    e.path.key("value"),
-                    pos,
+                    c.field_path("env").idx(i).key("value"),
+                    key.pos,
                     format!(
                         "container `{}` sets RAY_AUTH_TOKEN literally (`{}`): the cluster's \
                          only credential is in the manifest",

@@ -1,7 +1,9 @@
-use super::{auth_annotation, cluster_auth, container_ports, head_ray, Auth};
+use super::{
+    auth_annotation, cluster_auth, container_ports, head_ray, ray_pods_by_namespace, Auth,
+};
 use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
 use rayward_manifest::inventory::service_selector;
-use rayward_manifest::{Inventory, JsonPath, Kind, Node, Object, PodRole, Workload};
+use rayward_manifest::{Inventory, JsonPath, Kind, Node, Object, PodRef, PodRole, Workload};
 use std::collections::HashMap;
 
 declare_rule! {
@@ -187,15 +189,17 @@ struct HeadServices<'i> {
     /// `<cluster>-head-svc` and custom head service names → (workload, cluster).
     by_name: HashMap<(Option<&'i str>, String), (usize, usize)>,
     /// RayJob-made clusters get generated names: `<rayjob>-<suffix>-head-svc`.
-    job_prefixes: Vec<(Option<&'i str>, String, usize, usize)>,
+    job_prefixes: HashMap<Option<&'i str>, Vec<(String, usize, usize)>>,
     /// Services of the inputs, by namespace and name.
     services: HashMap<(Option<&'i str>, &'i str), &'i Object>,
+    /// Ray head pods, by namespace.
+    head_pods: HashMap<Option<&'i str>, Vec<&'i PodRef>>,
 }
 
 impl<'i> HeadServices<'i> {
-    fn new(inv: &Inventory<'i>) -> Self {
+    fn new(inv: &'i Inventory<'i>) -> Self {
         let mut by_name = HashMap::new();
-        let mut job_prefixes = Vec::new();
+        let mut job_prefixes: HashMap<_, Vec<_>> = HashMap::new();
         for (oi, w) in inv.workloads.iter().enumerate() {
             let ns = w.obj.namespace.as_deref();
             for (ci, c) in w.clusters.iter().enumerate() {
@@ -211,7 +215,11 @@ impl<'i> HeadServices<'i> {
                         by_name.insert((ns, format!("{}-head-svc", w.obj.name)), (oi, ci));
                     }
                     Kind::RayJob | Kind::RayCronJob => {
-                        job_prefixes.push((ns, format!("{}-", w.obj.name), oi, ci));
+                        job_prefixes.entry(ns).or_default().push((
+                            format!("{}-", w.obj.name),
+                            oi,
+                            ci,
+                        ));
                     }
                     _ => {}
                 }
@@ -221,10 +229,15 @@ impl<'i> HeadServices<'i> {
             .of_kind(Kind::Service)
             .map(|(_, s)| ((s.namespace.as_deref(), s.name.as_str()), s))
             .collect();
+        let mut head_pods = ray_pods_by_namespace(inv);
+        for pods in head_pods.values_mut() {
+            pods.retain(|p| inv.workloads[p.obj].templates[p.template].role == PodRole::Head);
+        }
         HeadServices {
             by_name,
             job_prefixes,
             services,
+            head_pods,
         }
     }
 
@@ -236,9 +249,10 @@ impl<'i> HeadServices<'i> {
             return None;
         }
         self.job_prefixes
+            .get(&ns)?
             .iter()
-            .find(|(n, prefix, _, _)| *n == ns && name.starts_with(prefix.as_str()))
-            .map(|(_, _, oi, ci)| (*oi, *ci))
+            .find(|(prefix, _, _)| name.starts_with(prefix.as_str()))
+            .map(|(_, oi, ci)| (*oi, *ci))
     }
 }
 
@@ -260,9 +274,10 @@ fn check_backend(
     let mut cluster = heads.cluster_of(ns, b.service);
     let mut head = cluster.is_some() || b.service.ends_with("-head-svc");
     if let Some(sel) = svc.and_then(service_selector) {
-        let selected = inv
-            .select(ns, &sel)
-            .find(|p| inv.workloads[p.obj].templates[p.template].role == PodRole::Head);
+        let selected = heads
+            .head_pods
+            .get(&ns)
+            .and_then(|pods| pods.iter().find(|p| sel.matches(&p.labels)));
         if let Some(p) = selected {
             head = true;
             if cluster.is_none() {

@@ -9,7 +9,8 @@ mod service_exposes_ray_ports;
 mod token_auth_missing;
 
 use crate::Rule;
-use rayward_manifest::{Container, JsonPath, Node, Object, Pos, Workload};
+use rayward_manifest::{Container, Inventory, JsonPath, Node, Object, PodRef, Pos, Workload};
+use std::collections::HashMap;
 
 pub(crate) const RULES: &[&dyn Rule] = &[
     &head_service_exposed::HeadServiceExposed,
@@ -211,4 +212,14 @@ fn auth_annotation(obj: &Object) -> Option<&'static str> {
         let v = obj.annotation(key)?.trim();
         (!v.is_empty() && test.is_none_or(|t| t(v))).then_some(*key)
     })
+}
+
+/// Ray head and worker pods by namespace, so rules that match many Services or Ingresses
+/// against pods look only at the pods of the right namespace.
+fn ray_pods_by_namespace<'i>(inv: &'i Inventory<'_>) -> HashMap<Option<&'i str>, Vec<&'i PodRef>> {
+    let mut by_ns: HashMap<Option<&str>, Vec<&PodRef>> = HashMap::new();
+    for p in inv.ray_pods() {
+        by_ns.entry(inv.pod_namespace(p)).or_default().push(p);
+    }
+    by_ns
 }

@@ -1,7 +1,7 @@
-use super::{container_ports, exposing_type, is_control, port_label};
+use super::{container_ports, exposing_type, is_control, port_label, ray_pods_by_namespace};
 use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
 use rayward_manifest::inventory::service_selector;
-use rayward_manifest::{Inventory, JsonPath, Kind, LabelValue, Node};
+use rayward_manifest::{Inventory, JsonPath, Kind, Node, PodRef};
 
 declare_rule! {
     /// ## What it checks
@@ -52,6 +52,7 @@ impl Rule for ServiceExposesRayPorts {
     }
 
     fn check_inventory(&self, inv: &Inventory<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
+        let mut pods_by_ns = None;
         for (_, svc) in inv.of_kind(Kind::Service) {
             let Some(spec) = svc.spec() else { continue };
             let ty = spec
@@ -68,31 +69,45 @@ impl Rule for ServiceExposesRayPorts {
                 continue;
             };
             let ns = svc.namespace.as_deref();
-            let mut named: Vec<(&str, i64)> = Vec::new();
-            let mut owners: Vec<String> = Vec::new();
-            for p in inv.select(ns, &sel) {
-                let w = &inv.workloads[p.obj];
-                let t = &w.templates[p.template];
-                if !t.role.is_ray_node() {
-                    continue;
-                }
-                let owner = match p.labels.iter().find(|(k, _)| k == "ray.io/cluster") {
-                    Some((_, LabelValue::Known(c))) => format!("Ray cluster `{c}`"),
-                    _ => format!("{} `{}`", w.obj.kind_name, w.obj.name),
-                };
-                if !owners.contains(&owner) {
-                    owners.push(owner);
-                }
-                for c in t.containers() {
-                    for (name, n) in container_ports(&c) {
-                        if let Some(name) = name {
-                            named.push((name, n));
-                        }
-                    }
-                }
-            }
-            if owners.is_empty() {
+            let pods = pods_by_ns.get_or_insert_with(|| ray_pods_by_namespace(inv));
+            let selected: Vec<&PodRef> = pods
+                .get(&ns)
+                .map(Vec::as_slice)
+                .unwrap_or(&[])
+                .iter()
+                .copied()
+                .filter(|p| sel.matches(&p.labels))
+                .collect();
+            if selected.is_empty() {
                 continue;
+            }
+            // Named target ports, resolved through the selected pods' containers (only
+            // read when a port names its target).
+            let named = |name: &str| -> Option<i64> {
+                selected.iter().find_map(|p| {
+                    let t = &inv.workloads[p.obj].templates[p.template];
+                    t.containers().iter().find_map(|c| {
+                        container_ports(c)
+                            .into_iter()
+                            .find(|(n, _)| *n == Some(name))
+                            .map(|(_, port)| port)
+                    })
+                })
+            };
+            let mut objs: Vec<usize> = selected.iter().map(|p| p.obj).collect();
+            objs.dedup();
+            objs.sort_unstable();
+            objs.dedup();
+            let mut owners: Vec<String> = objs
+                .iter()
+                .take(3)
+                .map(|&oi| {
+                    let o = inv.workloads[oi].obj;
+                    format!("{} `{}`", o.kind_name, o.name)
+                })
+                .collect();
+            if objs.len() > 3 {
+                owners.push(format!("{} more", objs.len() - 3));
             }
             let how = if exposing_type(ty) {
                 format!("`{ty}` Service")
@@ -114,9 +129,7 @@ impl Rule for ServiceExposesRayPorts {
                         Some(n) => (None, Some(n)),
                         None => {
                             let name = t.as_str();
-                            let n = name.and_then(|name| {
-                                named.iter().find(|(k, _)| *k == name).map(|(_, n)| *n)
-                            });
+                            let n = name.and_then(&named);
                             (name, n)
                         }
                     },

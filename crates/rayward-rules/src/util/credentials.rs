@@ -141,6 +141,20 @@ const NOT_SECRET_SUFFIXES: &[&str] = &[
 /// `PRIVATE_KEY`, and does not end in a word like `PATH`, `FILE`, `NAME` or `TTL`.
 /// `TOKENIZER` and `MAX_TOKENS` are not secrets: words are matched whole.
 pub fn secret_name(name: &str) -> bool {
+    // Most names have none of the words: decide those without allocating.
+    if ![
+        "SECRET",
+        "TOKEN",
+        "PASSW",
+        "PASSPHRASE",
+        "CREDENTIAL",
+        "KEY",
+    ]
+    .iter()
+    .any(|k| contains_ignore_case(name, k))
+    {
+        return false;
+    }
     let w = words(name);
     let Some(last) = w.last() else { return false };
     if NOT_SECRET_SUFFIXES.contains(&last.as_str()) {
@@ -149,6 +163,13 @@ pub fn secret_name(name: &str) -> bool {
     w.iter().any(|x| SECRET_WORDS.contains(&x.as_str()))
         || w.windows(2)
             .any(|p| SECRET_PAIRS.iter().any(|(a, b)| p[0] == *a && p[1] == *b))
+}
+
+/// Whether `hay` contains `needle` (upper-case ASCII), ignoring ASCII case.
+fn contains_ignore_case(hay: &str, needle: &str) -> bool {
+    hay.as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 /// Whether a literal value stands for no secret at all: empty, a reference expanded
