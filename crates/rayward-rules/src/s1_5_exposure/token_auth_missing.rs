@@ -1,0 +1,86 @@
+use super::{cluster_at, cluster_auth, Auth};
+use crate::util::version::{cluster_version, Version, VersionSource};
+use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use rayward_manifest::Workload;
+
+/// The first Ray release with token authentication.
+const TOKEN_AUTH_SINCE: Version = Version(2, 52, 0);
+
+declare_rule! {
+    /// ## What it checks
+    /// Ray clusters (RayCluster, RayJob `rayClusterSpec`, RayService `rayClusterConfig`,
+    /// RayCronJob) running Ray 2.52.0 or later — the version of the head's Ray image tag,
+    /// else `rayVersion` — that have no token authentication: neither
+    /// `authOptions.mode: token` (KubeRay ≥ 1.5.1; `enableK8sTokenAuth: true` counts too)
+    /// nor `RAY_AUTH_MODE=token` on the head's Ray container.
+    ///
+    /// Not reported: clusters older than 2.52, which cannot enable token auth (RW603
+    /// reports their CVEs and asks for an upgrade); clusters whose version is unknown;
+    /// clusters that disable auth explicitly (RW115's finding); and clusters whose
+    /// `RAY_AUTH_MODE` comes from a reference or `envFrom` rayward cannot read.
+    ///
+    /// ## Why it matters (guide §1.2, §1.5)
+    /// Without authentication anyone who reaches the dashboard (8265), the dashboard agent
+    /// (52365), the GCS (6379) or Ray Client (10001) runs code on the cluster
+    /// (CVE-2023-48022, "ShadowRay", exploited in the wild). Since 2.52 Ray can require a
+    /// bearer token on all of them; `ray start --head`, which KubeRay uses, only enables it
+    /// when told to.
+    ///
+    /// ## Example
+    /// ```yaml
+    /// kind: RayCluster
+    /// spec:
+    ///   rayVersion: "2.53.0"
+    ///   headGroupSpec: ...   # no authOptions
+    /// ```
+    ///
+    /// ## Fix
+    /// ```yaml
+    /// spec:
+    ///   authOptions:
+    ///     mode: token        # KubeRay creates the Secret and sets the env on every node
+    /// ```
+    /// or, without KubeRay's support, `RAY_AUTH_MODE=token` and `RAY_AUTH_TOKEN` from a
+    /// Secret (`valueFrom.secretKeyRef`) on every Ray container. Token auth is one shared
+    /// secret without per-user identity: keep the dashboard private as well.
+    pub struct TokenAuthMissing {
+        id: "RW114",
+        name: "token-auth-missing",
+        severity: High,
+        section: "1.5",
+        summary: "Ray ≥ 2.52 cluster without token authentication",
+        fix: "Set `spec.authOptions.mode: token` (or RAY_AUTH_MODE=token with RAY_AUTH_TOKEN from a Secret on every Ray container).",
+    }
+}
+
+impl Rule for TokenAuthMissing {
+    fn meta(&self) -> &'static RuleMeta {
+        &Self::META
+    }
+
+    fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
+        for ci in 0..w.clusters.len() {
+            let Some((version, source)) = cluster_version(w, ci) else {
+                continue;
+            };
+            if version < TOKEN_AUTH_SINCE || cluster_auth(w, ci) != Auth::Off {
+                continue;
+            }
+            let from = match source {
+                VersionSource::Image(img) => format!("image `{img}`"),
+                VersionSource::RayVersion => "`rayVersion`".to_string(),
+            };
+            let (path, pos) = cluster_at(w, ci);
+            out.report(
+                w.obj,
+                path.keys(&["authOptions", "mode"]),
+                pos,
+                format!(
+                    "Ray {version} (from {from}) supports token authentication but this cluster \
+                     does not enable it: anyone reaching its dashboard, agent, GCS or client \
+                     port runs code"
+                ),
+            );
+        }
+    }
+}

@@ -1,0 +1,274 @@
+use crate::util::credentials::{credential_format, mask, not_a_secret_value, secret_name};
+use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use rayward_manifest::load::{parse_documents, Limits};
+use rayward_manifest::{JsonPath, Kind, Node, Pos, Workload};
+
+declare_rule! {
+    /// ## What it checks
+    /// Credentials written in plain text where Ray workloads read them:
+    /// - literal `env[].value`s of every container (Ray head and worker groups, init
+    ///   containers, the autoscaler, RayJob submitters, plain workloads);
+    /// - `env_vars` of a RayJob's / RayCronJob's `runtimeEnvYAML`, and of a RayService's
+    ///   `serveConfigV2` (`applications[].runtime_env` and
+    ///   `deployments[].ray_actor_options.runtime_env`), both YAML strings that rayward
+    ///   parses; the finding points at the line of the variable inside the string;
+    /// - `gcsFaultToleranceOptions.redisPassword.value` and a literal `redis-password` in
+    ///   `rayStartParams`.
+    ///
+    /// A value is reported when its format is a cloud credential whatever the variable's
+    /// name (Alibaba Cloud AccessKey ID `LTAI…`, AWS access key ID `AKIA…`/`ASIA…`, a
+    /// private key or a GCP service-account JSON), or when the name says secret (whole
+    /// words `SECRET`, `TOKEN`, `PASSWORD`, `PASSWD`, `CREDENTIAL(S)`, `ACCESS_KEY`,
+    /// `API_KEY`, `PRIVATE_KEY`, any case, camelCase split) and the value is a real one:
+    /// not empty, not a reference (`$(VAR)`, `${VAR}`, `$VAR`), not a file path, not a
+    /// boolean. Names ending in `PATH`, `FILE`, `NAME`, `URL`, `MODE`, `TTL`, … describe a
+    /// secret rather than hold one and are skipped, as are `TOKENIZER` or `MAX_TOKENS`.
+    /// `RAY_AUTH_TOKEN` in a container's env is RW116's finding.
+    ///
+    /// Messages show at most the first 4 characters of a value (none for values shorter
+    /// than 12 characters).
+    ///
+    /// ## Why it matters (guide §8)
+    /// A manifest is copied into Git, CI logs, Helm releases and every `kubectl get -o
+    /// yaml`; KubeRay copies pod templates into the pods it makes. Cloud keys there are
+    /// long-lived and usually far more powerful than the job needs. Every Ray job can
+    /// also read the env of the process it runs in and print it to the dashboard's logs.
+    ///
+    /// ## Example
+    /// ```yaml
+    /// env:
+    /// - name: ALIBABA_CLOUD_ACCESS_KEY_SECRET
+    ///   value: "…"
+    /// ```
+    ///
+    /// ## Fix
+    /// Use workload identity so no key exists at all: RRSA on ACK, IRSA or EKS Pod
+    /// Identity on EKS, GKE Workload Identity; the pod's ServiceAccount is mapped to a
+    /// narrowly scoped cloud role. Where a static secret is unavoidable, keep it in a
+    /// Secret and read it with `valueFrom.secretKeyRef` (runtime env vars: reference
+    /// the container's env, e.g. `"${MY_TOKEN}"`). Rotate any key that was committed.
+    pub struct PlaintextCloudCredentials {
+        id: "RW801",
+        name: "plaintext-cloud-credentials",
+        severity: Critical,
+        section: "8",
+        summary: "Credential written in plain text in a manifest",
+        fix: "Use workload identity (RRSA on ACK, IRSA on EKS, GKE Workload Identity) or a Secret read with `valueFrom.secretKeyRef`; rotate the exposed key.",
+    }
+}
+
+/// Why a name/value pair is a credential, if it is one.
+fn why(name: &str, value: &str) -> Option<String> {
+    if let Some(f) = credential_format(value) {
+        return Some(format!("holds {f}"));
+    }
+    (secret_name(name) && !not_a_secret_value(value))
+        .then(|| "holds a credential (by its name)".to_string())
+}
+
+impl Rule for PlaintextCloudCredentials {
+    fn meta(&self) -> &'static RuleMeta {
+        &Self::META
+    }
+
+    fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
+        // Container env. Read the nodes directly and build paths only for findings: this
+        // runs over every env entry of every container.
+        for (_, c) in w.containers() {
+            let Some(env) = c.get("env") else { continue };
+            for (i, e) in env.as_seq().iter().enumerate() {
+                let Some(name) = e.get("name").and_then(Node::as_str) else {
+                    continue;
+                };
+                let Some((key, v)) = e.get_entry("value") else {
+                    continue;
+                };
+                let Some(s) = v.as_str() else { continue };
+                if name == "RAY_AUTH_TOKEN" {
+                    continue;
+                }
+                if let Some(why) = why(name, s) {
+                    out.report(
+                        w.obj,
+                        c.field_path("env").idx(i).key("value"),
+                        key.pos,
+                        format!(
+                            "container `{}`: env {name} {why} in plain text (`{}`)",
+                            c.name(),
+                            mask(s)
+                        ),
+                    );
+                }
+            }
+        }
+        // Redis passwords of GCS fault tolerance.
+        for cl in &w.clusters {
+            let gcs_ft = ["gcsFaultToleranceOptions", "redisPassword", "value"];
+            if let Some(v) = cl.node.path(&gcs_ft) {
+                if let Some(s) = v.as_str().filter(|s| !not_a_secret_value(s)) {
+                    out.report(
+                        w.obj,
+                        cl.path.keys(&gcs_ft),
+                        v.pos,
+                        format!("the GCS Redis password is in plain text (`{}`)", mask(s)),
+                    );
+                }
+            }
+        }
+        for t in w.templates.iter() {
+            let Some(v) = t.ray_start_params.and_then(|p| p.get("redis-password")) else {
+                continue;
+            };
+            let Some(s) = v.as_str().filter(|s| !not_a_secret_value(s)) else {
+                continue;
+            };
+            // `rayStartParams` sits beside `template`.
+            let path = match t.path.as_str().strip_suffix(".template") {
+                Some(group) => JsonPath::root().keys(&group.split('.').collect::<Vec<_>>()),
+                None => t.path.clone(),
+            };
+            out.report(
+                w.obj,
+                path.keys(&["rayStartParams", "redis-password"]),
+                v.pos,
+                format!(
+                    "`rayStartParams.redis-password` is in plain text (`{}`); KubeRay also copies \
+                     it into REDIS_PASSWORD",
+                    mask(s)
+                ),
+            );
+        }
+        // YAML strings: runtime environments.
+        let spec = JsonPath::root().key("spec");
+        match w.obj.kind {
+            Kind::RayJob => self.runtime_env_yaml(w, spec, out),
+            Kind::RayCronJob => self.runtime_env_yaml(w, spec.key("jobTemplate"), out),
+            Kind::RayService => self.serve_config(w, out),
+            _ => {}
+        }
+    }
+}
+
+impl PlaintextCloudCredentials {
+    fn runtime_env_yaml(&self, w: &Workload<'_>, job: JsonPath, out: &mut Sink<'_>) {
+        let mut node = &w.obj.root;
+        for k in job.as_str().split('.') {
+            let Some(n) = node.get(k) else { return };
+            node = n;
+        }
+        let Some((key, val)) = node.get_entry("runtimeEnvYAML") else {
+            return;
+        };
+        let Some(inner) = Embedded::parse(key, val) else {
+            return;
+        };
+        let path = job.key("runtimeEnvYAML");
+        if let Some(env) = inner.root.get("env_vars") {
+            inner.report_env(w, env, &path, "runtimeEnvYAML", out);
+        }
+    }
+
+    fn serve_config(&self, w: &Workload<'_>, out: &mut Sink<'_>) {
+        let Some(spec) = w.obj.root.get("spec") else {
+            return;
+        };
+        let Some((key, val)) = spec.get_entry("serveConfigV2") else {
+            return;
+        };
+        let Some(inner) = Embedded::parse(key, val) else {
+            return;
+        };
+        let path = JsonPath::root().keys(&["spec", "serveConfigV2"]);
+        for app in inner
+            .root
+            .get("applications")
+            .map(Node::as_seq)
+            .unwrap_or(&[])
+        {
+            let app_name = app.get("name").and_then(Node::as_str).unwrap_or("?");
+            if let Some(env) = app.path(&["runtime_env", "env_vars"]) {
+                let at = format!("serveConfigV2 application `{app_name}`");
+                inner.report_env(w, env, &path, &at, out);
+            }
+            for d in app.get("deployments").map(Node::as_seq).unwrap_or(&[]) {
+                let env = d.path(&["ray_actor_options", "runtime_env", "env_vars"]);
+                if let Some(env) = env {
+                    let dep = d.get("name").and_then(Node::as_str).unwrap_or("?");
+                    let at = format!("serveConfigV2 deployment `{app_name}/{dep}`");
+                    inner.report_env(w, env, &path, &at, out);
+                }
+            }
+        }
+    }
+}
+
+/// A YAML document held in a string field, with what is needed to map its positions
+/// back to the file.
+struct Embedded {
+    root: Node,
+    /// Where the string's first line of content is in the file, when the string is a
+    /// block scalar (`|`) whose lines are the file's lines; `None` for a one-line or
+    /// quoted string, where every finding points at the field.
+    block_start: Option<Pos>,
+    /// Blank lines before the first line of content (they start the string's text).
+    lead: u32,
+    field: Pos,
+}
+
+impl Embedded {
+    fn parse(key: &Node, val: &Node) -> Option<Embedded> {
+        let text = val.as_str()?;
+        // Most runtime environments set no variables: skip the parse.
+        if !text.contains("env_vars") {
+            return None;
+        }
+        let doc = parse_documents("<embedded>", text, &Limits::default())
+            .ok()?
+            .into_iter()
+            .next()?;
+        let lead = text.bytes().take_while(|&b| b == b'\n').count() as u32;
+        Some(Embedded {
+            root: doc.root,
+            block_start: (val.pos.line > key.pos.line).then_some(val.pos),
+            lead,
+            field: key.pos,
+        })
+    }
+
+    /// The file position of a position inside the string.
+    fn file_pos(&self, inner: Pos) -> Pos {
+        match self.block_start {
+            Some(start) if inner.line > self.lead => Pos {
+                line: start.line + inner.line - 1 - self.lead,
+                col: start.col + inner.col.saturating_sub(1),
+            },
+            _ => self.field,
+        }
+    }
+
+    fn report_env(
+        &self,
+        w: &Workload<'_>,
+        env: &Node,
+        path: &JsonPath,
+        at: &str,
+        out: &mut Sink<'_>,
+    ) {
+        for (k, v) in env.as_map() {
+            let (Some(name), Some(value)) = (k.as_str(), v.scalar_text()) else {
+                continue;
+            };
+            if let Some(why) = why(name, value) {
+                out.report(
+                    w.obj,
+                    path.clone(),
+                    self.file_pos(k.pos),
+                    format!(
+                        "{at}: env var {name} {why} in plain text (`{}`)",
+                        mask(value)
+                    ),
+                );
+            }
+        }
+    }
+}
