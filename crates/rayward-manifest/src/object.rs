@@ -145,7 +145,8 @@ impl Object {
 
     /// Drops what only per-object rules read, so that a run over thousands of clusters keeps
     /// little in memory for the whole-run (inventory) rules: containers keep their `name`,
-    /// `image`, `ports` and `resources`; pod specs lose `volumes`, `affinity` and
+    /// `image`, `ports`, `resources` and the `env` entries named `RAY_*` (Ray's own
+    /// settings: auth, TLS, token review); pod specs lose `volumes`, `affinity` and
     /// `tolerations`. Everything else (metadata, selectors, Services, policies, RBAC, Ray
     /// cluster settings) stays. Positions are kept.
     pub fn slim(&mut self) {
@@ -194,7 +195,7 @@ impl Object {
 }
 
 /// Keys a container keeps in a slim object.
-const CONTAINER_KEEP: &[&str] = &["name", "image", "ports", "resources"];
+const CONTAINER_KEEP: &[&str] = &["name", "image", "ports", "resources", "env"];
 /// Keys a pod spec drops in a slim object.
 const POD_DROP: &[&str] = &[
     "volumes",
@@ -223,6 +224,18 @@ fn slim_node(node: &mut Node, depth: usize) {
                             ce.retain(|(k, _)| {
                                 k.scalar_text().is_some_and(|k| CONTAINER_KEEP.contains(&k))
                             });
+                            for (k, v) in ce.iter_mut() {
+                                if k.scalar_text() == Some("env") {
+                                    if let Value::Seq(env) = &mut v.value {
+                                        env.retain(|e| {
+                                            e.get("name")
+                                                .and_then(Node::as_str)
+                                                .is_some_and(|n| n.starts_with("RAY_"))
+                                        });
+                                        env.shrink_to_fit();
+                                    }
+                                }
+                            }
                             ce.shrink_to_fit();
                         }
                     }

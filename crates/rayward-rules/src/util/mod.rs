@@ -2,6 +2,9 @@
 
 pub mod credentials;
 pub mod image;
+pub mod network;
 pub mod pod_security;
 pub mod quantity;
+pub mod rbac;
+pub mod tenancy;
 pub mod version;
