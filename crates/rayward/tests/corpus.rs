@@ -251,3 +251,30 @@ fn tls_sample_is_not_reported_for_tls() {
     )
     .is_empty());
 }
+
+#[test]
+fn secret_reader_role_bound_to_ray_pods_account() {
+    // The history-server config binds a Role that reads Secrets to the `historyserver`
+    // account, which the GCS-backed Ray pods also run as: any Ray job could read every
+    // Secret of the namespace (§4).
+    let f = "historyserver/config/service_account_auth_token_mode.yaml";
+    assert_eq!(found("RW403", f), vec![(15, "rules[0]".to_string())]);
+    assert!(message("RW403", f, 15).contains("historyserver"));
+}
+
+#[test]
+fn missing_network_policies_are_reported_once_per_namespace() {
+    // No NetworkPolicy object in the whole corpus: one finding for the namespace (every
+    // Ray object leaves it unset), not one per cluster (§1.4).
+    let all: Vec<&Value> = report()["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule_id"] == "RW140")
+        .collect();
+    assert_eq!(all.len(), 1, "{all:#?}");
+    assert!(all[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("no NetworkPolicy"));
+}

@@ -26,7 +26,11 @@ pub fn list(args: RulesArgs) -> Result<u8> {
                 let m = r.meta();
                 println!(
                     "{}  {:<40} {:<8} §{:<4} {}",
-                    m.id, m.name, m.severity, m.section, m.summary
+                    m.id,
+                    m.name,
+                    m.severity.as_str(),
+                    m.section,
+                    m.summary
                 );
             }
         }
