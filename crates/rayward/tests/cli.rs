@@ -448,3 +448,40 @@ fn docs_rules_md_is_generated_from_the_code() {
         "docs/rules.md is stale: run `cargo run -q -p rayward -- rules --format markdown > docs/rules.md`"
     );
 }
+
+#[test]
+fn bundled_examples() {
+    // The secure example is the target form: nothing to report.
+    let (code, out, _) = run(bin()
+        .arg("audit")
+        .arg(root().join("examples/secure"))
+        .arg("--no-config"));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.starts_with("0 findings in 6 objects from 3 files"),
+        "{out}"
+    );
+    // The insecure examples break most of the guide; each of these rules must fire there.
+    let (code, out, _) = run(bin()
+        .arg("audit")
+        .arg(root().join("examples/insecure"))
+        .args(["--no-config", "--format", "json"]));
+    assert_eq!(code, 1);
+    let v = json(&out);
+    let ids: std::collections::BTreeSet<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule_id"].as_str().unwrap())
+        .collect();
+    for want in [
+        "RW101", "RW110", "RW112", "RW113", "RW115", "RW140", "RW141", "RW142", "RW201", "RW202",
+        "RW401", "RW402", "RW501", "RW502", "RW503", "RW504", "RW505", "RW506", "RW507", "RW508",
+        "RW601", "RW603", "RW701", "RW801", "RW901", "RW903",
+    ] {
+        assert!(
+            ids.contains(want),
+            "{want} missing from the insecure examples: {ids:?}"
+        );
+    }
+}
