@@ -5,22 +5,23 @@ use crate::node::Node;
 use crate::object::{Kind, Object};
 use crate::pod::{PodRole, Workload};
 use crate::selector::{LabelValue, Labels, Selector};
+use std::borrow::Cow;
 
 /// A pod that a template will create, with its effective labels.
 #[derive(Clone, Debug)]
-pub struct PodRef {
+pub struct PodRef<'a> {
     /// Index into [`Inventory::objects`] / [`Inventory::workloads`].
     pub obj: usize,
     /// Index into that workload's templates.
     pub template: usize,
-    pub labels: Labels,
+    pub labels: Labels<'a>,
 }
 
 /// All objects of a run, their workloads, and the pods they create.
 pub struct Inventory<'a> {
     pub objects: &'a [Object],
     pub workloads: Vec<Workload<'a>>,
-    pub pods: Vec<PodRef>,
+    pub pods: Vec<PodRef<'a>>,
 }
 
 impl<'a> Inventory<'a> {
@@ -67,7 +68,7 @@ impl<'a> Inventory<'a> {
     }
 
     /// Ray head and worker pods.
-    pub fn ray_pods(&self) -> impl Iterator<Item = &PodRef> {
+    pub fn ray_pods(&self) -> impl Iterator<Item = &PodRef<'a>> {
         self.pods.iter().filter(|p| {
             self.workloads[p.obj].templates[p.template]
                 .role
@@ -76,7 +77,7 @@ impl<'a> Inventory<'a> {
     }
 
     /// The namespace of the object that creates a pod.
-    pub fn pod_namespace(&self, p: &PodRef) -> Option<&'a str> {
+    pub fn pod_namespace(&self, p: &PodRef<'_>) -> Option<&'a str> {
         self.objects[p.obj].namespace.as_deref()
     }
 
@@ -85,7 +86,7 @@ impl<'a> Inventory<'a> {
         &'s self,
         namespace: Option<&'s str>,
         selector: &'s Selector,
-    ) -> impl Iterator<Item = &'s PodRef> + 's {
+    ) -> impl Iterator<Item = &'s PodRef<'a>> + 's {
         self.pods
             .iter()
             .filter(move |p| self.pod_namespace(p) == namespace && selector.matches(&p.labels))
@@ -94,50 +95,51 @@ impl<'a> Inventory<'a> {
 
 /// The labels a pod of template `ti` will carry: the template's own, plus those KubeRay
 /// adds to head and worker pods.
-pub fn pod_labels(w: &Workload<'_>, ti: usize) -> Labels {
+pub fn pod_labels<'a>(w: &Workload<'a>, ti: usize) -> Labels<'a> {
     let t = &w.templates[ti];
-    let mut labels: Labels = Vec::new();
-    let known = |s: &str| LabelValue::Known(s.to_string());
+    let mut labels: Labels<'a> = Vec::with_capacity(12);
+    let known = |s: &'static str| LabelValue::Known(Cow::Borrowed(s));
     if t.role.is_ray_node() {
-        let cluster = t
-            .cluster
-            .and_then(|c| w.clusters[c].name.clone())
-            .map_or(LabelValue::Any, LabelValue::Known);
+        let obj: &'a Object = w.obj;
+        // Only a RayCluster's own name is known; RayJob and RayService clusters get
+        // generated ones.
+        let cluster = match t.cluster.map(|c| w.clusters[c].name.is_some()) {
+            Some(true) => LabelValue::Known(Cow::Borrowed(obj.name.as_str())),
+            _ => LabelValue::Any,
+        };
         let (node_type, group) = match &t.role {
-            PodRole::Head => ("head", "headgroup".to_string()),
-            PodRole::Worker { group } => ("worker", group.clone()),
+            PodRole::Head => ("head", Cow::Borrowed("headgroup")),
+            PodRole::Worker { group } => ("worker", Cow::Owned(group.clone())),
             _ => unreachable!("ray node roles only"),
         };
-        labels.push(("ray.io/cluster".into(), cluster.clone()));
-        labels.push(("ray.io/node-type".into(), known(node_type)));
-        labels.push(("ray.io/group".into(), known(&group)));
-        labels.push(("ray.io/is-ray-node".into(), known("yes")));
+        let identifier = match &cluster {
+            LabelValue::Known(c) => LabelValue::Known(Cow::Owned(format!("{c}-{node_type}"))),
+            LabelValue::Any => LabelValue::Any,
+        };
+        labels.push((Cow::Borrowed("ray.io/cluster"), cluster));
+        labels.push((Cow::Borrowed("ray.io/node-type"), known(node_type)));
+        labels.push((Cow::Borrowed("ray.io/group"), LabelValue::Known(group)));
+        labels.push((Cow::Borrowed("ray.io/is-ray-node"), known("yes")));
+        labels.push((Cow::Borrowed("ray.io/identifier"), identifier));
         labels.push((
-            "ray.io/identifier".into(),
-            match &cluster {
-                LabelValue::Known(c) => known(&format!("{c}-{node_type}")),
-                LabelValue::Any => LabelValue::Any,
-            },
-        ));
-        labels.push((
-            "app.kubernetes.io/created-by".into(),
+            Cow::Borrowed("app.kubernetes.io/created-by"),
             known("kuberay-operator"),
         ));
-        labels.push(("app.kubernetes.io/name".into(), known("kuberay")));
-        if matches!(
-            w.obj.kind,
-            Kind::RayJob | Kind::RayService | Kind::RayCronJob
-        ) {
-            let crd = match w.obj.kind {
+        labels.push((Cow::Borrowed("app.kubernetes.io/name"), known("kuberay")));
+        if matches!(obj.kind, Kind::RayJob | Kind::RayService | Kind::RayCronJob) {
+            let crd = match obj.kind {
                 Kind::RayService => "RayService",
                 _ => "RayJob",
             };
-            labels.push(("ray.io/originated-from-crd".into(), known(crd)));
-            labels.push(("ray.io/originated-from-cr-name".into(), known(&w.obj.name)));
+            labels.push((Cow::Borrowed("ray.io/originated-from-crd"), known(crd)));
+            labels.push((
+                Cow::Borrowed("ray.io/originated-from-cr-name"),
+                LabelValue::Known(Cow::Borrowed(obj.name.as_str())),
+            ));
         }
     }
     for (k, v) in t.labels() {
-        labels.push((k.to_string(), known(v)));
+        labels.push((Cow::Borrowed(k), LabelValue::Known(Cow::Borrowed(v))));
     }
     labels
 }

@@ -145,8 +145,8 @@ impl Object {
 
     /// Drops what only per-object rules read, so that a run over thousands of clusters keeps
     /// little in memory for the whole-run (inventory) rules: containers keep their `name`,
-    /// `image`, `ports`, `resources` and the `env` entries named `RAY_*` (Ray's own
-    /// settings: auth, TLS, token review); pod specs lose `volumes`, `affinity` and
+    /// `ports`, extended `resources` (GPUs; not cpu and memory) and the `env` entries in [`SLIM_ENV_KEEP`] (Ray's
+    /// auth and API-access settings); pod specs lose `volumes`, `affinity` and
     /// `tolerations`. Everything else (metadata, selectors, Services, policies, RBAC, Ray
     /// cluster settings) stays. Positions are kept.
     pub fn slim(&mut self) {
@@ -165,6 +165,9 @@ impl Object {
             return;
         }
         slim_node(&mut self.root, 0);
+        // A fresh deep copy packs what is kept into new allocations, so the holes left by
+        // the dropped parts are freed whole instead of pinning partly used pages.
+        self.root = self.root.clone();
     }
 
     /// `kind/namespace/name`, or `kind/name` when no namespace is set.
@@ -195,7 +198,14 @@ impl Object {
 }
 
 /// Keys a container keeps in a slim object.
-const CONTAINER_KEEP: &[&str] = &["name", "image", "ports", "resources", "env"];
+const CONTAINER_KEEP: &[&str] = &["name", "ports", "resources", "env"];
+/// Env vars a container keeps in a slim object: the Ray settings that whole-run rules
+/// read (auth mode, Kubernetes token review, platform events need API access).
+pub const SLIM_ENV_KEEP: &[&str] = &[
+    "RAY_AUTH_MODE",
+    "RAY_ENABLE_K8S_TOKEN_AUTH",
+    "RAY_DASHBOARD_INGEST_PLATFORM_EVENTS",
+];
 /// Keys a pod spec drops in a slim object.
 const POD_DROP: &[&str] = &[
     "volumes",
@@ -225,12 +235,27 @@ fn slim_node(node: &mut Node, depth: usize) {
                                 k.scalar_text().is_some_and(|k| CONTAINER_KEEP.contains(&k))
                             });
                             for (k, v) in ce.iter_mut() {
+                                if k.scalar_text() == Some("resources") {
+                                    // Whole-run rules look at extended resources (GPUs) only.
+                                    if let Value::Map(kinds) = &mut v.value {
+                                        for (_, amounts) in kinds.iter_mut() {
+                                            if let Value::Map(a) = &mut amounts.value {
+                                                a.retain(|(r, _)| {
+                                                    !matches!(
+                                                        r.scalar_text(),
+                                                        Some("cpu" | "memory")
+                                                    )
+                                                });
+                                            }
+                                        }
+                                    }
+                                }
                                 if k.scalar_text() == Some("env") {
                                     if let Value::Seq(env) = &mut v.value {
                                         env.retain(|e| {
                                             e.get("name")
                                                 .and_then(Node::as_str)
-                                                .is_some_and(|n| n.starts_with("RAY_"))
+                                                .is_some_and(|n| SLIM_ENV_KEEP.contains(&n))
                                         });
                                         env.shrink_to_fit();
                                     }

@@ -1,20 +1,26 @@
 //! Label selectors, matched against the labels pods will really carry.
 
 use crate::node::Node;
+use std::borrow::Cow;
 
 /// A label value; `Any` stands for one that is generated at run time (the name of a
 /// cluster that a RayJob or RayService creates), which any selector term may match.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LabelValue {
-    Known(String),
+pub enum LabelValue<'a> {
+    Known(Cow<'a, str>),
     Any,
 }
 
-/// The labels of a pod.
-pub type Labels = Vec<(String, LabelValue)>;
+/// The labels of a pod. Keys and values borrow from the manifests (or are KubeRay's
+/// constants) wherever they can: a run over thousands of clusters holds many of them.
+pub type Labels<'a> = Vec<(Cow<'a, str>, LabelValue<'a>)>;
 
-fn lookup<'l>(labels: &'l Labels, key: &str) -> Option<&'l LabelValue> {
-    labels.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)
+fn lookup<'l, 'a>(labels: &'l Labels<'a>, key: &str) -> Option<&'l LabelValue<'a>> {
+    labels
+        .iter()
+        .rev()
+        .find(|(k, _)| k.as_ref() == key)
+        .map(|(_, v)| v)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -111,15 +117,15 @@ impl Selector {
         })
     }
 
-    pub fn matches(&self, labels: &Labels) -> bool {
+    pub fn matches(&self, labels: &Labels<'_>) -> bool {
         self.terms.iter().all(|t| match t {
             Term::In(k, vs) => match lookup(labels, k) {
                 Some(LabelValue::Any) => true,
-                Some(LabelValue::Known(v)) => vs.contains(v),
+                Some(LabelValue::Known(v)) => vs.iter().any(|x| x == v.as_ref()),
                 None => false,
             },
             Term::NotIn(k, vs) => match lookup(labels, k) {
-                Some(LabelValue::Known(v)) => !vs.contains(v),
+                Some(LabelValue::Known(v)) => !vs.iter().any(|x| x == v.as_ref()),
                 _ => true,
             },
             Term::Exists(k) => lookup(labels, k).is_some(),
@@ -141,13 +147,13 @@ mod tests {
             .root
     }
 
-    fn labels(pairs: &[(&str, Option<&str>)]) -> Labels {
+    fn labels<'a>(pairs: &[(&'a str, Option<&'a str>)]) -> Labels<'a> {
         pairs
             .iter()
             .map(|(k, v)| {
                 (
-                    k.to_string(),
-                    v.map_or(LabelValue::Any, |v| LabelValue::Known(v.to_string())),
+                    Cow::Borrowed(*k),
+                    v.map_or(LabelValue::Any, |v| LabelValue::Known(Cow::Borrowed(v))),
                 )
             })
             .collect()

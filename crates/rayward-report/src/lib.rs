@@ -94,16 +94,27 @@ pub struct Style {
     pub show_suppressed: bool,
 }
 
-/// Renders a report.
+/// Renders a report to a string.
 pub fn render(report: &Report, format: Format, style: Style) -> String {
+    let mut out = Vec::new();
+    write(report, format, style, &mut out).expect("writing to memory cannot fail");
+    String::from_utf8(out).expect("reports are UTF-8")
+}
+
+/// Writes a report. JSON is streamed: a large audit's report is never held whole in memory.
+pub fn write(
+    report: &Report,
+    format: Format,
+    style: Style,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
     match format {
-        Format::Text => text::render(report, style),
+        Format::Text => out.write_all(text::render(report, style).as_bytes()),
         Format::Json => {
-            let mut s = serde_json::to_string_pretty(report).expect("report serialises");
-            s.push('\n');
-            s
+            serde_json::to_writer_pretty(&mut *out, report)?;
+            out.write_all(b"\n")
         }
-        Format::Sarif => sarif::render(report),
-        Format::Junit => junit::render(report),
+        Format::Sarif => out.write_all(sarif::render(report).as_bytes()),
+        Format::Junit => out.write_all(junit::render(report).as_bytes()),
     }
 }

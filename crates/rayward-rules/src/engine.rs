@@ -122,7 +122,7 @@ impl Engine {
 
     /// Runs the whole-run rules over every object of the run. The objects may be slim
     /// ([`Object::slim`]): whole-run rules must not read what slimming drops (container
-    /// `env` other than `RAY_*`, `securityContext`, `command`, probes, mounts; pod `volumes`, `affinity`,
+    /// `image`, cpu and memory `resources`, `env` other than `SLIM_ENV_KEEP`, `securityContext`, `command`, probes, mounts; pod `volumes`, `affinity`,
     /// `tolerations`); the fixture tests run them on slim objects to hold them to that.
     pub fn check_inventory(&self, objects: &[Object], out: &mut Vec<Finding>) {
         let inv = Inventory::new(objects);

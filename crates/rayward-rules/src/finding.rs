@@ -3,6 +3,7 @@
 use crate::rule::{RuleMeta, Severity};
 use rayward_manifest::{JsonPath, Object, Pos};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// The object a finding is about.
@@ -39,7 +40,8 @@ pub struct Finding {
     /// JSON path inside the object.
     pub path: String,
     pub message: String,
-    pub fix: String,
+    /// The fix hint; most are the rule's static default, so no copy is made per finding.
+    pub fix: Cow<'static, str>,
     /// Set when an annotation or the config suppressed the finding: the reason given
     /// (empty when none was).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -78,7 +80,7 @@ impl<'a> Sink<'a> {
         path: JsonPath,
         pos: Pos,
         message: impl Into<String>,
-        fix: impl Into<String>,
+        fix: impl Into<Cow<'static, str>>,
     ) {
         self.out.push(Finding {
             rule_id: self.meta.id,

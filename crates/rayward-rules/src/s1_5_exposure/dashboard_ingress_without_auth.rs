@@ -193,7 +193,7 @@ struct HeadServices<'i> {
     /// Services of the inputs, by namespace and name.
     services: HashMap<(Option<&'i str>, &'i str), &'i Object>,
     /// Ray head pods, by namespace.
-    head_pods: HashMap<Option<&'i str>, Vec<&'i PodRef>>,
+    head_pods: HashMap<Option<&'i str>, Vec<&'i PodRef<'i>>>,
 }
 
 impl<'i> HeadServices<'i> {

@@ -216,7 +216,9 @@ fn auth_annotation(obj: &Object) -> Option<&'static str> {
 
 /// Ray head and worker pods by namespace, so rules that match many Services or Ingresses
 /// against pods look only at the pods of the right namespace.
-fn ray_pods_by_namespace<'i>(inv: &'i Inventory<'_>) -> HashMap<Option<&'i str>, Vec<&'i PodRef>> {
+fn ray_pods_by_namespace<'i>(
+    inv: &'i Inventory<'_>,
+) -> HashMap<Option<&'i str>, Vec<&'i PodRef<'i>>> {
     let mut by_ns: HashMap<Option<&str>, Vec<&PodRef>> = HashMap::new();
     for p in inv.ray_pods() {
         by_ns.entry(inv.pod_namespace(p)).or_default().push(p);

@@ -313,9 +313,9 @@ pub enum Want {
 pub fn selected_pods<'i>(
     inv: &Inventory<'_>,
     policies: &[&Object],
-    pods: impl Iterator<Item = &'i PodRef>,
+    pods: impl Iterator<Item = &'i PodRef<'i>>,
     want: Want,
-) -> Vec<Vec<&'i PodRef>> {
+) -> Vec<Vec<&'i PodRef<'i>>> {
     let sels: Vec<Selector> = policies.iter().map(|np| policy_selector(np)).collect();
     #[derive(Default)]
     struct NsIndex<'s> {
@@ -345,12 +345,12 @@ pub fn selected_pods<'i>(
         cands.clear();
         cands.extend_from_slice(&ix.general);
         for (k, v) in &p.labels {
-            let Some(values) = ix.by_label.get(k.as_str()) else {
+            let Some(values) = ix.by_label.get(k.as_ref()) else {
                 continue;
             };
             match v {
                 LabelValue::Known(v) => {
-                    if let Some(l) = values.get(v.as_str()) {
+                    if let Some(l) = values.get(v.as_ref()) {
                         cands.extend_from_slice(l);
                     }
                 }

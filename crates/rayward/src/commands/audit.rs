@@ -4,7 +4,7 @@ use crate::cli::{AuditArgs, ColorChoice, OutputFormat};
 use crate::config::Config;
 use anyhow::{bail, Context, Result};
 use rayward_manifest::{expand_paths, load_bytes, load_file, Limits, LoadError, Loaded, Object};
-use rayward_report::{render, Format, InputError, Report, Style};
+use rayward_report::{write, Format, InputError, Report, Style};
 use rayward_rules::{Engine, Finding, Severity};
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -123,22 +123,23 @@ pub fn run(args: AuditArgs) -> Result<u8> {
         OutputFormat::Sarif => Format::Sarif,
         OutputFormat::Junit => Format::Junit,
     };
-    let text = render(
-        &report,
-        format,
-        Style {
-            color,
-            show_suppressed: args.show_suppressed,
-        },
-    );
+    let style = Style {
+        color,
+        show_suppressed: args.show_suppressed,
+    };
     match &args.output {
         Some(p) => {
-            std::fs::write(p, text).with_context(|| format!("cannot write {}", p.display()))?
+            let f = std::fs::File::create(p)
+                .with_context(|| format!("cannot write {}", p.display()))?;
+            let mut w = std::io::BufWriter::new(f);
+            write(&report, format, style, &mut w)
+                .and_then(|_| w.flush())
+                .with_context(|| format!("cannot write {}", p.display()))?;
         }
         None => {
-            let mut out = std::io::stdout().lock();
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             // A closed pipe (`| head`) is not an error worth a panic.
-            let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+            let _ = write(&report, format, style, &mut out).and_then(|_| out.flush());
         }
     }
     if format != Format::Text && !report.errors.is_empty() {
