@@ -28,18 +28,18 @@ const MAX_KEY: usize = 1000;
 #[doc(hidden)]
 pub fn parse_fast(text: &str, limits: &Limits) -> Option<Vec<Document>> {
     let bytes = text.as_bytes();
+    let Survey { nul, cr, all_ascii } = survey(bytes);
     // NUL ends saphyr's input; tabs in JSON-looking text are rewritten by the slow path.
-    if bytes.contains(&0) {
+    if nul
+        || (matches!(text.trim_start().as_bytes().first(), Some(b'{' | b'['))
+            && bytes.contains(&b'\t'))
+    {
         return None;
     }
-    if matches!(text.trim_start().as_bytes().first(), Some(b'{' | b'[')) && bytes.contains(&b'\t') {
-        return None;
-    }
-    let all_ascii = text.is_ascii();
     if !all_ascii && text.contains('\u{feff}') {
         return None;
     }
-    if bytes.contains(&b'\r') {
+    if cr {
         // CRLF reads as LF (saphyr folds both into one break and never counts `\r` in a
         // column); a lone CR is a line break of its own, which this parser does not model.
         let crlf = bytes.windows(2).filter(|w| w == b"\r\n").count();
@@ -50,6 +50,34 @@ pub fn parse_fast(text: &str, limits: &Limits) -> Option<Vec<Document>> {
         return Parser::new(&lf, all_ascii, limits).run();
     }
     Parser::new(text, all_ascii, limits).run()
+}
+
+struct Survey {
+    nul: bool,
+    cr: bool,
+    all_ascii: bool,
+}
+
+/// One pass over the text, a word at a time: is there a NUL, a CR, a non-ASCII byte?
+fn survey(b: &[u8]) -> Survey {
+    let (mut nul, mut cr, mut high) = (0u64, 0u64, 0u64);
+    let mut words = b.chunks_exact(8);
+    for w in &mut words {
+        let w = u64::from_le_bytes(w.try_into().unwrap());
+        nul |= zero_bytes(w);
+        cr |= zero_bytes(w ^ (ONES * u64::from(b'\r')));
+        high |= w;
+    }
+    for &c in words.remainder() {
+        nul |= u64::from(c == 0);
+        cr |= u64::from(c == b'\r');
+        high |= u64::from(c);
+    }
+    Survey {
+        nul: nul != 0,
+        cr: cr != 0,
+        all_ascii: high & (ONES << 7) == 0,
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -90,9 +118,54 @@ struct Parser<'a> {
     nodes: usize,
     depth: usize,
     cur: Line,
+    /// Items and entries of the collections being read, innermost last; each collection
+    /// moves its own into a vector of the exact size when it closes.
+    items: Vec<Node>,
+    entries: Vec<(Node, Node)>,
     /// Start and number of the first line not read yet.
     next: usize,
     next_no: u32,
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// The high bit of each zero byte of `x` is set, and possibly of bytes above a zero byte (a
+/// borrow), so the lowest set bit marks exactly the lowest zero byte (little-endian).
+fn zero_bytes(x: u64) -> u64 {
+    x.wrapping_sub(ONES) & !x & (ONES << 7)
+}
+
+/// The offset of the first `\n` at or after `from`, or the length of `b`.
+fn find_newline(b: &[u8], from: usize) -> usize {
+    let mut i = from;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let zero =
+            zero_bytes(u64::from_le_bytes(chunk.try_into().unwrap()) ^ (ONES * u64::from(b'\n')));
+        if zero != 0 {
+            return i + (zero.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < b.len() && b[i] != b'\n' {
+        i += 1;
+    }
+    i
+}
+
+/// The offset of the first byte other than a space in `b[from..end]`, or `end`.
+fn skip_spaces_to(b: &[u8], from: usize, end: usize) -> usize {
+    let mut i = from;
+    while i + 8 <= end {
+        let x = u64::from_le_bytes(b[i..i + 8].try_into().unwrap()) ^ 0x2020_2020_2020_2020;
+        if x != 0 {
+            return i + (x.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < end && b[i] == b' ' {
+        i += 1;
+    }
+    i
 }
 
 fn is_flow(c: u8) -> bool {
@@ -117,6 +190,8 @@ impl<'a> Parser<'a> {
                 ascii: true,
                 kind: Kind::Eof,
             },
+            items: Vec::new(),
+            entries: Vec::new(),
             next: 0,
             next_no: 1,
         }
@@ -173,16 +248,10 @@ impl<'a> Parser<'a> {
                 };
                 return Some(());
             }
-            let end = b[start..]
-                .iter()
-                .position(|&c| c == b'\n')
-                .map_or(b.len(), |i| start + i);
+            let end = find_newline(b, start);
             self.next = end + 1;
             self.next_no = no + 1;
-            let mut i = start;
-            while i < end && b[i] == b' ' {
-                i += 1;
-            }
+            let i = skip_spaces_to(b, start, end);
             if i == end || b[i] == b'#' {
                 continue;
             }
@@ -389,19 +458,23 @@ impl<'a> Parser<'a> {
         let end = self.cur.end;
         let mut i = off;
         let mut tend = off;
-        while i < end {
+        loop {
+            // Most bytes are plain text.
+            let run = i;
+            i = find_plain_stop(b, i, end);
+            if i > run {
+                tend = i;
+            }
+            if i == end {
+                return Some((tend, None));
+            }
             match b[i] {
                 b' ' => {
-                    let mut j = i + 1;
-                    while j < end && b[j] == b' ' {
-                        j += 1;
-                    }
-                    if j == end || b[j] == b'#' {
+                    i = skip_spaces_to(b, i + 1, end);
+                    if i == end || b[i] == b'#' {
                         return Some((tend, None));
                     }
-                    i = j;
                 }
-                b'\t' => return None,
                 b':' => {
                     if i + 1 == end || b[i + 1] == b' ' {
                         return Some((tend, Some(i)));
@@ -412,13 +485,9 @@ impl<'a> Parser<'a> {
                     i += 1;
                     tend = i;
                 }
-                _ => {
-                    i += 1;
-                    tend = i;
-                }
+                _ => return None, // a tab
             }
         }
-        Some((tend, None))
     }
 
     /// A single- or double-quoted scalar that closes on its line: its text and the offset
@@ -523,7 +592,7 @@ impl<'a> Parser<'a> {
     fn block_map(&mut self, col: usize, first_key: Node, colon: usize) -> Option<Node> {
         self.open()?;
         let pos = first_key.pos;
-        let mut entries = Vec::new();
+        let base = self.entries.len();
         let mut key = first_key;
         let mut colon = colon;
         loop {
@@ -531,7 +600,7 @@ impl<'a> Parser<'a> {
                 return None;
             }
             let value = self.map_value(col as isize, colon)?;
-            entries.push((key, value));
+            self.entries.push((key, value));
             let l = self.cur;
             if l.kind != Kind::Content || l.indent < col {
                 break;
@@ -545,7 +614,7 @@ impl<'a> Parser<'a> {
         }
         self.depth -= 1;
         Some(Node {
-            value: Value::Map(entries),
+            value: Value::Map(self.entries.drain(base..).collect()),
             pos,
         })
     }
@@ -576,7 +645,7 @@ impl<'a> Parser<'a> {
     /// `indentless` for the Kubernetes style, a sequence at its key's indentation.
     fn block_seq(&mut self, col: usize, first: usize, indentless: bool) -> Option<Node> {
         self.open()?;
-        let mut items = Vec::new();
+        let base = self.items.len();
         let mut off = first;
         let mut pos = None;
         loop {
@@ -598,7 +667,7 @@ impl<'a> Parser<'a> {
                     self.scalar(Cow::Borrowed(""), true, mark)?
                 }
             };
-            items.push(item);
+            self.items.push(item);
             let l = self.cur;
             if l.kind != Kind::Content || l.indent < col {
                 break;
@@ -616,7 +685,7 @@ impl<'a> Parser<'a> {
         }
         self.depth -= 1;
         Some(Node {
-            value: Value::Seq(items),
+            value: Value::Seq(self.items.drain(base..).collect()),
             pos: pos?,
         })
     }
@@ -772,8 +841,8 @@ impl<'a> Parser<'a> {
         let pos = self.pos(off);
         let seq = b[off] == b'[';
         let close = if seq { b']' } else { b'}' };
-        let mut items = Vec::new();
-        let mut entries = Vec::new();
+        let base_items = self.items.len();
+        let base_entries = self.entries.len();
         let mut i = self.skip_spaces(off + 1)?;
         if i < end && b[i] == close {
             i += 1;
@@ -784,7 +853,7 @@ impl<'a> Parser<'a> {
                 }
                 if seq {
                     let (item, j) = self.flow_node(i)?;
-                    items.push(item);
+                    self.items.push(item);
                     i = self.skip_spaces(j)?;
                 } else {
                     if matches!(b[i], b'[' | b'{') {
@@ -808,7 +877,7 @@ impl<'a> Parser<'a> {
                         return None;
                     }
                     let (value, k) = self.flow_node(v)?;
-                    entries.push((key, value));
+                    self.entries.push((key, value));
                     i = self.skip_spaces(k)?;
                 }
                 if i == end {
@@ -831,9 +900,9 @@ impl<'a> Parser<'a> {
         }
         self.depth -= 1;
         let value = if seq {
-            Value::Seq(items)
+            Value::Seq(self.items.drain(base_items..).collect())
         } else {
-            Value::Map(entries)
+            Value::Map(self.entries.drain(base_entries..).collect())
         };
         Some((Node { value, pos }, i))
     }
@@ -900,6 +969,26 @@ impl<'a> Parser<'a> {
             }
         }
     }
+}
+
+/// The offset of the first space, tab or `:` in `b[from..end]`, or `end`: the bytes that
+/// may end a plain scalar in block context.
+fn find_plain_stop(b: &[u8], from: usize, end: usize) -> usize {
+    let mut i = from;
+    while i + 8 <= end {
+        let w = u64::from_le_bytes(b[i..i + 8].try_into().unwrap());
+        let hit = zero_bytes(w ^ (ONES * u64::from(b' ')))
+            | zero_bytes(w ^ (ONES * u64::from(b':')))
+            | zero_bytes(w ^ (ONES * u64::from(b'\t')));
+        if hit != 0 {
+            return i + (hit.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < end && !matches!(b[i], b' ' | b':' | b'\t') {
+        i += 1;
+    }
+    i
 }
 
 /// Can a plain scalar start with `c` followed by `n1`? Indicators and the cases that are
