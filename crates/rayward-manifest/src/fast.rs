@@ -122,6 +122,8 @@ struct Parser<'a> {
     /// moves its own into a vector of the exact size when it closes.
     items: Vec<Node>,
     entries: Vec<(Node, Node)>,
+    /// Line start, offset and column of the last column counted on a non-ASCII line.
+    col_cache: (usize, usize, usize),
     /// Start and number of the first line not read yet.
     next: usize,
     next_no: u32,
@@ -192,6 +194,7 @@ impl<'a> Parser<'a> {
             },
             items: Vec::new(),
             entries: Vec::new(),
+            col_cache: (usize::MAX, 0, 0),
             next: 0,
             next_no: 1,
         }
@@ -295,16 +298,23 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// Column (0-based, in characters) of a byte offset on the current line.
-    fn col(&self, off: usize) -> usize {
+    /// Column (0-based, in characters) of a byte offset on the current line. On lines with
+    /// non-ASCII text, counting resumes from the last offset asked for, so a long line with
+    /// many nodes stays linear.
+    fn col(&mut self, off: usize) -> usize {
         if self.cur.ascii {
-            off - self.cur.start
-        } else {
-            self.t[self.cur.start..off].chars().count()
+            return off - self.cur.start;
         }
+        let (line, mut from, mut col) = self.col_cache;
+        if line != self.cur.start || off < from {
+            (from, col) = (self.cur.start, 0);
+        }
+        col += self.t[from..off].chars().count();
+        self.col_cache = (self.cur.start, off, col);
+        col
     }
 
-    fn pos(&self, off: usize) -> Pos {
+    fn pos(&mut self, off: usize) -> Pos {
         Pos {
             line: self.cur.no,
             col: self.col(off) as u32 + 1,

@@ -126,6 +126,142 @@ fn corpus_files_with_crlf_agree_with_saphyr() {
     assert!(fast > 100, "fast path took only {fast} CRLF files");
 }
 
+/// Hand-picked inputs at the edges of the subset: whatever the fast path answers must be
+/// saphyr's answer.
+#[test]
+fn tricky_inputs_agree_with_saphyr() {
+    let cases = [
+        "a: b\u{85}c\n",
+        "a: b\u{2028}c # d\u{2029}\n",
+        "# \u{85} comment\na: 1\n",
+        "a: \u{a0}b\n",
+        "\u{a0}a: b\n",
+        "a: b\u{feff}\n",
+        "\"a\"  : b\n",
+        "\"a\":\n",
+        "\"a\":b\n",
+        "'a':\n- x\n",
+        "- \"a\": b\n  'c': d\n",
+        "-x: 1\n",
+        "- -a: 1\n",
+        "- -\n",
+        "- - \n",
+        "-\n  - a\n",
+        "a: b #\tc\n",
+        "a: b\t\n",
+        "  # \t\na: 1\n",
+        "a:    |\n  x\n",
+        "a: |-  \n  x\n",
+        "a: >+ # c\n  x\n\n\n",
+        "a: |\n\n\n",
+        "a: >\n\n  x\n\n  y\n\n\n",
+        "a: >\n  x\n    y\n  z\n",
+        "a: >\n   x\n  y\n",
+        "a: >\n  \tx\n  y\n",
+        "a: |\n  x\n...\n",
+        "a: |\n  x\n--- \nb: 1\n",
+        "---   \na: 1\n",
+        "--- # c\n- a\n",
+        "---\n- a\n...\n# c\n",
+        "a: 1\n...\n",
+        "a: 1\n... # c\nb: 2\n",
+        "...\n",
+        "---\n...\n",
+        "a: [a,b]\n",
+        "a: {a: [b,c],d: e}\n",
+        "a: [ ]\n",
+        "a: { }\n",
+        "a: [\"\", '']\n",
+        "a: {\"\": x}\n",
+        "a: [a]  # c\n",
+        "a: [a]# c\n",
+        "a: [a]b\n",
+        "a: [-]\n",
+        "a: [a -]\n",
+        "a: [a - b]\n",
+        "a: [a:b]\n",
+        "a: [\"a\":b]\n",
+        "a: {a :b}\n",
+        "a: {a: b:c}\n",
+        "a: [a, [b, [c, [d]]]]\n",
+        "a: [a}\n",
+        "a: {a]\n",
+        "a: [a]]\n",
+        "a: b]\n",
+        "a: b}\n",
+        "a: ]b\n",
+        "a: ,b\n",
+        "a: b,\n",
+        "a: 'b'c\n",
+        "a: 'b' c\n",
+        "a: 'b':\n",
+        "a: \"b\" # c\n",
+        "a:b: c\n",
+        "a::\n",
+        "a:: b\n",
+        "::\n",
+        "a: -\n",
+        "a: - b\n",
+        "a: --- b\n",
+        "--- a: b\n",
+        "---a: b\n",
+        "...a: b\n",
+        "a: '''\n",
+        "a: ''''\n",
+        "a: \"\\\"\"\n",
+        "a: \"\\x4\"\n",
+        "a: \"\\u00\"\n",
+        "a: \"\\U00110000\"\n",
+        "a: \"\\x00\"\n",
+        "a: \"\\\t\"\n",
+        "? \n",
+        "a: ? b\n",
+        "a: b ? c\n",
+        "a: b - c\n",
+        "a: b: \n",
+        "a: |\n  x\n b: 1\n",
+        "- a\n - b\n",
+        "- a\n  - b\n",
+        "a:\n - b\n - c\n",
+        "a:\n - b\n- c\n",
+        "a:\n- b\n - c\n",
+        "a:\n  b: 1\n  c:\n  - x\n  d: 2\n",
+        "- a:\n  - x\n  b: 1\n",
+        "- a:\n  - x\n- b\n",
+        "- a: 1\n b: 2\n",
+        "- a: 1\n   b: 2\n",
+        "a:\n\n\n  b: 1\n",
+        "a:\n  \n  b: 1\n",
+        "a: 1\n\n\n",
+        "a: 1",
+        "a:",
+        "- ",
+        "-",
+        "'a'",
+        "\"a\" # c",
+        "[a]",
+        "{a: b}   ",
+        "a: b\n\u{feff}",
+        "\u{3000}[a]\n",
+        "\u{3000}[a\t]\n",
+        "[a,\tb]\n",
+        "a: \"x\ty\"\n",
+        "{a: \"\t\"}\n",
+        "a: 1\r\n",
+        "a: |\r\n  x\r\n\r\n",
+        "a: 'x'\r\n",
+        "a: \"x\r\n\"\n",
+        "a: b\r\r\n",
+    ];
+    let mut taken = 0;
+    for (i, text) in cases.iter().enumerate() {
+        if check(&format!("tricky case #{i}"), text) {
+            taken += 1;
+        }
+    }
+    println!("tricky inputs: {}, fast path took {taken}", cases.len());
+}
+
 /// A small deterministic PRNG (xorshift64*), so failures reproduce.
 struct Rng(u64);
 
@@ -392,10 +528,23 @@ fn mutate(r: &mut Rng, text: &str) -> String {
     chars.into_iter().collect()
 }
 
+/// Seed and duration of the randomized tests: fixed by default, so a failure reproduces;
+/// `FAST_YAML_SEED` and `FAST_YAML_SECS` run other or longer campaigns.
+fn campaign(default_seed: u64) -> (Rng, Instant) {
+    let seed = std::env::var("FAST_YAML_SEED")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map_or(default_seed, |s| s ^ default_seed);
+    let secs = std::env::var("FAST_YAML_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    (Rng(seed | 1), Instant::now() + Duration::from_secs(secs))
+}
+
 #[test]
 fn random_documents_agree_with_saphyr() {
-    let mut r = Rng(0x5eed_1234_abcd_0001);
-    let deadline = Instant::now() + Duration::from_secs(3);
+    let (mut r, deadline) = campaign(0x5eed_1234_abcd_0001);
     let (mut n, mut taken) = (0, 0);
     while Instant::now() < deadline || n < 2000 {
         let doc = document(&mut r);
@@ -418,8 +567,7 @@ fn mutated_corpus_files_agree_with_saphyr() {
     let mut texts = corpus_texts();
     // Smaller files first, so many files get mutated within the time budget.
     texts.sort_by_key(|(_, t)| t.len());
-    let mut r = Rng(0x0dd_f00d_cafe_0002);
-    let deadline = Instant::now() + Duration::from_secs(3);
+    let (mut r, deadline) = campaign(0x0dd_f00d_cafe_0002);
     let (mut n, mut taken) = (0, 0);
     'outer: loop {
         for (name, text) in &texts {
