@@ -301,10 +301,17 @@ impl<'a> Parser<'a> {
     /// Column (0-based, in characters) of a byte offset on the current line. On lines with
     /// non-ASCII text, counting resumes from the last offset asked for, so a long line with
     /// many nodes stays linear.
+    #[inline]
     fn col(&mut self, off: usize) -> usize {
         if self.cur.ascii {
-            return off - self.cur.start;
+            off - self.cur.start
+        } else {
+            self.col_non_ascii(off)
         }
+    }
+
+    #[cold]
+    fn col_non_ascii(&mut self, off: usize) -> usize {
         let (line, mut from, mut col) = self.col_cache;
         if line != self.cur.start || off < from {
             (from, col) = (self.cur.start, 0);
@@ -314,6 +321,7 @@ impl<'a> Parser<'a> {
         col
     }
 
+    #[inline]
     fn pos(&mut self, off: usize) -> Pos {
         Pos {
             line: self.cur.no,
