@@ -252,6 +252,17 @@ fn tricky_inputs_agree_with_saphyr() {
         "a: 'x'\r\n",
         "a: \"x\r\n\"\n",
         "a: b\r\r\n",
+        "a:\n  |\n    x\n",
+        "a:\n  >-\n   x\nb: 1\n",
+        "a:\n  |\n  x\n",
+        "-\n  |\n  x\n",
+        "- - |\n    x\n  - y\n",
+        "- - |\n   x\n",
+        "- a: - b\n",
+        "- a:\n    |\n     x\n",
+        "a:\n- |\n x\n",
+        "a:\n- |\n  x\n - y\n",
+        "k:\n  - a: |\n      x\n    b: >\n      y\n  - c\n",
     ];
     let mut taken = 0;
     for (i, text) in cases.iter().enumerate() {
