@@ -2,6 +2,8 @@
 //! against hostile input, and a typed view of every pod template (KubeRay's included).
 
 pub mod error;
+#[doc(hidden)]
+pub mod fast;
 pub mod inventory;
 pub mod load;
 pub mod node;

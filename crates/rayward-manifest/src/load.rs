@@ -74,7 +74,23 @@ fn line_of(bytes: &[u8], offset: usize) -> u32 {
 
 /// Parses every document of a text. An error stops the file: YAML cannot resynchronise
 /// reliably after a syntax error, and a half-read file would give half the findings.
+///
+/// Plain manifests take a fast path ([`crate::fast`]); anything outside its subset, and
+/// every error, goes through saphyr, which gives the same tree.
 pub fn parse_documents(
+    file: &str,
+    text: &str,
+    limits: &Limits,
+) -> Result<Vec<Document>, LoadError> {
+    if let Some(docs) = crate::fast::parse_fast(text, limits) {
+        return Ok(docs);
+    }
+    parse_documents_saphyr(file, text, limits)
+}
+
+/// [`parse_documents`] without the fast path (for tests and benchmarks).
+#[doc(hidden)]
+pub fn parse_documents_saphyr(
     file: &str,
     text: &str,
     limits: &Limits,
