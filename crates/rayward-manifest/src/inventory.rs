@@ -26,7 +26,7 @@ pub struct Inventory<'a> {
 
 impl<'a> Inventory<'a> {
     pub fn new(objects: &'a [Object]) -> Inventory<'a> {
-        let workloads: Vec<Workload<'a>> = objects.iter().map(Workload::of).collect();
+        let workloads: Vec<Workload<'a>> = objects.iter().map(Workload::templates_of).collect();
         let mut pods = Vec::new();
         for (oi, w) in workloads.iter().enumerate() {
             for ti in 0..w.templates.len() {

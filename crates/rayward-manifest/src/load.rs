@@ -59,7 +59,7 @@ pub fn decode<'a>(file: &str, bytes: &'a [u8], limits: &Limits) -> Result<&'a st
             },
         ));
     }
-    if let Some(at) = bytes.iter().position(|&b| b == 0) {
+    if let Some(at) = memchr::memchr(0, bytes) {
         return Err(err(line_of(bytes, at), LoadErrorKind::Binary));
     }
     match std::str::from_utf8(bytes) {

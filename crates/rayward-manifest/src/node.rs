@@ -5,6 +5,7 @@
 
 use compact_str::CompactString;
 use std::fmt;
+use std::sync::Arc;
 
 /// A position in a source file: 1-based line and column.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -174,12 +175,13 @@ fn parse_int(text: &str) -> Option<i64> {
 }
 
 /// A JSON path inside an object, e.g. `spec.workerGroupSpecs[1].template.spec`.
+/// Shared (`Arc`), so views can hand out copies of their paths without allocating.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct JsonPath(String);
+pub struct JsonPath(Arc<str>);
 
 impl JsonPath {
     pub fn root() -> Self {
-        JsonPath(String::new())
+        JsonPath(Arc::from(""))
     }
 
     /// Appends a key (`a.b`).
@@ -190,17 +192,24 @@ impl JsonPath {
             s.push('.');
         }
         s.push_str(k);
-        JsonPath(s)
+        JsonPath(Arc::from(s))
     }
 
     /// Appends an index (`a[3]`).
     pub fn idx(&self, i: usize) -> Self {
-        JsonPath(format!("{}[{}]", self.0, i))
+        JsonPath(Arc::from(format!("{}[{}]", self.0, i)))
     }
 
     /// Appends several keys.
     pub fn keys(&self, ks: &[&str]) -> Self {
-        ks.iter().fold(self.clone(), |p, k| p.key(k))
+        let mut s = String::from(&*self.0);
+        for k in ks {
+            if !s.is_empty() {
+                s.push('.');
+            }
+            s.push_str(k);
+        }
+        JsonPath(Arc::from(s))
     }
 
     pub fn as_str(&self) -> &str {

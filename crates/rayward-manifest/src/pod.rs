@@ -88,6 +88,9 @@ pub struct PodTemplate<'a> {
     pub cluster: Option<usize>,
     /// `rayStartParams` of the group, for Ray pods.
     pub ray_start_params: Option<&'a Node>,
+    /// Built up front for per-object rules, which all ask ([`Workload::of`]); left out of
+    /// the whole-run inventory, which rarely asks and would hold them for every object.
+    containers: Option<Vec<Container<'a>>>,
 }
 
 impl<'a> PodTemplate<'a> {
@@ -115,8 +118,16 @@ impl<'a> PodTemplate<'a> {
         self.spec().get(key)
     }
 
-    /// Init containers first, then containers, as Kubernetes starts them.
+    /// Init containers first, then containers, as Kubernetes starts them. Built once when
+    /// the workload is resolved; every rule asks for them.
     pub fn containers(&self) -> Vec<Container<'a>> {
+        match &self.containers {
+            Some(c) => c.clone(),
+            None => self.build_containers(),
+        }
+    }
+
+    fn build_containers(&self) -> Vec<Container<'a>> {
         let spec = self.spec();
         let sp = self.spec_path();
         let mut out = Vec::new();
@@ -246,7 +257,19 @@ impl<'a> Container<'a> {
 
     /// The env entry of that name (the last one wins, as in Kubernetes).
     pub fn env_var(&self, name: &str) -> Option<EnvVar<'a>> {
-        self.env().into_iter().rev().find(|e| e.name == name)
+        let list = self.node.get("env")?.as_seq();
+        let (i, e) = list
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, e)| e.get("name").and_then(Node::as_str) == Some(name))?;
+        Some(EnvVar {
+            name: e.get("name")?.as_str()?,
+            value: e.get("value").filter(|v| !v.is_null()),
+            value_from: e.get("valueFrom"),
+            node: e,
+            path: self.path.key("env").idx(i),
+        })
     }
 
     /// The literal value of an env var.
@@ -291,8 +314,18 @@ pub struct Workload<'a> {
 }
 
 impl<'a> Workload<'a> {
-    /// Finds every pod template in `obj`. Objects without any give an empty workload.
+    /// Finds every pod template in `obj`, with their containers resolved once for the
+    /// rules. Objects without any give an empty workload.
     pub fn of(obj: &'a Object) -> Workload<'a> {
+        let mut w = Self::templates_of(obj);
+        for t in &mut w.templates {
+            t.containers = Some(t.build_containers());
+        }
+        w
+    }
+
+    /// Like [`Workload::of`], without resolving containers up front.
+    pub fn templates_of(obj: &'a Object) -> Workload<'a> {
         let mut w = Workload {
             obj,
             clusters: Vec::new(),
@@ -358,6 +391,7 @@ impl<'a> Workload<'a> {
             node,
             cluster,
             ray_start_params: None,
+            containers: None,
         });
     }
 

@@ -21,8 +21,9 @@ pub fn credential_format(value: &str) -> Option<&'static str> {
     }) {
         return Some("an AWS access key ID");
     }
-    if value.contains("\"private_key\"")
-        || (value.contains("-----BEGIN") && value.contains("PRIVATE KEY-----"))
+    if value.len() >= 13
+        && (value.contains("\"private_key\"")
+            || (value.contains("-----BEGIN") && value.contains("PRIVATE KEY-----")))
     {
         return Some("a private key");
     }
@@ -34,9 +35,19 @@ pub fn credential_format(value: &str) -> Option<&'static str> {
 fn has_key_id(value: &str, prefixes: &[&str], min: usize, max: usize, ok: fn(u8) -> bool) -> bool {
     let b = value.as_bytes();
     for prefix in prefixes {
+        let p = prefix.as_bytes();
+        if b.len() < p.len() + min {
+            continue;
+        }
+        // A plain window scan: env values are short, and building a substring searcher
+        // for each of them cost more than the scan.
         let mut from = 0;
-        while let Some(i) = value[from..].find(prefix).map(|i| i + from) {
-            from = i + prefix.len();
+        while let Some(i) = b[from..]
+            .windows(p.len())
+            .position(|w| w == p)
+            .map(|i| i + from)
+        {
+            from = i + p.len();
             if i > 0 && b[i - 1].is_ascii_alphanumeric() {
                 continue;
             }
