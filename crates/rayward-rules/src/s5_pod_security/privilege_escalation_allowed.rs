@@ -11,9 +11,9 @@ declare_rule! {
     /// RayJob submitters and plain workloads. The field exists only on containers; a
     /// pod-level `securityContext` cannot set it.
     ///
-    /// A privileged container always escalates (Kubernetes rejects `privileged: true`
-    /// together with `allowPrivilegeEscalation: false`), so it is reported here too,
-    /// at its `privileged` field, besides RW501.
+    /// A privileged container is RW501's finding: with `allowPrivilegeEscalation: false`
+    /// beside it (a combination Kubernetes rejects) this rule stays quiet, so one cause
+    /// gives one finding and fixing RW501 clears it.
     ///
     /// ## Why it matters (guide §5)
     /// Without `no_new_privs` a process in the container can gain privileges through
@@ -60,22 +60,6 @@ impl Rule for PrivilegeEscalationAllowed {
         for (t, c) in w.containers() {
             let who = || describe_container(t, &c);
             let ape = effective_security(&c, "allowPrivilegeEscalation");
-            let privileged = c
-                .security("privileged")
-                .filter(|(n, _)| n.as_bool() == Some(true));
-            if let Some((n, path)) = privileged {
-                out.report_fix(
-                    w.obj,
-                    path,
-                    n.pos,
-                    format!(
-                        "{who} runs privileged, which always allows privilege escalation",
-                        who = who()
-                    ),
-                    "Remove `privileged: true` and set `allowPrivilegeEscalation: false`.",
-                );
-                continue;
-            }
             match ape {
                 Some((n, _)) if n.as_bool() == Some(false) => {}
                 Some((n, path)) => {
