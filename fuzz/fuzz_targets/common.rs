@@ -30,12 +30,21 @@ pub fn check(data: &[u8]) -> Loaded {
     let loaded = load_bytes(NAME, data, &limits());
     if let Some(e) = &loaded.error {
         assert_eq!(e.file, NAME, "error without the file name: {e:?}");
-        let located = !matches!(e.kind, LoadErrorKind::TooLarge { .. } | LoadErrorKind::Io(_));
+        let located = !matches!(
+            e.kind,
+            LoadErrorKind::TooLarge { .. } | LoadErrorKind::Io(_)
+        );
         if located {
-            assert!(e.line > 0 && e.col > 0, "error without a line/column: {e:?}");
+            assert!(
+                e.line > 0 && e.col > 0,
+                "error without a line/column: {e:?}"
+            );
         }
         let shown = e.to_string();
-        assert!(shown.starts_with(NAME), "message does not start with the file: {shown}");
+        assert!(
+            shown.starts_with(NAME),
+            "message does not start with the file: {shown}"
+        );
     }
     for o in &loaded.objects {
         assert_eq!(&*o.file, NAME);

@@ -8,6 +8,11 @@
 //!
 //! Extra check: when no raw (unquoted, arbitrary) text was spliced in, the printed
 //! document is valid YAML within the limits, so loading it must not fail.
+//!
+//! `RAYWARD_FUZZ_PRINT=1` prints every generated document to stderr (to see what the
+//! generator makes of an input: `cargo fuzz run load_structured FILE`);
+//! `RAYWARD_FUZZ_DUMP=out.yaml` writes the last one to a file (run.sh uses it to turn a
+//! crashing input into the YAML document that `cargo test` replays).
 #![no_main]
 
 use arbitrary::{Result, Unstructured};
@@ -17,35 +22,37 @@ use libfuzzer_sys::fuzz_target;
 mod common;
 
 /// Field names the loader and the rules read, plus common Kubernetes ones.
+#[rustfmt::skip]
 const KEYS: &[&str] = &[
     "apiVersion", "kind", "metadata", "name", "generateName", "namespace", "labels",
-    "annotations", "spec", "template", "containers", "initContainers", "ephemeralContainers",
-    "image", "imagePullPolicy", "command", "args", "env", "envFrom", "value", "valueFrom",
-    "secretKeyRef", "configMapKeyRef", "key", "ports", "containerPort", "hostPort", "port",
-    "targetPort", "nodePort", "protocol", "securityContext", "privileged",
-    "allowPrivilegeEscalation", "readOnlyRootFilesystem", "runAsNonRoot", "runAsUser",
-    "runAsGroup", "fsGroup", "capabilities", "add", "drop", "seccompProfile", "type",
-    "localhostProfile", "appArmorProfile", "seLinuxOptions", "windowsOptions", "procMount",
-    "hostNetwork", "hostPID", "hostIPC", "hostPath", "path", "volumes", "volumeMounts",
-    "mountPath", "readOnly", "emptyDir", "secret", "secretName", "configMap", "projected",
-    "serviceAccountName", "serviceAccount", "automountServiceAccountToken", "resources",
-    "limits", "requests", "cpu", "memory", "nvidia.com/gpu", "ephemeral-storage",
-    "headGroupSpec", "workerGroupSpecs", "groupName", "replicas", "minReplicas",
-    "maxReplicas", "rayStartParams", "rayVersion", "enableInTreeAutoscaling",
-    "autoscalerOptions", "authOptions", "mode", "serviceType", "headService",
-    "rayClusterSpec", "rayClusterConfig", "submitterPodTemplate", "jobTemplate",
-    "entrypoint", "runtimeEnvYAML", "serveConfigV2", "clusterSelector", "schedule",
-    "shutdownAfterJobFinishes", "ttlSecondsAfterFinished", "activeDeadlineSeconds",
-    "selector", "matchLabels", "matchExpressions", "operator", "values", "podSelector",
-    "namespaceSelector", "policyTypes", "ingress", "egress", "from", "to", "ipBlock", "cidr",
-    "rules", "http", "paths", "backend", "service", "number", "tls", "hosts",
-    "ingressClassName", "loadBalancerSourceRanges", "externalIPs", "clusterIP", "apiGroups",
-    "resources", "verbs", "roleRef", "subjects", "hard", "items", "dashboard-host",
-    "num-cpus", "block", "redis-password", "ray.io/cluster", "ray.io/node-type",
-    "ray.io/group", "app.kubernetes.io/name", "rayward.io/ignore", "<<",
+    "annotations", "spec", "template", "containers", "initContainers",
+    "ephemeralContainers", "image", "imagePullPolicy", "command", "args", "env", "envFrom",
+    "value", "valueFrom", "secretKeyRef", "configMapKeyRef", "key", "ports",
+    "containerPort", "hostPort", "port", "targetPort", "nodePort", "protocol",
+    "securityContext", "privileged", "allowPrivilegeEscalation", "readOnlyRootFilesystem",
+    "runAsNonRoot", "runAsUser", "runAsGroup", "fsGroup", "capabilities", "add", "drop",
+    "seccompProfile", "type", "localhostProfile", "appArmorProfile", "seLinuxOptions",
+    "windowsOptions", "procMount", "hostNetwork", "hostPID", "hostIPC", "hostPath", "path",
+    "volumes", "volumeMounts", "mountPath", "readOnly", "emptyDir", "secret", "secretName",
+    "configMap", "projected", "serviceAccountName", "serviceAccount",
+    "automountServiceAccountToken", "resources", "limits", "requests", "cpu", "memory",
+    "nvidia.com/gpu", "ephemeral-storage", "headGroupSpec", "workerGroupSpecs", "groupName",
+    "replicas", "minReplicas", "maxReplicas", "rayStartParams", "rayVersion",
+    "enableInTreeAutoscaling", "autoscalerOptions", "authOptions", "mode", "serviceType",
+    "headService", "rayClusterSpec", "rayClusterConfig", "submitterPodTemplate",
+    "jobTemplate", "entrypoint", "runtimeEnvYAML", "serveConfigV2", "clusterSelector",
+    "schedule", "shutdownAfterJobFinishes", "ttlSecondsAfterFinished",
+    "activeDeadlineSeconds", "selector", "matchLabels", "matchExpressions", "operator",
+    "values", "podSelector", "namespaceSelector", "policyTypes", "ingress", "egress",
+    "from", "to", "ipBlock", "cidr", "rules", "http", "paths", "backend", "service",
+    "number", "tls", "hosts", "ingressClassName", "loadBalancerSourceRanges", "externalIPs",
+    "clusterIP", "apiGroups", "resources", "verbs", "roleRef", "subjects", "hard", "items",
+    "dashboard-host", "num-cpus", "block", "redis-password", "ray.io/cluster",
+    "ray.io/node-type", "ray.io/group", "app.kubernetes.io/name", "rayward.io/ignore", "<<",
 ];
 
 /// Scalars the rules compare against.
+#[rustfmt::skip]
 const WORDS: &[&str] = &[
     "v1", "ray.io/v1", "ray.io/v1alpha1", "apps/v1", "batch/v1", "networking.k8s.io/v1",
     "rbac.authorization.k8s.io/v1", "RayCluster", "RayJob", "RayService", "RayCronJob",
@@ -54,42 +61,105 @@ const WORDS: &[&str] = &[
     "ClusterRoleBinding", "Namespace", "ResourceQuota", "List", "ConfigMap", "Secret",
     "true", "false", "yes", "no", "null", "~", "0", "1", "-1", "65534", "0.0.0.0", "::",
     "127.0.0.1", "0.0.0.0/0", "10.0.0.0/8", "LoadBalancer", "NodePort", "ClusterIP",
-    "Unconfined", "RuntimeDefault", "Localhost", "ALL", "NET_ADMIN", "SYS_ADMIN",
-    "NET_RAW", "In", "NotIn", "Exists", "DoesNotExist", "Ingress", "Egress", "*", "get",
-    "list", "create", "secrets", "pods/exec", "token", "disabled", "head", "worker",
-    "headgroup", "rayproject/ray", "rayproject/ray:2.9.0", "rayproject/ray:latest",
+    "Unconfined", "RuntimeDefault", "Localhost", "ALL", "NET_ADMIN", "SYS_ADMIN", "NET_RAW",
+    "In", "NotIn", "Exists", "DoesNotExist", "Ingress", "Egress", "*", "get", "list",
+    "create", "secrets", "pods/exec", "token", "disabled", "head", "worker", "headgroup",
+    "rayproject/ray", "rayproject/ray:2.9.0", "rayproject/ray:latest",
     "rayproject/ray:nightly-py310-gpu", "docker.io/rayproject/ray:2.46.0",
-    "registry.example.com:5000/ml/ray@sha256:aaaa", "ray", "busybox", "100m", "500m",
-    "1.5", "2Gi", "2G", "1e3", "0x10", "8265", "6379", "10001", "RW101", "RW501",
-    "RW501,RW401 # reason", "all", "/", "/var/run/docker.sock", "/tmp", "RAY_REDIS_PASSWORD",
-    "AWS_SECRET_ACCESS_KEY", "hunter2", "",
+    "registry.example.com:5000/ml/ray@sha256:aaaa", "ray", "busybox", "100m", "500m", "1.5",
+    "2Gi", "2G", "1e3", "0x10", "8265", "6379", "10001", "RW101", "RW501",
+    "RW501,RW401 # reason", "all", "/", "/var/run/docker.sock", "/tmp",
+    "RAY_REDIS_PASSWORD", "AWS_SECRET_ACCESS_KEY", "hunter2", "",
 ];
 
-/// Where patches land: paths (from the document root) to the maps rules read.
-const SPOTS: &[&[Seg]] = &[
+/// Where patches land in a pod template (the node holding `metadata` and `spec`).
+const POD_SPOTS: &[&[Seg]] = &[
+    &[],
+    &[K("metadata"), K("labels")],
+    &[K("spec")],
+    &[K("spec"), K("securityContext")],
+    &[K("spec"), K("containers"), I(0)],
+    &[K("spec"), K("containers"), I(0), K("securityContext")],
+    &[
+        K("spec"),
+        K("containers"),
+        I(0),
+        K("securityContext"),
+        K("capabilities"),
+    ],
+    &[
+        K("spec"),
+        K("containers"),
+        I(0),
+        K("resources"),
+        K("limits"),
+    ],
+    &[K("spec"), K("containers"), I(0), K("env"), I(0)],
+    &[K("spec"), K("containers"), I(0), K("ports"), I(0)],
+    &[K("spec"), K("containers"), I(1)],
+    &[K("spec"), K("initContainers"), I(0)],
+    &[K("spec"), K("volumes"), I(0)],
+];
+
+/// Where patches land in a Ray cluster spec.
+const CLUSTER_SPOTS: &[&[Seg]] = &[
+    &[],
+    &[K("authOptions")],
+    &[K("headGroupSpec")],
+    &[K("headGroupSpec"), K("rayStartParams")],
+    &[K("workerGroupSpecs"), I(0)],
+    &[K("workerGroupSpecs"), I(0), K("rayStartParams")],
+    &[K("workerGroupSpecs"), I(1)],
+];
+
+/// Where patches land in any object.
+const OBJECT_SPOTS: &[&[Seg]] = &[
     &[],
     &[K("metadata")],
     &[K("metadata"), K("labels")],
     &[K("metadata"), K("annotations")],
     &[K("spec")],
-    &[K("spec"), K("headGroupSpec")],
-    &[K("spec"), K("headGroupSpec"), K("rayStartParams")],
-    &[K("spec"), K("headGroupSpec"), K("template"), K("spec")],
-    &[K("spec"), K("headGroupSpec"), K("template"), K("spec"), K("containers"), I(0)],
-    &[K("spec"), K("headGroupSpec"), K("template"), K("spec"), K("containers"), I(0), K("securityContext")],
-    &[K("spec"), K("workerGroupSpecs"), I(0)],
-    &[K("spec"), K("workerGroupSpecs"), I(0), K("template"), K("spec"), K("containers"), I(0)],
-    &[K("spec"), K("template"), K("spec")],
-    &[K("spec"), K("template"), K("spec"), K("containers"), I(0)],
-    &[K("spec"), K("containers"), I(0)],
-    &[K("spec"), K("containers"), I(0), K("securityContext")],
-    &[K("spec"), K("rayClusterSpec"), K("headGroupSpec"), K("template"), K("spec")],
-    &[K("spec"), K("rayClusterConfig"), K("headGroupSpec"), K("template"), K("spec"), K("containers"), I(0)],
-    &[K("spec"), K("submitterPodTemplate"), K("spec")],
-    &[K("spec"), K("selector")],
-    &[K("spec"), K("podSelector")],
-    &[K("spec"), K("ingress"), I(0)],
 ];
+
+/// Where the skeleton of each kind keeps its Ray cluster specs and pod templates.
+fn places(kind: u8) -> (Vec<Vec<Seg>>, Vec<Vec<Seg>>) {
+    let cluster = |p: &[Seg]| {
+        let t = |rest: &[Seg]| [p, rest].concat();
+        (
+            vec![p.to_vec()],
+            vec![
+                t(&[K("headGroupSpec"), K("template")]),
+                t(&[K("workerGroupSpecs"), I(0), K("template")]),
+            ],
+        )
+    };
+    match kind {
+        0 => cluster(&[K("spec")]),
+        1 => {
+            let (c, mut t) = cluster(&[K("spec"), K("rayClusterSpec")]);
+            t.push(vec![K("spec"), K("submitterPodTemplate")]);
+            (c, t)
+        }
+        2 => cluster(&[K("spec"), K("rayClusterConfig")]),
+        3 => cluster(&[K("spec"), K("jobTemplate"), K("rayClusterSpec")]),
+        4 => (vec![], vec![vec![]]),
+        5 => (vec![], vec![vec![K("spec"), K("template")]]),
+        _ => (vec![], vec![]),
+    }
+}
+
+/// Paths of the maps a patch may land in, for a skeleton kind.
+fn spots(kind: u8) -> Vec<Vec<Seg>> {
+    let (clusters, templates) = places(kind);
+    let mut out: Vec<Vec<Seg>> = OBJECT_SPOTS.iter().map(|s| s.to_vec()).collect();
+    for c in &clusters {
+        out.extend(CLUSTER_SPOTS.iter().map(|s| [c.as_slice(), s].concat()));
+    }
+    for t in &templates {
+        out.extend(POD_SPOTS.iter().map(|s| [t.as_slice(), s].concat()));
+    }
+    out
+}
 
 #[derive(Clone, Copy)]
 enum Seg {
@@ -172,11 +242,19 @@ fn s(t: &str) -> V {
 }
 
 fn map(entries: Vec<(&str, V)>) -> V {
-    V::Map(entries.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    V::Map(
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    )
 }
 
 fn container(name: &str) -> V {
-    map(vec![("name", s(name)), ("image", s("rayproject/ray:2.9.0"))])
+    map(vec![
+        ("name", s(name)),
+        ("image", s("rayproject/ray:2.9.0")),
+    ])
 }
 
 fn pod_template(c: &str) -> V {
@@ -207,16 +285,22 @@ fn ray_cluster_spec() -> V {
     ])
 }
 
+/// Number of skeleton kinds.
+const SKELETONS: u8 = 12;
+
 fn skeleton(which: u8) -> V {
     let obj = |api: &str, kind: &str, spec: V| {
         map(vec![
             ("apiVersion", s(api)),
             ("kind", s(kind)),
-            ("metadata", map(vec![("name", s("x")), ("namespace", s("ns"))])),
+            (
+                "metadata",
+                map(vec![("name", s("x")), ("namespace", s("ns"))]),
+            ),
             ("spec", spec),
         ])
     };
-    match which % 12 {
+    match which {
         0 => obj("ray.io/v1", "RayCluster", ray_cluster_spec()),
         1 => obj(
             "ray.io/v1",
@@ -243,8 +327,16 @@ fn skeleton(which: u8) -> V {
                 ),
             ]),
         ),
-        4 => obj("v1", "Pod", map(vec![("containers", V::Seq(vec![container("c")]))])),
-        5 => obj("apps/v1", "Deployment", map(vec![("template", pod_template("c"))])),
+        4 => obj(
+            "v1",
+            "Pod",
+            map(vec![("containers", V::Seq(vec![container("c")]))]),
+        ),
+        5 => obj(
+            "apps/v1",
+            "Deployment",
+            map(vec![("template", pod_template("c"))]),
+        ),
         6 => obj(
             "v1",
             "Service",
@@ -257,7 +349,10 @@ fn skeleton(which: u8) -> V {
             "networking.k8s.io/v1",
             "NetworkPolicy",
             map(vec![
-                ("podSelector", map(vec![("matchLabels", map(vec![("ray.io/cluster", s("x"))]))])),
+                (
+                    "podSelector",
+                    map(vec![("matchLabels", map(vec![("ray.io/cluster", s("x"))]))]),
+                ),
                 ("ingress", V::Seq(vec![map(vec![("from", V::Seq(vec![]))])])),
             ]),
         ),
@@ -268,8 +363,9 @@ fn skeleton(which: u8) -> V {
     }
 }
 
-/// Sets `key: value` in the map at `spot`, creating the way there.
-fn patch(root: &mut V, spot: &[Seg], key: String, value: V) {
+/// Sets `key: value` (or removes `key` when `value` is `None`) in the map at `spot`,
+/// creating the way there.
+fn patch(root: &mut V, spot: &[Seg], key: String, value: Option<V>) {
     let mut cur = root;
     for seg in spot {
         cur = match *seg {
@@ -303,9 +399,13 @@ fn patch(root: &mut V, spot: &[Seg], key: String, value: V) {
         *cur = V::Map(Vec::new());
     }
     let V::Map(entries) = cur else { unreachable!() };
-    match entries.iter_mut().find(|(k, _)| *k == key) {
-        Some(e) => e.1 = value,
-        None => entries.push((key, value)),
+    match (entries.iter().position(|(k, _)| *k == key), value) {
+        (Some(i), Some(v)) => entries[i].1 = v,
+        (Some(i), None) => {
+            entries.remove(i);
+        }
+        (None, Some(v)) => entries.push((key, v)),
+        (None, None) => {}
     }
 }
 
@@ -315,8 +415,13 @@ fn quote(t: &str, out: &mut String) {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' || c == '\u{85}' || c == '\u{feff}'
-                || c == '\u{2028}' || c == '\u{2029}' || c == '\u{a0}' =>
+            // Outside YAML's printable set, or line breaks and BOM: escape.
+            c if (c as u32) < 0x20
+                || ('\u{7f}'..='\u{a0}').contains(&c)
+                || matches!(
+                    c,
+                    '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+                ) =>
             {
                 out.push_str(&format!("\\u{:04x}", c as u32));
             }
@@ -330,7 +435,8 @@ fn quote(t: &str, out: &mut String) {
 /// and all keys outside the vocabulary, are quoted).
 fn plain_ok(t: &str) -> bool {
     !t.is_empty()
-        && t.chars().all(|c| c.is_ascii_alphanumeric() || "._/-<".contains(c))
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._/-<".contains(c))
         && !t.starts_with('-')
         && t != "<<"
 }
@@ -374,7 +480,7 @@ fn flow(v: &V, json: bool, out: &mut String) {
 }
 
 fn key(k: &str, json: bool, out: &mut String) {
-    if (!json && plain_ok(k)) || (!json && k == "<<") {
+    if !json && (plain_ok(k) || k == "<<") {
         out.push_str(k)
     } else {
         quote(k, out)
@@ -431,13 +537,19 @@ fn generate(u: &mut Unstructured<'_>) -> Result<(String, bool)> {
     let ndocs = g.u.int_in_range(1..=3)?;
     let mut text = String::new();
     for d in 0..ndocs {
-        let mut root = skeleton(g.u.arbitrary()?);
+        let kind = g.u.int_in_range(0..=SKELETONS - 1)?;
+        let mut root = skeleton(kind);
+        let spots = spots(kind);
         let npatches = g.u.int_in_range(0..=8)?;
         for _ in 0..npatches {
-            let spot = *g.u.choose(SPOTS)?;
+            let spot = g.u.choose(&spots)?.clone();
             let k = g.key()?;
-            let v = g.value(0)?;
-            patch(&mut root, spot, k, v);
+            let v = if g.u.ratio(1, 8)? {
+                None
+            } else {
+                Some(g.value(0)?)
+            };
+            patch(&mut root, &spot, k, v);
         }
         let style = g.u.int_in_range(0..=3)?;
         if d > 0 {
@@ -461,11 +573,33 @@ fn generate(u: &mut Unstructured<'_>) -> Result<(String, bool)> {
     Ok((text, g.raw))
 }
 
+/// `RAYWARD_FUZZ_PRINT` and `RAYWARD_FUZZ_DUMP`, read once.
+fn debug_env() -> &'static (bool, Option<std::path::PathBuf>) {
+    static ENV: std::sync::OnceLock<(bool, Option<std::path::PathBuf>)> =
+        std::sync::OnceLock::new();
+    ENV.get_or_init(|| {
+        (
+            std::env::var_os("RAYWARD_FUZZ_PRINT").is_some(),
+            std::env::var_os("RAYWARD_FUZZ_DUMP").map(Into::into),
+        )
+    })
+}
+
 fuzz_target!(|data: &[u8]| {
     let mut u = Unstructured::new(data);
     let Ok((text, raw)) = generate(&mut u) else {
         return;
     };
+    let (print, dump) = debug_env();
+    if *print {
+        eprintln!(
+            "--- generated ({} bytes, raw: {raw}) ---\n{text}",
+            text.len()
+        );
+    }
+    if let Some(path) = dump {
+        std::fs::write(path, &text).expect("RAYWARD_FUZZ_DUMP");
+    }
     let loaded = common::check(text.as_bytes());
     if !raw {
         if let Some(e) = loaded.error {
