@@ -7,10 +7,12 @@
 #   SKIP_CHECKOV=1 bench/audit/run.sh  rayward only (reuses no Checkov numbers)
 #
 # Environment: COUNT (10000), SEED (1), RUNS (3, rayward runs; the median wall time is
-# reported), CHECKOV_SPEC ('checkov>=3.3.30'), CHECKOV_FRAMEWORKS ("kubernetes secrets"),
-# SKIP_CHECKOV (0), OUT (bench/out).
-# Writes OUT/corpus/ (the corpus + truth.jsonl), OUT/rayward.json, OUT/checkov.json,
-# OUT/*.time (GNU time -v), OUT/scores.json and OUT/results.md (also printed).
+# reported), CHECKOV_SPEC ('checkov>=3.3.30'), CHECKOV_FRAMEWORKS ("kubernetes secrets":
+# one timed Checkov run per framework; `kubernetes` is the manifest scanner, `secrets` the
+# only one that finds literal cloud keys), SKIP_CHECKOV (0), OUT (bench/out).
+# Writes OUT/corpus/ (the corpus + truth.jsonl), OUT/rayward.json, OUT/checkov-*.json,
+# OUT/*.time (GNU time -v), OUT/*.load, OUT/checkov-*.mem.json (process-tree memory),
+# OUT/scores.json and OUT/results.md (also printed).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -31,10 +33,16 @@ log() { printf '>> %s\n' "$*" >&2; }
 
 [ -x "$TIME" ] || { echo "GNU time is needed at $TIME (apt-get install time)" >&2; exit 2; }
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
 
 # (a) rayward, release build
 log "building rayward (release)"
 (cd "$ROOT" && cargo build --release -q -p rayward)
+# the commit the binary was built from (the working tree may change during the run), and
+# "+local changes" when its inputs (crates/, Cargo.*) differ from that commit
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
+git -C "$ROOT" diff --quiet HEAD -- crates Cargo.toml Cargo.lock 2>/dev/null ||
+  COMMIT="$COMMIT+local changes"
 TARGET_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps |
   "$PY" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 RAYWARD=$TARGET_DIR/release/rayward
@@ -60,6 +68,7 @@ cat "$OUT"/corpus/*.yaml >/dev/null
 run_timed() { # name, output file, command...
   local name=$1 out=$2
   shift 2
+  cut -d' ' -f1-3 /proc/loadavg >"$OUT/$name.load"  # the machine may be shared: keep its load
   set +e
   "$TIME" -v -o "$OUT/$name.time" "$@" >"$out" 2>"$OUT/$name.err"
   local rc=$?
@@ -74,26 +83,36 @@ run_timed() { # name, output file, command...
 RAYWARD_TIMES=()
 for i in $(seq 1 "$RUNS"); do
   log "rayward run $i/$RUNS"
-  run_timed "rayward-$i" "$OUT/rayward.json" "$RAYWARD" audit "$OUT/corpus" --format json
+  # --no-config: every rule with its defaults, whatever config file lies above OUT
+  (cd "$OUT" && run_timed "rayward-$i" "$OUT/rayward.json" "$RAYWARD" audit corpus \
+    --format json --no-config)
   RAYWARD_TIMES+=("$OUT/rayward-$i.time")
 done
 
-CHECKOV_ARGS=()
+CHECKOV_JSON=()
+CHECKOV_REPORT=()
 if [ "$SKIP_CHECKOV" != 1 ]; then
-  log "checkov (once; ${CHECKOV_FRAMEWORKS})"
-  # --skip-download: no calls to Prisma Cloud (the machine may be offline; they only add
-  # guideline links). Run from OUT so file paths are relative.
-  # shellcheck disable=SC2086
-  (cd "$OUT" && run_timed checkov "$OUT/checkov.json" "$VENV/bin/checkov" -d corpus \
-    --framework $CHECKOV_FRAMEWORKS -o json --quiet --compact --skip-download)
-  CHECKOV_ARGS=(--checkov "$OUT/checkov.json" --checkov-time "$OUT/checkov.time"
-    --checkov-bin "$VENV/bin/checkov" --checkov-cmd "checkov -d corpus --framework $CHECKOV_FRAMEWORKS -o json --quiet --compact --skip-download")
+  for fw in $CHECKOV_FRAMEWORKS; do
+    log "checkov --framework $fw (once)"
+    # --skip-download: no calls to Prisma Cloud (the machine may be offline; they only add
+    # guideline links). Run from OUT so file paths are relative. Checkov forks workers, so
+    # treemem.py also samples the whole process tree's memory (time -v sees one process).
+    cmd=(checkov -d corpus --framework "$fw" -o json --quiet --compact --skip-download)
+    (cd "$OUT" && run_timed "checkov-$fw" "$OUT/checkov-$fw.json" "$PY" "$HERE/treemem.py" \
+      --out "$OUT/checkov-$fw.mem.json" -- "$VENV/bin/${cmd[0]}" "${cmd[@]:1}")
+    CHECKOV_JSON+=("$OUT/checkov-$fw.json")
+    CHECKOV_REPORT+=(--checkov-run "$fw" "$OUT/checkov-$fw.time"
+      "$OUT/checkov-$fw.mem.json" "${cmd[*]}")
+  done
+  CHECKOV_REPORT+=(--checkov-bin "$VENV/bin/checkov")
 fi
 
 # (e) score, (f) report
 log "scoring"
-"$PY" "$HERE/score.py" --corpus "$OUT/corpus" --rayward "$OUT/rayward.json" \
-  ${CHECKOV_ARGS[0]:+--checkov "$OUT/checkov.json"} --json "$OUT/scores.json" >&2
+SCORE_ARGS=(--corpus "$OUT/corpus" --rayward "$OUT/rayward.json" --json "$OUT/scores.json")
+[ ${#CHECKOV_JSON[@]} -eq 0 ] || SCORE_ARGS+=(--checkov "${CHECKOV_JSON[@]}")
+"$PY" "$HERE/score.py" "${SCORE_ARGS[@]}" >&2
 "$PY" "$HERE/report.py" --scores "$OUT/scores.json" --rayward-bin "$RAYWARD" \
-  --rayward-cmd "rayward audit corpus --format json" \
-  --rayward-time "${RAYWARD_TIMES[@]}" "${CHECKOV_ARGS[@]}" --out "$OUT/results.md"
+  --rayward-commit "$COMMIT" \
+  --rayward-cmd "rayward audit corpus --format json --no-config" \
+  --rayward-time "${RAYWARD_TIMES[@]}" "${CHECKOV_REPORT[@]}" --out "$OUT/results.md"

@@ -98,7 +98,6 @@ def load_documents(corpus):
 
 # ---------------------------------------------------------------- paths
 
-_SEG = re.compile(r"\.?([^.\[\]]+)|(\[\d+\])")
 
 
 def is_inside(path, prefix):
@@ -277,7 +276,7 @@ def checkov_findings(report, docs):
     out = []
     summaries = {}
     for block in report:
-        ctype = block.get("check_type")
+        ctype = block.get("check_type", "?")
         summaries[ctype] = block.get("summary")
         for f in (block.get("results") or {}).get("failed_checks", []):
             cid = f["check_id"]
@@ -338,7 +337,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--corpus", required=True)
     ap.add_argument("--rayward", help="output of `rayward audit DIR --format json`")
-    ap.add_argument("--checkov", help="output of `checkov -d DIR -o json`")
+    ap.add_argument("--checkov", nargs="+",
+                    help="output(s) of `checkov -d DIR -o json` (one per framework run)")
     ap.add_argument("--json", help="write the scores here")
     a = ap.parse_args()
 
@@ -352,8 +352,12 @@ def main():
         result["rayward"] = scorer.score("rayward", findings, True, extra)
         print_summary(result["rayward"], sys.stdout)
     if a.checkov:
-        with open(a.checkov) as fh:
-            findings, extra = checkov_findings(json.load(fh), docs)
+        blocks = []
+        for path in a.checkov:
+            with open(path) as fh:
+                rep = json.load(fh)
+            blocks.extend(rep if isinstance(rep, list) else [rep])
+        findings, extra = checkov_findings(blocks, docs)
         result["checkov"] = scorer.score("checkov", findings, False, extra)
         print_summary(result["checkov"], sys.stdout)
     if a.json:

@@ -67,6 +67,12 @@ def main():
     cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
     start = time.monotonic()
     proc = subprocess.Popen(cmd)
+    # the sampler itself at low priority, so it takes as little CPU from the command as it
+    # can (the command keeps its own priority: it was forked before this)
+    try:
+        os.nice(10)
+    except OSError:
+        pass
     peak_rss = peak_pss = peak_procs = samples = 0
     while proc.poll() is None:
         rss = pss = 0
@@ -86,8 +92,8 @@ def main():
             "cmd": cmd,
             "wall_s": wall,
             "exit": proc.returncode,
-            "peak_tree_rss_mb": peak_rss / 1024.0,
-            "peak_tree_pss_mb": peak_pss / 1024.0,
+            "peak_tree_rss_mb": peak_rss / 1024.0,  # MiB, from KiB
+            "peak_tree_pss_mb": peak_pss / 1024.0,  # MiB
             "peak_processes": peak_procs,
             "samples": samples,
             "interval_s": a.interval,
