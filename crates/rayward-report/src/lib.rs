@@ -114,7 +114,7 @@ pub fn write(
             serde_json::to_writer_pretty(&mut *out, report)?;
             out.write_all(b"\n")
         }
-        Format::Sarif => out.write_all(sarif::render(report).as_bytes()),
+        Format::Sarif => sarif::write(report, out),
         Format::Junit => out.write_all(junit::render(report).as_bytes()),
     }
 }

@@ -46,7 +46,8 @@ fn uri(file: &str) -> String {
     f.strip_prefix("./").unwrap_or(&f).to_string()
 }
 
-pub(crate) fn render(r: &Report) -> String {
+/// Writes the SARIF log; streamed, so a large report is not held twice (log + text).
+pub(crate) fn write(r: &Report, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     let rules = registry::all();
     let descriptors: Vec<ReportingDescriptor> = rules
         .iter()
@@ -179,7 +180,6 @@ pub(crate) fn render(r: &Report) -> String {
         .schema(serde_sarif::sarif::SCHEMA_URL)
         .runs(vec![run])
         .build();
-    let mut s = serde_json::to_string_pretty(&sarif).expect("SARIF serialises");
-    s.push('\n');
-    s
+    serde_json::to_writer_pretty(&mut *out, &sarif)?;
+    out.write_all(b"\n")
 }
