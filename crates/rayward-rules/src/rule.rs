@@ -103,7 +103,7 @@ pub trait Rule: Send + Sync {
 
 /// Declares a rule struct whose doc comment is its documentation.
 ///
-/// ```ignore
+/// ```text
 /// declare_rule! {
 ///     /// ## What it checks
 ///     /// ...
