@@ -437,3 +437,30 @@ fn secret_manifest() {
         "{y}"
     );
 }
+
+#[test]
+fn a_ca_with_another_name_is_an_unknown_issuer() {
+    let (_, node) = setup("othername", &node_opts(&["10.0.0.5"]));
+    let other = tmp("othername-ca");
+    create_ca(
+        &other,
+        &CaOptions {
+            common_name: "someone else".into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let r = check(
+        &node,
+        &CheckOptions {
+            ca: Some(other.join(CA_CERT)),
+            ip: None,
+        },
+    )
+    .unwrap();
+    assert!(!r.chain_verifies);
+    assert!(
+        r.problems.iter().any(|p| p.contains("unknown issuer")),
+        "{r}"
+    );
+}
