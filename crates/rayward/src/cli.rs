@@ -22,6 +22,8 @@ pub enum Command {
     Rules(RulesArgs),
     /// Print one rule's documentation.
     Explain(ExplainArgs),
+    /// Certificates for Ray's mutual TLS between nodes: a CA, node certificates, checks.
+    Certs(CertsArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -109,4 +111,111 @@ pub struct RulesArgs {
 pub struct ExplainArgs {
     /// Rule id or name, e.g. RW501 or privileged-container.
     pub rule: String,
+}
+
+#[derive(Args, Debug)]
+pub struct CertsArgs {
+    #[command(subcommand)]
+    pub command: CertsCommand,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KeyAlgArg {
+    EcdsaP256,
+    EcdsaP384,
+    #[value(name = "rsa-2048")]
+    Rsa2048,
+    #[value(name = "rsa-3072")]
+    Rsa3072,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CertsCommand {
+    /// Create a CA: DIR/ca.crt and DIR/ca.key (mode 0600).
+    Ca(CertsCaArgs),
+    /// Issue a node certificate signed by the CA: DIR/tls.crt, DIR/tls.key (0600) and a
+    /// copy of ca.crt. Ray uses it as server and client (EKU serverAuth + clientAuth).
+    Node(CertsNodeArgs),
+    /// Check a node folder (tls.crt, tls.key, ca.crt) as Ray would use it.
+    /// Exit 1 when Ray would refuse it.
+    Check(CertsCheckArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CertsCaArgs {
+    /// Folder to write ca.crt and ca.key into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Key algorithm.
+    #[arg(long, value_enum, default_value_t = KeyAlgArg::EcdsaP256)]
+    pub key: KeyAlgArg,
+
+    /// Lifetime in days.
+    #[arg(long, default_value_t = 3650)]
+    pub days: u32,
+
+    /// Common name of the CA.
+    #[arg(long, value_name = "NAME", default_value = "rayward Ray CA")]
+    pub common_name: String,
+
+    /// Overwrite existing files.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Also print the CA as a Kubernetes Secret named NAME (type Opaque, keys ca.crt and
+    /// ca.key) to standard output.
+    #[arg(long, value_name = "NAME")]
+    pub secret: Option<String>,
+
+    /// Namespace of the Secret.
+    #[arg(long, value_name = "NS", requires = "secret")]
+    pub namespace: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct CertsNodeArgs {
+    /// Folder holding the CA's ca.crt and ca.key.
+    #[arg(long, value_name = "DIR")]
+    pub ca: PathBuf,
+
+    /// Folder to write tls.crt, tls.key and ca.crt into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// IP address SAN (repeatable). Default: the POD_IP environment variable.
+    /// 127.0.0.1 is always added.
+    #[arg(long, value_name = "IP")]
+    pub ip: Vec<std::net::IpAddr>,
+
+    /// DNS name SAN (repeatable). localhost is always added.
+    #[arg(long, value_name = "NAME")]
+    pub dns: Vec<String>,
+
+    /// Key algorithm.
+    #[arg(long, value_enum, default_value_t = KeyAlgArg::EcdsaP256)]
+    pub key: KeyAlgArg,
+
+    /// Lifetime in days.
+    #[arg(long, default_value_t = 365)]
+    pub days: u32,
+
+    /// Overwrite existing files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CertsCheckArgs {
+    /// Node folder holding tls.crt, tls.key and ca.crt.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+
+    /// Verify against this CA (a ca.crt file or a folder holding one) instead of DIR/ca.crt.
+    #[arg(long, value_name = "PATH")]
+    pub ca: Option<PathBuf>,
+
+    /// An IP the certificate must be valid for (the pod IP Ray dials).
+    #[arg(long, value_name = "IP")]
+    pub ip: Option<std::net::IpAddr>,
 }

@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         cli::Command::Audit(args) => commands::audit::run(args),
         cli::Command::Rules(args) => commands::rules::list(args),
         cli::Command::Explain(args) => commands::rules::explain(args),
+        cli::Command::Certs(args) => commands::certs::run(args),
     };
     match code {
         Ok(c) => ExitCode::from(c),
