@@ -181,7 +181,7 @@ pub struct Container<'a> {
 }
 
 /// Security-context fields that a pod-level `securityContext` sets for every container.
-const POD_LEVEL_FIELDS: &[&str] = &[
+pub const POD_LEVEL_FIELDS: &[&str] = &[
     "runAsNonRoot",
     "runAsUser",
     "runAsGroup",

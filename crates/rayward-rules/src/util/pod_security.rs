@@ -1,19 +1,8 @@
 //! Helpers for the pod-security (§5) and resources (§7) rules: how to name a container
 //! or pod in a message, capability names, and hostPath prefix matching.
 
+use rayward_manifest::pod::POD_LEVEL_FIELDS;
 use rayward_manifest::{Container, ContainerKind, JsonPath, Node, PodRole, PodTemplate, Value};
-
-/// Security-context fields a pod-level `securityContext` also sets (as in
-/// `Container::security`).
-const POD_LEVEL_FIELDS: &[&str] = &[
-    "runAsNonRoot",
-    "runAsUser",
-    "runAsGroup",
-    "seccompProfile",
-    "seLinuxOptions",
-    "windowsOptions",
-    "appArmorProfile",
-];
 
 /// Like [`Container::security`], but a field written as YAML `null` counts as unset, as it
 /// does for Kubernetes: `runAsNonRoot: null` in the container falls back to the pod's.
