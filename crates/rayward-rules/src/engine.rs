@@ -140,18 +140,27 @@ impl Engine {
     }
 }
 
-/// Sorts findings by file, document, line, column and rule, and drops exact repeats.
+/// Sorts findings by file, document, line, column and rule, and drops exact repeats
+/// (same rule, place, object and message). Two problems at one place, say two keys in one
+/// runtime-env string, stay two findings.
 pub fn finish(out: &mut Vec<Finding>) {
     out.sort_by(|a, b| {
-        (&a.file, a.doc, a.line, a.column, a.rule_id, &a.path)
-            .cmp(&(&b.file, b.doc, b.line, b.column, b.rule_id, &b.path))
+        (
+            &a.file, a.doc, a.line, a.column, a.rule_id, &a.path, &a.message,
+        )
+            .cmp(&(
+                &b.file, b.doc, b.line, b.column, b.rule_id, &b.path, &b.message,
+            ))
     });
     out.dedup_by(|a, b| {
         a.rule_id == b.rule_id
             && a.file == b.file
+            && a.doc == b.doc
             && a.line == b.line
+            && a.column == b.column
             && a.path == b.path
             && a.object == b.object
+            && a.message == b.message
     });
 }
 
@@ -190,6 +199,27 @@ mod tests {
             (vec!["RW401", "RW501"], "dev only")
         );
         assert_eq!(parse_ignore("all"), (vec!["all"], ""));
+    }
+
+    #[test]
+    fn only_exact_repeats_are_dropped() {
+        let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n";
+        let file: std::sync::Arc<str> = std::sync::Arc::from("f.yaml");
+        let doc = rayward_manifest::load::parse_documents("f.yaml", text, &Default::default())
+            .unwrap()
+            .remove(0);
+        let obj = Object::from_document(&file, 0, doc.root).remove(0);
+        let meta = registry::all()[0].meta();
+        let mut out = Vec::new();
+        let mut sink = Sink::new(meta, &mut out);
+        let p = rayward_manifest::JsonPath::root().key("spec");
+        let pos = rayward_manifest::Pos { line: 3, col: 1 };
+        sink.report(&obj, p.clone(), pos, "first key");
+        sink.report(&obj, p.clone(), pos, "second key");
+        sink.report(&obj, p, pos, "first key");
+        finish(&mut out);
+        let msgs: Vec<&str> = out.iter().map(|f| f.message.as_str()).collect();
+        assert_eq!(msgs, vec!["first key", "second key"]);
     }
 
     #[test]
