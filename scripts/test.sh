@@ -1,20 +1,48 @@
 #!/usr/bin/env bash
-# Runs every check and test of rayward. Installs what the tests need (today: the Rust
-# components rustfmt and clippy, if missing), so it works on a fresh machine.
+# Runs every check and test of rayward, installing what the tests need on a fresh machine:
+# rustfmt and clippy; iproute2 for shared/tools/netns-run; Ray 2.60 from PyPI in a venv under
+# .cache/ (scripts/ray-venv.sh); the kube-apiserver of shared/tools (built once, cached).
+#
+# Stages:
+#   1. cargo fmt --check, cargo clippy -D warnings, cargo test (unit, CLI, corpus tests)
+#   2. tests named kube_e2e_* (ignored by plain `cargo test`) against a real kube-apiserver
+#   3. tests named ray_e2e_* (ignored by plain `cargo test`) inside netns-run with a real Ray
+# RAYWARD_SKIP_E2E=1 runs stage 1 only (for quick local runs; CI never sets it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$(pwd)
+shared=$(cd "$root/../shared" && pwd)
 
 if ! cargo fmt --version >/dev/null 2>&1; then rustup component add rustfmt; fi
 if ! cargo clippy --version >/dev/null 2>&1; then rustup component add clippy; fi
+
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-cargo test --workspace --locked 2>&1 | tee "$log"
-# One closing line for the whole workspace (cargo prints one per test binary).
-awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
-     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+cargo test --workspace --locked 2>&1 | tee "$logs/1.log"
+
+if [ "${RAYWARD_SKIP_E2E:-0}" != 1 ]; then
+  echo "== installing end-to-end prerequisites"
+  if ! command -v ip >/dev/null; then
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null
+  fi
+  RAYWARD_RAY_VENV=$(bash scripts/ray-venv.sh)
+  RAYWARD_KUBE_APISERVER_BIN=$("$shared/tools/kube-apiserver" build)
+  export RAYWARD_RAY_VENV RAYWARD_KUBE_APISERVER_BIN
+  export RAYWARD_KUBE_APISERVER="$shared/tools/kube-apiserver"
+  export RAYWARD_NETNS_RUN="$shared/tools/netns-run"
+
+  echo "== end-to-end: kube-apiserver (kube_e2e_*)"
+  cargo test --workspace --locked -- --ignored kube_e2e 2>&1 | tee "$logs/2.log"
+  echo "== end-to-end: real Ray inside netns-run (ray_e2e_*)"
+  "$RAYWARD_NETNS_RUN" cargo test --workspace --locked --offline -- --ignored ray_e2e 2>&1 | tee "$logs/3.log"
+fi
+
+# One closing line for all stages (cargo prints one per test binary).
+cat "$logs"/*.log | awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "tests: %d passed, %d failed\n", p, f }'
