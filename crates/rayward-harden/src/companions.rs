@@ -32,7 +32,7 @@ const SERVE: i64 = 8000;
 
 /// The dedicated ServiceAccount of a Ray object's pods.
 pub fn service_account_name(obj: &Object) -> String {
-    format!("{}-ray", obj.name)
+    rayward_rules::util::rbac::dedicated_service_account(&obj.name)
 }
 
 /// The labels KubeRay puts on every pod of this object's cluster(s).

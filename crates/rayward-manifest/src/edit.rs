@@ -297,6 +297,15 @@ impl Node {
         }
     }
 
+    /// Inserts into a sequence at `index` (clamped to its length). Does nothing on a
+    /// non-sequence.
+    pub fn insert(&mut self, index: usize, item: Node) {
+        if let Value::Seq(items) = &mut self.value {
+            let i = index.min(items.len());
+            items.insert(i, item);
+        }
+    }
+
     /// The items of a sequence, mutably (empty for anything else).
     pub fn seq_mut(&mut self) -> &mut [Node] {
         match &mut self.value {

@@ -232,3 +232,41 @@ pub fn set_env(container: &mut Node, name: &str, value: &str) -> bool {
         None => false,
     }
 }
+
+/// Runs `f` on every container of a Ray object (init containers, sidecars and the
+/// autoscaler included) with the path of the container. With `create_autoscaler`, a
+/// missing `autoscalerOptions` is created for an enabled autoscaler (for fields only a
+/// container can set); without, the autoscaler is visited only when it has one.
+pub fn for_each_container(
+    obj: &mut Object,
+    create_autoscaler: bool,
+    mut f: impl FnMut(&ContainerTarget, &mut Node),
+) {
+    let targets = ContainerTarget::all(&Workload::templates_of(obj));
+    for t in targets {
+        let node = if create_autoscaler {
+            t.node_mut(&mut obj.root)
+        } else {
+            obj.root.at_path_mut(&t.path)
+        };
+        if let Some(n) = node.filter(|n| n.is_map()) {
+            f(&t, n);
+        }
+    }
+}
+
+/// Runs `f` on every pod spec of a Ray object (created when a template has none).
+pub fn for_each_pod_spec(obj: &mut Object, mut f: impl FnMut(&PodTarget, &mut Node)) {
+    let targets = PodTarget::all(&Workload::templates_of(obj));
+    for t in targets {
+        if let Some(n) = t.spec_mut(&mut obj.root).filter(|n| n.is_map()) {
+            f(&t, n);
+        }
+    }
+}
+
+/// A container's `securityContext`, created when missing; `None` when it holds something
+/// else than a mapping (left for the rule to report).
+pub fn security_context(container: &mut Node) -> Option<&mut Node> {
+    container.map_entry("securityContext")
+}
