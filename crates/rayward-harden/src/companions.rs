@@ -409,6 +409,13 @@ struct Totals {
 /// What KubeRay gives the autoscaler container when `autoscalerOptions.resources` is unset.
 const AUTOSCALER_DEFAULT: [(&str, &str); 2] = [("cpu", "500m"), ("memory", "512Mi")];
 
+/// What KubeRay gives its default submitter container (K8sJobMode without a
+/// `submitterPodTemplate`).
+const SUBMITTER_DEFAULT: [(&str, [(&str, &str); 2]); 2] = [
+    ("requests", [("cpu", "500m"), ("memory", "200Mi")]),
+    ("limits", [("cpu", "1"), ("memory", "1Gi")]),
+];
+
 impl Totals {
     fn is_empty(&self) -> bool {
         self.sums.is_empty()
@@ -466,6 +473,25 @@ impl Totals {
             }
             for (k, v) in pod {
                 *self.sums.entry(k).or_default() += v * replicas * copies;
+            }
+        }
+        // KubeRay's default submitter Job pod, when the RayJob brings none of its own.
+        let job = match obj.kind {
+            Kind::RayJob => obj.root.get("spec"),
+            Kind::RayCronJob => obj.root.path(&["spec", "jobTemplate"]),
+            _ => None,
+        };
+        if let Some(job) = job {
+            let mode = job.get("submissionMode").and_then(Node::as_str);
+            if matches!(mode, None | Some("K8sJobMode"))
+                && job.get("submitterPodTemplate").is_none()
+            {
+                for (kind, amounts) in SUBMITTER_DEFAULT {
+                    for (res, q) in amounts {
+                        *self.sums.entry((kind, res.to_string())).or_default() +=
+                            quantity::parse(res, q).unwrap_or(0);
+                    }
+                }
             }
         }
         for ci in 0..w.clusters.len() {

@@ -276,14 +276,18 @@ fn named<'n>(list: &'n mut Node, name: &str) -> Option<&'n mut Node> {
 
 /// Adds the TLS env and the read-only mount of the node certificate to a container.
 fn tls_container(c: &mut Node, path: &JsonPath, ch: &mut crate::fix::Changes) {
-    let mut set = Vec::new();
     for (k, v) in tls_env() {
+        let existing = c.get("env").and_then(|e| {
+            e.as_seq()
+                .iter()
+                .rposition(|x| x.get("name").and_then(Node::as_str) == Some(k))
+        });
         if crate::fix::set_env(c, k, &v) {
-            set.push(k);
+            match existing {
+                Some(i) => ch.add(&path.key("env").idx(i), format!("set {k}={v}")),
+                None => ch.add(&path.key("env"), format!("add {k}={v}")),
+            }
         }
-    }
-    if !set.is_empty() {
-        ch.add(&path.key("env"), format!("set {}", set.join(", ")));
     }
     if let Some(mounts) = c.seq_entry("volumeMounts") {
         if named(mounts, TLS_VOLUME).is_none() {

@@ -139,7 +139,12 @@ impl Fix for DefaultServiceAccount {
             if declared.is_some_and(|s| s != "default") {
                 return;
             }
-            spec.remove("serviceAccount");
+            if spec.remove("serviceAccount") {
+                ch.add(
+                    &t.spec_path.key("serviceAccount"),
+                    "remove the deprecated `serviceAccount` (replaced by `serviceAccountName`)",
+                );
+            }
             spec.set("serviceAccountName", Node::string(sa.clone()));
             ch.add(
                 &t.spec_path.key("serviceAccountName"),
