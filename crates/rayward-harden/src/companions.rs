@@ -257,7 +257,16 @@ fn network_policies(obj: &Object, opts: &Options, head_needs_api: bool) -> Vec<O
     }
     let serve = obj.kind == Kind::RayService;
     let mut out = Vec::new();
+    let w = Workload::templates_of(obj);
+    let has_workers = w
+        .templates
+        .iter()
+        .any(|t| matches!(t.role, PodRole::Worker { .. }));
     for node_type in ["head", "worker"] {
+        if node_type == "worker" && !has_workers {
+            // A policy that selects no pod protects nothing (and RW141 says so).
+            continue;
+        }
         let mut selector = own.clone();
         selector.push(("ray.io/node-type", node_type.to_string()));
         let mut ingress = vec![rule("from", vec![peer_pods(&own)], None)];

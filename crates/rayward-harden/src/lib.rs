@@ -204,9 +204,33 @@ pub fn harden_bundle(objects: &[Object], opts: &Options) -> Bundle {
             .companions
             .extend(companions::for_namespaces(&all, opts));
     }
+    // A companion the inputs already hold (harden's own earlier output, or the user's
+    // object of that name) is not generated again: the input's passes through.
+    let mut seen: Vec<(String, Option<String>, String)> = bundle
+        .files
+        .iter()
+        .flat_map(|f| f.objects.iter())
+        .map(identity)
+        .collect();
+    bundle.companions.retain(|c| {
+        let id = identity(c);
+        let new = !seen.contains(&id);
+        seen.push(id);
+        new
+    });
     let all: Vec<Object> = bundle.objects().cloned().collect();
     bundle.unfixed = remaining(&all, opts);
     bundle
+}
+
+/// What makes two objects the same object to the API server.
+fn identity(o: &Object) -> (String, Option<String>, String) {
+    let ns = if o.kind.is_namespaced() {
+        o.namespace.clone()
+    } else {
+        None
+    };
+    (o.kind_name.clone(), ns, o.name.clone())
 }
 
 /// Plain workloads harden does not rewrite; their findings are audit's business.

@@ -290,16 +290,27 @@ fn every_ray_pod_is_covered_by_generated_network_policies() {
     // RW140 is answered by companions; make sure each object got its two policies.
     for x in ray_objects() {
         let b = harden_bundle(std::slice::from_ref(x), &options());
-        let has_pods = rayward_manifest::Workload::of(x)
+        let w = rayward_manifest::Workload::of(x);
+        let heads = w
             .templates
             .iter()
-            .any(|t| t.role.is_ray_node());
+            .any(|t| t.role == rayward_manifest::PodRole::Head);
+        let workers = w
+            .templates
+            .iter()
+            .any(|t| matches!(t.role, rayward_manifest::PodRole::Worker { .. }));
         let policies = b
             .companions
             .iter()
             .filter(|c| c.kind == rayward_manifest::Kind::NetworkPolicy)
             .count();
-        assert_eq!(policies, if has_pods { 2 } else { 0 }, "{}", x.id());
+        let want = usize::from(heads || workers) + usize::from(workers);
+        assert_eq!(policies, want, "{}", x.id());
+        assert!(
+            b.unfixed.iter().all(|f| f.rule_id != "RW141"),
+            "{}: a generated policy selects nothing",
+            x.id()
+        );
     }
 }
 

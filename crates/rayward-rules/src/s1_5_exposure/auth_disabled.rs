@@ -97,7 +97,8 @@ impl Fix for AuthDisabled {
     /// `authOptions`). Older Ray has no token auth to turn on; the finding stays.
     fn fix(&self, obj: &mut Object, _cx: &FixContext<'_>) -> Vec<crate::Change> {
         let mut ch = Changes::new(Self::META.id);
-        let (clusters, containers): (Vec<JsonPath>, Vec<JsonPath>) = {
+        type Plan = (Vec<JsonPath>, Vec<(JsonPath, JsonPath)>);
+        let (clusters, containers): Plan = {
             let w = Workload::of(obj);
             let new_enough =
                 |ci: usize| cluster_version(&w, ci).is_some_and(|(v, _)| v >= Version(2, 52, 0));
@@ -109,9 +110,13 @@ impl Fix for AuthDisabled {
                 .templates
                 .iter()
                 .filter(|t| t.role.is_ray_node() && t.cluster.is_some_and(new_enough))
-                .flat_map(|t| t.containers())
-                .filter(|c| c.is_ray())
-                .map(|c| c.path.clone())
+                .flat_map(|t| {
+                    let cluster = w.clusters[t.cluster.unwrap_or(0)].path.clone();
+                    t.containers()
+                        .into_iter()
+                        .filter(|c| c.is_ray())
+                        .map(move |c| (cluster.clone(), c.path.clone()))
+                })
                 .collect();
             (clusters, containers)
         };
@@ -135,7 +140,7 @@ impl Fix for AuthDisabled {
                 );
             }
         }
-        for path in containers {
+        for (cluster, path) in containers {
             let Some(c) = obj.root.at_path_mut(&path) else {
                 continue;
             };
@@ -150,6 +155,19 @@ impl Fix for AuthDisabled {
                         e.get("name").and_then(Node::as_str) != Some("RAY_AUTH_MODE")
                     });
                     ch.add(&path.key("env"), "remove RAY_AUTH_MODE=disabled");
+                }
+                // Auth off by env means no `authOptions` either: turn token auth on there.
+                if let Some(auth) = obj
+                    .root
+                    .at_path_mut(&cluster)
+                    .and_then(|c| c.map_entry("authOptions"))
+                {
+                    if auth.set("mode", Node::string("token")) {
+                        ch.add(
+                            &cluster.keys(&["authOptions", "mode"]),
+                            "turn on token authentication",
+                        );
+                    }
                 }
             }
         }
