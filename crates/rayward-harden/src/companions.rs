@@ -85,12 +85,37 @@ pub fn prepare(obj: &mut Object) -> Vec<Change> {
     changes
 }
 
+/// Kinds without a namespace that rayward has no [`Kind`] for (those it has say so
+/// through [`Kind::is_namespaced`]).
+const CLUSTER_SCOPED: &[&str] = &[
+    "Namespace",
+    "Node",
+    "PersistentVolume",
+    "StorageClass",
+    "CustomResourceDefinition",
+    "PriorityClass",
+    "RuntimeClass",
+    "IngressClass",
+    "CSIDriver",
+    "CSINode",
+    "VolumeAttachment",
+    "APIService",
+    "ValidatingWebhookConfiguration",
+    "MutatingWebhookConfiguration",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+    "ClusterQueue",
+    "ResourceFlavor",
+    "Queue",
+    "ClusterIssuer",
+];
+
 /// Sets a non-Ray object's namespace to `--namespace`, when given.
 pub fn set_namespace(obj: &mut Object, opts: &Options) {
     let Some(ns) = &opts.fix.namespace else {
         return;
     };
-    if !obj.kind.is_namespaced() || obj.kind_name == "Namespace" {
+    if !obj.kind.is_namespaced() || CLUSTER_SCOPED.contains(&obj.kind_name.as_str()) {
         return;
     }
     if let Some(meta) = obj.root.map_entry("metadata") {
@@ -324,6 +349,16 @@ fn network_policies(obj: &Object, opts: &Options, head_needs_api: bool) -> Vec<O
             ]),
         )]);
         let mut egress = vec![rule("to", vec![peer_pods(&own)], None), dns];
+        if !opts.egress_to.is_empty() {
+            let blocks = opts
+                .egress_to
+                .iter()
+                .map(|c| {
+                    Node::map_of([("ipBlock", Node::map_of([("cidr", Node::string(c.clone()))]))])
+                })
+                .collect();
+            egress.push(rule("to", blocks, None));
+        }
         if node_type == "head" && head_needs_api {
             // The Kubernetes API (its Service port and the usual endpoint port).
             egress.push(rule("to", vec![any()], Some(&[443, 6443])));

@@ -143,6 +143,14 @@ pub fn harden_object(obj: &Object, opts: &Options) -> Hardened {
     }
 }
 
+/// Hardens one object given as a tree (an AdmissionReview's object, decoded from JSON by
+/// the loader). `None` when the tree is not a Kubernetes object.
+pub fn harden_node(root: rayward_manifest::Node, file: &str, opts: &Options) -> Option<Hardened> {
+    let file: std::sync::Arc<str> = std::sync::Arc::from(file);
+    let obj = Object::from_document(&file, 0, root).pop()?;
+    Some(harden_object(&obj, opts))
+}
+
 /// One input file's worth of hardened objects.
 #[derive(Clone, Debug)]
 pub struct HardenedFile {

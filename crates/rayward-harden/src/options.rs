@@ -19,6 +19,14 @@ pub enum Source {
 #[error("`{0}` is neither a CIDR (10.0.0.0/8), a namespace name, nor a namespace label selector (key=value,…)")]
 pub struct BadSource(pub String);
 
+/// Checks a CIDR (`10.0.0.0/8`, `fd00::/8`).
+pub fn parse_cidr(s: &str) -> Result<String, BadSource> {
+    match Source::parse(s)? {
+        Source::Cidr(c) => Ok(c),
+        Source::Namespaces(_) => Err(BadSource(s.to_string())),
+    }
+}
+
 impl Source {
     /// Parses `10.0.0.0/8`, `team-a` (a namespace name) or `env=prod,team=a` (namespace
     /// labels).
@@ -96,6 +104,10 @@ pub struct Options {
     pub safe_only: bool,
     /// Extra sources allowed to reach the dashboard and Ray Client.
     pub dashboard_from: Vec<Source>,
+    /// Address ranges the Ray pods may reach besides each other, DNS and (for an
+    /// autoscaler) the Kubernetes API: object storage, package indexes (`ipBlock.cidr`,
+    /// every port). Default: none.
+    pub egress_to: Vec<String>,
     /// Let the rayward gateway's pods (`app.kubernetes.io/name: rayward-gateway`, same
     /// namespace) reach the dashboard.
     pub gateway: bool,

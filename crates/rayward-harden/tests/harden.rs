@@ -388,3 +388,23 @@ fn non_ray_objects_pass_through() {
             .replace("'1'", "\"1\"")
     );
 }
+
+#[test]
+fn harden_node_serves_json_objects() {
+    // What the webhook has: an object decoded from an AdmissionReview's JSON.
+    let json = br#"{"apiVersion":"ray.io/v1","kind":"RayCluster","metadata":{"name":"j"},"spec":{"headGroupSpec":{"serviceType":"LoadBalancer","rayStartParams":{},"template":{"spec":{"containers":[{"name":"h","image":"rayproject/ray:2.60.0"}]}}}}}"#;
+    let root = load_bytes("request.json", json, &Limits::default())
+        .objects
+        .remove(0)
+        .root;
+    let h = rayward_harden::harden_node(root, "request.json", &Options::safe_only()).unwrap();
+    let out = rayward_manifest::emit::to_json(&h.object.root);
+    assert!(out.contains(r#""serviceType":"ClusterIP""#), "{out}");
+    assert!(out.contains(r#""runAsNonRoot":true"#), "{out}");
+    assert!(out.contains(r#""runAsUser":1000"#), "{out}");
+    assert!(h
+        .changes
+        .iter()
+        .any(|c| c.rule_id == "RW110" && c.json_path == "spec.headGroupSpec.serviceType"));
+    assert!(rayward_harden::harden_node(Node::new_map(), "x", &Options::default()).is_none());
+}

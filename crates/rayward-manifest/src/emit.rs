@@ -303,3 +303,118 @@ mod tests {
         assert_eq!(to_yaml_stream([&a, &b]), "a: 1\n---\nb: 2\n");
     }
 }
+
+/// Writes a tree as JSON (one line), resolving plain scalars as Kubernetes' YAML decoder
+/// does: null, booleans and numbers become JSON values, everything else a string. For
+/// callers that speak JSON, such as the webhook's JSONPatch.
+pub fn to_json(node: &Node) -> String {
+    let mut out = String::new();
+    write_json(&mut out, node);
+    out
+}
+
+fn write_json(out: &mut String, n: &Node) {
+    match &n.value {
+        Value::Scalar { text, plain } => {
+            if *plain {
+                if n.is_null() {
+                    out.push_str("null");
+                    return;
+                }
+                if let Some(b) = n.as_bool() {
+                    out.push_str(if b { "true" } else { "false" });
+                    return;
+                }
+                if let Some(i) = n.as_i64() {
+                    out.push_str(&i.to_string());
+                    return;
+                }
+                if is_json_float(text) {
+                    out.push_str(text);
+                    return;
+                }
+            }
+            json_string(out, text);
+        }
+        Value::Seq(items) => {
+            out.push('[');
+            for (i, it) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json(out, it);
+            }
+            out.push(']');
+        }
+        Value::Map(entries) => {
+            out.push('{');
+            let mut first = true;
+            for (i, (k, v)) in entries.iter().enumerate() {
+                let key = k.scalar_text().unwrap_or("");
+                // Later duplicates win, as in Kubernetes: write only the last of a key.
+                if entries[i + 1..]
+                    .iter()
+                    .any(|(k2, _)| k2.scalar_text() == Some(key))
+                {
+                    continue;
+                }
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                json_string(out, key);
+                out.push(':');
+                write_json(out, v);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// A YAML 1.2 core-schema float that is also valid JSON (`1.5`, `-2e3`; not `.5`, `.inf`).
+fn is_json_float(s: &str) -> bool {
+    let body = s.strip_prefix('-').unwrap_or(s);
+    body.starts_with(|c: char| c.is_ascii_digit())
+        && body
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'))
+        && s.parse::<f64>().is_ok_and(f64::is_finite)
+}
+
+fn json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod json_tests {
+    use super::*;
+    use crate::load::parse_documents;
+
+    #[test]
+    fn json_resolves_plain_scalars() {
+        let n = parse_documents(
+            "t.yaml",
+            "a: 1\nb: \"1\"\nc: true\nd: ~\ne: 1.5\nf: x\ng: [0x1F, 'no']\nh: {k: \"q\\\"\"}\nd: last\n",
+            &Default::default(),
+        )
+        .unwrap()
+        .remove(0)
+        .root;
+        assert_eq!(
+            to_json(&n),
+            r#"{"a":1,"b":"1","c":true,"e":1.5,"f":"x","g":[31,"no"],"h":{"k":"q\""},"d":"last"}"#
+        );
+    }
+}

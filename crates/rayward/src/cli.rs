@@ -61,6 +61,11 @@ pub struct HardenArgs {
     #[arg(long)]
     pub gateway: bool,
 
+    /// Address ranges Ray pods may connect to besides each other, DNS and the Kubernetes
+    /// API (object storage, package index, …), as a CIDR (repeatable). Default: none.
+    #[arg(long, value_name = "CIDR")]
+    pub egress_to: Vec<String>,
+
     /// Secret with the Ray CA (ca.crt, ca.key) that the cert init container reads.
     #[arg(long, value_name = "NAME")]
     pub ca_secret: Option<String>,

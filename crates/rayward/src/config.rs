@@ -39,6 +39,7 @@ pub struct Config {
 pub struct HardenSection {
     pub namespace: Option<String>,
     pub dashboard_from: Vec<String>,
+    pub egress_to: Vec<String>,
     pub gateway: Option<bool>,
     pub ca_secret: Option<String>,
     pub cert_image: Option<String>,

@@ -166,6 +166,8 @@ fn stdin_and_options() {
             "500m",
             "--default-memory",
             "1Gi",
+            "--egress-to",
+            "10.20.0.0/16",
         ]),
         input,
     );
@@ -220,10 +222,53 @@ fn bad_options_are_exit_2() {
         (vec!["--namespace", "Not_Valid"], "--namespace"),
         (vec!["--default-cpu", "lots"], "--default-cpu"),
         (vec!["--fail-on", "sometimes"], "--fail-on"),
+        (vec!["--egress-to", "team-a"], "--egress-to"),
     ] {
         let (code, stdout, stderr) = run(bin().arg(&f).args(&args));
         assert_eq!(code, 2, "{args:?}: {stderr}");
         assert!(stdout.is_empty());
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn config_harden_section_sets_defaults_and_flags_win() {
+    let dir = tmp("config");
+    let cfg = dir.join("rayward.toml");
+    std::fs::write(
+        &cfg,
+        "[harden]\nnamespace = \"from-config\"\nca-secret = \"config-ca\"\n",
+    )
+    .unwrap();
+    let f = root().join("examples/insecure/raycluster.yaml");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rayward"));
+    c.args(["harden", "--fail-on", "none", "--config"])
+        .arg(&cfg)
+        .arg(&f);
+    let (code, stdout, stderr) = run(&mut c);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("namespace: from-config") && stdout.contains("secretName: config-ca"));
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rayward"));
+    c.args([
+        "harden",
+        "--fail-on",
+        "none",
+        "--namespace",
+        "from-flag",
+        "--config",
+    ])
+    .arg(&cfg)
+    .arg(&f);
+    let (_, stdout, _) = run(&mut c);
+    assert!(stdout.contains("namespace: from-flag") && !stdout.contains("from-config"));
+
+    std::fs::write(&cfg, "[harden]\nnamespaces = \"typo\"\n").unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rayward"));
+    c.args(["harden", "--config"]).arg(&cfg).arg(&f);
+    let (code, _, stderr) = run(&mut c);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("rayward.toml:2"),
+        "names the config line: {stderr}"
+    );
 }

@@ -61,6 +61,17 @@ fn options(args: &HardenArgs, cfg: &Config) -> Result<Options> {
         o.dashboard_from
             .push(Source::parse(s).map_err(|e| anyhow::anyhow!("--dashboard-from: {e}"))?);
     }
+    let egress = if args.egress_to.is_empty() {
+        &h.egress_to
+    } else {
+        &args.egress_to
+    };
+    for c in egress {
+        o.egress_to.push(
+            rayward_harden::options::parse_cidr(c)
+                .map_err(|_| anyhow::anyhow!("--egress-to `{c}`: not a CIDR (10.0.0.0/8)"))?,
+        );
+    }
     if let Some(s) = args.ca_secret.clone().or_else(|| h.ca_secret.clone()) {
         o.fix.ca_secret = s;
     }
