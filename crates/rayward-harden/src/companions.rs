@@ -481,7 +481,7 @@ impl Totals {
                     let n = |k: &str| group.and_then(|g| g.get(k)).and_then(Node::as_i64);
                     let count = n("maxReplicas").or(n("replicas")).unwrap_or(1).max(0) as u128;
                     let hosts = n("numOfHosts").unwrap_or(1).max(1) as u128;
-                    count * hosts
+                    count.saturating_mul(hosts)
                 }
                 _ => 1,
             };
@@ -498,7 +498,7 @@ impl Totals {
                     if c.kind == rayward_manifest::ContainerKind::Init {
                         *e = (*e).max(amount);
                     } else {
-                        *e += amount;
+                        *e = e.saturating_add(amount);
                     }
                 }
             }
@@ -516,7 +516,8 @@ impl Totals {
                 self.gpu_without_resources = true;
             }
             for (k, v) in pod {
-                *self.sums.entry(k).or_default() += v * replicas * copies;
+                let e = self.sums.entry(k).or_default();
+                *e = e.saturating_add(v.saturating_mul(replicas).saturating_mul(copies));
             }
         }
         // KubeRay's default submitter Job pod, when the RayJob brings none of its own.
@@ -532,8 +533,8 @@ impl Totals {
             {
                 for (kind, amounts) in SUBMITTER_DEFAULT {
                     for (res, q) in amounts {
-                        *self.sums.entry((kind, res.to_string())).or_default() +=
-                            quantity::parse(res, q).unwrap_or(0);
+                        let e = self.sums.entry((kind, res.to_string())).or_default();
+                        *e = e.saturating_add(quantity::parse(res, q).unwrap_or(0));
                     }
                 }
             }
@@ -553,7 +554,8 @@ impl Totals {
                     }
                 }
                 for (kind, res, v) in amounts {
-                    *self.sums.entry((kind, res)).or_default() += v * copies;
+                    let e = self.sums.entry((kind, res)).or_default();
+                    *e = e.saturating_add(v.saturating_mul(copies));
                 }
             }
         }
