@@ -186,14 +186,20 @@ impl Bundle {
 pub fn harden_bundle(objects: &[Object], opts: &Options) -> Bundle {
     let mut bundle = Bundle::default();
     let mut by_file: Vec<HardenedFile> = Vec::new();
-    for obj in objects {
+    let done = par_map(objects, |obj| {
         let (mut out, changes) = fix_object(obj, opts);
         if !out.kind.is_ray() && !opts.safe_only {
             companions::set_namespace(&mut out, opts);
         }
-        if out.kind.is_ray() && !opts.safe_only {
-            bundle.companions.extend(companions::for_object(&out, opts));
-        }
+        let comps = if out.kind.is_ray() && !opts.safe_only {
+            companions::for_object(&out, opts)
+        } else {
+            Vec::new()
+        };
+        (out, changes, comps)
+    });
+    for (obj, (out, changes, comps)) in objects.iter().zip(done) {
+        bundle.companions.extend(comps);
         bundle
             .changes
             .extend(changes.into_iter().map(|c| (out.id(), c)));
@@ -214,21 +220,42 @@ pub fn harden_bundle(objects: &[Object], opts: &Options) -> Bundle {
     }
     // A companion the inputs already hold (harden's own earlier output, or the user's
     // object of that name) is not generated again: the input's passes through.
-    let mut seen: Vec<(String, Option<String>, String)> = bundle
+    let mut seen: std::collections::HashSet<(String, Option<String>, String)> = bundle
         .files
         .iter()
         .flat_map(|f| f.objects.iter())
         .map(identity)
         .collect();
-    bundle.companions.retain(|c| {
-        let id = identity(c);
-        let new = !seen.contains(&id);
-        seen.push(id);
-        new
-    });
+    bundle.companions.retain(|c| seen.insert(identity(c)));
     let all: Vec<Object> = bundle.objects().cloned().collect();
     bundle.unfixed = remaining(&all, opts);
     bundle
+}
+
+fn threads(items: usize) -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.max(1))
+        .min(16)
+}
+
+/// `f` over `items` on every core, results in input order.
+fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let n = threads(items.len());
+    if n <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(n);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|c| s.spawn(|| c.iter().map(&f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
 }
 
 /// What makes two objects the same object to the API server.
@@ -258,8 +285,25 @@ fn rewritten(kind: Kind) -> bool {
 /// The findings the rules still report over harden's output, suppressed ones left out.
 fn remaining(objects: &[Object], opts: &Options) -> Vec<Finding> {
     let engine = Engine::all(opts.settings.clone());
-    engine
-        .run(objects)
+    // Per-object rules on every core, whole-run rules on slim copies, as audit runs them.
+    let chunk = objects.len().div_ceil(threads(objects.len())).max(1);
+    let parts = par_map(&objects.chunks(chunk).collect::<Vec<_>>(), |c| {
+        let mut out = Vec::new();
+        engine.check_objects(c, &mut out);
+        out
+    });
+    let mut found: Vec<Finding> = parts.into_iter().flatten().collect();
+    let slim: Vec<Object> = objects
+        .iter()
+        .cloned()
+        .map(|mut o| {
+            o.slim();
+            o
+        })
+        .collect();
+    engine.check_inventory(&slim, &mut found);
+    rayward_rules::engine::finish(&mut found);
+    found
         .into_iter()
         .filter(|f| f.suppressed.is_none())
         .filter(|f| rewritten(Kind::of(&f.object.api_version, &f.object.kind)))
