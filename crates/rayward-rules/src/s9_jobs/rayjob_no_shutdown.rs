@@ -144,7 +144,9 @@ impl Fix for RayjobNoShutdown {
         true
     }
 
-    /// Sets `shutdownAfterJobFinishes: true` on a job that creates its own cluster. A job
+    /// Sets `shutdownAfterJobFinishes: true` on a job that creates its own cluster;
+    /// `ttlSecondsAfterFinished` is left unset, which KubeRay reads as 0: the cluster goes
+    /// as soon as the job ends (a user who wants time to read logs sets it). A job
     /// with a `deletionStrategy` is left alone: KubeRay refuses both together, and which
     /// outcome should delete what is the user's choice.
     fn fix(&self, obj: &mut Object, _cx: &FixContext<'_>) -> Vec<crate::Change> {
