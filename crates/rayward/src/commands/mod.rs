@@ -2,4 +2,5 @@
 
 pub mod audit;
 pub mod certs;
+pub mod gateway;
 pub mod rules;
