@@ -143,7 +143,10 @@ mod tests {
             job_fields(br#"{"entrypoint":"python s.py","submission_id":"s1","runtime_env":{}}"#),
             (Some("python s.py".into()), Some("s1".into()))
         );
-        assert_eq!(job_fields(br#"{"entrypoint":"x"}"#), (Some("x".into()), None));
+        assert_eq!(
+            job_fields(br#"{"entrypoint":"x"}"#),
+            (Some("x".into()), None)
+        );
         assert_eq!(job_fields(b"not json"), (None, None));
     }
 }

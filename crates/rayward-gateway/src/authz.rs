@@ -14,9 +14,13 @@ pub struct Authz {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    Allow { role: String },
+    Allow {
+        role: String,
+    },
     /// Authenticated, but the role does not cover the class (or the user has no role).
-    Deny { role: Option<String> },
+    Deny {
+        role: Option<String>,
+    },
 }
 
 impl Authz {
@@ -26,13 +30,15 @@ impl Authz {
             .users
             .iter()
             .map(|(user, role)| {
-                let classes = builtin_role(role).map(<[Class]>::to_vec).unwrap_or_else(|| {
-                    c.roles[role]
-                        .classes
-                        .iter()
-                        .filter_map(|s| Class::parse(s))
-                        .collect()
-                });
+                let classes = builtin_role(role)
+                    .map(<[Class]>::to_vec)
+                    .unwrap_or_else(|| {
+                        c.roles[role]
+                            .classes
+                            .iter()
+                            .filter_map(|s| Class::parse(s))
+                            .collect()
+                    });
                 (user.clone(), (role.clone(), classes))
             })
             .collect();

@@ -230,10 +230,7 @@ impl Config {
     /// Parses and validates; `name` is used in error messages.
     pub fn parse(text: &str, name: &str) -> Result<Config, ConfigError> {
         let cfg: Config = toml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .span()
-                .map(|s| line_col(text, s.start))
-                .unwrap_or((1, 1));
+            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
             ConfigError::Parse {
                 path: name.to_string(),
                 line,
@@ -359,9 +356,12 @@ auth = { htpasswd = "/etc/htpasswd" }
             .unwrap_err()
             .to_string();
         assert!(e.contains("plain HTTP"), "{e}");
-        let e = Config::parse(&MIN.replace("auth = { htpasswd = \"/etc/htpasswd\" }", ""), "g")
-            .unwrap_err()
-            .to_string();
+        let e = Config::parse(
+            &MIN.replace("auth = { htpasswd = \"/etc/htpasswd\" }", ""),
+            "g",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("no one could log in"), "{e}");
     }
 }

@@ -70,7 +70,9 @@ impl Metrics {
     }
 
     pub fn auth_failure(&self, reason: &'static str) {
-        self.auth_failures.get_or_create(&AuthLabels { reason }).inc();
+        self.auth_failures
+            .get_or_create(&AuthLabels { reason })
+            .inc();
     }
 
     pub fn encode(&self) -> String {
@@ -101,6 +103,9 @@ mod tests {
             text.contains(r#"rayward_gateway_auth_failures_total{reason="invalid"} 1"#),
             "{text}"
         );
-        assert!(text.contains("rayward_gateway_upstream_latency_seconds_count 1"), "{text}");
+        assert!(
+            text.contains("rayward_gateway_upstream_latency_seconds_count 1"),
+            "{text}"
+        );
     }
 }

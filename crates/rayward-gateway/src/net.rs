@@ -64,10 +64,7 @@ impl NetFilter {
         let mut hops = Vec::new();
         for v in xff {
             for part in v.split(',') {
-                let ip: IpAddr = part
-                    .trim()
-                    .parse()
-                    .map_err(|_| NetError::BadForwardedFor)?;
+                let ip: IpAddr = part.trim().parse().map_err(|_| NetError::BadForwardedFor)?;
                 hops.push(canonical(ip));
             }
         }
@@ -151,6 +148,8 @@ mod tests {
             allow: vec!["10.0.0.0/40".into()],
             ..Default::default()
         };
-        assert!(NetFilter::from_config(&c).unwrap_err().contains("10.0.0.0/40"));
+        assert!(NetFilter::from_config(&c)
+            .unwrap_err()
+            .contains("10.0.0.0/40"));
     }
 }

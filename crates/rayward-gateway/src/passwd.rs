@@ -33,8 +33,7 @@ pub fn check_policy(pw: &str) -> Result<(), PasswdError> {
         pw.chars().any(|c| c.is_uppercase()),
         pw.chars().any(|c| c.is_lowercase()),
         pw.chars().any(|c| c.is_ascii_digit()),
-        pw.chars()
-            .any(|c| !c.is_alphanumeric() && !c.is_control()),
+        pw.chars().any(|c| !c.is_alphanumeric() && !c.is_control()),
     ]
     .iter()
     .filter(|b| **b)
@@ -47,8 +46,17 @@ pub fn check_policy(pw: &str) -> Result<(), PasswdError> {
 
 /// Sets `user`'s password in the htpasswd file at `path` (created 0600 if missing), with
 /// bcrypt at `cost`. Returns whether the user existed before.
-pub fn set_password(path: &Path, user: &str, password: &str, cost: u32) -> Result<bool, PasswdError> {
-    if user.is_empty() || user.chars().any(|c| c == ':' || c.is_whitespace() || c.is_control()) {
+pub fn set_password(
+    path: &Path,
+    user: &str,
+    password: &str,
+    cost: u32,
+) -> Result<bool, PasswdError> {
+    if user.is_empty()
+        || user
+            .chars()
+            .any(|c| c == ':' || c.is_whitespace() || c.is_control())
+    {
         return Err(PasswdError::BadUser);
     }
     check_policy(password)?;
@@ -80,8 +88,14 @@ pub fn set_password(path: &Path, user: &str, password: &str, cost: u32) -> Resul
     if !existed {
         out.push_str(&format!("{user}:{hash}\n"));
     }
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.rayward-tmp"));
     {
         let mut opts = std::fs::OpenOptions::new();
@@ -105,7 +119,13 @@ mod tests {
 
     #[test]
     fn policy() {
-        for ok in ["Abcdefg1", "abcdefg1!", "ABCDEFG1!", "Zz9-Zz9-Zz9-Zz9-Zz9-Zz9-Zz9-Zz", "pässwörD1"] {
+        for ok in [
+            "Abcdefg1",
+            "abcdefg1!",
+            "ABCDEFG1!",
+            "Zz9-Zz9-Zz9-Zz9-Zz9-Zz9-Zz9-Zz",
+            "pässwörD1",
+        ] {
             assert!(check_policy(ok).is_ok(), "{ok}");
         }
         assert!(matches!(check_policy("Ab1!"), Err(PasswdError::Length(4))));
@@ -113,9 +133,18 @@ mod tests {
             check_policy(&"Ab1!".repeat(8)),
             Err(PasswdError::Length(32))
         ));
-        assert!(matches!(check_policy("abcdefgh1"), Err(PasswdError::Classes(2))));
-        assert!(matches!(check_policy("abcdefgh"), Err(PasswdError::Classes(1))));
-        assert!(matches!(check_policy("ABCD!!!!"), Err(PasswdError::Classes(2))));
+        assert!(matches!(
+            check_policy("abcdefgh1"),
+            Err(PasswdError::Classes(2))
+        ));
+        assert!(matches!(
+            check_policy("abcdefgh"),
+            Err(PasswdError::Classes(1))
+        ));
+        assert!(matches!(
+            check_policy("ABCD!!!!"),
+            Err(PasswdError::Classes(2))
+        ));
     }
 
     #[test]
@@ -141,12 +170,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("new");
         set_password(&p, "alice", "Secret-Pass1", 4).unwrap();
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
-        assert!(matches!(set_password(&p, "a:b", "Secret-Pass1", 4), Err(PasswdError::BadUser)));
-        assert!(matches!(set_password(&p, "bob", "weak", 4), Err(PasswdError::Length(4))));
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(matches!(
+            set_password(&p, "a:b", "Secret-Pass1", 4),
+            Err(PasswdError::BadUser)
+        ));
+        assert!(matches!(
+            set_password(&p, "bob", "weak", 4),
+            Err(PasswdError::Length(4))
+        ));
         let bad = dir.path().join("bad");
         std::fs::write(&bad, "junk\n").unwrap();
-        let e = set_password(&bad, "a", "Secret-Pass1", 4).unwrap_err().to_string();
+        let e = set_password(&bad, "a", "Secret-Pass1", 4)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(":1: expected user:hash"), "{e}");
     }
 }

@@ -216,11 +216,22 @@ impl Upstream {
             let mut resp = resp;
             let upstream_upgrade = hyper::upgrade::on(&mut resp);
             tokio::spawn(async move {
-                let (Ok(c), Ok(u)) = (client_upgrade.await, upstream_upgrade.await) else {
-                    return;
+                let (c, u) = match (client_upgrade.await, upstream_upgrade.await) {
+                    (Ok(c), Ok(u)) => (c, u),
+                    (c, u) => {
+                        eprintln!(
+                            "rayward gateway: WebSocket upgrade failed: client {:?}, upstream {:?}",
+                            c.err(),
+                            u.err()
+                        );
+                        return;
+                    }
                 };
-                let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(c), &mut TokioIo::new(u))
-                    .await;
+                if let Err(e) =
+                    tokio::io::copy_bidirectional(&mut TokioIo::new(c), &mut TokioIo::new(u)).await
+                {
+                    eprintln!("rayward gateway: WebSocket relay ended: {e}");
+                }
             });
             let (parts, _) = resp.into_parts();
             return Ok(Response::from_parts(parts, empty()));
@@ -231,10 +242,7 @@ impl Upstream {
         if parts.status.is_server_error() && !self.pass_errors {
             return Ok(upstream_error(parts.status));
         }
-        Ok(Response::from_parts(
-            parts,
-            body.map_err(box_error).boxed(),
-        ))
+        Ok(Response::from_parts(parts, body.map_err(box_error).boxed()))
     }
 }
 
@@ -275,13 +283,22 @@ mod tests {
     fn strips_credentials_and_hop_by_hop() {
         let mut h = HeaderMap::new();
         h.insert("authorization", HeaderValue::from_static("Basic YTpi"));
-        h.insert("x-ray-authorization", HeaderValue::from_static("Bearer stolen"));
+        h.insert(
+            "x-ray-authorization",
+            HeaderValue::from_static("Bearer stolen"),
+        );
         h.append(
             "cookie",
             HeaderValue::from_static("a=1; ray-authentication-token=stolen; b=2"),
         );
-        h.append("cookie", HeaderValue::from_static("Ray-Authentication-Token=x"));
-        h.insert("connection", HeaderValue::from_static("keep-alive, x-secret"));
+        h.append(
+            "cookie",
+            HeaderValue::from_static("Ray-Authentication-Token=x"),
+        );
+        h.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, x-secret"),
+        );
         h.insert("x-secret", HeaderValue::from_static("1"));
         h.insert("te", HeaderValue::from_static("trailers"));
         h.insert("upgrade", HeaderValue::from_static("websocket"));

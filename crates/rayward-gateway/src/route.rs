@@ -100,7 +100,18 @@ fn is_allowed_raw(b: u8) -> bool {
     is_unreserved(b)
         || matches!(
             b,
-            b'/' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b'=' | b':' | b'@'
+            b'/' | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b'='
+                | b':'
+                | b'@'
         )
 }
 
@@ -392,7 +403,10 @@ mod tests {
         assert_eq!(ok("/api/%6aobs/"), "/api/jobs/");
         assert_eq!(ok("/api/%6Aobs/"), "/api/jobs/");
         assert_eq!(ok("/%41%7e%2D%5f"), "/A~-_");
-        assert_eq!(ok("/api/packages/gcs/pkg%2ezip"), "/api/packages/gcs/pkg.zip");
+        assert_eq!(
+            ok("/api/packages/gcs/pkg%2ezip"),
+            "/api/packages/gcs/pkg.zip"
+        );
     }
 
     #[test]
@@ -522,9 +536,18 @@ mod tests {
         assert_eq!(class(Method::POST, "/api/jobs/"), Write);
         assert_eq!(class(Method::POST, "/api/jobs/raysubmit_1/stop"), Write);
         assert_eq!(class(Method::DELETE, "/api/jobs/raysubmit_1"), Write);
-        assert_eq!(class(Method::PUT, "/api/packages/gcs/_ray_pkg_a.zip"), Write);
-        assert_eq!(class(Method::GET, "/api/packages/gcs/_ray_pkg_a.zip"), Write);
-        assert_eq!(class(Method::HEAD, "/api/packages/gcs/_ray_pkg_a.zip"), Write);
+        assert_eq!(
+            class(Method::PUT, "/api/packages/gcs/_ray_pkg_a.zip"),
+            Write
+        );
+        assert_eq!(
+            class(Method::GET, "/api/packages/gcs/_ray_pkg_a.zip"),
+            Write
+        );
+        assert_eq!(
+            class(Method::HEAD, "/api/packages/gcs/_ray_pkg_a.zip"),
+            Write
+        );
         assert_eq!(class(Method::PUT, "/api/serve/applications/"), Write);
         assert_eq!(class(Method::DELETE, "/api/serve/applications/"), Write);
         assert_eq!(

@@ -100,15 +100,24 @@ impl Server {
             cfg.auth.cache_max_entries,
         );
         let audit = match &cfg.audit.path {
-            Some(p) => AuditLog::open(p)
-                .map_err(|e| StartError::Other(format!("audit.path {p}: {e}")))?,
+            Some(p) => {
+                AuditLog::open(p).map_err(|e| StartError::Other(format!("audit.path {p}: {e}")))?
+            }
             None => AuditLog::disabled(),
         };
         let token = ray_token(cfg)?;
-        let gateway = Gateway::new(cfg, Authenticator::new(htpasswd, tokens, cache), &token, audit)
-            .map_err(StartError::Other)?;
+        let gateway = Gateway::new(
+            cfg,
+            Authenticator::new(htpasswd, tokens, cache),
+            &token,
+            audit,
+        )
+        .map_err(StartError::Other)?;
         let tls = match &cfg.tls {
-            Some(t) => Some((t.clone(), Arc::new(RwLock::new(load_tls(t).map_err(StartError::Other)?)))),
+            Some(t) => Some((
+                t.clone(),
+                Arc::new(RwLock::new(load_tls(t).map_err(StartError::Other)?)),
+            )),
             None => None,
         };
         let listener = TcpListener::bind(cfg.listen)
@@ -153,7 +162,9 @@ impl Server {
             };
             let _ = stream.set_nodelay(true);
             let gw = gateway.clone();
-            let tls_cfg = tls_cfg.as_ref().map(|c| c.read().expect("tls lock").clone());
+            let tls_cfg = tls_cfg
+                .as_ref()
+                .map(|c| c.read().expect("tls lock").clone());
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req| {
                     let gw = gw.clone();
@@ -196,7 +207,10 @@ impl Server {
 }
 
 /// Polls the htpasswd file and the TLS files every second and swaps in new versions.
-fn spawn_reloaders(gateway: &Arc<Gateway>, tls: Option<(TlsConfig, Arc<RwLock<Arc<ServerConfig>>>)>) {
+fn spawn_reloaders(
+    gateway: &Arc<Gateway>,
+    tls: Option<(TlsConfig, Arc<RwLock<Arc<ServerConfig>>>)>,
+) {
     if let Some(h) = gateway.authenticator().htpasswd().cloned() {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -236,8 +250,14 @@ pub async fn run(config_path: &Path) -> Result<(), StartError> {
     let server = Server::bind(&cfg).await?;
     eprintln!(
         "rayward gateway: listening on {}{} → {}",
-        if cfg.tls.is_some() { "https://" } else { "http://" },
-        server.local_addr().map_err(|e| StartError::Other(e.to_string()))?,
+        if cfg.tls.is_some() {
+            "https://"
+        } else {
+            "http://"
+        },
+        server
+            .local_addr()
+            .map_err(|e| StartError::Other(e.to_string()))?,
         cfg.upstream
     );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

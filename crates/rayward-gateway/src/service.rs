@@ -77,7 +77,12 @@ struct Ctx {
 
 impl Gateway {
     /// Builds every stage from a validated config; `ray_token` is the cluster's token.
-    pub fn new(cfg: &Config, authn: Authenticator, ray_token: &str, audit: AuditLog) -> Result<Gateway, String> {
+    pub fn new(
+        cfg: &Config,
+        authn: Authenticator,
+        ray_token: &str,
+        audit: AuditLog,
+    ) -> Result<Gateway, String> {
         let l = &cfg.limits;
         Ok(Gateway {
             net: NetFilter::from_config(&cfg.network)?,
@@ -111,7 +116,11 @@ impl Gateway {
     }
 
     /// Handles one request from `peer`.
-    pub async fn handle(self: Arc<Self>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    pub async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Response<Body> {
         // The gateway's own endpoints, never forwarded.
         if req.method() == Method::GET && req.uri().query().is_none() {
             match req.uri().path() {
@@ -286,7 +295,11 @@ impl Gateway {
             return Err(refuse(
                 StatusCode::FORBIDDEN,
                 "forbidden",
-                format!("{} {} is not allowed through the gateway", req.method(), path),
+                format!(
+                    "{} {} is not allowed through the gateway",
+                    req.method(),
+                    path
+                ),
             ));
         }
         match self.authz.decide(&user, route.class) {
@@ -306,7 +319,11 @@ impl Gateway {
 
         // 5. Rate limit.
         if let Err(wait) = self.rate.check(&user, Instant::now()) {
-            let mut r = refuse(StatusCode::TOO_MANY_REQUESTS, "limited", "request rate over the limit");
+            let mut r = refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "limited",
+                "request rate over the limit",
+            );
             r.retry_after = Some(wait);
             return Err(r);
         }
@@ -316,7 +333,8 @@ impl Gateway {
             Some(q) => format!("{path}?{q}"),
             None => path,
         };
-        self.forward(req, route, &path_and_query, wants_upgrade, ctx).await
+        self.forward(req, route, &path_and_query, wants_upgrade, ctx)
+            .await
     }
 
     fn auth_refusal(&self, e: AuthError) -> Refusal {
@@ -327,7 +345,11 @@ impl Gateway {
         };
         refuse(
             status,
-            if status == StatusCode::UNAUTHORIZED { "unauthenticated" } else { "rejected" },
+            if status == StatusCode::UNAUTHORIZED {
+                "unauthenticated"
+            } else {
+                "rejected"
+            },
             e.to_string(),
         )
     }
@@ -367,7 +389,11 @@ impl Gateway {
                             format!("job submission over {MAX_SUBMIT_BODY} bytes"),
                         )
                     } else {
-                        refuse(StatusCode::BAD_REQUEST, "rejected", "request body unreadable")
+                        refuse(
+                            StatusCode::BAD_REQUEST,
+                            "rejected",
+                            "request body unreadable",
+                        )
                     }
                 })?
                 .to_bytes();
@@ -389,9 +415,11 @@ impl Gateway {
                 UpstreamError::Timeout(_) => {
                     refuse(StatusCode::GATEWAY_TIMEOUT, "upstream_error", e.to_string())
                 }
-                UpstreamError::Unreachable(_) => {
-                    refuse(StatusCode::BAD_GATEWAY, "upstream_error", "upstream unreachable")
-                }
+                UpstreamError::Unreachable(_) => refuse(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_error",
+                    "upstream unreachable",
+                ),
             })?;
         self.metrics
             .upstream_latency
@@ -402,7 +430,11 @@ impl Gateway {
             let bytes = collect_at_most(body, MAX_SUBMIT_RESPONSE)
                 .await
                 .ok_or_else(|| {
-                    refuse(StatusCode::BAD_GATEWAY, "upstream_error", "upstream response unreadable")
+                    refuse(
+                        StatusCode::BAD_GATEWAY,
+                        "upstream_error",
+                        "upstream response unreadable",
+                    )
                 })?;
             if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) {
                 if let Some(id) = v.get("submission_id").and_then(|s| s.as_str()) {
@@ -473,14 +505,24 @@ fn content_length<B>(req: &Request<B>) -> Result<Option<u64>, Refusal> {
         return Ok(None);
     };
     if values.next().is_some() {
-        return Err(refuse(StatusCode::BAD_REQUEST, "rejected", "more than one Content-Length"));
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "rejected",
+            "more than one Content-Length",
+        ));
     }
     v.to_str()
         .ok()
         .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|s| s.parse().ok())
         .map(Some)
-        .ok_or_else(|| refuse(StatusCode::BAD_REQUEST, "rejected", "malformed Content-Length"))
+        .ok_or_else(|| {
+            refuse(
+                StatusCode::BAD_REQUEST,
+                "rejected",
+                "malformed Content-Length",
+            )
+        })
 }
 
 /// Refuses requests that proxies and servers are known to read differently.
@@ -508,7 +550,11 @@ fn check_shape<B>(req: &Request<B>) -> Result<(), Refusal> {
             ));
         }
     }
-    let te: Vec<_> = req.headers().get_all(header::TRANSFER_ENCODING).iter().collect();
+    let te: Vec<_> = req
+        .headers()
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .collect();
     if !te.is_empty() {
         if req.headers().contains_key(header::CONTENT_LENGTH) {
             return Err(refuse(
@@ -527,7 +573,11 @@ fn check_shape<B>(req: &Request<B>) -> Result<(), Refusal> {
     }
     content_length(req)?;
     if req.headers().get_all(header::HOST).iter().count() > 1 {
-        return Err(refuse(StatusCode::BAD_REQUEST, "rejected", "more than one Host"));
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "rejected",
+            "more than one Host",
+        ));
     }
     Ok(())
 }
@@ -551,8 +601,14 @@ mod tests {
     #[test]
     fn shape_checks() {
         assert_eq!(status(req("GET", "/api/jobs/", &[])), None);
-        assert_eq!(status(req("TRACE", "/", &[])), Some(StatusCode::METHOD_NOT_ALLOWED));
-        assert_eq!(status(req("CONNECT", "/", &[])), Some(StatusCode::METHOD_NOT_ALLOWED));
+        assert_eq!(
+            status(req("TRACE", "/", &[])),
+            Some(StatusCode::METHOD_NOT_ALLOWED)
+        );
+        assert_eq!(
+            status(req("CONNECT", "/", &[])),
+            Some(StatusCode::METHOD_NOT_ALLOWED)
+        );
         assert_eq!(
             status(req("GET", "http://evil/api/jobs/", &[])),
             Some(StatusCode::BAD_REQUEST)
@@ -567,15 +623,26 @@ mod tests {
         for hs in [
             &[("transfer-encoding", "chunked"), ("content-length", "5")][..],
             &[("transfer-encoding", "gzip, chunked")],
-            &[("transfer-encoding", "chunked"), ("transfer-encoding", "chunked")],
+            &[
+                ("transfer-encoding", "chunked"),
+                ("transfer-encoding", "chunked"),
+            ],
             &[("content-length", "5"), ("content-length", "6")],
             &[("content-length", "+5")],
             &[("host", "a"), ("host", "b")],
         ] {
-            assert_eq!(status(req("POST", "/api/jobs/", hs)), Some(StatusCode::BAD_REQUEST), "{hs:?}");
+            assert_eq!(
+                status(req("POST", "/api/jobs/", hs)),
+                Some(StatusCode::BAD_REQUEST),
+                "{hs:?}"
+            );
         }
         assert_eq!(
-            status(req("POST", "/api/jobs/", &[("transfer-encoding", "Chunked")])),
+            status(req(
+                "POST",
+                "/api/jobs/",
+                &[("transfer-encoding", "Chunked")]
+            )),
             None
         );
     }
@@ -585,9 +652,20 @@ mod tests {
         assert!(is_websocket_upgrade(&req(
             "GET",
             "/",
-            &[("upgrade", "websocket"), ("connection", "keep-alive, Upgrade")]
+            &[
+                ("upgrade", "websocket"),
+                ("connection", "keep-alive, Upgrade")
+            ]
         )));
-        assert!(!is_websocket_upgrade(&req("GET", "/", &[("upgrade", "h2c"), ("connection", "upgrade")])));
-        assert!(!is_websocket_upgrade(&req("GET", "/", &[("upgrade", "websocket")])));
+        assert!(!is_websocket_upgrade(&req(
+            "GET",
+            "/",
+            &[("upgrade", "h2c"), ("connection", "upgrade")]
+        )));
+        assert!(!is_websocket_upgrade(&req(
+            "GET",
+            "/",
+            &[("upgrade", "websocket")]
+        )));
     }
 }

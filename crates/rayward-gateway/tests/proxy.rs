@@ -59,7 +59,12 @@ async fn upstream_handle(up: Arc<Upstream>, mut req: Request<Incoming>) -> Respo
     let headers = req
         .headers()
         .iter()
-        .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     if req.headers().contains_key("upgrade") {
         up.seen.lock().unwrap().push(Seen {
@@ -110,7 +115,9 @@ async fn upstream_handle(up: Arc<Upstream>, mut req: Request<Incoming>) -> Respo
         )),
         (_, "/api/cluster_status") => Response::builder()
             .status(500)
-            .body(full("Traceback (most recent call last):\n  File \"/home/ray/secret.py\""))
+            .body(full(
+                "Traceback (most recent call last):\n  File \"/home/ray/secret.py\"",
+            ))
             .unwrap(),
         (_, "/api/v0/logs/stream") => {
             // Two chunks 300 ms apart: the client must see the first before the second.
@@ -228,7 +235,10 @@ async fn strips_client_credentials_and_injects_the_cluster_token() {
     let seen = e.seen();
     assert_eq!(seen.len(), 1);
     let s = &seen[0];
-    assert_eq!(s.target, "/api/jobs/?limit=5", "normalised path, query kept");
+    assert_eq!(
+        s.target, "/api/jobs/?limit=5",
+        "normalised path, query kept"
+    );
     assert_eq!(s.all("authorization"), [format!("Bearer {CLUSTER_TOKEN}")]);
     assert!(s.all("x-ray-authorization").is_empty());
     assert_eq!(s.all("cookie"), ["a=1"]);
@@ -245,19 +255,40 @@ async fn unauthenticated_and_unauthorized_requests_never_reach_ray() {
     // No credentials: 401 with a Basic challenge.
     let r = raw(a, &get("/api/jobs/", None, "")).await;
     assert_eq!(r.status, 401);
-    assert!(r.header("www-authenticate").unwrap().starts_with("Basic realm="));
+    assert!(r
+        .header("www-authenticate")
+        .unwrap()
+        .starts_with("Basic realm="));
     // Ray's own credentials are not credentials for the gateway.
     let r = raw(
         a,
-        &get("/api/jobs/", None, &format!("X-Ray-Authorization: Bearer {CLUSTER_TOKEN}\r\n")),
+        &get(
+            "/api/jobs/",
+            None,
+            &format!("X-Ray-Authorization: Bearer {CLUSTER_TOKEN}\r\n"),
+        ),
     )
     .await;
     assert_eq!(r.status, 401);
-    let r = raw(a, &get("/api/jobs/", Some(&format!("Bearer {CLUSTER_TOKEN}")), "")).await;
+    let r = raw(
+        a,
+        &get("/api/jobs/", Some(&format!("Bearer {CLUSTER_TOKEN}")), ""),
+    )
+    .await;
     assert_eq!(r.status, 401);
     // Wrong password, expired token.
-    assert_eq!(raw(a, &get("/api/jobs/", Some(&basic("vic", "nope")), "")).await.status, 401);
-    assert_eq!(raw(a, &get("/api/jobs/", Some("Bearer rwt_expired"), "")).await.status, 401);
+    assert_eq!(
+        raw(a, &get("/api/jobs/", Some(&basic("vic", "nope")), ""))
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        raw(a, &get("/api/jobs/", Some("Bearer rwt_expired"), ""))
+            .await
+            .status,
+        401
+    );
     // A viewer may not submit or stop; nobody may use an unknown route.
     let post = format!(
         "POST /api/jobs/ HTTP/1.1\r\nHost: gw\r\nAuthorization: {}\r\nContent-Type: application/json\r\n\
@@ -266,12 +297,26 @@ async fn unauthenticated_and_unauthorized_requests_never_reach_ray() {
     );
     assert_eq!(raw(a, post.as_bytes()).await.status, 403);
     assert_eq!(
-        raw(a, &get("/worker/cpu_profile?pid=1", Some(&basic("alice", ALICE_PW)), "")).await.status,
+        raw(
+            a,
+            &get(
+                "/worker/cpu_profile?pid=1",
+                Some(&basic("alice", ALICE_PW)),
+                ""
+            )
+        )
+        .await
+        .status,
         403,
         "profiling is admin"
     );
     assert_eq!(
-        raw(a, &get("/api/job_agent/jobs/", Some(&basic("ada", ADA_PW)), "")).await.status,
+        raw(
+            a,
+            &get("/api/job_agent/jobs/", Some(&basic("ada", ADA_PW)), "")
+        )
+        .await
+        .status,
         403,
         "unknown route denied even to admin"
     );
@@ -319,9 +364,17 @@ async fn submission_is_forwarded_and_audited_with_entrypoint_and_id() {
 #[tokio::test]
 async fn bearer_tokens_and_apr1_work() {
     let e = env("").await;
-    let r = raw(e.gw.addr, &get("/api/version", Some(&format!("Bearer {CI_TOKEN}")), "")).await;
+    let r = raw(
+        e.gw.addr,
+        &get("/api/version", Some(&format!("Bearer {CI_TOKEN}")), ""),
+    )
+    .await;
     assert_eq!(r.status, 200);
-    let r = raw(e.gw.addr, &get("/memory_profile", Some(&basic("ada", ADA_PW)), "")).await;
+    let r = raw(
+        e.gw.addr,
+        &get("/memory_profile", Some(&basic("ada", ADA_PW)), ""),
+    )
+    .await;
     assert_eq!(r.status, 200, "admin may profile");
     assert_eq!(e.seen().len(), 2);
 }
@@ -343,7 +396,10 @@ async fn uploads_stream_and_oversized_ones_are_refused() {
     while e.up.upload_progress.load(Ordering::SeqCst) == 0 {
         tokio::time::sleep(Duration::from_millis(10)).await;
         waited += 1;
-        assert!(waited < 500, "upstream saw nothing of the first half: body buffered");
+        assert!(
+            waited < 500,
+            "upstream saw nothing of the first half: body buffered"
+        );
     }
     s.write_all(&vec![b'z'; total / 2]).await.unwrap();
     let mut buf = Vec::new();
@@ -415,13 +471,21 @@ async fn responses_stream() {
 #[tokio::test]
 async fn ray_5xx_bodies_are_replaced_unless_configured() {
     let e = env("").await;
-    let r = raw(e.gw.addr, &get("/api/cluster_status", Some(&basic("vic", VIC_PW)), "")).await;
+    let r = raw(
+        e.gw.addr,
+        &get("/api/cluster_status", Some(&basic("vic", VIC_PW)), ""),
+    )
+    .await;
     assert_eq!(r.status, 500);
     assert!(!r.body_text().contains("Traceback"), "{}", r.body_text());
     assert!(!r.body_text().contains("/home/ray"), "{}", r.body_text());
 
     let e = env("pass_upstream_errors = true\n").await;
-    let r = raw(e.gw.addr, &get("/api/cluster_status", Some(&basic("vic", VIC_PW)), "")).await;
+    let r = raw(
+        e.gw.addr,
+        &get("/api/cluster_status", Some(&basic("vic", VIC_PW)), ""),
+    )
+    .await;
     assert_eq!(r.status, 500);
     assert!(r.body_text().contains("Traceback"), "{}", r.body_text());
 }
@@ -448,8 +512,14 @@ async fn websocket_is_spliced_only_on_the_log_tail() {
     assert_eq!(&buf[..n], b"ping-bytes");
     let seen = e.seen();
     assert_eq!(seen.len(), 1);
-    assert_eq!(seen[0].all("authorization"), [format!("Bearer {CLUSTER_TOKEN}")]);
-    assert_eq!(seen[0].all("sec-websocket-key"), ["dGhlIHNhbXBsZSBub25jZQ=="]);
+    assert_eq!(
+        seen[0].all("authorization"),
+        [format!("Bearer {CLUSTER_TOKEN}")]
+    );
+    assert_eq!(
+        seen[0].all("sec-websocket-key"),
+        ["dGhlIHNhbXBsZSBub25jZQ=="]
+    );
 
     // Upgrades anywhere else are refused, even for an admin.
     for path in ["/api/jobs/", "/api/jobs/raysubmit_1/logs", "/api/version"] {
@@ -471,11 +541,19 @@ async fn websocket_is_spliced_only_on_the_log_tail() {
 async fn failed_logins_back_off_per_user_and_source() {
     let e = env("[limits]\nfailed_login_threshold = 3\nfailed_login_base_lock_secs = 30\n").await;
     for _ in 0..3 {
-        let r = raw(e.gw.addr, &get("/api/version", Some(&basic("vic", "wrong")), "")).await;
+        let r = raw(
+            e.gw.addr,
+            &get("/api/version", Some(&basic("vic", "wrong")), ""),
+        )
+        .await;
         assert_eq!(r.status, 401);
     }
     // Locked now: even the right password is refused with 429 and Retry-After.
-    let r = raw(e.gw.addr, &get("/api/version", Some(&basic("vic", VIC_PW)), "")).await;
+    let r = raw(
+        e.gw.addr,
+        &get("/api/version", Some(&basic("vic", VIC_PW)), ""),
+    )
+    .await;
     assert_eq!(r.status, 429, "{r:?}");
     assert!(r.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
     assert!(e.seen().is_empty());
@@ -485,11 +563,30 @@ async fn failed_logins_back_off_per_user_and_source() {
 async fn per_user_rate_limit() {
     let e = env("[limits]\nrequests_per_second = 0.001\nburst = 2\n").await;
     let auth = basic("vic", VIC_PW);
-    assert_eq!(raw(e.gw.addr, &get("/api/version", Some(&auth), "")).await.status, 200);
-    assert_eq!(raw(e.gw.addr, &get("/api/version", Some(&auth), "")).await.status, 200);
-    assert_eq!(raw(e.gw.addr, &get("/api/version", Some(&auth), "")).await.status, 429);
+    assert_eq!(
+        raw(e.gw.addr, &get("/api/version", Some(&auth), ""))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        raw(e.gw.addr, &get("/api/version", Some(&auth), ""))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        raw(e.gw.addr, &get("/api/version", Some(&auth), ""))
+            .await
+            .status,
+        429
+    );
     // Another user has their own bucket.
-    let r = raw(e.gw.addr, &get("/api/version", Some(&basic("alice", ALICE_PW)), "")).await;
+    let r = raw(
+        e.gw.addr,
+        &get("/api/version", Some(&basic("alice", ALICE_PW)), ""),
+    )
+    .await;
     assert_eq!(r.status, 200);
 }
 
@@ -499,7 +596,11 @@ async fn health_and_metrics() {
     let r = raw(e.gw.addr, &get("/healthz", None, "")).await;
     assert_eq!((r.status, r.body_text().as_str()), (200, "ok\n"));
     raw(e.gw.addr, &get("/api/jobs/", None, "")).await;
-    raw(e.gw.addr, &get("/api/jobs/", Some(&basic("vic", VIC_PW)), "")).await;
+    raw(
+        e.gw.addr,
+        &get("/api/jobs/", Some(&basic("vic", VIC_PW)), ""),
+    )
+    .await;
     let m = raw(e.gw.addr, &get("/metrics", None, "")).await.body_text();
     assert!(
         m.contains(r#"rayward_gateway_requests_total{class="read",outcome="unauthenticated"} 1"#),
@@ -509,14 +610,24 @@ async fn health_and_metrics() {
         m.contains(r#"rayward_gateway_requests_total{class="read",outcome="forwarded"} 1"#),
         "{m}"
     );
-    assert!(m.contains(r#"rayward_gateway_auth_failures_total{reason="missing"} 1"#), "{m}");
-    assert!(m.contains("rayward_gateway_upstream_latency_seconds_count 1"), "{m}");
+    assert!(
+        m.contains(r#"rayward_gateway_auth_failures_total{reason="missing"} 1"#),
+        "{m}"
+    );
+    assert!(
+        m.contains("rayward_gateway_upstream_latency_seconds_count 1"),
+        "{m}"
+    );
 }
 
 #[tokio::test]
 async fn network_deny_list() {
     let e = env("[network]\ndeny = [\"127.0.0.0/8\"]\n").await;
-    let r = raw(e.gw.addr, &get("/api/version", Some(&basic("vic", VIC_PW)), "")).await;
+    let r = raw(
+        e.gw.addr,
+        &get("/api/version", Some(&basic("vic", VIC_PW)), ""),
+    )
+    .await;
     assert_eq!(r.status, 403);
     assert!(e.seen().is_empty());
 }
@@ -525,7 +636,11 @@ async fn network_deny_list() {
 async fn oversized_headers_get_431() {
     let e = env("").await;
     let big = format!("X-Big: {}\r\n", "a".repeat(20_000));
-    let r = raw(e.gw.addr, &get("/api/version", Some(&basic("vic", VIC_PW)), &big)).await;
+    let r = raw(
+        e.gw.addr,
+        &get("/api/version", Some(&basic("vic", VIC_PW)), &big),
+    )
+    .await;
     assert_eq!(r.status, 431, "{r:?}");
     assert!(e.seen().is_empty());
 }

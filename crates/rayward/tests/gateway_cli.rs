@@ -31,10 +31,16 @@ fn passwd_adds_and_changes_users_with_bcrypt() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("htpasswd");
     let fs = f.to_str().unwrap();
-    let (code, _, err) = run(&["gateway", "passwd", fs, "alice", "--cost", "4"], "Secret-Pass1\n");
+    let (code, _, err) = run(
+        &["gateway", "passwd", fs, "alice", "--cost", "4"],
+        "Secret-Pass1\n",
+    );
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("added user alice"), "{err}");
-    let (code, _, err) = run(&["gateway", "passwd", fs, "alice", "--cost", "4"], "Other-Pass22\n");
+    let (code, _, err) = run(
+        &["gateway", "passwd", fs, "alice", "--cost", "4"],
+        "Other-Pass22\n",
+    );
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("updated user alice"), "{err}");
     let text = std::fs::read_to_string(&f).unwrap();
@@ -52,10 +58,17 @@ fn passwd_refuses_weak_passwords_and_bad_names() {
     for (user, pw, want) in [
         ("bob", "short1A", "8 to 30 characters"),
         ("bob", "alllowercase1", "at least three"),
-        ("bob", "Aa1!Aa1!Aa1!Aa1!Aa1!Aa1!Aa1!Aa1!", "8 to 30 characters"),
+        (
+            "bob",
+            "Aa1!Aa1!Aa1!Aa1!Aa1!Aa1!Aa1!Aa1!",
+            "8 to 30 characters",
+        ),
         ("b:ob", "Secret-Pass1", "user name"),
     ] {
-        let (code, _, err) = run(&["gateway", "passwd", fs, user, "--cost", "4"], &format!("{pw}\n"));
+        let (code, _, err) = run(
+            &["gateway", "passwd", fs, user, "--cost", "4"],
+            &format!("{pw}\n"),
+        );
         assert_eq!(code, 2, "{user} {pw}: {err}");
         assert!(err.contains(want), "{err}");
     }

@@ -115,7 +115,11 @@ mod tests {
                 "$apr1$saltsalt$dnl5vCzzeHO6AxGhFPM1//",
             ),
             ("", "ab", "$apr1$ab$S8K6Sgp3W8c9Jb6LxgywZ."),
-            ("Ünïcødé", "xyz12345", "$apr1$xyz12345$JMR1DfYpjS3YTVhg/LSQR1"),
+            (
+                "Ünïcødé",
+                "xyz12345",
+                "$apr1$xyz12345$JMR1DfYpjS3YTVhg/LSQR1",
+            ),
         ] {
             assert_eq!(hash(pw.as_bytes(), salt.as_bytes()), want, "{pw:?}");
             assert!(verify(pw.as_bytes(), want));

@@ -93,7 +93,10 @@ mod tests {
         assert!(c.hit("alice", "pw", "$2y$h1", t0));
         assert!(!c.hit("alice", "pw2", "$2y$h1", t0));
         assert!(!c.hit("bob", "pw", "$2y$h1", t0));
-        assert!(!c.hit("alice", "pw", "$2y$h2", t0), "new stored hash misses");
+        assert!(
+            !c.hit("alice", "pw", "$2y$h2", t0),
+            "new stored hash misses"
+        );
         // Length-prefixing: moving a byte between fields is a different key.
         assert!(!c.hit("alicep", "w", "$2y$h1", t0));
         assert!(!c.hit("alice", "pw", "$2y$h1", t0 + Duration::from_secs(10)));

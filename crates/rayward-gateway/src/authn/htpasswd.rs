@@ -67,7 +67,9 @@ pub fn parse(text: &str, name: &str) -> Result<HashMap<String, Hash>, HtpasswdEr
         if user.is_empty() {
             return Err(err("empty user name".into()));
         }
-        let hash = if hash.starts_with("$2y$") || hash.starts_with("$2b$") || hash.starts_with("$2a$")
+        let hash = if hash.starts_with("$2y$")
+            || hash.starts_with("$2b$")
+            || hash.starts_with("$2a$")
         {
             if hash.parse::<bcrypt::HashParts>().is_err() {
                 return Err(err(format!("user {user:?}: malformed bcrypt hash")));
@@ -154,7 +156,9 @@ mod tests {
 
     #[test]
     fn parses_bcrypt_and_apr1() {
-        let b = bcrypt::hash("s3cret-Pass", 4).unwrap().replacen("$2b$", "$2y$", 1);
+        let b = bcrypt::hash("s3cret-Pass", 4)
+            .unwrap()
+            .replacen("$2b$", "$2y$", 1);
         let text = format!("# comment\nalice:{b}\r\n\nbob:{APR1}\n");
         let users = parse(&text, "h").unwrap();
         assert!(users["alice"].verify("s3cret-Pass"));
@@ -166,17 +170,25 @@ mod tests {
     #[test]
     fn errors_name_the_line() {
         for (text, want) in [
-            ("alice:{SHA}abc\n", "h:1: user \"alice\": unsupported hash scheme"),
+            (
+                "alice:{SHA}abc\n",
+                "h:1: user \"alice\": unsupported hash scheme",
+            ),
             ("\nnocolon\n", "h:2: expected user:hash"),
             (":$apr1$a$b\n", "h:1: empty user name"),
-            ("a:$apr1$toolongsalt$HqJZimcKQFAMYayBlzkrA/\n", "h:1: user \"a\": malformed apr1"),
+            (
+                "a:$apr1$toolongsalt$HqJZimcKQFAMYayBlzkrA/\n",
+                "h:1: user \"a\": malformed apr1",
+            ),
             ("a:$2y$10$short\n", "h:1: user \"a\": malformed bcrypt"),
             ("a:plaintext\n", "unsupported"),
         ] {
             let e = parse(text, "h").unwrap_err().to_string();
             assert!(e.contains(want), "{text:?}: {e}");
         }
-        let e = parse(&format!("a:{APR1}\na:{APR1}\n"), "h").unwrap_err().to_string();
+        let e = parse(&format!("a:{APR1}\na:{APR1}\n"), "h")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("h:2: user \"a\" appears twice"), "{e}");
     }
 

@@ -143,12 +143,13 @@ impl Authenticator {
     /// blocking thread.
     pub async fn authenticate(&self, creds: Credentials) -> Result<String, AuthError> {
         match creds {
-            Credentials::Bearer(t) => match self.tokens.check(&t, time::OffsetDateTime::now_utc())
-            {
-                TokenOutcome::Valid(u) => Ok(u),
-                TokenOutcome::Expired(_) => Err(AuthError::Expired),
-                TokenOutcome::Unknown => Err(AuthError::Invalid),
-            },
+            Credentials::Bearer(t) => {
+                match self.tokens.check(&t, time::OffsetDateTime::now_utc()) {
+                    TokenOutcome::Valid(u) => Ok(u),
+                    TokenOutcome::Expired(_) => Err(AuthError::Expired),
+                    TokenOutcome::Unknown => Err(AuthError::Invalid),
+                }
+            }
             Credentials::Basic { user, password } => {
                 let stored = self.htpasswd.as_ref().and_then(|f| f.get(&user));
                 if let Some(h) = &stored {
@@ -168,7 +169,8 @@ impl Authenticator {
                 .map_err(|_| AuthError::Invalid)?;
                 match ok {
                     Some(h) if known => {
-                        self.cache.insert(&user, &password, h.as_str(), Instant::now());
+                        self.cache
+                            .insert(&user, &password, h.as_str(), Instant::now());
                         Ok(user)
                     }
                     _ => Err(AuthError::Invalid),

@@ -79,9 +79,7 @@ impl TokenStore {
         let d: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         match self.by_digest.get(&d) {
             None => TokenOutcome::Unknown,
-            Some(s) if s.expires.is_some_and(|e| now >= e) => {
-                TokenOutcome::Expired(s.user.clone())
-            }
+            Some(s) if s.expires.is_some_and(|e| now >= e) => TokenOutcome::Expired(s.user.clone()),
             Some(s) => TokenOutcome::Valid(s.user.clone()),
         }
     }

@@ -18,7 +18,9 @@ pub const CI_TOKEN: &str = "rwt_ci_0123456789abcdef";
 /// Writes an htpasswd file with alice (bcrypt $2y$), vic (bcrypt) and ada (apr1).
 pub fn write_htpasswd(dir: &Path) -> std::path::PathBuf {
     let p = dir.join("htpasswd");
-    let a = bcrypt::hash(ALICE_PW, 4).unwrap().replacen("$2b$", "$2y$", 1);
+    let a = bcrypt::hash(ALICE_PW, 4)
+        .unwrap()
+        .replacen("$2b$", "$2y$", 1);
     let v = bcrypt::hash(VIC_PW, 4).unwrap();
     std::fs::write(
         &p,
@@ -35,7 +37,11 @@ pub fn config(dir: &Path, upstream: &str, ray_token_file: &Path, extra: &str) ->
     let split = extra
         .find("\n[")
         .map(|i| i + 1)
-        .unwrap_or(if extra.starts_with('[') { 0 } else { extra.len() });
+        .unwrap_or(if extra.starts_with('[') {
+            0
+        } else {
+            extra.len()
+        });
     let (top, extra) = extra.split_at(split);
     let h = write_htpasswd(dir);
     let audit = dir.join("audit.jsonl");
@@ -153,9 +159,10 @@ pub fn parse_response(buf: &[u8]) -> Raw {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     let mut body = buf[end + 4..].to_vec();
-    let chunked = head
-        .lines()
-        .any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding: chunked"));
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase()
+            .starts_with("transfer-encoding: chunked")
+    });
     if chunked {
         body = dechunk(&body);
     }
@@ -181,5 +188,6 @@ pub fn get(path: &str, auth: Option<&str>, extra: &str) -> Vec<u8> {
     let auth = auth
         .map(|a| format!("Authorization: {a}\r\n"))
         .unwrap_or_default();
-    format!("GET {path} HTTP/1.1\r\nHost: gw\r\n{auth}{extra}Connection: close\r\n\r\n").into_bytes()
+    format!("GET {path} HTTP/1.1\r\nHost: gw\r\n{auth}{extra}Connection: close\r\n\r\n")
+        .into_bytes()
 }
