@@ -27,6 +27,9 @@ pub enum Command {
     /// Rewrite Ray objects to their secure form and generate what must sit beside them
     /// (NetworkPolicies, ServiceAccount, quota, TLS), as YAML for `kubectl apply`.
     Harden(HardenArgs),
+    /// Authenticating, authorizing, auditing proxy in front of the Ray dashboard and Jobs
+    /// API (`--config FILE`; see docs/gateway.md), or `passwd` to manage its users.
+    Gateway(GatewayArgs),
 }
 
 #[derive(Args, Debug)]
@@ -301,4 +304,34 @@ pub struct CertsCheckArgs {
     /// An IP the certificate must be valid for (the pod IP Ray dials).
     #[arg(long, value_name = "IP")]
     pub ip: Option<std::net::IpAddr>,
+}
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct GatewayArgs {
+    #[command(subcommand)]
+    pub command: Option<GatewayCommand>,
+
+    /// Gateway config file (TOML, see docs/gateway.md).
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GatewayCommand {
+    /// Add or change a user in an htpasswd file (bcrypt). The password is read from
+    /// standard input (first line) or, on a terminal, prompted for twice. Policy: 8-30
+    /// characters with at least three of upper case, lower case, digit, special.
+    Passwd(GatewayPasswdArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct GatewayPasswdArgs {
+    /// htpasswd file (created with mode 0600 if missing).
+    pub file: PathBuf,
+    /// User name.
+    pub user: String,
+    /// bcrypt cost (4-31).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(4..=31))]
+    pub cost: u32,
 }

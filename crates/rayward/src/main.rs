@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         cli::Command::Explain(args) => commands::rules::explain(args),
         cli::Command::Certs(args) => commands::certs::run(args),
         cli::Command::Harden(args) => commands::harden::run(args),
+        cli::Command::Gateway(args) => commands::gateway::run(args),
     };
     match code {
         Ok(c) => ExitCode::from(c),

@@ -3,4 +3,5 @@
 pub mod audit;
 pub mod certs;
 pub mod harden;
+pub mod gateway;
 pub mod rules;

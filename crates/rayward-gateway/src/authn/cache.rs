@@ -1,0 +1,133 @@
+//! Cache of successful password verifications, so bcrypt's ~100 ms is paid once per
+//! credential rather than on every request. Entries are keyed by HMAC-SHA256 under a
+//! random per-process key of (user, password, stored hash): a memory dump reveals no
+//! password and cannot be tested offline, and changing the stored hash (a new password)
+//! misses the cache at once. Bounded in entries and time.
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub struct VerifyCache {
+    key: [u8; 32],
+    ttl: Duration,
+    max: usize,
+    entries: Mutex<HashMap<[u8; 32], Instant>>,
+}
+
+impl VerifyCache {
+    pub fn new(ttl: Duration, max: usize) -> VerifyCache {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).expect("OS random source");
+        VerifyCache {
+            key,
+            ttl,
+            max,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn key_of(&self, user: &str, password: &str, stored: &str) -> [u8; 32] {
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("any key length");
+        for part in [user, password, stored] {
+            m.update(&(part.len() as u64).to_be_bytes());
+            m.update(part.as_bytes());
+        }
+        m.finalize().into_bytes().into()
+    }
+
+    pub fn hit(&self, user: &str, password: &str, stored: &str, now: Instant) -> bool {
+        if self.max == 0 {
+            return false;
+        }
+        let k = self.key_of(user, password, stored);
+        let mut map = self.entries.lock().expect("cache lock");
+        match map.get(&k) {
+            Some(&exp) if now < exp => true,
+            Some(_) => {
+                map.remove(&k);
+                false
+            }
+            None => false,
+        }
+    }
+
+    pub fn insert(&self, user: &str, password: &str, stored: &str, now: Instant) {
+        if self.max == 0 {
+            return;
+        }
+        let k = self.key_of(user, password, stored);
+        let mut map = self.entries.lock().expect("cache lock");
+        if map.len() >= self.max && !map.contains_key(&k) {
+            map.retain(|_, exp| now < *exp);
+            if map.len() >= self.max {
+                // Still full of live entries: drop the one closest to expiry.
+                if let Some(oldest) = map.iter().min_by_key(|(_, e)| **e).map(|(k, _)| *k) {
+                    map.remove(&oldest);
+                }
+            }
+        }
+        map.insert(k, now + self.ttl);
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.lock().expect("cache lock").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hits_only_the_same_credential_until_expiry() {
+        let c = VerifyCache::new(Duration::from_secs(10), 100);
+        let t0 = Instant::now();
+        c.insert("alice", "pw", "$2y$h1", t0);
+        assert!(c.hit("alice", "pw", "$2y$h1", t0));
+        assert!(!c.hit("alice", "pw2", "$2y$h1", t0));
+        assert!(!c.hit("bob", "pw", "$2y$h1", t0));
+        assert!(
+            !c.hit("alice", "pw", "$2y$h2", t0),
+            "new stored hash misses"
+        );
+        // Length-prefixing: moving a byte between fields is a different key.
+        assert!(!c.hit("alicep", "w", "$2y$h1", t0));
+        assert!(!c.hit("alice", "pw", "$2y$h1", t0 + Duration::from_secs(10)));
+        assert!(c.is_empty(), "expired entry removed on lookup");
+    }
+
+    #[test]
+    fn bounded() {
+        let c = VerifyCache::new(Duration::from_secs(10), 3);
+        let t0 = Instant::now();
+        for i in 0..10 {
+            c.insert(&format!("u{i}"), "pw", "h", t0 + Duration::from_millis(i));
+        }
+        assert_eq!(c.len(), 3);
+        assert!(c.hit("u9", "pw", "h", t0), "newest kept");
+        assert!(!c.hit("u0", "pw", "h", t0), "oldest evicted");
+    }
+
+    #[test]
+    fn keys_differ_between_processes() {
+        let a = VerifyCache::new(Duration::from_secs(1), 1);
+        let b = VerifyCache::new(Duration::from_secs(1), 1);
+        assert_ne!(a.key_of("u", "p", "h"), b.key_of("u", "p", "h"));
+    }
+
+    #[test]
+    fn stores_no_plaintext() {
+        let c = VerifyCache::new(Duration::from_secs(10), 10);
+        c.insert("alice", "hunter2-secret", "h", Instant::now());
+        let dump = format!("{:?}", c.entries.lock().unwrap());
+        assert!(!dump.contains("hunter2"));
+        assert!(!dump.contains("alice"));
+    }
+}

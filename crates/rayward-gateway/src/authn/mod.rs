@@ -1,0 +1,272 @@
+//! Authentication: who is asking. Basic credentials are checked against the htpasswd
+//! file (through the verification cache), bearer tokens against the hashed token store.
+//! The result is a user name; what that user may do is `authz`'s concern.
+
+pub mod apr1;
+pub mod cache;
+pub mod htpasswd;
+pub mod token;
+
+use base64::Engine;
+use cache::VerifyCache;
+use htpasswd::{Hash, HtpasswdFile};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+use token::{TokenOutcome, TokenStore};
+
+/// Credentials as presented in one `Authorization` header.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credentials {
+    Basic { user: String, password: String },
+    Bearer(String),
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::Basic { user, .. } => write!(f, "Basic({user}, <redacted>)"),
+            Credentials::Bearer(_) => write!(f, "Bearer(<redacted>)"),
+        }
+    }
+}
+
+impl Credentials {
+    /// The user name claimed, for failed-login accounting (None for tokens).
+    pub fn claimed_user(&self) -> Option<&str> {
+        match self {
+            Credentials::Basic { user, .. } => Some(user),
+            Credentials::Bearer(_) => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("credentials required")]
+    Missing,
+    #[error("malformed Authorization header")]
+    Malformed,
+    #[error("more than one Authorization header")]
+    Duplicate,
+    #[error("invalid credentials")]
+    Invalid,
+    #[error("token expired")]
+    Expired,
+}
+
+impl AuthError {
+    /// Label for metrics.
+    pub fn reason(self) -> &'static str {
+        match self {
+            AuthError::Missing => "missing",
+            AuthError::Malformed => "malformed",
+            AuthError::Duplicate => "duplicate",
+            AuthError::Invalid => "invalid",
+            AuthError::Expired => "expired",
+        }
+    }
+}
+
+/// Parses the values of the request's `Authorization` headers.
+pub fn parse_authorization(values: &[&[u8]]) -> Result<Credentials, AuthError> {
+    let v = match values {
+        [] => return Err(AuthError::Missing),
+        [v] => *v,
+        _ => return Err(AuthError::Duplicate),
+    };
+    let v = std::str::from_utf8(v).map_err(|_| AuthError::Malformed)?;
+    let (scheme, rest) = v.split_once(' ').ok_or(AuthError::Malformed)?;
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("basic") {
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(rest)
+            .map_err(|_| AuthError::Malformed)?;
+        let s = String::from_utf8(raw).map_err(|_| AuthError::Malformed)?;
+        let (user, password) = s.split_once(':').ok_or(AuthError::Malformed)?;
+        if user.is_empty() || user.len() > 256 || password.len() > 1024 {
+            return Err(AuthError::Malformed);
+        }
+        Ok(Credentials::Basic {
+            user: user.to_string(),
+            password: password.to_string(),
+        })
+    } else if scheme.eq_ignore_ascii_case("bearer") {
+        if rest.is_empty() || rest.len() > 4096 || rest.contains(' ') {
+            return Err(AuthError::Malformed);
+        }
+        Ok(Credentials::Bearer(rest.to_string()))
+    } else {
+        Err(AuthError::Malformed)
+    }
+}
+
+/// A bcrypt hash no password matches, verified for unknown users so that the time to
+/// refuse does not reveal whether a user exists.
+fn dummy_hash() -> &'static Hash {
+    static H: OnceLock<Hash> = OnceLock::new();
+    H.get_or_init(|| {
+        let mut pw = [0u8; 16];
+        getrandom::fill(&mut pw).expect("OS random source");
+        let pw: String = pw.iter().map(|b| format!("{b:02x}")).collect();
+        Hash::Bcrypt(bcrypt::hash(pw, bcrypt::DEFAULT_COST).expect("bcrypt"))
+    })
+}
+
+pub struct Authenticator {
+    htpasswd: Option<Arc<HtpasswdFile>>,
+    tokens: TokenStore,
+    cache: VerifyCache,
+}
+
+impl Authenticator {
+    pub fn new(
+        htpasswd: Option<Arc<HtpasswdFile>>,
+        tokens: TokenStore,
+        cache: VerifyCache,
+    ) -> Authenticator {
+        Authenticator {
+            htpasswd,
+            tokens,
+            cache,
+        }
+    }
+
+    pub fn htpasswd(&self) -> Option<&Arc<HtpasswdFile>> {
+        self.htpasswd.as_ref()
+    }
+
+    pub fn cache(&self) -> &VerifyCache {
+        &self.cache
+    }
+
+    /// Returns the authenticated user. Password checks that miss the cache run on a
+    /// blocking thread.
+    pub async fn authenticate(&self, creds: Credentials) -> Result<String, AuthError> {
+        match creds {
+            Credentials::Bearer(t) => {
+                match self.tokens.check(&t, time::OffsetDateTime::now_utc()) {
+                    TokenOutcome::Valid(u) => Ok(u),
+                    TokenOutcome::Expired(_) => Err(AuthError::Expired),
+                    TokenOutcome::Unknown => Err(AuthError::Invalid),
+                }
+            }
+            Credentials::Basic { user, password } => {
+                let stored = self.htpasswd.as_ref().and_then(|f| f.get(&user));
+                if let Some(h) = &stored {
+                    if self.cache.hit(&user, &password, h.as_str(), Instant::now()) {
+                        return Ok(user);
+                    }
+                }
+                let (known, hash) = match stored {
+                    Some(h) => (true, h),
+                    None => (false, dummy_hash().clone()),
+                };
+                let (ok, password) = tokio::task::spawn_blocking(move || {
+                    let ok = hash.verify(&password);
+                    (ok.then_some(hash), password)
+                })
+                .await
+                .map_err(|_| AuthError::Invalid)?;
+                match ok {
+                    Some(h) if known => {
+                        self.cache
+                            .insert(&user, &password, h.as_str(), Instant::now());
+                        Ok(user)
+                    }
+                    _ => Err(AuthError::Invalid),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn basic(user: &str, pw: &str) -> Vec<u8> {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pw}"))
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn parses_basic_and_bearer() {
+        let b = basic("alice", "pa:ss");
+        assert_eq!(
+            parse_authorization(&[&b]),
+            Ok(Credentials::Basic {
+                user: "alice".into(),
+                password: "pa:ss".into()
+            })
+        );
+        assert_eq!(
+            parse_authorization(&[b"bearer abc.def"]),
+            Ok(Credentials::Bearer("abc.def".into()))
+        );
+        assert_eq!(parse_authorization(&[]), Err(AuthError::Missing));
+        assert_eq!(parse_authorization(&[&b, &b]), Err(AuthError::Duplicate));
+        for bad in [
+            &b"Basic"[..],
+            b"Basic !!!",
+            b"Digest x",
+            b"Bearer ",
+            b"Bearer a b",
+            b"Basic YWxpY2U=", // no colon
+            b"Basic OnB3",     // empty user
+        ] {
+            assert_eq!(
+                parse_authorization(&[bad]),
+                Err(AuthError::Malformed),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let c = Credentials::Basic {
+            user: "alice".into(),
+            password: "hunter2".into(),
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert!(!format!("{:?}", Credentials::Bearer("tok".into())).contains("tok"));
+    }
+
+    #[tokio::test]
+    async fn verifies_and_caches() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("htpasswd");
+        let h = bcrypt::hash("Correct-Horse1", 4).unwrap();
+        std::fs::write(&p, format!("alice:{h}\n")).unwrap();
+        let f = Arc::new(HtpasswdFile::open(&p).unwrap());
+        let a = Authenticator::new(
+            Some(f),
+            TokenStore::default(),
+            VerifyCache::new(Duration::from_secs(60), 10),
+        );
+        let ok = Credentials::Basic {
+            user: "alice".into(),
+            password: "Correct-Horse1".into(),
+        };
+        assert_eq!(a.authenticate(ok.clone()).await, Ok("alice".into()));
+        assert_eq!(a.cache().len(), 1);
+        assert_eq!(a.authenticate(ok).await, Ok("alice".into()));
+        assert_eq!(a.cache().len(), 1);
+        let wrong = Credentials::Basic {
+            user: "alice".into(),
+            password: "correct-horse1".into(),
+        };
+        assert_eq!(a.authenticate(wrong).await, Err(AuthError::Invalid));
+        let nobody = Credentials::Basic {
+            user: "mallory".into(),
+            password: "Correct-Horse1".into(),
+        };
+        assert_eq!(a.authenticate(nobody).await, Err(AuthError::Invalid));
+        assert_eq!(a.cache().len(), 1, "failures are not cached");
+    }
+}

@@ -1,0 +1,367 @@
+//! The gateway's TOML configuration: parsed strictly (unknown keys are errors) and
+//! validated once at start, so a typo is an error naming `file:line` instead of a
+//! silently open gateway. See docs/gateway.md for the annotated example.
+
+use crate::route::Class;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on, e.g. "0.0.0.0:8443".
+    pub listen: SocketAddr,
+    /// The Ray dashboard, e.g. "http://raycluster-head-svc:8265" (plain HTTP: Ray serves
+    /// no TLS on 8265).
+    pub upstream: String,
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    #[serde(default)]
+    pub ray_token: RayToken,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// user → role name.
+    #[serde(default)]
+    pub users: BTreeMap<String, String>,
+    /// Custom roles: name → classes it may use (built-in: viewer, submitter, admin).
+    #[serde(default)]
+    pub roles: BTreeMap<String, RoleConfig>,
+    #[serde(default)]
+    pub network: NetworkConfig,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub audit: AuditConfig,
+    /// Forward Ray's 5xx bodies (Python tracebacks with file paths) instead of a short error.
+    #[serde(default)]
+    pub pass_upstream_errors: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Where the cluster's Ray token comes from; exactly one of the two.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RayToken {
+    pub file: Option<PathBuf>,
+    pub env: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Apache/nginx htpasswd file (bcrypt $2y$/$2b$, apr1); reloaded when it changes.
+    pub htpasswd: Option<PathBuf>,
+    /// Bearer tokens, stored as SHA-256 hex of the token.
+    #[serde(default)]
+    pub tokens: Vec<TokenEntry>,
+    /// How long a verified user+password stays in the verification cache.
+    #[serde(default = "d_cache_ttl")]
+    pub cache_ttl_secs: u64,
+    #[serde(default = "d_cache_max")]
+    pub cache_max_entries: usize,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            htpasswd: None,
+            tokens: Vec::new(),
+            cache_ttl_secs: d_cache_ttl(),
+            cache_max_entries: d_cache_max(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenEntry {
+    pub user: String,
+    /// Lower-case hex SHA-256 of the token (`printf %s TOKEN | sha256sum`).
+    pub sha256: String,
+    /// RFC 3339 time after which the token is refused.
+    pub expires: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleConfig {
+    pub classes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// If non-empty, only these CIDRs may connect.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Never these CIDRs (checked after `allow`).
+    #[serde(default)]
+    pub deny: Vec<String>,
+    /// Peers whose `X-Forwarded-For` is believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    #[serde(default = "d_body")]
+    pub max_body_bytes: u64,
+    #[serde(default = "d_headers")]
+    pub max_header_bytes: usize,
+    #[serde(default = "d_upstream_timeout")]
+    pub upstream_timeout_secs: u64,
+    #[serde(default = "d_client_header_timeout")]
+    pub client_header_timeout_secs: u64,
+    /// Failed logins from one source or for one user before backoff starts.
+    #[serde(default = "d_fail_threshold")]
+    pub failed_login_threshold: u32,
+    /// First lockout; doubles with each further failure, up to `failed_login_max_lock_secs`.
+    #[serde(default = "d_fail_base")]
+    pub failed_login_base_lock_secs: u64,
+    #[serde(default = "d_fail_max")]
+    pub failed_login_max_lock_secs: u64,
+    /// Per-user request rate (token bucket); 0 disables.
+    #[serde(default = "d_rps")]
+    pub requests_per_second: f64,
+    #[serde(default = "d_burst")]
+    pub burst: f64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults")
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// JSON-lines file; "-" for standard output; absent for none.
+    pub path: Option<String>,
+}
+
+fn d_cache_ttl() -> u64 {
+    300
+}
+fn d_cache_max() -> usize {
+    10_000
+}
+fn d_body() -> u64 {
+    100 * 1024 * 1024
+}
+fn d_headers() -> usize {
+    16 * 1024
+}
+fn d_upstream_timeout() -> u64 {
+    60
+}
+fn d_client_header_timeout() -> u64 {
+    10
+}
+fn d_fail_threshold() -> u32 {
+    5
+}
+fn d_fail_base() -> u64 {
+    1
+}
+fn d_fail_max() -> u64 {
+    300
+}
+fn d_rps() -> f64 {
+    50.0
+}
+fn d_burst() -> f64 {
+    100.0
+}
+
+impl Limits {
+    pub fn upstream_timeout(&self) -> Duration {
+        Duration::from_secs(self.upstream_timeout_secs)
+    }
+}
+
+/// Built-in roles.
+pub fn builtin_role(name: &str) -> Option<&'static [Class]> {
+    match name {
+        "viewer" => Some(&[Class::Read]),
+        "submitter" => Some(&[Class::Read, Class::Write]),
+        "admin" => Some(&[Class::Read, Class::Write, Class::Admin]),
+        _ => None,
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates; `name` is used in error messages.
+    pub fn parse(text: &str, name: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+            ConfigError::Parse {
+                path: name.to_string(),
+                line,
+                column,
+                message: e.message().to_string(),
+            }
+        })?;
+        cfg.validate().map_err(|message| ConfigError::Invalid {
+            path: name.to_string(),
+            message,
+        })?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let up: http::Uri = self
+            .upstream
+            .parse()
+            .map_err(|e| format!("upstream {:?}: {e}", self.upstream))?;
+        if up.scheme_str() != Some("http") || up.authority().is_none() {
+            return Err(format!(
+                "upstream {:?} must be http://host:port (Ray's dashboard speaks plain HTTP)",
+                self.upstream
+            ));
+        }
+        if up.path() != "/" && !up.path().is_empty() {
+            return Err(format!("upstream {:?} must not have a path", self.upstream));
+        }
+        match (&self.ray_token.file, &self.ray_token.env) {
+            (Some(_), Some(_)) => return Err("ray_token: set file or env, not both".into()),
+            (None, None) => {
+                return Err("ray_token: set file or env (the cluster's Ray token)".into())
+            }
+            _ => {}
+        }
+        if self.auth.htpasswd.is_none() && self.auth.tokens.is_empty() {
+            return Err("auth: configure htpasswd or tokens (no one could log in)".into());
+        }
+        for (name, role) in &self.roles {
+            if builtin_role(name).is_some() {
+                return Err(format!("roles.{name}: redefines a built-in role"));
+            }
+            for c in &role.classes {
+                if Class::parse(c).is_none() {
+                    return Err(format!(
+                        "roles.{name}: unknown class {c:?} (read, write, admin)"
+                    ));
+                }
+            }
+        }
+        for (user, role) in &self.users {
+            if builtin_role(role).is_none() && !self.roles.contains_key(role) {
+                return Err(format!("users.{user}: unknown role {role:?}"));
+            }
+        }
+        for (i, t) in self.auth.tokens.iter().enumerate() {
+            if t.sha256.len() != 64 || !t.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(format!("auth.tokens[{i}]: sha256 must be 64 hex digits"));
+            }
+            if let Some(exp) = &t.expires {
+                time::OffsetDateTime::parse(exp, &time::format_description::well_known::Rfc3339)
+                    .map_err(|e| format!("auth.tokens[{i}].expires {exp:?}: {e}"))?;
+            }
+        }
+        if self.limits.max_header_bytes < 8192 {
+            return Err("limits.max_header_bytes must be at least 8192".into());
+        }
+        if self.limits.requests_per_second < 0.0 || self.limits.burst < 1.0 {
+            return Err("limits: requests_per_second >= 0 and burst >= 1".into());
+        }
+        crate::net::NetFilter::from_config(&self.network)?;
+        Ok(())
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: &str = r#"
+listen = "127.0.0.1:8080"
+upstream = "http://127.0.0.1:8265"
+ray_token = { env = "RAY_AUTH_TOKEN" }
+auth = { htpasswd = "/etc/htpasswd" }
+"#;
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = Config::parse(MIN, "g.toml").unwrap();
+        assert_eq!(c.limits.max_body_bytes, 100 * 1024 * 1024);
+        assert_eq!(c.auth.cache_ttl_secs, 300);
+        assert!(!c.pass_upstream_errors);
+    }
+
+    #[test]
+    fn unknown_key_names_file_and_line() {
+        let text = format!("{MIN}\n[limits]\nmax_body = 3\n");
+        let e = Config::parse(&text, "g.toml").unwrap_err().to_string();
+        assert!(e.starts_with("g.toml:8:"), "{e}");
+        assert!(e.contains("max_body"), "{e}");
+    }
+
+    #[test]
+    fn semantic_errors_are_reported() {
+        for (extra, want) in [
+            ("[users]\nbob = \"root\"\n", "unknown role"),
+            ("[roles.viewer]\nclasses = [\"read\"]\n", "built-in"),
+            ("[roles.ops]\nclasses = [\"everything\"]\n", "unknown class"),
+            ("[network]\nallow = [\"10.0.0.0/33\"]\n", "10.0.0.0/33"),
+        ] {
+            let text = format!("{MIN}{extra}");
+            let e = Config::parse(&text, "g.toml").unwrap_err().to_string();
+            assert!(e.contains(want), "{extra}: {e}");
+        }
+        let e = Config::parse(&MIN.replace("http://", "https://"), "g")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("plain HTTP"), "{e}");
+        let e = Config::parse(
+            &MIN.replace("auth = { htpasswd = \"/etc/htpasswd\" }", ""),
+            "g",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("no one could log in"), "{e}");
+    }
+}

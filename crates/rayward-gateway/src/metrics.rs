@@ -1,0 +1,111 @@
+//! Prometheus metrics for `/metrics`: requests by route class and outcome, authentication
+//! failures by reason, upstream latency.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub class: &'static str,
+    /// `forwarded`, `rejected` (bad request), `unauthenticated`, `forbidden`, `limited`,
+    /// `upstream_error`.
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AuthLabels {
+    pub reason: &'static str,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub auth_failures: Family<AuthLabels, Counter>,
+    pub upstream_latency: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("rayward_gateway");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let auth_failures = Family::<AuthLabels, Counter>::default();
+        // 0.25 ms .. ~8 s
+        let upstream_latency = Histogram::new(exponential_buckets(0.00025, 2.0, 16));
+        registry.register(
+            "requests",
+            "Requests by route class and outcome",
+            requests.clone(),
+        );
+        registry.register(
+            "auth_failures",
+            "Failed authentications by reason",
+            auth_failures.clone(),
+        );
+        registry.register(
+            "upstream_latency_seconds",
+            "Time to the upstream's response headers",
+            upstream_latency.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            auth_failures,
+            upstream_latency,
+        }
+    }
+
+    pub fn request(&self, class: &'static str, outcome: &'static str) {
+        self.requests
+            .get_or_create(&RequestLabels { class, outcome })
+            .inc();
+    }
+
+    pub fn auth_failure(&self, reason: &'static str) {
+        self.auth_failures
+            .get_or_create(&AuthLabels { reason })
+            .inc();
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_counters_with_labels() {
+        let m = Metrics::new();
+        m.request("write", "forbidden");
+        m.request("write", "forbidden");
+        m.auth_failure("invalid");
+        m.upstream_latency.observe(0.001);
+        let text = m.encode();
+        assert!(
+            text.contains(r#"rayward_gateway_requests_total{class="write",outcome="forbidden"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"rayward_gateway_auth_failures_total{reason="invalid"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains("rayward_gateway_upstream_latency_seconds_count 1"),
+            "{text}"
+        );
+    }
+}

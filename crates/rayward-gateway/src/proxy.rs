@@ -1,0 +1,339 @@
+//! Talking to Ray: the request that leaves the gateway carries the normalised path, the
+//! cluster's token as `Authorization: Bearer`, and none of the client's credentials
+//! (`Authorization`, `X-Ray-Authorization`, the `ray-authentication-token` cookie) or
+//! hop-by-hop headers. Bodies stream through with a size limit; WebSocket upgrades are
+//! spliced after the upstream accepts them; Ray's 5xx tracebacks are replaced.
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::time::Duration;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub type Body = http_body_util::combinators::BoxBody<Bytes, BoxError>;
+
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+pub fn empty() -> Body {
+    full(Bytes::new())
+}
+
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus
+/// the proxy-specific ones.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Headers a client must never get to Ray: credentials (the gateway supplies Ray's), and
+/// forwarding headers a client could forge.
+const CLIENT_ONLY: &[&str] = &[
+    "authorization",
+    "x-ray-authorization",
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+];
+
+/// The cookie Ray accepts as a credential.
+pub const RAY_COOKIE: &str = "ray-authentication-token";
+
+/// Removes hop-by-hop headers, including those the `Connection` header names.
+pub fn strip_hop_by_hop(h: &mut HeaderMap) {
+    let named: Vec<HeaderName> = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for n in named {
+        h.remove(n);
+    }
+    for n in HOP_BY_HOP {
+        h.remove(*n);
+    }
+}
+
+/// Drops `ray-authentication-token` from every `Cookie` header, keeping other cookies.
+pub fn strip_ray_cookie(h: &mut HeaderMap) {
+    let kept: Vec<String> = h
+        .get_all(header::COOKIE)
+        .iter()
+        .map(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .split(';')
+                .map(str::trim)
+                .filter(|c| {
+                    let name = c.split('=').next().unwrap_or("").trim();
+                    !name.eq_ignore_ascii_case(RAY_COOKIE) && !c.is_empty()
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+        .filter(|s| !s.is_empty())
+        .collect();
+    h.remove(header::COOKIE);
+    for k in kept {
+        if let Ok(v) = HeaderValue::from_str(&k) {
+            h.append(header::COOKIE, v);
+        }
+    }
+}
+
+/// Rewrites the client's headers for Ray: strips credentials and hop-by-hop headers,
+/// sets `Host` to the upstream and injects the cluster token. `websocket` keeps the
+/// upgrade handshake headers.
+pub fn upstream_headers(
+    h: &mut HeaderMap,
+    upstream_host: &HeaderValue,
+    ray_auth: &HeaderValue,
+    websocket: bool,
+) {
+    strip_hop_by_hop(h);
+    for n in CLIENT_ONLY {
+        h.remove(*n);
+    }
+    strip_ray_cookie(h);
+    h.insert(header::HOST, upstream_host.clone());
+    h.insert(header::AUTHORIZATION, ray_auth.clone());
+    if websocket {
+        h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    }
+}
+
+/// The upstream Ray dashboard and how to reach it.
+pub struct Upstream {
+    client: Client<HttpConnector, Body>,
+    scheme_authority: String,
+    host: HeaderValue,
+    ray_auth: HeaderValue,
+    timeout: Duration,
+    pass_errors: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("upstream did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("request body over the limit")]
+    BodyTooLarge,
+    #[error("upstream unreachable: {0}")]
+    Unreachable(String),
+}
+
+impl Upstream {
+    /// `base` is a validated `http://host:port`; `token` the cluster's Ray token.
+    pub fn new(
+        base: &str,
+        token: &str,
+        timeout: Duration,
+        pass_errors: bool,
+    ) -> Result<Upstream, String> {
+        let uri: Uri = base.parse().map_err(|e| format!("upstream: {e}"))?;
+        let authority = uri.authority().ok_or("upstream: no host")?.clone();
+        let mut conn = HttpConnector::new();
+        conn.set_connect_timeout(Some(Duration::from_secs(5)));
+        conn.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(conn);
+        let mut ray_auth = HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+            .map_err(|_| "ray token has characters not allowed in a header".to_string())?;
+        ray_auth.set_sensitive(true);
+        Ok(Upstream {
+            client,
+            scheme_authority: format!("http://{authority}"),
+            host: HeaderValue::from_str(authority.as_str()).map_err(|e| e.to_string())?,
+            ray_auth,
+            timeout,
+            pass_errors,
+        })
+    }
+
+    /// Sends a request whose path (and query) are already normalised. `websocket`: the
+    /// route may upgrade and the client asked to.
+    pub fn forward<'a>(
+        &'a self,
+        req: Request<Body>,
+        path_and_query: &'a str,
+        websocket: bool,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Response<Body>, UpstreamError>> + Send + 'a>,
+    > {
+        Box::pin(self.forward_inner(req, path_and_query, websocket))
+    }
+
+    async fn forward_inner(
+        &self,
+        mut req: Request<Body>,
+        path_and_query: &str,
+        websocket: bool,
+    ) -> Result<Response<Body>, UpstreamError> {
+        let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
+        let uri: Uri = format!("{}{}", self.scheme_authority, path_and_query)
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| UpstreamError::Unreachable(e.to_string()))?;
+        *req.uri_mut() = uri;
+        *req.version_mut() = http::Version::HTTP_11;
+        upstream_headers(req.headers_mut(), &self.host, &self.ray_auth, websocket);
+
+        let resp = match tokio::time::timeout(self.timeout, self.client.request(req)).await {
+            Err(_) => return Err(UpstreamError::Timeout(self.timeout)),
+            Ok(Err(e)) => {
+                if is_length_limit(&e) {
+                    return Err(UpstreamError::BodyTooLarge);
+                }
+                return Err(UpstreamError::Unreachable(e.to_string()));
+            }
+            Ok(Ok(r)) => r,
+        };
+
+        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+            let Some(client_upgrade) = client_upgrade else {
+                return Err(UpstreamError::Unreachable(
+                    "upstream switched protocols unasked".into(),
+                ));
+            };
+            let mut resp = resp;
+            let upstream_upgrade = hyper::upgrade::on(&mut resp);
+            tokio::spawn(async move {
+                let (c, u) = match (client_upgrade.await, upstream_upgrade.await) {
+                    (Ok(c), Ok(u)) => (c, u),
+                    (c, u) => {
+                        eprintln!(
+                            "rayward gateway: WebSocket upgrade failed: client {:?}, upstream {:?}",
+                            c.err(),
+                            u.err()
+                        );
+                        return;
+                    }
+                };
+                if let Err(e) =
+                    tokio::io::copy_bidirectional(&mut TokioIo::new(c), &mut TokioIo::new(u)).await
+                {
+                    eprintln!("rayward gateway: WebSocket relay ended: {e}");
+                }
+            });
+            let (parts, _) = resp.into_parts();
+            return Ok(Response::from_parts(parts, empty()));
+        }
+
+        let (mut parts, body) = resp.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        if parts.status.is_server_error() && !self.pass_errors {
+            return Ok(upstream_error(parts.status));
+        }
+        Ok(Response::from_parts(parts, body.map_err(box_error).boxed()))
+    }
+}
+
+fn box_error(e: hyper::Error) -> BoxError {
+    Box::new(e)
+}
+
+/// The short answer that replaces a Ray 5xx body (a Python traceback with file paths).
+pub fn upstream_error(status: StatusCode) -> Response<Body> {
+    let mut r = Response::new(full(format!(
+        "Ray answered {}; details are in the Ray dashboard's logs\n",
+        status.as_u16()
+    )));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+fn is_length_limit(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_credentials_and_hop_by_hop() {
+        let mut h = HeaderMap::new();
+        h.insert("authorization", HeaderValue::from_static("Basic YTpi"));
+        h.insert(
+            "x-ray-authorization",
+            HeaderValue::from_static("Bearer stolen"),
+        );
+        h.append(
+            "cookie",
+            HeaderValue::from_static("a=1; ray-authentication-token=stolen; b=2"),
+        );
+        h.append(
+            "cookie",
+            HeaderValue::from_static("Ray-Authentication-Token=x"),
+        );
+        h.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, x-secret"),
+        );
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("te", HeaderValue::from_static("trailers"));
+        h.insert("upgrade", HeaderValue::from_static("websocket"));
+        h.insert("x-forwarded-for", HeaderValue::from_static("1.2.3.4"));
+        h.insert("accept", HeaderValue::from_static("*/*"));
+        let host = HeaderValue::from_static("ray:8265");
+        let auth = HeaderValue::from_static("Bearer cluster");
+        upstream_headers(&mut h, &host, &auth, false);
+        assert_eq!(h.get_all("authorization").iter().count(), 1);
+        assert_eq!(h["authorization"], "Bearer cluster");
+        assert_eq!(h["host"], "ray:8265");
+        assert_eq!(h.get_all("cookie").iter().collect::<Vec<_>>(), ["a=1; b=2"]);
+        for gone in [
+            "x-ray-authorization",
+            "connection",
+            "x-secret",
+            "te",
+            "upgrade",
+            "x-forwarded-for",
+        ] {
+            assert!(h.get(gone).is_none(), "{gone}");
+        }
+        assert_eq!(h["accept"], "*/*");
+    }
+
+    #[test]
+    fn websocket_keeps_the_handshake() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", HeaderValue::from_static("Upgrade"));
+        h.insert("upgrade", HeaderValue::from_static("websocket"));
+        h.insert("sec-websocket-key", HeaderValue::from_static("k"));
+        let v = HeaderValue::from_static("x");
+        upstream_headers(&mut h, &v, &v, true);
+        assert_eq!(h["upgrade"], "websocket");
+        assert_eq!(h["connection"], "upgrade");
+        assert_eq!(h["sec-websocket-key"], "k");
+    }
+}

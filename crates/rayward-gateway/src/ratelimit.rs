@@ -1,0 +1,183 @@
+//! Slowing attackers: failed logins per source address and per user name with
+//! exponential backoff, and a per-user request rate (token bucket). In memory, bounded;
+//! several replicas share nothing yet (a Redis store is a later step).
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Most keys tracked per map; past this, idle entries are dropped first, then the map is
+/// cleared (failing open on memory pressure would be worse than forgetting counters).
+const MAX_KEYS: usize = 100_000;
+
+#[derive(Debug, Clone, Copy)]
+struct Failures {
+    count: u32,
+    locked_until: Option<Instant>,
+    last: Instant,
+}
+
+/// Counts failed logins for one kind of key (source address or user name).
+pub struct FailedLogins<K> {
+    threshold: u32,
+    base: Duration,
+    max: Duration,
+    /// Failures older than this are forgotten.
+    window: Duration,
+    map: Mutex<HashMap<K, Failures>>,
+}
+
+impl<K: Eq + Hash + Clone> FailedLogins<K> {
+    pub fn new(threshold: u32, base: Duration, max: Duration) -> Self {
+        FailedLogins {
+            threshold,
+            base,
+            max,
+            window: max.max(Duration::from_secs(900)),
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `Some(wait)` while the key is locked out.
+    pub fn locked(&self, key: &K, now: Instant) -> Option<Duration> {
+        let map = self.map.lock().expect("limiter lock");
+        let f = map.get(key)?;
+        f.locked_until
+            .filter(|&until| until > now)
+            .map(|until| until - now)
+    }
+
+    /// Records a failure; returns the lockout it starts, if any.
+    pub fn fail(&self, key: &K, now: Instant) -> Option<Duration> {
+        let mut map = self.map.lock().expect("limiter lock");
+        if map.len() >= MAX_KEYS && !map.contains_key(key) {
+            let window = self.window;
+            map.retain(|_, f| now.duration_since(f.last) < window);
+            if map.len() >= MAX_KEYS {
+                map.clear();
+            }
+        }
+        let f = map.entry(key.clone()).or_insert(Failures {
+            count: 0,
+            locked_until: None,
+            last: now,
+        });
+        if now.duration_since(f.last) >= self.window {
+            f.count = 0;
+        }
+        f.count += 1;
+        f.last = now;
+        if f.count >= self.threshold {
+            let exp = (f.count - self.threshold).min(20);
+            let lock = self.base.saturating_mul(1 << exp).min(self.max);
+            f.locked_until = Some(now + lock);
+            Some(lock)
+        } else {
+            None
+        }
+    }
+
+    pub fn succeed(&self, key: &K) {
+        self.map.lock().expect("limiter lock").remove(key);
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// Per-user token bucket.
+pub struct RateLimit {
+    rate: f64,
+    burst: f64,
+    map: Mutex<HashMap<String, Bucket>>,
+}
+
+impl RateLimit {
+    /// `rate` tokens per second, up to `burst`; a rate of 0 disables the limit.
+    pub fn new(rate: f64, burst: f64) -> RateLimit {
+        RateLimit {
+            rate,
+            burst,
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one token; `Err(wait)` when the user is over the rate.
+    pub fn check(&self, user: &str, now: Instant) -> Result<(), Duration> {
+        if self.rate <= 0.0 {
+            return Ok(());
+        }
+        let mut map = self.map.lock().expect("rate lock");
+        if map.len() >= MAX_KEYS && !map.contains_key(user) {
+            map.clear();
+        }
+        let b = map.entry(user.to_string()).or_insert(Bucket {
+            tokens: self.burst,
+            at: now,
+        });
+        let elapsed = now.duration_since(b.at).as_secs_f64();
+        b.tokens = (b.tokens + elapsed * self.rate).min(self.burst);
+        b.at = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - b.tokens) / self.rate))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lockout_after_threshold_doubles_and_caps() {
+        let f = FailedLogins::new(3, Duration::from_secs(1), Duration::from_secs(5));
+        let t = Instant::now();
+        let k = "1.2.3.4".to_string();
+        assert_eq!(f.fail(&k, t), None);
+        assert_eq!(f.fail(&k, t), None);
+        assert!(f.locked(&k, t).is_none());
+        assert_eq!(f.fail(&k, t), Some(Duration::from_secs(1)));
+        assert_eq!(f.locked(&k, t), Some(Duration::from_secs(1)));
+        assert!(f.locked(&k, t + Duration::from_secs(1)).is_none());
+        assert_eq!(f.fail(&k, t), Some(Duration::from_secs(2)));
+        assert_eq!(f.fail(&k, t), Some(Duration::from_secs(4)));
+        assert_eq!(f.fail(&k, t), Some(Duration::from_secs(5)));
+        assert!(f.locked(&"other".to_string(), t).is_none());
+        f.succeed(&k);
+        assert!(f.locked(&k, t).is_none());
+    }
+
+    #[test]
+    fn failures_are_forgotten_after_the_window() {
+        let f = FailedLogins::new(2, Duration::from_secs(1), Duration::from_secs(5));
+        let t = Instant::now();
+        let k = "u".to_string();
+        assert_eq!(f.fail(&k, t), None);
+        assert_eq!(f.fail(&k, t + Duration::from_secs(901)), None);
+    }
+
+    #[test]
+    fn token_bucket() {
+        let r = RateLimit::new(2.0, 3.0);
+        let t = Instant::now();
+        for _ in 0..3 {
+            assert!(r.check("a", t).is_ok());
+        }
+        let wait = r.check("a", t).unwrap_err();
+        assert_eq!(wait, Duration::from_millis(500));
+        assert!(r.check("b", t).is_ok(), "per user");
+        assert!(r.check("a", t + Duration::from_millis(500)).is_ok());
+        assert!(r.check("a", t + Duration::from_millis(500)).is_err());
+        let off = RateLimit::new(0.0, 1.0);
+        for _ in 0..1000 {
+            assert!(off.check("a", t).is_ok());
+        }
+    }
+}

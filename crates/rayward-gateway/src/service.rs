@@ -1,0 +1,671 @@
+//! The request pipeline, in the order of DESIGN.md: network filter → request-shape
+//! checks → path normalisation and route classification → authentication (with failed-
+//! login backoff) → authorization → rate limit → proxy → audit log. Each stage is its own
+//! module; this file only orders them and turns their refusals into responses.
+
+use crate::audit_log::{self, AuditLog, Record};
+use crate::authn::{self, AuthError, Authenticator};
+use crate::authz::{Authz, Decision};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::net::NetFilter;
+use crate::proxy::{self, Body, Upstream, UpstreamError};
+use crate::ratelimit::{FailedLogins, RateLimit};
+use crate::route::{self, Class, Route};
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Largest job-submission body buffered to read its entrypoint for the audit log.
+pub const MAX_SUBMIT_BODY: usize = 1024 * 1024;
+/// Largest job-submission response buffered to read the submission id.
+const MAX_SUBMIT_RESPONSE: usize = 64 * 1024;
+
+/// Headers that ask a server to treat a request as another method.
+const METHOD_OVERRIDES: &[&str] = &[
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+pub struct Gateway {
+    pub(crate) net: NetFilter,
+    pub(crate) authn: Authenticator,
+    pub(crate) authz: Authz,
+    pub(crate) upstream: Upstream,
+    pub(crate) metrics: Metrics,
+    pub(crate) audit: AuditLog,
+    pub(crate) failed_by_source: FailedLogins<IpAddr>,
+    pub(crate) failed_by_user: FailedLogins<String>,
+    pub(crate) rate: RateLimit,
+    pub(crate) max_body: u64,
+}
+
+/// A refusal by the gateway itself.
+struct Refusal {
+    status: StatusCode,
+    reason: String,
+    outcome: &'static str,
+    retry_after: Option<Duration>,
+}
+
+fn refuse(status: StatusCode, outcome: &'static str, reason: impl Into<String>) -> Refusal {
+    Refusal {
+        status,
+        reason: reason.into(),
+        outcome,
+        retry_after: None,
+    }
+}
+
+/// What the pipeline learned about a request, for the audit log.
+struct Ctx {
+    source: String,
+    method: Method,
+    path: String,
+    class: Class,
+    user: Option<String>,
+    role: Option<String>,
+    entrypoint: Option<String>,
+    submission_id: Option<String>,
+}
+
+impl Gateway {
+    /// Builds every stage from a validated config; `ray_token` is the cluster's token.
+    pub fn new(
+        cfg: &Config,
+        authn: Authenticator,
+        ray_token: &str,
+        audit: AuditLog,
+    ) -> Result<Gateway, String> {
+        let l = &cfg.limits;
+        Ok(Gateway {
+            net: NetFilter::from_config(&cfg.network)?,
+            authn,
+            authz: Authz::from_config(cfg),
+            upstream: Upstream::new(
+                &cfg.upstream,
+                ray_token,
+                l.upstream_timeout(),
+                cfg.pass_upstream_errors,
+            )?,
+            metrics: Metrics::new(),
+            audit,
+            failed_by_source: FailedLogins::new(
+                l.failed_login_threshold,
+                Duration::from_secs(l.failed_login_base_lock_secs),
+                Duration::from_secs(l.failed_login_max_lock_secs),
+            ),
+            failed_by_user: FailedLogins::new(
+                l.failed_login_threshold,
+                Duration::from_secs(l.failed_login_base_lock_secs),
+                Duration::from_secs(l.failed_login_max_lock_secs),
+            ),
+            rate: RateLimit::new(l.requests_per_second, l.burst),
+            max_body: l.max_body_bytes,
+        })
+    }
+
+    pub fn authenticator(&self) -> &Authenticator {
+        &self.authn
+    }
+
+    /// Handles one request from `peer`.
+    pub async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Response<Body> {
+        // The gateway's own endpoints, never forwarded.
+        if req.method() == Method::GET && req.uri().query().is_none() {
+            match req.uri().path() {
+                "/healthz" => return text(StatusCode::OK, "ok\n"),
+                "/metrics" => {
+                    let mut r = text(StatusCode::OK, self.metrics.encode());
+                    r.headers_mut().insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static(
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        ),
+                    );
+                    return r;
+                }
+                _ => {}
+            }
+        }
+        let mut ctx = Ctx {
+            source: peer.ip().to_string(),
+            method: req.method().clone(),
+            path: req.uri().path().to_string(),
+            class: Class::Denied,
+            user: None,
+            role: None,
+            entrypoint: None,
+            submission_id: None,
+        };
+        let result = self.pipeline(req, peer, &mut ctx).await;
+        let (resp, outcome, reason) = match result {
+            Ok(resp) => {
+                let outcome = if resp.status().is_server_error() {
+                    "upstream_error"
+                } else {
+                    "forwarded"
+                };
+                (resp, outcome, None)
+            }
+            Err(r) => {
+                let mut resp = text(r.status, format!("{}\n", r.reason));
+                // The request's body may be unread: end the connection rather than parse
+                // leftover bytes as the next request.
+                resp.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                if r.status == StatusCode::UNAUTHORIZED {
+                    resp.headers_mut().insert(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Basic realm=\"rayward\", charset=\"UTF-8\""),
+                    );
+                }
+                if let Some(wait) = r.retry_after {
+                    resp.headers_mut().insert(
+                        header::RETRY_AFTER,
+                        HeaderValue::from(wait.as_secs().max(1)),
+                    );
+                }
+                (resp, r.outcome, Some(r.reason))
+            }
+        };
+        self.metrics.request(ctx.class.as_str(), outcome);
+        let state_changing = matches!(ctx.class, Class::Write | Class::Admin);
+        if state_changing || reason.is_some() {
+            self.audit.log(Record {
+                time: audit_log::now_rfc3339(),
+                user: ctx.user,
+                role: ctx.role,
+                source: ctx.source,
+                method: ctx.method.to_string(),
+                path: ctx.path,
+                class: ctx.class.as_str(),
+                status: resp.status().as_u16(),
+                reason,
+                entrypoint: ctx.entrypoint,
+                submission_id: ctx.submission_id,
+            });
+        }
+        resp
+    }
+
+    async fn pipeline(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        ctx: &mut Ctx,
+    ) -> Result<Response<Body>, Refusal> {
+        // 1. Network.
+        let client = {
+            let xff: Vec<&str> = req
+                .headers()
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            self.net
+                .client_ip(peer.ip(), &xff)
+                .map_err(|e| refuse(StatusCode::BAD_REQUEST, "rejected", e.to_string()))?
+        };
+        ctx.source = client.to_string();
+        self.net
+            .check(client)
+            .map_err(|e| refuse(StatusCode::FORBIDDEN, "forbidden", e.to_string()))?;
+
+        // 2. Request shape.
+        check_shape(&req)?;
+        let path = route::normalise_path(req.uri().path())
+            .map_err(|e| refuse(StatusCode::BAD_REQUEST, "rejected", e.to_string()))?;
+        let query = req.uri().query();
+        if let Some(q) = query {
+            route::check_query(q)
+                .map_err(|e| refuse(StatusCode::BAD_REQUEST, "rejected", e.to_string()))?;
+        }
+        ctx.path = path.clone();
+        let route = route::classify(req.method(), &path);
+        ctx.class = route.class;
+        let wants_upgrade = req.headers().contains_key(header::UPGRADE);
+        if wants_upgrade && !(route.websocket && req.method() == Method::GET) {
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                "rejected",
+                "protocol upgrade is only allowed on /api/jobs/{id}/logs/tail",
+            ));
+        }
+        if wants_upgrade && !is_websocket_upgrade(&req) {
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                "rejected",
+                "only WebSocket upgrades are allowed",
+            ));
+        }
+
+        // 3. Authentication, with backoff per source and per user.
+        let now = Instant::now();
+        if let Some(wait) = self.failed_by_source.locked(&client, now) {
+            return Err(locked(wait));
+        }
+        let creds = {
+            let values: Vec<&[u8]> = req
+                .headers()
+                .get_all(header::AUTHORIZATION)
+                .iter()
+                .map(HeaderValue::as_bytes)
+                .collect();
+            authn::parse_authorization(&values).map_err(|e| self.auth_refusal(e))?
+        };
+        if let Some(u) = creds.claimed_user() {
+            if let Some(wait) = self.failed_by_user.locked(&u.to_string(), now) {
+                return Err(locked(wait));
+            }
+        }
+        let claimed = creds.claimed_user().map(str::to_string);
+        let user = match self.authn.authenticate(creds).await {
+            Ok(u) => {
+                self.failed_by_source.succeed(&client);
+                if let Some(c) = &claimed {
+                    self.failed_by_user.succeed(c);
+                }
+                u
+            }
+            Err(e) => {
+                let now = Instant::now();
+                self.failed_by_source.fail(&client, now);
+                if let Some(c) = &claimed {
+                    self.failed_by_user.fail(c, now);
+                }
+                return Err(self.auth_refusal(e));
+            }
+        };
+        ctx.user = Some(user.clone());
+        ctx.role = self.authz.role_of(&user).map(str::to_string);
+
+        // 4. Authorization.
+        if route.class == Class::Denied {
+            return Err(refuse(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!(
+                    "{} {} is not allowed through the gateway",
+                    req.method(),
+                    path
+                ),
+            ));
+        }
+        match self.authz.decide(&user, route.class) {
+            Decision::Allow { .. } => {}
+            Decision::Deny { role } => {
+                return Err(refuse(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    format!(
+                        "role {} may not use {} routes",
+                        role.as_deref().unwrap_or("(none)"),
+                        route.class
+                    ),
+                ))
+            }
+        }
+
+        // 5. Rate limit.
+        if let Err(wait) = self.rate.check(&user, Instant::now()) {
+            let mut r = refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "limited",
+                "request rate over the limit",
+            );
+            r.retry_after = Some(wait);
+            return Err(r);
+        }
+
+        // 6. Forward.
+        let path_and_query = match query {
+            Some(q) => format!("{path}?{q}"),
+            None => path,
+        };
+        self.forward(req, route, &path_and_query, wants_upgrade, ctx)
+            .await
+    }
+
+    fn auth_refusal(&self, e: AuthError) -> Refusal {
+        self.metrics.auth_failure(e.reason());
+        let status = match e {
+            AuthError::Malformed | AuthError::Duplicate => StatusCode::BAD_REQUEST,
+            _ => StatusCode::UNAUTHORIZED,
+        };
+        refuse(
+            status,
+            if status == StatusCode::UNAUTHORIZED {
+                "unauthenticated"
+            } else {
+                "rejected"
+            },
+            e.to_string(),
+        )
+    }
+
+    async fn forward(
+        &self,
+        req: Request<Incoming>,
+        route: Route,
+        path_and_query: &str,
+        websocket: bool,
+        ctx: &mut Ctx,
+    ) -> Result<Response<Body>, Refusal> {
+        let too_large = || {
+            refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "rejected",
+                format!("request body over {} bytes", self.max_body),
+            )
+        };
+        if let Some(len) = content_length(&req)? {
+            if len > self.max_body {
+                return Err(too_large());
+            }
+        }
+        let is_submit = req.method() == Method::POST && route.pattern == "/api/jobs/";
+        let (parts, body) = req.into_parts();
+        let body: Body = if is_submit {
+            // Buffered (≤ 1 MiB) so the audit log can name the entrypoint.
+            let bytes = Limited::new(body, MAX_SUBMIT_BODY)
+                .collect()
+                .await
+                .map_err(|e: proxy::BoxError| {
+                    if e.is::<http_body_util::LengthLimitError>() {
+                        refuse(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            "rejected",
+                            format!("job submission over {MAX_SUBMIT_BODY} bytes"),
+                        )
+                    } else {
+                        refuse(
+                            StatusCode::BAD_REQUEST,
+                            "rejected",
+                            "request body unreadable",
+                        )
+                    }
+                })?
+                .to_bytes();
+            let (entrypoint, submission_id) = audit_log::job_fields(&bytes);
+            ctx.entrypoint = entrypoint;
+            ctx.submission_id = submission_id;
+            proxy::full(bytes)
+        } else {
+            Limited::new(body, self.max_body as usize).boxed()
+        };
+        let req = Request::from_parts(parts, body);
+        let started = Instant::now();
+        let resp = self
+            .upstream
+            .forward(req, path_and_query, websocket)
+            .await
+            .map_err(|e| match e {
+                UpstreamError::BodyTooLarge => too_large(),
+                UpstreamError::Timeout(_) => {
+                    refuse(StatusCode::GATEWAY_TIMEOUT, "upstream_error", e.to_string())
+                }
+                UpstreamError::Unreachable(_) => refuse(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_error",
+                    "upstream unreachable",
+                ),
+            })?;
+        self.metrics
+            .upstream_latency
+            .observe(started.elapsed().as_secs_f64());
+        if is_submit && resp.status().is_success() {
+            // Ray answers {"job_id": …, "submission_id": …}: read the id it assigned.
+            let (parts, body) = resp.into_parts();
+            let bytes = collect_at_most(body, MAX_SUBMIT_RESPONSE)
+                .await
+                .ok_or_else(|| {
+                    refuse(
+                        StatusCode::BAD_GATEWAY,
+                        "upstream_error",
+                        "upstream response unreadable",
+                    )
+                })?;
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+                if let Some(id) = v.get("submission_id").and_then(|s| s.as_str()) {
+                    ctx.submission_id = Some(id.to_string());
+                }
+            }
+            return Ok(Response::from_parts(parts, proxy::full(bytes)));
+        }
+        Ok(resp)
+    }
+}
+
+/// Reads a whole body of at most `max` bytes (None if longer or broken). Written as a
+/// loop rather than `Limited::collect`, whose error bound rustc cannot prove `Send` for
+/// a boxed body inside this async code.
+async fn collect_at_most(mut body: Body, max: usize) -> Option<Bytes> {
+    let mut out = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.ok()?.into_data() {
+            if out.len() + data.len() > max {
+                return None;
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+    Some(out.freeze())
+}
+
+fn locked(wait: Duration) -> Refusal {
+    let mut r = refuse(
+        StatusCode::TOO_MANY_REQUESTS,
+        "limited",
+        "too many failed logins; try again later",
+    );
+    r.retry_after = Some(wait);
+    r
+}
+
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+    let mut r = Response::new(proxy::full(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+fn is_websocket_upgrade<B>(req: &Request<B>) -> bool {
+    let upgrade_ok = req
+        .headers()
+        .get_all(header::UPGRADE)
+        .iter()
+        .all(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    let conn_ok = req
+        .headers()
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    upgrade_ok && conn_ok
+}
+
+fn content_length<B>(req: &Request<B>) -> Result<Option<u64>, Refusal> {
+    let mut values = req.headers().get_all(header::CONTENT_LENGTH).iter();
+    let Some(v) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "rejected",
+            "more than one Content-Length",
+        ));
+    }
+    v.to_str()
+        .ok()
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|s| s.parse().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            refuse(
+                StatusCode::BAD_REQUEST,
+                "rejected",
+                "malformed Content-Length",
+            )
+        })
+}
+
+/// Refuses requests that proxies and servers are known to read differently.
+fn check_shape<B>(req: &Request<B>) -> Result<(), Refusal> {
+    if req.method() == Method::TRACE || req.method() == Method::CONNECT {
+        return Err(refuse(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "rejected",
+            format!("{} is not allowed", req.method()),
+        ));
+    }
+    if req.uri().scheme().is_some() || req.uri().authority().is_some() {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "rejected",
+            "absolute-form request targets are not accepted",
+        ));
+    }
+    for h in METHOD_OVERRIDES {
+        if req.headers().contains_key(*h) {
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                "rejected",
+                format!("method-override header {h} is not accepted"),
+            ));
+        }
+    }
+    let te: Vec<_> = req
+        .headers()
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .collect();
+    if !te.is_empty() {
+        if req.headers().contains_key(header::CONTENT_LENGTH) {
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                "rejected",
+                "both Transfer-Encoding and Content-Length",
+            ));
+        }
+        if te.len() != 1 || !te[0].as_bytes().eq_ignore_ascii_case(b"chunked") {
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                "rejected",
+                "Transfer-Encoding other than a single 'chunked'",
+            ));
+        }
+    }
+    content_length(req)?;
+    if req.headers().get_all(header::HOST).iter().count() > 1 {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "rejected",
+            "more than one Host",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(m: &str, uri: &str, headers: &[(&str, &str)]) -> Request<()> {
+        let mut b = Request::builder().method(m).uri(uri);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap()
+    }
+
+    fn status(r: Request<()>) -> Option<StatusCode> {
+        check_shape(&r).err().map(|e| e.status)
+    }
+
+    #[test]
+    fn shape_checks() {
+        assert_eq!(status(req("GET", "/api/jobs/", &[])), None);
+        assert_eq!(
+            status(req("TRACE", "/", &[])),
+            Some(StatusCode::METHOD_NOT_ALLOWED)
+        );
+        assert_eq!(
+            status(req("CONNECT", "/", &[])),
+            Some(StatusCode::METHOD_NOT_ALLOWED)
+        );
+        assert_eq!(
+            status(req("GET", "http://evil/api/jobs/", &[])),
+            Some(StatusCode::BAD_REQUEST)
+        );
+        for h in METHOD_OVERRIDES {
+            assert_eq!(
+                status(req("GET", "/api/jobs/", &[(h, "POST")])),
+                Some(StatusCode::BAD_REQUEST),
+                "{h}"
+            );
+        }
+        for hs in [
+            &[("transfer-encoding", "chunked"), ("content-length", "5")][..],
+            &[("transfer-encoding", "gzip, chunked")],
+            &[
+                ("transfer-encoding", "chunked"),
+                ("transfer-encoding", "chunked"),
+            ],
+            &[("content-length", "5"), ("content-length", "6")],
+            &[("content-length", "+5")],
+            &[("host", "a"), ("host", "b")],
+        ] {
+            assert_eq!(
+                status(req("POST", "/api/jobs/", hs)),
+                Some(StatusCode::BAD_REQUEST),
+                "{hs:?}"
+            );
+        }
+        assert_eq!(
+            status(req(
+                "POST",
+                "/api/jobs/",
+                &[("transfer-encoding", "Chunked")]
+            )),
+            None
+        );
+    }
+
+    #[test]
+    fn websocket_detection() {
+        assert!(is_websocket_upgrade(&req(
+            "GET",
+            "/",
+            &[
+                ("upgrade", "websocket"),
+                ("connection", "keep-alive, Upgrade")
+            ]
+        )));
+        assert!(!is_websocket_upgrade(&req(
+            "GET",
+            "/",
+            &[("upgrade", "h2c"), ("connection", "upgrade")]
+        )));
+        assert!(!is_websocket_upgrade(&req(
+            "GET",
+            "/",
+            &[("upgrade", "websocket")]
+        )));
+    }
+}

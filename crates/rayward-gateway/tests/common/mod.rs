@@ -1,0 +1,193 @@
+//! Shared helpers for the gateway's integration tests: a gateway built from a config
+//! string, and a raw-TCP HTTP client that sends bytes exactly as written (so nothing
+//! normalises a crafted request on its way out).
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub const ALICE_PW: &str = "Alice-Secret1";
+pub const VIC_PW: &str = "Vic-Secret22";
+pub const ADA_PW: &str = "myPassword";
+pub const CI_TOKEN: &str = "rwt_ci_0123456789abcdef";
+
+/// Writes an htpasswd file with alice (bcrypt $2y$), vic (bcrypt) and ada (apr1).
+pub fn write_htpasswd(dir: &Path) -> std::path::PathBuf {
+    let p = dir.join("htpasswd");
+    let a = bcrypt::hash(ALICE_PW, 4)
+        .unwrap()
+        .replacen("$2b$", "$2y$", 1);
+    let v = bcrypt::hash(VIC_PW, 4).unwrap();
+    std::fs::write(
+        &p,
+        format!("alice:{a}\nvic:{v}\nada:$apr1$r31.....$HqJZimcKQFAMYayBlzkrA/\n"),
+    )
+    .unwrap();
+    p
+}
+
+/// A config for a gateway on 127.0.0.1:0 in front of `upstream`, with alice submitter,
+/// vic viewer, ada admin and the `ci` token user as submitter. `extra` is appended; its
+/// lines before its first `[table]` are top-level keys and go first.
+pub fn config(dir: &Path, upstream: &str, ray_token_file: &Path, extra: &str) -> String {
+    let split = extra
+        .find("\n[")
+        .map(|i| i + 1)
+        .unwrap_or(if extra.starts_with('[') {
+            0
+        } else {
+            extra.len()
+        });
+    let (top, extra) = extra.split_at(split);
+    let h = write_htpasswd(dir);
+    let audit = dir.join("audit.jsonl");
+    format!(
+        r#"
+{top}
+listen = "127.0.0.1:0"
+upstream = "{upstream}"
+ray_token = {{ file = "{tok}" }}
+
+[auth]
+htpasswd = "{h}"
+cache_ttl_secs = 60
+[[auth.tokens]]
+user = "ci"
+sha256 = "{ci}"
+expires = "2099-01-01T00:00:00Z"
+[[auth.tokens]]
+user = "ci"
+sha256 = "{old}"
+expires = "2001-01-01T00:00:00Z"
+
+[users]
+alice = "submitter"
+vic = "viewer"
+ada = "admin"
+ci = "submitter"
+
+[audit]
+path = "{audit}"
+{extra}
+"#,
+        tok = ray_token_file.display(),
+        h = h.display(),
+        ci = rayward_gateway::authn::token::digest_hex(CI_TOKEN),
+        old = rayward_gateway::authn::token::digest_hex("rwt_expired"),
+        audit = audit.display(),
+    )
+}
+
+/// Aborts the gateway task when dropped.
+pub struct GatewayGuard {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for GatewayGuard {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub async fn start_gateway(config_text: &str) -> GatewayGuard {
+    let cfg = rayward_gateway::Config::parse(config_text, "test.toml").expect("config");
+    let server = rayward_gateway::Server::bind(&cfg).await.expect("bind");
+    let addr = server.local_addr().unwrap();
+    let task = tokio::spawn(server.serve());
+    GatewayGuard { addr, task }
+}
+
+pub fn basic(user: &str, pw: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pw}"))
+    )
+}
+
+/// A parsed raw response.
+#[derive(Debug)]
+pub struct Raw {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl Raw {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    }
+
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Sends `request` verbatim and reads the first response (status 0 when the server
+/// closed without answering). The request should carry `Connection: close`.
+pub async fn raw(addr: SocketAddr, request: &[u8]) -> Raw {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(request).await.expect("write");
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut buf)).await;
+    parse_response(&buf)
+}
+
+pub fn parse_response(buf: &[u8]) -> Raw {
+    let text = String::from_utf8_lossy(buf);
+    let Some(end) = text.find("\r\n\r\n") else {
+        return Raw {
+            status: 0,
+            head: text.into_owned(),
+            body: Vec::new(),
+        };
+    };
+    let head = text[..end].to_string();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let mut body = buf[end + 4..].to_vec();
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase()
+            .starts_with("transfer-encoding: chunked")
+    });
+    if chunked {
+        body = dechunk(&body);
+    }
+    Raw { status, head, body }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(pos) = b.windows(2).position(|w| w == b"\r\n") {
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&b[..pos]).trim(), 16).unwrap_or(0);
+        if size == 0 || b.len() < pos + 2 + size {
+            break;
+        }
+        out.extend_from_slice(&b[pos + 2..pos + 2 + size]);
+        b = &b[(pos + 4 + size).min(b.len())..];
+    }
+    out
+}
+
+/// A simple request with `Connection: close` and optional extra header lines.
+pub fn get(path: &str, auth: Option<&str>, extra: &str) -> Vec<u8> {
+    let auth = auth
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    format!("GET {path} HTTP/1.1\r\nHost: gw\r\n{auth}{extra}Connection: close\r\n\r\n")
+        .into_bytes()
+}

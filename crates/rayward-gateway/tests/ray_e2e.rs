@@ -1,0 +1,495 @@
+//! The gateway in front of a real Ray 2.60 with token auth on, driven by Ray's own CLI,
+//! plus the bypass suite: crafted raw requests, each checked for the gateway's answer and
+//! for Ray's job list staying unchanged. Runs inside shared/tools/netns-run (only
+//! loopback), started by scripts/test.sh:
+//!
+//! `RAYWARD_RAY_VENV=… ../shared/tools/netns-run cargo test -p rayward-gateway --test ray_e2e -- --ignored ray_e2e`
+
+mod common;
+
+use common::*;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const RAY_DASHBOARD: &str = "127.0.0.1:8265";
+
+fn venv() -> PathBuf {
+    let v = std::env::var("RAYWARD_RAY_VENV").unwrap_or_else(|_| {
+        panic!(
+            "RAYWARD_RAY_VENV is not set: point it at a venv with Ray 2.60 (bash scripts/ray-venv.sh) \
+             and run inside shared/tools/netns-run (scripts/test.sh does both)"
+        )
+    });
+    let v = PathBuf::from(v);
+    assert!(
+        v.join("bin/ray").is_file(),
+        "RAYWARD_RAY_VENV={} has no bin/ray",
+        v.display()
+    );
+    v
+}
+
+fn path_with(venv: &Path) -> String {
+    format!(
+        "{}:{}",
+        venv.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// `ray start --head --block` in its own process group; dropped → SIGTERM to the group
+/// (Ray's --block mode then stops every process it started), SIGKILL after a grace time.
+struct RayHead {
+    child: Child,
+}
+
+impl RayHead {
+    fn start(venv: &Path, home: &Path, token: &str) -> RayHead {
+        use std::os::unix::process::CommandExt;
+        let temp = home.join("ray-tmp");
+        std::fs::create_dir_all(&temp).unwrap();
+        let log = std::fs::File::create(home.join("ray-head.log")).unwrap();
+        let child = Command::new(venv.join("bin/ray"))
+            .args([
+                "start",
+                "--head",
+                "--block",
+                "--node-ip-address",
+                "127.0.0.1",
+                "--dashboard-host",
+                "127.0.0.1",
+                "--num-cpus",
+                "1",
+                "--disable-usage-stats",
+                "--include-dashboard",
+                "true",
+            ])
+            .arg("--temp-dir")
+            .arg(&temp)
+            .env("HOME", home)
+            .env("PATH", path_with(venv))
+            .env("RAY_AUTH_MODE", "token")
+            .env("RAY_AUTH_TOKEN", token)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .expect("ray start");
+        RayHead { child }
+    }
+
+    fn pgid(&self) -> i32 {
+        self.child.id() as i32
+    }
+}
+
+impl Drop for RayHead {
+    fn drop(&mut self) {
+        let pg = self.pgid();
+        // SAFETY-free: plain kill(2) on our own process group via the `kill` utility.
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{pg}")])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pg}")])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a command with a deadline; returns (exit code, stdout, stderr).
+fn run(mut cmd: Command, limit: Duration) -> (i32, String, String) {
+    let out_path = tempfile::NamedTempFile::new().unwrap();
+    let err_path = tempfile::NamedTempFile::new().unwrap();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(out_path.reopen().unwrap())
+        .stderr(err_path.reopen().unwrap())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + limit;
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code().unwrap_or(-1);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break -2;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    (
+        code,
+        std::fs::read_to_string(out_path.path()).unwrap_or_default(),
+        std::fs::read_to_string(err_path.path()).unwrap_or_default(),
+    )
+}
+
+/// `ray job …` against the gateway, as a client with no Ray token of its own.
+fn ray_job(
+    venv: &Path,
+    home: &Path,
+    gw: SocketAddr,
+    auth: Option<&str>,
+    args: &[&str],
+) -> (i32, String, String) {
+    // Options go right after the subcommand: anything after `--` is the entrypoint.
+    let (sub, rest) = args.split_first().expect("a subcommand");
+    let mut c = Command::new(venv.join("bin/ray"));
+    c.arg("job")
+        .arg(sub)
+        .arg("--address")
+        .arg(format!("http://{gw}"))
+        .env("HOME", home)
+        .env("PATH", path_with(venv))
+        .env_remove("RAY_AUTH_MODE")
+        .env_remove("RAY_AUTH_TOKEN")
+        .env_remove("RAY_ADDRESS");
+    if let Some(a) = auth {
+        c.arg("--headers")
+            .arg(serde_json::json!({ "Authorization": a }).to_string());
+    }
+    c.args(rest);
+    run(c, Duration::from_secs(240))
+}
+
+/// Ray's job list, read directly from Ray with the cluster token: (submission id, status).
+async fn ray_jobs(token: &str) -> Vec<(String, String)> {
+    let addr: SocketAddr = RAY_DASHBOARD.parse().unwrap();
+    let r = raw(
+        addr,
+        &get("/api/jobs/", Some(&format!("Bearer {token}")), ""),
+    )
+    .await;
+    assert_eq!(r.status, 200, "direct job list: {r:?}");
+    let v: serde_json::Value = serde_json::from_slice(&r.body).expect("job list JSON");
+    let mut jobs: Vec<(String, String)> = v
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|j| {
+            (
+                j["submission_id"].as_str().unwrap_or("").to_string(),
+                j["status"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    jobs.sort();
+    jobs
+}
+
+async fn wait_for_ray(token: &str, home: &Path) {
+    let addr: SocketAddr = RAY_DASHBOARD.parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            let r = raw(
+                addr,
+                &get("/api/jobs/", Some(&format!("Bearer {token}")), ""),
+            )
+            .await;
+            if r.status == 200 {
+                return;
+            }
+        }
+        if Instant::now() > deadline {
+            let log = std::fs::read_to_string(home.join("ray-head.log")).unwrap_or_default();
+            panic!("Ray dashboard not ready after 180 s; ray start said:\n{log}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Ray in netns-run; run by scripts/test.sh"]
+async fn ray_e2e_gateway_in_front_of_real_ray() {
+    let venv = venv();
+    let home = tempfile::tempdir().unwrap();
+    let token = {
+        let mut b = [0u8; 24];
+        getrandom::fill(&mut b).unwrap();
+        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    };
+    let ray = RayHead::start(&venv, home.path(), &token);
+    wait_for_ray(&token, home.path()).await;
+    // Ray itself refuses a request without its token (the gap the gateway closes).
+    let direct = raw(RAY_DASHBOARD.parse().unwrap(), &get("/api/jobs/", None, "")).await;
+    assert_eq!(direct.status, 401);
+
+    let tok_file = home.path().join("cluster-token");
+    std::fs::write(&tok_file, &token).unwrap();
+    let cfg = config(
+        home.path(),
+        &format!("http://{RAY_DASHBOARD}"),
+        &tok_file,
+        "[limits]\nfailed_login_threshold = 1000\nrequests_per_second = 0\n",
+    );
+    let gw = start_gateway(&cfg).await;
+    let g = gw.addr;
+    let vic = basic("vic", VIC_PW);
+    let alice = basic("alice", ALICE_PW);
+    let ada = basic("ada", ADA_PW);
+
+    let wd = home.path().join("wd");
+    std::fs::create_dir_all(&wd).unwrap();
+    std::fs::write(wd.join("data.txt"), "payload-from-working-dir\n").unwrap();
+    std::fs::write(
+        wd.join("script.py"),
+        "print('hello through rayward gateway')\nprint(open('data.txt').read().strip())\n",
+    )
+    .unwrap();
+    let wd_s = wd.to_str().unwrap().to_string();
+
+    let before = ray_jobs(&token).await;
+
+    // Viewer: list works.
+    let (code, out, err) = ray_job(&venv, home.path(), g, Some(&vic), &["list"]);
+    assert_eq!(code, 0, "viewer list: {out}\n{err}");
+    // No credentials: refused with 401.
+    let (code, out, err) = ray_job(&venv, home.path(), g, None, &["list"]);
+    assert_ne!(code, 0, "{out}");
+    // Ray's CLI words a 401 as "Authentication required: <body>".
+    let said = format!("{out}{err}");
+    assert!(
+        said.contains("Authentication required: credentials required"),
+        "{out}\n{err}"
+    );
+    // Viewer submission: refused with 403, no job appears in Ray.
+    let (code, out, err) = ray_job(
+        &venv,
+        home.path(),
+        g,
+        Some(&vic),
+        &[
+            "submit",
+            "--working-dir",
+            &wd_s,
+            "--submission-id",
+            "viewer-try",
+            "--",
+            "python",
+            "script.py",
+        ],
+    );
+    assert_ne!(code, 0, "{out}");
+    // Ray's CLI words a 403 as "Authentication failed: <body>".
+    let said = format!("{out}{err}");
+    assert!(
+        said.contains("Authentication failed: role viewer may not use write routes"),
+        "{out}\n{err}"
+    );
+    assert_eq!(ray_jobs(&token).await, before, "viewer created a job");
+
+    // Submitter: upload, submission and log tail (WebSocket) through the gateway.
+    let (code, out, err) = ray_job(
+        &venv,
+        home.path(),
+        g,
+        Some(&alice),
+        &[
+            "submit",
+            "--working-dir",
+            &wd_s,
+            "--submission-id",
+            "rayward-e2e-1",
+            "--",
+            "python",
+            "script.py",
+        ],
+    );
+    assert_eq!(code, 0, "submitter submit: {out}\n{err}");
+    assert!(
+        out.contains("hello through rayward gateway"),
+        "log tail: {out}\n{err}"
+    );
+    assert!(
+        out.contains("payload-from-working-dir"),
+        "upload: {out}\n{err}"
+    );
+    let after_submit = ray_jobs(&token).await;
+    assert!(
+        after_submit.contains(&("rayward-e2e-1".to_string(), "SUCCEEDED".to_string())),
+        "{after_submit:?}"
+    );
+    // Logs with --follow (WebSocket) as the viewer: read is allowed.
+    let (code, out, err) = ray_job(
+        &venv,
+        home.path(),
+        g,
+        Some(&vic),
+        &["logs", "--follow", "rayward-e2e-1"],
+    );
+    assert_eq!(code, 0, "viewer logs --follow: {out}\n{err}");
+    assert!(
+        out.contains("hello through rayward gateway"),
+        "{out}\n{err}"
+    );
+    let (code, out, err) = ray_job(
+        &venv,
+        home.path(),
+        g,
+        Some(&vic),
+        &["status", "rayward-e2e-1"],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("SUCCEEDED"), "{out}");
+
+    // The audit log names the user and the entrypoint.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let audit: Vec<serde_json::Value> = std::fs::read_to_string(home.path().join("audit.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let submit = audit
+        .iter()
+        .find(|r| r["method"] == "POST" && r["path"] == "/api/jobs/" && r["status"] == 200)
+        .unwrap_or_else(|| panic!("no submission in {audit:?}"));
+    assert_eq!(submit["user"], "alice");
+    assert_eq!(submit["role"], "submitter");
+    assert_eq!(submit["entrypoint"], "python script.py");
+    assert_eq!(submit["submission_id"], "rayward-e2e-1");
+    assert!(
+        audit
+            .iter()
+            .any(|r| r["user"] == "vic" && r["status"] == 403),
+        "viewer's refusal audited: {audit:?}"
+    );
+    let text = std::fs::read_to_string(home.path().join("audit.jsonl")).unwrap();
+    for secret in [token.as_str(), VIC_PW, ALICE_PW] {
+        assert!(!text.contains(secret), "secret in audit log");
+    }
+
+    // The bypass suite.
+    let jobs = ray_jobs(&token).await;
+    let suite = bypass_suite(&vic, &alice, &ada, &token);
+    assert!(suite.len() >= 40, "{} cases", suite.len());
+    let mut failures = Vec::new();
+    for (name, request, want) in &suite {
+        let r = raw(g, request).await;
+        if r.status != *want {
+            failures.push(format!(
+                "{name}: got {} want {want}: {}",
+                r.status,
+                r.body_text().trim()
+            ));
+        }
+        let now = ray_jobs(&token).await;
+        assert_eq!(now, jobs, "{name}: Ray's job list changed");
+    }
+    assert!(
+        failures.is_empty(),
+        "bypass suite:\n{}",
+        failures.join("\n")
+    );
+    drop(gw);
+    drop(ray);
+}
+
+/// (name, raw request, expected status). Every case tries to do what the credentials
+/// (or their absence) do not allow, mostly to submit a job as a viewer.
+fn bypass_suite(
+    vic: &str,
+    alice: &str,
+    ada: &str,
+    ray_token: &str,
+) -> Vec<(&'static str, Vec<u8>, u16)> {
+    let job = r#"{"entrypoint":"echo pwned"}"#;
+    let post = |target: &str, auth: Option<&str>, extra: &str| -> Vec<u8> {
+        let auth = auth
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
+        format!(
+            "POST {target} HTTP/1.1\r\nHost: gw\r\n{auth}{extra}Content-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{job}",
+            job.len()
+        )
+        .into_bytes()
+    };
+    let chunked_job = format!("{:x}\r\n{job}\r\n0\r\n\r\n", job.len());
+    let ws = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+    let v = Some(vic);
+    let mut many_headers = String::new();
+    for i in 0..150 {
+        many_headers.push_str(&format!("X-H{i}: {i}\r\n"));
+    }
+    vec![
+        // Encodings and dot segments that some stacks turn into /api/jobs/.
+        ("decoded unreserved escape still classified", post("/api/%6aobs/", v, ""), 403),
+        ("encoded slash", post("/api%2Fjobs/", v, ""), 400),
+        ("encoded slash lower", post("/api/jobs%2f", v, ""), 400),
+        ("double-encoded slash", post("/api%252Fjobs/", v, ""), 400),
+        ("double-encoded dot", post("/api/jobs/%252e", v, ""), 400),
+        ("encoded dot-dot", post("/static/%2e%2e/api/jobs/", v, ""), 400),
+        ("mixed dot-dot", post("/static/.%2E/api/jobs/", v, ""), 400),
+        ("raw dot-dot", post("/static/../api/jobs/", v, ""), 400),
+        ("dot segment", post("/api/./jobs/", v, ""), 400),
+        ("leading double slash", post("//api/jobs/", v, ""), 400),
+        ("inner double slash", post("/api//jobs/", v, ""), 400),
+        ("trailing dot", post("/api/jobs./", v, ""), 400),
+        ("semicolon param", post("/api/jobs/;x=1", v, ""), 400),
+        ("semicolon in segment", post("/api;/jobs/", v, ""), 400),
+        ("encoded semicolon", post("/api/jobs%3B/", v, ""), 400),
+        ("backslash", post("/api\\jobs/", v, ""), 400),
+        ("encoded backslash", post("/api%5Cjobs/", v, ""), 400),
+        ("encoded NUL", post("/api/jobs/%00", v, ""), 400),
+        ("encoded space", post("/api/jobs/%20", v, ""), 400),
+        ("upper-case path", post("/API/JOBS/", v, ""), 403),
+        ("mixed-case path", post("/api/Jobs/", v, ""), 403),
+        ("job agent route", post("/api/job_agent/jobs/", v, ""), 403),
+        // Methods.
+        ("method override header", get("/api/jobs/", v, "X-HTTP-Method-Override: POST\r\n"), 400),
+        ("X-HTTP-Method", get("/api/jobs/", v, "X-HTTP-Method: POST\r\n"), 400),
+        ("X-Method-Override", get("/api/jobs/", v, "X-Method-Override: DELETE\r\n"), 400),
+        ("lower-case method", format!("post /api/jobs/ HTTP/1.1\r\nHost: gw\r\nAuthorization: {vic}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").into_bytes(), 403),
+        ("OPTIONS", format!("OPTIONS /api/jobs/ HTTP/1.1\r\nHost: gw\r\nAuthorization: {vic}\r\nConnection: close\r\n\r\n").into_bytes(), 403),
+        ("HEAD is a read", format!("HEAD /api/jobs/ HTTP/1.1\r\nHost: gw\r\nAuthorization: {vic}\r\nConnection: close\r\n\r\n").into_bytes(), 200),
+        ("TRACE", format!("TRACE / HTTP/1.1\r\nHost: gw\r\nAuthorization: {ada}\r\nConnection: close\r\n\r\n").into_bytes(), 405),
+        ("PATCH", format!("PATCH /api/jobs/rayward-e2e-1 HTTP/1.1\r\nHost: gw\r\nAuthorization: {ada}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").into_bytes(), 403),
+        // Absolute-form targets.
+        ("absolute-form to Ray", post(&format!("http://{RAY_DASHBOARD}/api/jobs/"), v, ""), 400),
+        ("absolute-form GET", get(&format!("http://{RAY_DASHBOARD}/api/jobs/"), v, ""), 400),
+        ("asterisk form", format!("OPTIONS * HTTP/1.1\r\nHost: gw\r\nAuthorization: {vic}\r\nConnection: close\r\n\r\n").into_bytes(), 400),
+        // Credentials.
+        ("no credentials", post("/api/jobs/", None, ""), 401),
+        ("Ray token as gateway bearer", post("/api/jobs/", Some(&format!("Bearer {ray_token}")), ""), 401),
+        ("Ray token in X-Ray-Authorization", post("/api/jobs/", None, &format!("X-Ray-Authorization: Bearer {ray_token}\r\n")), 401),
+        ("viewer plus X-Ray-Authorization", post("/api/jobs/", v, &format!("X-Ray-Authorization: Bearer {ray_token}\r\n")), 403),
+        ("Ray token cookie", post("/api/jobs/", None, &format!("Cookie: ray-authentication-token={ray_token}\r\n")), 401),
+        ("duplicate Authorization", post("/api/jobs/", v, &format!("Authorization: {alice}\r\n")), 400),
+        ("wrong password", post("/api/jobs/", Some(&basic("alice", VIC_PW)), ""), 401),
+        ("unknown user", post("/api/jobs/", Some(&basic("mallory", ALICE_PW)), ""), 401),
+        ("expired token", post("/api/jobs/", Some("Bearer rwt_expired"), ""), 401),
+        ("viewer submit", post("/api/jobs/", v, ""), 403),
+        ("viewer stop", post("/api/jobs/rayward-e2e-1/stop", v, ""), 403),
+        ("viewer delete", format!("DELETE /api/jobs/rayward-e2e-1 HTTP/1.1\r\nHost: gw\r\nAuthorization: {vic}\r\nConnection: close\r\n\r\n").into_bytes(), 403),
+        ("viewer upload", format!("PUT /api/packages/gcs/_ray_pkg_x.zip HTTP/1.1\r\nHost: gw\r\nAuthorization: {vic}\r\nContent-Length: 4\r\nConnection: close\r\n\r\nPK\x03\x04").into_bytes(), 403),
+        ("viewer package probe", get("/api/packages/gcs/_ray_pkg_x.zip", v, ""), 403),
+        ("submitter profiling", get("/worker/cpu_profile?pid=1&ip=127.0.0.1", Some(alice), ""), 403),
+        ("test route as admin", get("/api/v0/delay/1", Some(ada), ""), 403),
+        ("test dump as admin", get("/test/dump", Some(ada), ""), 403),
+        ("Ray login route", post("/api/authenticate", Some(alice), ""), 403),
+        // Framing.
+        ("TE and CL together", format!("POST /api/jobs/ HTTP/1.1\r\nHost: gw\r\nAuthorization: {alice}\r\nContent-Length: {}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{chunked_job}", job.len()).into_bytes(), 400),
+        ("conflicting Content-Length", format!("POST /api/jobs/ HTTP/1.1\r\nHost: gw\r\nAuthorization: {vic}\r\nContent-Length: {}\r\nContent-Length: 3\r\nConnection: close\r\n\r\n{job}", job.len()).into_bytes(), 400),
+        ("Transfer-Encoding not chunked", format!("POST /api/jobs/ HTTP/1.1\r\nHost: gw\r\nAuthorization: {alice}\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n{chunked_job}").into_bytes(), 400),
+        ("oversized header", get("/api/jobs/", v, &format!("X-Big: {}\r\n", "a".repeat(20_000))), 431),
+        ("too many headers", get("/api/jobs/", v, &many_headers), 431),
+        // Upgrades.
+        ("WebSocket to submit route", post("/api/jobs/", Some(alice), ws), 400),
+        ("WebSocket to job list", get("/api/jobs/", v, ws), 400),
+        ("h2c upgrade", get("/api/version", v, "Upgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n"), 400),
+        ("WebSocket to log tail as admin over POST", post("/api/jobs/rayward-e2e-1/logs/tail", Some(ada), ws), 400),
+    ]
+}
