@@ -190,6 +190,12 @@ fn rule(from_or_to: &str, peers: Vec<Node>, port_list: Option<&[i64]>) -> Node {
 /// Companions of one hardened Ray object: ServiceAccount (+ Role and RoleBinding for the
 /// autoscaler) and NetworkPolicies.
 pub fn for_object(obj: &Object, opts: &Options) -> Vec<Object> {
+    for_object_with(obj, opts, true)
+}
+
+/// [`for_object`], with the NetworkPolicies left out when `policies` is false (the inputs
+/// already hold policies that select the object's pods: the user has chosen them).
+pub fn for_object_with(obj: &Object, opts: &Options, policies: bool) -> Vec<Object> {
     let mut out = Vec::new();
     let ns = obj.namespace.as_deref();
     let w = Workload::templates_of(obj);
@@ -219,7 +225,9 @@ pub fn for_object(obj: &Object, opts: &Options) -> Vec<Object> {
             out.extend(autoscaler_rbac(obj, &sa, ns));
         }
     }
-    out.extend(network_policies(obj, opts, needs_api));
+    if policies {
+        out.extend(network_policies(obj, opts, needs_api));
+    }
     out
 }
 
@@ -379,6 +387,26 @@ fn network_policies(obj: &Object, opts: &Options, head_needs_api: bool) -> Vec<O
             ("metadata", metadata(&name, ns, Vec::new())),
             ("spec", spec),
         ])));
+    }
+    out
+}
+
+/// Indices of the objects whose Ray pods an ingress NetworkPolicy among `objects`
+/// already selects.
+pub fn covered_by_input_policies(objects: &[Object]) -> std::collections::HashSet<usize> {
+    let inv = rayward_manifest::Inventory::new(objects);
+    let mut out = std::collections::HashSet::new();
+    for (_, np) in inv.of_kind(Kind::NetworkPolicy) {
+        if !rayward_rules::util::network::is_ingress_policy(np) {
+            continue;
+        }
+        let sel = rayward_manifest::inventory::policy_selector(np);
+        let ns = np.namespace.as_deref();
+        for p in inv.ray_pods() {
+            if ns_key(inv.pod_namespace(p)) == ns_key(ns) && sel.matches(&p.labels) {
+                out.insert(p.obj);
+            }
+        }
     }
     out
 }

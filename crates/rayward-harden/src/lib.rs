@@ -186,13 +186,15 @@ impl Bundle {
 pub fn harden_bundle(objects: &[Object], opts: &Options) -> Bundle {
     let mut bundle = Bundle::default();
     let mut by_file: Vec<HardenedFile> = Vec::new();
-    let done = par_map(objects, |obj| {
+    let covered = companions::covered_by_input_policies(objects);
+    let indexed: Vec<(usize, &Object)> = objects.iter().enumerate().collect();
+    let done = par_map(&indexed, |&(i, obj)| {
         let (mut out, changes) = fix_object(obj, opts);
         if !out.kind.is_ray() && !opts.safe_only {
             companions::set_namespace(&mut out, opts);
         }
         let comps = if out.kind.is_ray() && !opts.safe_only {
-            companions::for_object(&out, opts)
+            companions::for_object_with(&out, opts, !covered.contains(&i))
         } else {
             Vec::new()
         };

@@ -408,3 +408,44 @@ fn harden_node_serves_json_objects() {
         .any(|c| c.rule_id == "RW110" && c.json_path == "spec.headGroupSpec.serviceType"));
     assert!(rayward_harden::harden_node(Node::new_map(), "x", &Options::default()).is_none());
 }
+
+#[test]
+fn the_secure_example_is_left_almost_alone() {
+    // Its own TLS, account, quota and NetworkPolicies are the user's choices: harden keeps
+    // them, generates nothing beside them, and only makes `privileged: false` explicit.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/secure");
+    let mut objects = Vec::new();
+    for f in rayward_manifest::expand_paths(&[dir]).0 {
+        objects.extend(rayward_manifest::load_file(&f, &Limits::default()).objects);
+    }
+    let b = harden_bundle(&objects, &Options::default());
+    assert!(b.unfixed.is_empty(), "{:?}", b.unfixed);
+    assert!(
+        b.companions.is_empty(),
+        "{:?}",
+        b.companions.iter().map(Object::id).collect::<Vec<_>>()
+    );
+    let rules: std::collections::BTreeSet<&str> =
+        b.changes.iter().map(|(_, c)| c.rule_id).collect();
+    assert_eq!(rules.into_iter().collect::<Vec<_>>(), ["RW501"]);
+}
+
+#[test]
+fn input_policies_that_cover_a_cluster_replace_the_generated_ones() {
+    let mut objects = load(CLUSTER);
+    objects.extend(load(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: mine, namespace: team-a}\nspec:\n  podSelector: {matchLabels: {ray.io/cluster: demo}}\n  ingress:\n  - from: [{podSelector: {matchLabels: {ray.io/cluster: demo}}}]\n",
+    ));
+    let b = harden_bundle(&objects, &Options::default());
+    assert!(b.companions.iter().all(|c| c.kind != Kind::NetworkPolicy));
+    assert!(b.unfixed.iter().all(|f| f.rule_id != "RW140"));
+    // Without it, harden generates them.
+    let b = harden_bundle(&load(CLUSTER), &Options::default());
+    assert_eq!(
+        b.companions
+            .iter()
+            .filter(|c| c.kind == Kind::NetworkPolicy)
+            .count(),
+        2
+    );
+}
