@@ -199,10 +199,9 @@ pub fn for_object_with(obj: &Object, opts: &Options, policies: bool) -> Vec<Obje
     let mut out = Vec::new();
     let ns = obj.namespace.as_deref();
     let w = Workload::templates_of(obj);
-    if w.templates.iter().all(|t| !t.role.is_ray_node()) {
-        // A RayJob on an existing cluster (`clusterSelector`): nothing of its own to guard.
-        return out;
-    }
+    // A RayJob on an existing cluster (`clusterSelector`) has no Ray pods of its own to
+    // guard, but its submitter may still run as the dedicated account.
+    let ray_pods = w.templates.iter().any(|t| t.role.is_ray_node());
     let sa = service_account_name(obj);
     let uses_sa = w
         .templates
@@ -225,7 +224,7 @@ pub fn for_object_with(obj: &Object, opts: &Options, policies: bool) -> Vec<Obje
             out.extend(autoscaler_rbac(obj, &sa, ns));
         }
     }
-    if policies {
+    if policies && ray_pods {
         out.extend(network_policies(obj, opts, needs_api));
     }
     out

@@ -449,3 +449,39 @@ fn input_policies_that_cover_a_cluster_replace_the_generated_ones() {
         2
     );
 }
+
+#[test]
+fn a_submitter_on_a_shared_cluster_gets_its_account() {
+    let job = "\
+apiVersion: ray.io/v1
+kind: RayJob
+metadata: {name: shared, namespace: t}
+spec:
+  entrypoint: python x.py
+  clusterSelector: {ray.io/cluster: big}
+  submitterPodTemplate:
+    spec:
+      restartPolicy: Never
+      containers: [{name: s, image: 'rayproject/ray:2.60.0'}]
+";
+    let h = harden_object(&load(job)[0], &Options::default());
+    let spec = h
+        .object
+        .root
+        .path(&["spec", "submitterPodTemplate", "spec"])
+        .unwrap();
+    assert_eq!(
+        spec.get("serviceAccountName").and_then(Node::as_str),
+        Some("shared-ray")
+    );
+    let kinds: Vec<&str> = h.companions.iter().map(|c| c.kind_name.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["ServiceAccount"],
+        "an account, and no policy for pods it has not"
+    );
+    assert!(
+        h.unfixed.iter().any(|f| f.rule_id == "RW902"),
+        "the shared cluster is reported"
+    );
+}
