@@ -366,6 +366,16 @@ fn network_policies(obj: &Object, opts: &Options, head_needs_api: bool) -> Vec<O
                 .collect();
             egress.push(rule("to", blocks, None));
         }
+        if node_type == "head" {
+            // GCS fault tolerance: the head keeps its state in an external Redis.
+            for port in redis_ports(&w) {
+                let anywhere = vec![
+                    Node::map_of([("namespaceSelector", Node::new_map())]),
+                    any(),
+                ];
+                egress.push(rule("to", anywhere, Some(&[port])));
+            }
+        }
         if node_type == "head" && head_needs_api {
             // The Kubernetes API (its Service port and the usual endpoint port).
             egress.push(rule("to", vec![any()], Some(&[443, 6443])));
@@ -408,6 +418,50 @@ pub fn covered_by_input_policies(objects: &[Object]) -> std::collections::HashSe
         }
     }
     out
+}
+
+/// The ports of the external Redis a cluster's head uses for GCS fault tolerance
+/// (`gcsFaultToleranceOptions.redisAddress`, or `RAY_REDIS_ADDRESS` on the head), none
+/// when it has none or Redis runs in the pod (`127.0.0.1`, `localhost`).
+fn redis_ports(w: &Workload<'_>) -> Vec<i64> {
+    let mut addrs: Vec<&str> = Vec::new();
+    for c in &w.clusters {
+        if let Some(a) = c
+            .node
+            .path(&["gcsFaultToleranceOptions", "redisAddress"])
+            .and_then(Node::as_str)
+        {
+            addrs.push(a);
+        }
+    }
+    for t in w.templates.iter().filter(|t| t.role == PodRole::Head) {
+        for c in t.containers() {
+            if let Some(a) = c.env_value("RAY_REDIS_ADDRESS") {
+                addrs.push(a);
+            }
+        }
+    }
+    let mut ports = Vec::new();
+    for a in addrs {
+        let hostport = a
+            .trim()
+            .trim_start_matches("rediss://")
+            .trim_start_matches("redis://")
+            .rsplit('@')
+            .next()
+            .unwrap_or("");
+        let (host, port) = match hostport.rsplit_once(':') {
+            Some((h, p)) => (h, p.trim_end_matches('/').parse().unwrap_or(6379)),
+            None => (hostport, 6379),
+        };
+        if matches!(host, "127.0.0.1" | "localhost" | "[::1]") || host.is_empty() {
+            continue;
+        }
+        if !ports.contains(&port) {
+            ports.push(port);
+        }
+    }
+    ports
 }
 
 /// Per-namespace companions: the Namespace (with `--namespace`), and a ResourceQuota for

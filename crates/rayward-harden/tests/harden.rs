@@ -485,3 +485,40 @@ spec:
         "the shared cluster is reported"
     );
 }
+
+#[test]
+fn gcs_fault_tolerance_keeps_its_redis_reachable() {
+    let text = "\
+apiVersion: ray.io/v1
+kind: RayCluster
+metadata: {name: ft, namespace: t}
+spec:
+  gcsFaultToleranceOptions:
+    redisAddress: 'redis.t.svc:6380'
+  headGroupSpec:
+    rayStartParams: {}
+    template:
+      spec:
+        containers: [{name: h, image: 'rayproject/ray:2.60.0'}]
+";
+    let h = harden_object(&load(text)[0], &Options::default());
+    let head = to_yaml(
+        &h.companions
+            .iter()
+            .find(|c| c.name == "ft-ray-head")
+            .unwrap()
+            .root,
+    );
+    assert!(head.contains("port: 6380"), "{head}");
+    // A Redis in the pod itself needs no egress.
+    let local = text.replace("redis.t.svc:6380", "127.0.0.1:6380");
+    let h = harden_object(&load(&local)[0], &Options::default());
+    let head = to_yaml(
+        &h.companions
+            .iter()
+            .find(|c| c.name == "ft-ray-head")
+            .unwrap()
+            .root,
+    );
+    assert!(!head.contains("6380"), "{head}");
+}
