@@ -509,7 +509,11 @@ pub fn for_namespaces(objects: &[Object], opts: &Options) -> Vec<Object> {
         let has_quota = objects
             .iter()
             .any(|o| o.kind == Kind::ResourceQuota && ns_key(o.namespace.as_deref()) == key);
-        if has_quota || t.is_empty() {
+        let all_suppress = objects
+            .iter()
+            .filter(|o| o.kind.is_ray() && ns_key(o.namespace.as_deref()) == key)
+            .all(|o| crate::suppressed(o, "RW202"));
+        if has_quota || t.is_empty() || all_suppress {
             continue;
         }
         out.push(object(Node::map_of([

@@ -522,3 +522,25 @@ spec:
     );
     assert!(!head.contains("6380"), "{head}");
 }
+
+#[test]
+fn suppressed_rules_are_not_fixed() {
+    let text = CLUSTER.replace(
+        "  namespace: team-a\n",
+        "  namespace: team-a\n  annotations:\n    rayward.io/ignore: \"RW501,tls-not-enabled,RW140 # needs a device\"\n",
+    );
+    let h = harden_object(&load(&text)[0], &Options::default());
+    let ids: std::collections::BTreeSet<&str> = h.changes.iter().map(|c| c.rule_id).collect();
+    assert!(!ids.contains("RW501") && !ids.contains("RW101"), "{ids:?}");
+    assert!(ids.contains("RW502"), "other fixes still run");
+    let y = to_yaml(&h.object.root);
+    assert!(
+        y.contains("privileged: true") && !y.contains("rayward-certs"),
+        "{y}"
+    );
+    assert!(h.companions.iter().all(|c| c.kind != Kind::NetworkPolicy));
+    assert!(h
+        .unfixed
+        .iter()
+        .all(|f| !["RW501", "RW101", "RW140"].contains(&f.rule_id)));
+}
