@@ -76,7 +76,8 @@ fn tls_keeps_the_ca_key_in_the_init_container() {
         init.get("name").and_then(Node::as_str),
         Some("rayward-certs")
     );
-    let cmd: Vec<&str> = at(init, &["command"])
+    assert!(init.get("command").is_none(), "the image's entrypoint runs");
+    let cmd: Vec<&str> = at(init, &["args"])
         .as_seq()
         .iter()
         .filter_map(Node::as_str)
@@ -84,7 +85,6 @@ fn tls_keeps_the_ca_key_in_the_init_container() {
     assert_eq!(
         cmd,
         [
-            "rayward",
             "certs",
             "node",
             "--ca",
