@@ -15,9 +15,10 @@ use std::sync::Arc;
 /// The file name companions report in findings and are written to under `-o`.
 pub const COMPANIONS_FILE: &str = "companions.yaml";
 
-/// The label harden puts on a RayCronJob's pod templates: the RayJobs and clusters it
-/// creates get generated names, so no KubeRay label names them statically.
-pub const CRONJOB_LABEL: &str = "rayward.io/raycronjob";
+/// The label harden puts on the pod templates of a RayCronJob, and of an object named by
+/// `generateName`: their clusters get generated names, so no KubeRay label names them
+/// statically.
+pub const OWNER_LABEL: &str = "rayward.io/ray-object";
 
 /// Labels of the gateway's pods (`rayward gateway`'s manifests set them).
 pub const GATEWAY_LABEL: (&str, &str) = ("app.kubernetes.io/name", "rayward-gateway");
@@ -35,30 +36,47 @@ pub fn service_account_name(obj: &Object) -> String {
     rayward_rules::util::rbac::dedicated_service_account(&obj.name)
 }
 
-/// The labels KubeRay puts on every pod of this object's cluster(s).
+/// A name as a label value: at most 63 characters, ending in a letter or digit (KubeRay
+/// shortens long names the same way for its labels).
+pub fn label_value(name: &str) -> String {
+    let cut: String = name.chars().take(63).collect();
+    cut.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string()
+}
+
+/// Whether the object's clusters carry no static KubeRay label to select them by.
+fn needs_owner_label(obj: &Object) -> bool {
+    obj.kind == Kind::RayCronJob || obj.root.path(&["metadata", "name"]).is_none()
+}
+
+/// The labels every pod of this object's cluster(s) carries: KubeRay's own, or
+/// [`OWNER_LABEL`] where KubeRay's hold generated names.
 pub fn cluster_labels(obj: &Object) -> Vec<(&'static str, String)> {
+    let name = label_value(&obj.name);
+    if needs_owner_label(obj) {
+        return vec![(OWNER_LABEL, name)];
+    }
     match obj.kind {
-        Kind::RayCluster => vec![("ray.io/cluster", obj.name.clone())],
+        Kind::RayCluster => vec![("ray.io/cluster", name)],
         Kind::RayJob => vec![
             ("ray.io/originated-from-crd", "RayJob".into()),
-            ("ray.io/originated-from-cr-name", obj.name.clone()),
+            ("ray.io/originated-from-cr-name", name),
         ],
-        Kind::RayService => vec![
+        _ => vec![
             ("ray.io/originated-from-crd", "RayService".into()),
-            ("ray.io/originated-from-cr-name", obj.name.clone()),
+            ("ray.io/originated-from-cr-name", name),
         ],
-        _ => vec![(CRONJOB_LABEL, obj.name.clone())],
     }
 }
 
-/// Edits the object needs for its companions to select it: a RayCronJob's pod templates get
-/// [`CRONJOB_LABEL`].
+/// Edits the object needs for its companions to select it: the pod templates of a
+/// RayCronJob or a `generateName` object get [`OWNER_LABEL`].
 pub fn prepare(obj: &mut Object) -> Vec<Change> {
     let mut changes = Vec::new();
-    if obj.kind != Kind::RayCronJob {
+    if !needs_owner_label(obj) {
         return changes;
     }
-    let name = obj.name.clone();
+    let name = label_value(&obj.name);
     let paths: Vec<_> = {
         let w = Workload::templates_of(obj);
         w.templates
@@ -74,10 +92,10 @@ pub fn prepare(obj: &mut Object) -> Vec<Change> {
         let Some(labels) = t.map_entry("metadata").and_then(|m| m.map_entry("labels")) else {
             continue;
         };
-        if labels.set(CRONJOB_LABEL, Node::string(name.clone())) {
+        if labels.set(OWNER_LABEL, Node::string(name.clone())) {
             changes.push(Change {
                 rule_id: "RW140",
-                json_path: p.keys(&["metadata", "labels", CRONJOB_LABEL]).to_string(),
+                json_path: p.keys(&["metadata", "labels", OWNER_LABEL]).to_string(),
                 description: "label the pods so the NetworkPolicies can select them".into(),
             });
         }
@@ -319,11 +337,13 @@ fn network_policies(obj: &Object, opts: &Options, head_needs_api: bool) -> Vec<O
             }
             // The submitter Job's pods (K8sJobMode) send the job to the dashboard.
             match obj.kind {
-                Kind::RayJob => {
-                    let submitter = peer_pods(&[("job-name", obj.name.clone())]);
+                Kind::RayJob if !needs_owner_label(obj) => {
+                    let submitter = peer_pods(&[("job-name", label_value(&obj.name))]);
                     ingress.push(rule("from", vec![submitter], Some(&[DASHBOARD])));
                 }
-                Kind::RayCronJob => {
+                // Generated job names: any Job's pods of the namespace may submit (the
+                // Jobs API still asks for the token).
+                Kind::RayJob | Kind::RayCronJob => {
                     let submitter = Node::map_of([(
                         "podSelector",
                         Node::map_of([(

@@ -373,3 +373,39 @@ fn every_account_the_output_names_exists() {
         }
     }
 }
+
+#[test]
+fn generated_labels_and_selectors_are_valid_label_values() {
+    let valid = |v: &str| {
+        v.len() <= 63
+            && (v.is_empty()
+                || (v.starts_with(|c: char| c.is_ascii_alphanumeric())
+                    && v.ends_with(|c: char| c.is_ascii_alphanumeric())
+                    && v.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))))
+    };
+    for x in ray_objects() {
+        let b = harden_bundle(std::slice::from_ref(x), &options());
+        for c in b.companions.iter().chain(&b.files[0].objects) {
+            let text = rayward_manifest::emit::to_yaml(&c.root);
+            for line in text.lines() {
+                let l = line.trim_start_matches([' ', '-']);
+                for key in [
+                    "ray.io/cluster: ",
+                    "ray.io/originated-from-cr-name: ",
+                    "rayward.io/ray-object: ",
+                    "job-name: ",
+                ] {
+                    if let Some(v) = l.strip_prefix(key) {
+                        assert!(
+                            valid(v.trim_matches('"')),
+                            "{}: `{l}` in {}",
+                            x.id(),
+                            c.id()
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
