@@ -15,9 +15,10 @@ use std::sync::Arc;
 /// The file name companions report in findings and are written to under `-o`.
 pub const COMPANIONS_FILE: &str = "companions.yaml";
 
-/// The label harden puts on a RayCronJob's pod templates: the RayJobs and clusters it
-/// creates get generated names, so no KubeRay label names them statically.
-pub const CRONJOB_LABEL: &str = "rayward.io/raycronjob";
+/// The label harden puts on the pod templates of a RayCronJob, and of an object named by
+/// `generateName`: their clusters get generated names, so no KubeRay label names them
+/// statically.
+pub const OWNER_LABEL: &str = "rayward.io/ray-object";
 
 /// Labels of the gateway's pods (`rayward gateway`'s manifests set them).
 pub const GATEWAY_LABEL: (&str, &str) = ("app.kubernetes.io/name", "rayward-gateway");
@@ -35,30 +36,47 @@ pub fn service_account_name(obj: &Object) -> String {
     rayward_rules::util::rbac::dedicated_service_account(&obj.name)
 }
 
-/// The labels KubeRay puts on every pod of this object's cluster(s).
+/// A name as a label value: at most 63 characters, ending in a letter or digit (KubeRay
+/// shortens long names the same way for its labels).
+pub fn label_value(name: &str) -> String {
+    let cut: String = name.chars().take(63).collect();
+    cut.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string()
+}
+
+/// Whether the object's clusters carry no static KubeRay label to select them by.
+fn needs_owner_label(obj: &Object) -> bool {
+    obj.kind == Kind::RayCronJob || obj.root.path(&["metadata", "name"]).is_none()
+}
+
+/// The labels every pod of this object's cluster(s) carries: KubeRay's own, or
+/// [`OWNER_LABEL`] where KubeRay's hold generated names.
 pub fn cluster_labels(obj: &Object) -> Vec<(&'static str, String)> {
+    let name = label_value(&obj.name);
+    if needs_owner_label(obj) {
+        return vec![(OWNER_LABEL, name)];
+    }
     match obj.kind {
-        Kind::RayCluster => vec![("ray.io/cluster", obj.name.clone())],
+        Kind::RayCluster => vec![("ray.io/cluster", name)],
         Kind::RayJob => vec![
             ("ray.io/originated-from-crd", "RayJob".into()),
-            ("ray.io/originated-from-cr-name", obj.name.clone()),
+            ("ray.io/originated-from-cr-name", name),
         ],
-        Kind::RayService => vec![
+        _ => vec![
             ("ray.io/originated-from-crd", "RayService".into()),
-            ("ray.io/originated-from-cr-name", obj.name.clone()),
+            ("ray.io/originated-from-cr-name", name),
         ],
-        _ => vec![(CRONJOB_LABEL, obj.name.clone())],
     }
 }
 
-/// Edits the object needs for its companions to select it: a RayCronJob's pod templates get
-/// [`CRONJOB_LABEL`].
+/// Edits the object needs for its companions to select it: the pod templates of a
+/// RayCronJob or a `generateName` object get [`OWNER_LABEL`].
 pub fn prepare(obj: &mut Object) -> Vec<Change> {
     let mut changes = Vec::new();
-    if obj.kind != Kind::RayCronJob {
+    if !needs_owner_label(obj) {
         return changes;
     }
-    let name = obj.name.clone();
+    let name = label_value(&obj.name);
     let paths: Vec<_> = {
         let w = Workload::templates_of(obj);
         w.templates
@@ -74,10 +92,10 @@ pub fn prepare(obj: &mut Object) -> Vec<Change> {
         let Some(labels) = t.map_entry("metadata").and_then(|m| m.map_entry("labels")) else {
             continue;
         };
-        if labels.set(CRONJOB_LABEL, Node::string(name.clone())) {
+        if labels.set(OWNER_LABEL, Node::string(name.clone())) {
             changes.push(Change {
                 rule_id: "RW140",
-                json_path: p.keys(&["metadata", "labels", CRONJOB_LABEL]).to_string(),
+                json_path: p.keys(&["metadata", "labels", OWNER_LABEL]).to_string(),
                 description: "label the pods so the NetworkPolicies can select them".into(),
             });
         }
@@ -190,13 +208,18 @@ fn rule(from_or_to: &str, peers: Vec<Node>, port_list: Option<&[i64]>) -> Node {
 /// Companions of one hardened Ray object: ServiceAccount (+ Role and RoleBinding for the
 /// autoscaler) and NetworkPolicies.
 pub fn for_object(obj: &Object, opts: &Options) -> Vec<Object> {
+    for_object_with(obj, opts, true)
+}
+
+/// [`for_object`], with the NetworkPolicies left out when `policies` is false (the inputs
+/// already hold policies that select the object's pods: the user has chosen them).
+pub fn for_object_with(obj: &Object, opts: &Options, policies: bool) -> Vec<Object> {
     let mut out = Vec::new();
     let ns = obj.namespace.as_deref();
     let w = Workload::templates_of(obj);
-    if w.templates.iter().all(|t| !t.role.is_ray_node()) {
-        // A RayJob on an existing cluster (`clusterSelector`): nothing of its own to guard.
-        return out;
-    }
+    // A RayJob on an existing cluster (`clusterSelector`) has no Ray pods of its own to
+    // guard, but its submitter may still run as the dedicated account.
+    let ray_pods = w.templates.iter().any(|t| t.role.is_ray_node());
     let sa = service_account_name(obj);
     let uses_sa = w
         .templates
@@ -219,7 +242,9 @@ pub fn for_object(obj: &Object, opts: &Options) -> Vec<Object> {
             out.extend(autoscaler_rbac(obj, &sa, ns));
         }
     }
-    out.extend(network_policies(obj, opts, needs_api));
+    if policies && ray_pods {
+        out.extend(network_policies(obj, opts, needs_api));
+    }
     out
 }
 
@@ -312,11 +337,13 @@ fn network_policies(obj: &Object, opts: &Options, head_needs_api: bool) -> Vec<O
             }
             // The submitter Job's pods (K8sJobMode) send the job to the dashboard.
             match obj.kind {
-                Kind::RayJob => {
-                    let submitter = peer_pods(&[("job-name", obj.name.clone())]);
+                Kind::RayJob if !needs_owner_label(obj) => {
+                    let submitter = peer_pods(&[("job-name", label_value(&obj.name))]);
                     ingress.push(rule("from", vec![submitter], Some(&[DASHBOARD])));
                 }
-                Kind::RayCronJob => {
+                // Generated job names: any Job's pods of the namespace may submit (the
+                // Jobs API still asks for the token).
+                Kind::RayJob | Kind::RayCronJob => {
                     let submitter = Node::map_of([(
                         "podSelector",
                         Node::map_of([(
@@ -359,6 +386,16 @@ fn network_policies(obj: &Object, opts: &Options, head_needs_api: bool) -> Vec<O
                 .collect();
             egress.push(rule("to", blocks, None));
         }
+        if node_type == "head" {
+            // GCS fault tolerance: the head keeps its state in an external Redis.
+            for port in redis_ports(&w) {
+                let anywhere = vec![
+                    Node::map_of([("namespaceSelector", Node::new_map())]),
+                    any(),
+                ];
+                egress.push(rule("to", anywhere, Some(&[port])));
+            }
+        }
         if node_type == "head" && head_needs_api {
             // The Kubernetes API (its Service port and the usual endpoint port).
             egress.push(rule("to", vec![any()], Some(&[443, 6443])));
@@ -381,6 +418,70 @@ fn network_policies(obj: &Object, opts: &Options, head_needs_api: bool) -> Vec<O
         ])));
     }
     out
+}
+
+/// Indices of the objects whose Ray pods an ingress NetworkPolicy among `objects`
+/// already selects.
+pub fn covered_by_input_policies(objects: &[Object]) -> std::collections::HashSet<usize> {
+    let inv = rayward_manifest::Inventory::new(objects);
+    let mut out = std::collections::HashSet::new();
+    for (_, np) in inv.of_kind(Kind::NetworkPolicy) {
+        if !rayward_rules::util::network::is_ingress_policy(np) {
+            continue;
+        }
+        let sel = rayward_manifest::inventory::policy_selector(np);
+        let ns = np.namespace.as_deref();
+        for p in inv.ray_pods() {
+            if ns_key(inv.pod_namespace(p)) == ns_key(ns) && sel.matches(&p.labels) {
+                out.insert(p.obj);
+            }
+        }
+    }
+    out
+}
+
+/// The ports of the external Redis a cluster's head uses for GCS fault tolerance
+/// (`gcsFaultToleranceOptions.redisAddress`, or `RAY_REDIS_ADDRESS` on the head), none
+/// when it has none or Redis runs in the pod (`127.0.0.1`, `localhost`).
+fn redis_ports(w: &Workload<'_>) -> Vec<i64> {
+    let mut addrs: Vec<&str> = Vec::new();
+    for c in &w.clusters {
+        if let Some(a) = c
+            .node
+            .path(&["gcsFaultToleranceOptions", "redisAddress"])
+            .and_then(Node::as_str)
+        {
+            addrs.push(a);
+        }
+    }
+    for t in w.templates.iter().filter(|t| t.role == PodRole::Head) {
+        for c in t.containers() {
+            if let Some(a) = c.env_value("RAY_REDIS_ADDRESS") {
+                addrs.push(a);
+            }
+        }
+    }
+    let mut ports = Vec::new();
+    for a in addrs {
+        let hostport = a
+            .trim()
+            .trim_start_matches("rediss://")
+            .trim_start_matches("redis://")
+            .rsplit('@')
+            .next()
+            .unwrap_or("");
+        let (host, port) = match hostport.rsplit_once(':') {
+            Some((h, p)) => (h, p.trim_end_matches('/').parse().unwrap_or(6379)),
+            None => (hostport, 6379),
+        };
+        if matches!(host, "127.0.0.1" | "localhost" | "[::1]") || host.is_empty() {
+            continue;
+        }
+        if !ports.contains(&port) {
+            ports.push(port);
+        }
+    }
+    ports
 }
 
 /// Per-namespace companions: the Namespace (with `--namespace`), and a ResourceQuota for
@@ -428,7 +529,11 @@ pub fn for_namespaces(objects: &[Object], opts: &Options) -> Vec<Object> {
         let has_quota = objects
             .iter()
             .any(|o| o.kind == Kind::ResourceQuota && ns_key(o.namespace.as_deref()) == key);
-        if has_quota || t.is_empty() {
+        let all_suppress = objects
+            .iter()
+            .filter(|o| o.kind.is_ray() && ns_key(o.namespace.as_deref()) == key)
+            .all(|o| crate::suppressed(o, "RW202"));
+        if has_quota || t.is_empty() || all_suppress {
             continue;
         }
         out.push(object(Node::map_of([

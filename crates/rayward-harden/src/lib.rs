@@ -100,8 +100,22 @@ fn fix_object(obj: &Object, opts: &Options) -> (Object, Vec<Change>) {
         options: &opts.fix,
         settings: &opts.settings,
     };
-    for (_, fix) in registry::fixable() {
+    let fixable = registry::fixable();
+    for (i, (_, fix)) in fixable.iter().enumerate() {
         if opts.safe_only && !fix.safe() {
+            continue;
+        }
+        // A fix shared by several rules (TLS) runs once, and not at all when the object
+        // suppresses any of them: a suppression is the user's decision to keep it as it is.
+        let same = |f: &&'static dyn rayward_rules::Fix| f.fix_name() == fix.fix_name();
+        if fixable[..i].iter().any(|(_, f)| same(f)) {
+            continue;
+        }
+        if fixable
+            .iter()
+            .filter(|(_, f)| same(f))
+            .any(|(r, _)| suppressed(obj, r.meta().id))
+        {
             continue;
         }
         changes.extend(fix.fix(&mut out, &cx));
@@ -111,6 +125,13 @@ fn fix_object(obj: &Object, opts: &Options) -> (Object, Vec<Change>) {
     }
     refresh_identity(&mut out);
     (out, changes)
+}
+
+/// Whether the object's `rayward.io/ignore` annotation suppresses a rule.
+pub fn suppressed(obj: &Object, rule_id: &str) -> bool {
+    registry::find(rule_id).is_some_and(|r| {
+        rayward_rules::engine::suppression(obj, r.meta().id, r.meta().name).is_some()
+    })
 }
 
 /// Keeps the object's cached name and namespace in step with its edited metadata.
@@ -130,7 +151,7 @@ pub fn harden_object(obj: &Object, opts: &Options) -> Hardened {
     let companions = if opts.safe_only || !object.kind.is_ray() {
         Vec::new()
     } else {
-        companions::for_object(&object, opts)
+        companions::for_object_with(&object, opts, !suppressed(&object, "RW140"))
     };
     let mut all = vec![object.clone()];
     all.extend(companions.iter().cloned());
@@ -186,13 +207,16 @@ impl Bundle {
 pub fn harden_bundle(objects: &[Object], opts: &Options) -> Bundle {
     let mut bundle = Bundle::default();
     let mut by_file: Vec<HardenedFile> = Vec::new();
-    let done = par_map(objects, |obj| {
+    let covered = companions::covered_by_input_policies(objects);
+    let indexed: Vec<(usize, &Object)> = objects.iter().enumerate().collect();
+    let done = par_map(&indexed, |&(i, obj)| {
         let (mut out, changes) = fix_object(obj, opts);
         if !out.kind.is_ray() && !opts.safe_only {
             companions::set_namespace(&mut out, opts);
         }
         let comps = if out.kind.is_ray() && !opts.safe_only {
-            companions::for_object(&out, opts)
+            let policies = !covered.contains(&i) && !suppressed(&out, "RW140");
+            companions::for_object_with(&out, opts, policies)
         } else {
             Vec::new()
         };

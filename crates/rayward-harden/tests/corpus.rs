@@ -344,3 +344,68 @@ fn the_drop_check_notices_an_unrecorded_drop() {
         "{out:?}"
     );
 }
+
+#[test]
+fn every_account_the_output_names_exists() {
+    // A pod naming a ServiceAccount that is not there is never created.
+    for x in ray_objects() {
+        let b = harden_bundle(std::slice::from_ref(x), &options());
+        let o = &b.files[0].objects[0];
+        let w = rayward_manifest::Workload::of(o);
+        for t in &w.templates {
+            let Some(sa) = t.field("serviceAccountName").and_then(Node::as_str) else {
+                continue;
+            };
+            let declared_in_input = x.root.path(&["spec"]).is_some_and(|_| {
+                rayward_manifest::emit::to_yaml(&x.root)
+                    .contains(&format!("serviceAccountName: {sa}"))
+            });
+            let generated = b
+                .companions
+                .iter()
+                .any(|c| c.kind == rayward_manifest::Kind::ServiceAccount && c.name == sa);
+            assert!(
+                declared_in_input || generated,
+                "{}: {} runs as `{sa}`, which neither the input named nor harden generated",
+                x.id(),
+                t.path
+            );
+        }
+    }
+}
+
+#[test]
+fn generated_labels_and_selectors_are_valid_label_values() {
+    let valid = |v: &str| {
+        v.len() <= 63
+            && (v.is_empty()
+                || (v.starts_with(|c: char| c.is_ascii_alphanumeric())
+                    && v.ends_with(|c: char| c.is_ascii_alphanumeric())
+                    && v.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))))
+    };
+    for x in ray_objects() {
+        let b = harden_bundle(std::slice::from_ref(x), &options());
+        for c in b.companions.iter().chain(&b.files[0].objects) {
+            let text = rayward_manifest::emit::to_yaml(&c.root);
+            for line in text.lines() {
+                let l = line.trim_start_matches([' ', '-']);
+                for key in [
+                    "ray.io/cluster: ",
+                    "ray.io/originated-from-cr-name: ",
+                    "rayward.io/ray-object: ",
+                    "job-name: ",
+                ] {
+                    if let Some(v) = l.strip_prefix(key) {
+                        assert!(
+                            valid(v.trim_matches('"')),
+                            "{}: `{l}` in {}",
+                            x.id(),
+                            c.id()
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

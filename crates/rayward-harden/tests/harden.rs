@@ -76,7 +76,8 @@ fn tls_keeps_the_ca_key_in_the_init_container() {
         init.get("name").and_then(Node::as_str),
         Some("rayward-certs")
     );
-    let cmd: Vec<&str> = at(init, &["command"])
+    assert!(init.get("command").is_none(), "the image's entrypoint runs");
+    let cmd: Vec<&str> = at(init, &["args"])
         .as_seq()
         .iter()
         .filter_map(Node::as_str)
@@ -84,7 +85,6 @@ fn tls_keeps_the_ca_key_in_the_init_container() {
     assert_eq!(
         cmd,
         [
-            "rayward",
             "certs",
             "node",
             "--ca",
@@ -407,4 +407,140 @@ fn harden_node_serves_json_objects() {
         .iter()
         .any(|c| c.rule_id == "RW110" && c.json_path == "spec.headGroupSpec.serviceType"));
     assert!(rayward_harden::harden_node(Node::new_map(), "x", &Options::default()).is_none());
+}
+
+#[test]
+fn the_secure_example_is_left_almost_alone() {
+    // Its own TLS, account, quota and NetworkPolicies are the user's choices: harden keeps
+    // them, generates nothing beside them, and only makes `privileged: false` explicit.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/secure");
+    let mut objects = Vec::new();
+    for f in rayward_manifest::expand_paths(&[dir]).0 {
+        objects.extend(rayward_manifest::load_file(&f, &Limits::default()).objects);
+    }
+    let b = harden_bundle(&objects, &Options::default());
+    assert!(b.unfixed.is_empty(), "{:?}", b.unfixed);
+    assert!(
+        b.companions.is_empty(),
+        "{:?}",
+        b.companions.iter().map(Object::id).collect::<Vec<_>>()
+    );
+    let rules: std::collections::BTreeSet<&str> =
+        b.changes.iter().map(|(_, c)| c.rule_id).collect();
+    assert_eq!(rules.into_iter().collect::<Vec<_>>(), ["RW501"]);
+}
+
+#[test]
+fn input_policies_that_cover_a_cluster_replace_the_generated_ones() {
+    let mut objects = load(CLUSTER);
+    objects.extend(load(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: mine, namespace: team-a}\nspec:\n  podSelector: {matchLabels: {ray.io/cluster: demo}}\n  ingress:\n  - from: [{podSelector: {matchLabels: {ray.io/cluster: demo}}}]\n",
+    ));
+    let b = harden_bundle(&objects, &Options::default());
+    assert!(b.companions.iter().all(|c| c.kind != Kind::NetworkPolicy));
+    assert!(b.unfixed.iter().all(|f| f.rule_id != "RW140"));
+    // Without it, harden generates them.
+    let b = harden_bundle(&load(CLUSTER), &Options::default());
+    assert_eq!(
+        b.companions
+            .iter()
+            .filter(|c| c.kind == Kind::NetworkPolicy)
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn a_submitter_on_a_shared_cluster_gets_its_account() {
+    let job = "\
+apiVersion: ray.io/v1
+kind: RayJob
+metadata: {name: shared, namespace: t}
+spec:
+  entrypoint: python x.py
+  clusterSelector: {ray.io/cluster: big}
+  submitterPodTemplate:
+    spec:
+      restartPolicy: Never
+      containers: [{name: s, image: 'rayproject/ray:2.60.0'}]
+";
+    let h = harden_object(&load(job)[0], &Options::default());
+    let spec = h
+        .object
+        .root
+        .path(&["spec", "submitterPodTemplate", "spec"])
+        .unwrap();
+    assert_eq!(
+        spec.get("serviceAccountName").and_then(Node::as_str),
+        Some("shared-ray")
+    );
+    let kinds: Vec<&str> = h.companions.iter().map(|c| c.kind_name.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["ServiceAccount"],
+        "an account, and no policy for pods it has not"
+    );
+    assert!(
+        h.unfixed.iter().any(|f| f.rule_id == "RW902"),
+        "the shared cluster is reported"
+    );
+}
+
+#[test]
+fn gcs_fault_tolerance_keeps_its_redis_reachable() {
+    let text = "\
+apiVersion: ray.io/v1
+kind: RayCluster
+metadata: {name: ft, namespace: t}
+spec:
+  gcsFaultToleranceOptions:
+    redisAddress: 'redis.t.svc:6380'
+  headGroupSpec:
+    rayStartParams: {}
+    template:
+      spec:
+        containers: [{name: h, image: 'rayproject/ray:2.60.0'}]
+";
+    let h = harden_object(&load(text)[0], &Options::default());
+    let head = to_yaml(
+        &h.companions
+            .iter()
+            .find(|c| c.name == "ft-ray-head")
+            .unwrap()
+            .root,
+    );
+    assert!(head.contains("port: 6380"), "{head}");
+    // A Redis in the pod itself needs no egress.
+    let local = text.replace("redis.t.svc:6380", "127.0.0.1:6380");
+    let h = harden_object(&load(&local)[0], &Options::default());
+    let head = to_yaml(
+        &h.companions
+            .iter()
+            .find(|c| c.name == "ft-ray-head")
+            .unwrap()
+            .root,
+    );
+    assert!(!head.contains("6380"), "{head}");
+}
+
+#[test]
+fn suppressed_rules_are_not_fixed() {
+    let text = CLUSTER.replace(
+        "  namespace: team-a\n",
+        "  namespace: team-a\n  annotations:\n    rayward.io/ignore: \"RW501,tls-not-enabled,RW140 # needs a device\"\n",
+    );
+    let h = harden_object(&load(&text)[0], &Options::default());
+    let ids: std::collections::BTreeSet<&str> = h.changes.iter().map(|c| c.rule_id).collect();
+    assert!(!ids.contains("RW501") && !ids.contains("RW101"), "{ids:?}");
+    assert!(ids.contains("RW502"), "other fixes still run");
+    let y = to_yaml(&h.object.root);
+    assert!(
+        y.contains("privileged: true") && !y.contains("rayward-certs"),
+        "{y}"
+    );
+    assert!(h.companions.iter().all(|c| c.kind != Kind::NetworkPolicy));
+    assert!(h
+        .unfixed
+        .iter()
+        .all(|f| !["RW501", "RW101", "RW140"].contains(&f.rule_id)));
 }

@@ -326,6 +326,26 @@ impl Node {
         }
     }
 
+    /// Turns quoted single-line strings into plain ones wherever the plain form reads back
+    /// as the same string, keys included: what JSON input needs to come out as ordinary
+    /// YAML. Types never change (`"1"` and `"true"` stay quoted).
+    pub fn prefer_plain(&mut self) {
+        match &mut self.value {
+            Value::Scalar { text, plain } => {
+                if !*plain && plain_safe(text) && resolves_as_string(text) {
+                    *plain = true;
+                }
+            }
+            Value::Seq(items) => items.iter_mut().for_each(Node::prefer_plain),
+            Value::Map(entries) => {
+                for (k, v) in entries {
+                    k.prefer_plain();
+                    v.prefer_plain();
+                }
+            }
+        }
+    }
+
     /// Whether this is a plain (unquoted, not block) scalar.
     pub fn is_plain(&self) -> bool {
         matches!(self.value, Value::Scalar { plain: true, .. })
@@ -461,6 +481,17 @@ mod tests {
         ] {
             assert!(!Node::string(s).is_plain(), "{s:?} is not plain-safe");
         }
+    }
+
+    #[test]
+    fn prefer_plain_keeps_types() {
+        let mut n =
+            load("{\"a\": \"x\", \"b\": \"1\", \"c\": \"true\", \"d\": \"a: b\", \"e\": 2}\n");
+        n.prefer_plain();
+        let plain: Vec<bool> = n.as_map().iter().map(|(_, v)| v.is_plain()).collect();
+        assert_eq!(plain, [true, false, false, false, true]);
+        assert!(n.as_map().iter().all(|(k, _)| k.is_plain()));
+        assert_eq!(n.get("b").and_then(Node::as_str), Some("1"));
     }
 
     #[test]

@@ -68,6 +68,12 @@ pub trait Fix: Send + Sync {
     /// Rewrites `obj` so the rule no longer reports it (as far as it can without guessing),
     /// and says what it did. Changes nothing when there is nothing to fix.
     fn fix(&self, obj: &mut Object, cx: &FixContext<'_>) -> Vec<Change>;
+
+    /// The fix's type name: which rules share one fix (RW101 and RW102 share the TLS
+    /// fix). The fixes are unit structs, so their addresses cannot tell them apart.
+    fn fix_name(&self) -> &'static str {
+        std::any::type_name::<Self>()
+    }
 }
 
 /// Collects [`Change`]s for one rule.

@@ -132,3 +132,23 @@ fn every_fix_clears_its_rule_on_its_trigger_fixtures() {
         "only {fixed_rules} fixes changed their fixtures"
     );
 }
+
+#[test]
+fn fixes_are_told_apart_by_name() {
+    let fixes = registry::fixable();
+    let mut names: Vec<&str> = fixes.iter().map(|(_, f)| f.fix_name()).collect();
+    let tls: Vec<&str> = fixes
+        .iter()
+        .filter(|(r, _)| ["RW101", "RW102"].contains(&r.meta().id))
+        .map(|(_, f)| f.fix_name())
+        .collect();
+    assert_eq!(tls.len(), 2);
+    assert_eq!(tls[0], tls[1], "RW101 and RW102 share the TLS fix");
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(
+        names.len(),
+        fixes.len() - 1,
+        "every other rule has a fix of its own"
+    );
+}

@@ -272,3 +272,27 @@ fn config_harden_section_sets_defaults_and_flags_win() {
         "names the config line: {stderr}"
     );
 }
+
+#[test]
+fn json_inputs_come_out_as_yaml_under_their_folder() {
+    let dir = tmp("json");
+    let sub = dir.join("in/team");
+    std::fs::create_dir_all(&sub).unwrap();
+    std::fs::write(
+        sub.join("c.json"),
+        r#"{"apiVersion":"ray.io/v1","kind":"RayCluster","metadata":{"name":"j"},"spec":{"headGroupSpec":{"rayStartParams":{},"template":{"spec":{"containers":[{"name":"h","image":"rayproject/ray:2.60.0"}]}}}}}"#,
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let (code, _, stderr) = run(bin()
+        .arg(dir.join("in"))
+        .args(["--fail-on", "none", "-o"])
+        .arg(&out));
+    assert_eq!(code, 0, "{stderr}");
+    let text = std::fs::read_to_string(out.join("team/c.yaml")).expect("team/c.yaml");
+    assert!(
+        text.starts_with("apiVersion: ray.io/v1\nkind: RayCluster\n"),
+        "{text}"
+    );
+    assert!(out.join("companions.yaml").is_file());
+}

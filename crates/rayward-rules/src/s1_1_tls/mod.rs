@@ -235,11 +235,11 @@ fn cert_init_container(image: &str) -> Node {
     Node::map_of([
         ("name", Node::string(CERT_INIT)),
         ("image", Node::string(image)),
+        // Arguments only: the image's entrypoint is rayward (the project's image is the
+        // static binary alone, at /rayward, with no shell and no PATH to find it by).
         (
-            "command",
-            strings(&[
-                "rayward", "certs", "node", "--ca", CA_DIR, "--out", TLS_DIR, "--force",
-            ]),
+            "args",
+            strings(&["certs", "node", "--ca", CA_DIR, "--out", TLS_DIR, "--force"]),
         ),
         (
             "env",

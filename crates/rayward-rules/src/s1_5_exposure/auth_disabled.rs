@@ -156,6 +156,9 @@ impl Fix for AuthDisabled {
                     });
                     ch.add(&path.key("env"), "remove RAY_AUTH_MODE=disabled");
                 }
+                if c.get("env").is_some_and(|e| e.as_seq().is_empty()) {
+                    c.remove("env");
+                }
                 // Auth off by env means no `authOptions` either: turn token auth on there.
                 if let Some(auth) = obj
                     .root

@@ -150,9 +150,12 @@ pub fn run(args: HardenArgs) -> Result<u8> {
             let name = args.stdin_name.clone();
             match read {
                 Ok(_) => {
-                    let l = load_bytes(&name, &buf, &limits);
+                    let mut l = load_bytes(&name, &buf, &limits);
                     errors.extend(l.error.as_ref().map(input_error));
                     skipped += l.skipped_documents;
+                    if looks_like_json(&buf) {
+                        plain_strings(&mut l.objects);
+                    }
                     objects.extend(l.objects);
                 }
                 Err(e) => errors.push(InputError {
@@ -169,9 +172,12 @@ pub fn run(args: HardenArgs) -> Result<u8> {
         errors.extend(walk_errors.iter().map(input_error));
         for f in files {
             file_count += 1;
-            let l = load_file(&f, &limits);
+            let mut l = load_file(&f, &limits);
             errors.extend(l.error.as_ref().map(input_error));
             skipped += l.skipped_documents;
+            if f.extension().is_some_and(|e| e == "json") {
+                plain_strings(&mut l.objects);
+            }
             objects.extend(l.objects);
             let rel = if p.is_dir() {
                 f.strip_prefix(p)
@@ -222,6 +228,12 @@ pub fn run(args: HardenArgs) -> Result<u8> {
                     .get(&f.file)
                     .cloned()
                     .unwrap_or_else(|| PathBuf::from(&f.file));
+                // The output is YAML whatever the input was.
+                let rel = if rel.extension().is_some_and(|e| e == "json") {
+                    rel.with_extension("yaml")
+                } else {
+                    rel
+                };
                 let path = dir.join(rel);
                 write_file(&path, &to_yaml_stream(f.objects.iter().map(|o| &o.root)))?;
             }
@@ -267,6 +279,21 @@ pub fn run(args: HardenArgs) -> Result<u8> {
     }
     let failing = fail_on.is_some_and(|t| bundle.unfixed.iter().any(|f| f.severity >= t));
     Ok(u8::from(failing))
+}
+
+/// JSON quotes every string; written as YAML they read better plain where that keeps
+/// them strings.
+fn plain_strings(objects: &mut [Object]) {
+    for o in objects {
+        o.root.prefer_plain();
+    }
+}
+
+fn looks_like_json(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'{' || *b == b'[')
 }
 
 fn write_file(path: &Path, text: &str) -> Result<()> {
