@@ -550,6 +550,9 @@ fn check_shape<B>(req: &Request<B>) -> Result<(), Refusal> {
             ));
         }
     }
+    // hyper already drops Content-Length when Transfer-Encoding is present (RFC 9112
+    // §6.3; it closes the connection after the response) and refuses a non-chunked
+    // Transfer-Encoding; these checks keep the gateway safe should that ever change.
     let te: Vec<_> = req
         .headers()
         .get_all(header::TRANSFER_ENCODING)
