@@ -125,7 +125,8 @@ pub struct Upstream {
     client: Client<HttpConnector, Body>,
     scheme_authority: String,
     host: HeaderValue,
-    ray_auth: HeaderValue,
+    /// `Bearer <cluster token>`; replaced when the token file changes.
+    ray_auth: std::sync::RwLock<HeaderValue>,
     timeout: Duration,
     pass_errors: bool,
 }
@@ -156,9 +157,7 @@ impl Upstream {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(conn);
-        let mut ray_auth = HeaderValue::from_str(&format!("Bearer {}", token.trim()))
-            .map_err(|_| "ray token has characters not allowed in a header".to_string())?;
-        ray_auth.set_sensitive(true);
+        let ray_auth = std::sync::RwLock::new(bearer(token)?);
         Ok(Upstream {
             client,
             scheme_authority: format!("http://{authority}"),
@@ -167,6 +166,13 @@ impl Upstream {
             timeout,
             pass_errors,
         })
+    }
+
+    /// Replaces the cluster token (rotation without restart).
+    pub fn set_token(&self, token: &str) -> Result<(), String> {
+        let v = bearer(token)?;
+        *self.ray_auth.write().expect("token lock") = v;
+        Ok(())
     }
 
     /// Sends a request whose path (and query) are already normalised. `websocket`: the
@@ -194,7 +200,8 @@ impl Upstream {
             .map_err(|e: http::uri::InvalidUri| UpstreamError::Unreachable(e.to_string()))?;
         *req.uri_mut() = uri;
         *req.version_mut() = http::Version::HTTP_11;
-        upstream_headers(req.headers_mut(), &self.host, &self.ray_auth, websocket);
+        let ray_auth = self.ray_auth.read().expect("token lock").clone();
+        upstream_headers(req.headers_mut(), &self.host, &ray_auth, websocket);
 
         let resp = match tokio::time::timeout(self.timeout, self.client.request(req)).await {
             Err(_) => return Err(UpstreamError::Timeout(self.timeout)),
@@ -244,6 +251,17 @@ impl Upstream {
         }
         Ok(Response::from_parts(parts, body.map_err(box_error).boxed()))
     }
+}
+
+fn bearer(token: &str) -> Result<HeaderValue, String> {
+    let token = token.trim();
+    if token.is_empty() {
+        return Err("the ray token is empty".into());
+    }
+    let mut v = HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| "ray token has characters not allowed in a header".to_string())?;
+    v.set_sensitive(true);
+    Ok(v)
 }
 
 fn box_error(e: hyper::Error) -> BoxError {

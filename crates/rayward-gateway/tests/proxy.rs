@@ -644,3 +644,36 @@ async fn oversized_headers_get_431() {
     assert_eq!(r.status, 431, "{r:?}");
     assert!(e.seen().is_empty());
 }
+
+#[tokio::test]
+async fn a_rotated_ray_token_file_is_used_without_restart() {
+    let e = env("").await;
+    let auth = basic("vic", VIC_PW);
+    assert_eq!(
+        raw(e.gw.addr, &get("/api/version", Some(&auth), ""))
+            .await
+            .status,
+        200
+    );
+    std::fs::write(e.dir.path().join("ray-token"), "rotated-token\n").unwrap();
+    let mut seen_new = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        raw(e.gw.addr, &get("/api/version", Some(&auth), "")).await;
+        let last = e.seen().last().unwrap().all("authorization");
+        if last == ["Bearer rotated-token"] {
+            seen_new = true;
+            break;
+        }
+        assert_eq!(last, [format!("Bearer {CLUSTER_TOKEN}")]);
+    }
+    assert!(seen_new, "the new token was never sent");
+    // An emptied file keeps the previous token in force.
+    std::fs::write(e.dir.path().join("ray-token"), "").unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    raw(e.gw.addr, &get("/api/version", Some(&auth), "")).await;
+    assert_eq!(
+        e.seen().last().unwrap().all("authorization"),
+        ["Bearer rotated-token"]
+    );
+}
