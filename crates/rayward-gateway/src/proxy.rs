@@ -72,7 +72,8 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap) {
     }
 }
 
-/// Drops `ray-authentication-token` from every `Cookie` header, keeping other cookies.
+/// Drops `ray-authentication-token` and the gateway's own session cookie from every
+/// `Cookie` header, keeping other cookies.
 pub fn strip_ray_cookie(h: &mut HeaderMap) {
     let kept: Vec<String> = h
         .get_all(header::COOKIE)
@@ -83,7 +84,9 @@ pub fn strip_ray_cookie(h: &mut HeaderMap) {
                 .map(str::trim)
                 .filter(|c| {
                     let name = c.split('=').next().unwrap_or("").trim();
-                    !name.eq_ignore_ascii_case(RAY_COOKIE) && !c.is_empty()
+                    !name.eq_ignore_ascii_case(RAY_COOKIE)
+                        && !name.eq_ignore_ascii_case(crate::authn::session::COOKIE)
+                        && !c.is_empty()
                 })
                 .collect::<Vec<_>>()
                 .join("; ")
@@ -307,7 +310,9 @@ mod tests {
         );
         h.append(
             "cookie",
-            HeaderValue::from_static("a=1; ray-authentication-token=stolen; b=2"),
+            HeaderValue::from_static(
+                "a=1; ray-authentication-token=stolen; rayward_session=s; b=2",
+            ),
         );
         h.append(
             "cookie",

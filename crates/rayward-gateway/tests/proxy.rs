@@ -677,3 +677,93 @@ async fn a_rotated_ray_token_file_is_used_without_restart() {
         ["Bearer rotated-token"]
     );
 }
+
+#[tokio::test]
+async fn browser_login_gives_a_signed_session_cookie() {
+    let keydir = tempfile::tempdir().unwrap();
+    let key = keydir.path().join("session.key");
+    std::fs::write(&key, [42u8; 32]).unwrap();
+    let e = env(&format!("[session]\nkey_file = \"{}\"\n", key.display())).await;
+    let a = e.gw.addr;
+    // A browser without a session is sent to the form; an API client still gets 401.
+    let r = raw(a, &get("/", None, "Accept: text/html,*/*\r\n")).await;
+    assert_eq!(r.status, 302);
+    assert_eq!(r.header("location").as_deref(), Some("/rayward/login"));
+    assert_eq!(raw(a, &get("/api/jobs/", None, "")).await.status, 401);
+    let page = raw(a, &get("/rayward/login", None, "")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body_text().contains("<form method=post"), "{page:?}");
+    assert!(page
+        .header("content-security-policy")
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+
+    let login = |user: &str, pw: &str| {
+        let body = format!("user={user}&password={}", pw.replace('-', "%2D"));
+        format!(
+            "POST /rayward/login HTTP/1.1\r\nHost: gw\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    };
+    let bad = raw(a, &login("vic", "wrong")).await;
+    assert_eq!(bad.status, 303);
+    assert_eq!(
+        bad.header("location").as_deref(),
+        Some("/rayward/login?failed")
+    );
+    assert!(bad.header("set-cookie").is_none());
+
+    let ok = raw(a, &login("vic", VIC_PW)).await;
+    assert_eq!(ok.status, 303, "{ok:?}");
+    assert_eq!(ok.header("location").as_deref(), Some("/"));
+    let set = ok.header("set-cookie").unwrap();
+    assert!(set.contains("; HttpOnly; SameSite=Strict"), "{set}");
+    assert!(!set.contains("Secure"), "plain HTTP: no Secure flag: {set}");
+    let cookie = set.split(';').next().unwrap().to_string();
+    assert!(cookie.starts_with("rayward_session="));
+
+    // The session authenticates; the cookie never reaches Ray.
+    let r = raw(
+        a,
+        &get(
+            "/api/jobs/",
+            None,
+            &format!("Cookie: other=1; {cookie}\r\n"),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let s = e.seen().last().unwrap().clone();
+    assert_eq!(s.all("cookie"), ["other=1"]);
+    assert_eq!(s.all("authorization"), [format!("Bearer {CLUSTER_TOKEN}")]);
+    // Still a viewer.
+    let post = format!(
+        "POST /api/jobs/ HTTP/1.1\r\nHost: gw\r\nCookie: {cookie}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+    );
+    assert_eq!(raw(a, post.as_bytes()).await.status, 403);
+    // A forged cookie (another user, same tag) is refused.
+    let parts: Vec<&str> = cookie["rayward_session=".len()..].split('.').collect();
+    use base64::Engine;
+    let forged = format!(
+        "rayward_session={}.{}.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("ada"),
+        parts[1],
+        parts[2]
+    );
+    let r = raw(
+        a,
+        &get("/memory_profile", None, &format!("Cookie: {forged}\r\n")),
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    // Logout clears it.
+    let out = raw(
+        a,
+        b"POST /rayward/logout HTTP/1.1\r\nHost: gw\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(out.status, 303);
+    assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
+}

@@ -44,6 +44,19 @@ async fn https_get(
     addr: std::net::SocketAddr,
     root: &rustls_pki_types::CertificateDer<'static>,
 ) -> Result<Raw, String> {
+    https(
+        addr,
+        root,
+        &get("/api/version", Some(&basic("vic", VIC_PW)), ""),
+    )
+    .await
+}
+
+async fn https(
+    addr: std::net::SocketAddr,
+    root: &rustls_pki_types::CertificateDer<'static>,
+    request: &[u8],
+) -> Result<Raw, String> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(root.clone()).unwrap();
     let cfg = rustls::ClientConfig::builder()
@@ -57,9 +70,7 @@ async fn https_get(
         )
         .await
         .map_err(|e| e.to_string())?;
-    tls.write_all(&get("/api/version", Some(&basic("vic", VIC_PW)), ""))
-        .await
-        .unwrap();
+    tls.write_all(request).await.unwrap();
     let mut buf = Vec::new();
     // A peer that closes without close_notify still sent the whole response.
     let _ = tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut buf)).await;
@@ -73,10 +84,12 @@ async fn serves_https_and_reloads_the_certificate() {
     let tok = dir.path().join("ray-token");
     std::fs::write(&tok, "t").unwrap();
     let first = write_cert(dir.path());
+    std::fs::write(dir.path().join("session.key"), [9u8; 32]).unwrap();
     let extra = format!(
-        "[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+        "[tls]\ncert = \"{}\"\nkey = \"{}\"\n[session]\nkey_file = \"{}\"\n",
         dir.path().join("tls.crt").display(),
-        dir.path().join("tls.key").display()
+        dir.path().join("tls.key").display(),
+        dir.path().join("session.key").display()
     );
     let gw = start_gateway(&config(dir.path(), &format!("http://{up}"), &tok, &extra)).await;
 
@@ -85,6 +98,20 @@ async fn serves_https_and_reloads_the_certificate() {
         .expect("TLS with the first certificate");
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body_text(), "from-upstream");
+    // Over TLS the session cookie is Secure.
+    let body = format!("user=vic&password={VIC_PW}");
+    let login = format!(
+        "POST /rayward/login HTTP/1.1\r\nHost: gw\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let r = https(gw.addr, &first, login.as_bytes()).await.unwrap();
+    assert_eq!(r.status, 303, "{r:?}");
+    let set = r.header("set-cookie").unwrap();
+    assert!(
+        set.ends_with("; HttpOnly; SameSite=Strict; Secure"),
+        "{set}"
+    );
     // Plain HTTP on the TLS port gets no HTTP answer.
     let plain = raw(
         gw.addr,
