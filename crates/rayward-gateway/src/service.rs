@@ -398,6 +398,17 @@ impl Gateway {
             return Err(r);
         }
 
+        // The dashboard UI asks Ray whether to prompt for Ray's token; behind the gateway
+        // the browser never needs it, so the gateway answers for Ray.
+        if path == "/api/authentication_mode" {
+            let mut r = Response::new(proxy::full(r#"{"authentication_mode": "disabled"}"#));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            );
+            return Ok(r);
+        }
+
         // 6. Forward.
         let path_and_query = match query {
             Some(q) => format!("{path}?{q}"),

@@ -767,3 +767,18 @@ async fn browser_login_gives_a_signed_session_cookie() {
     assert_eq!(out.status, 303);
     assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
 }
+
+#[tokio::test]
+async fn the_dashboard_ui_is_told_not_to_ask_for_rays_token() {
+    let e = env("").await;
+    let r = raw(
+        e.gw.addr,
+        &get("/api/authentication_mode", Some(&basic("vic", VIC_PW)), ""),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body_text(), r#"{"authentication_mode": "disabled"}"#);
+    assert!(e.seen().is_empty(), "answered by the gateway");
+    let r = raw(e.gw.addr, &get("/api/authentication_mode", None, "")).await;
+    assert_eq!(r.status, 401);
+}
