@@ -138,11 +138,12 @@ impl Gateway {
         req: Request<Incoming>,
         peer: SocketAddr,
     ) -> Response<Body> {
-        // The gateway's own endpoints, never forwarded.
+        // The gateway's own endpoints, never forwarded. /healthz answers anyone (kubelet
+        // probes come from node addresses); /metrics only sources the network filter allows.
         if req.method() == Method::GET && req.uri().query().is_none() {
             match req.uri().path() {
                 "/healthz" => return text(StatusCode::OK, "ok\n"),
-                "/metrics" => {
+                "/metrics" if self.net.check(peer.ip()).is_ok() => {
                     let mut r = text(StatusCode::OK, self.metrics.encode());
                     r.headers_mut().insert(
                         header::CONTENT_TYPE,

@@ -629,6 +629,10 @@ async fn network_deny_list() {
     )
     .await;
     assert_eq!(r.status, 403);
+    // Metrics follow the filter (the request falls through to the pipeline, which
+    // refuses the source); health probes do not.
+    assert_eq!(raw(e.gw.addr, &get("/metrics", None, "")).await.status, 403);
+    assert_eq!(raw(e.gw.addr, &get("/healthz", None, "")).await.status, 200);
     assert!(e.seen().is_empty());
 }
 

@@ -393,6 +393,31 @@ async fn ray_e2e_gateway_in_front_of_real_ray() {
         "bypass suite:\n{}",
         failures.join("\n")
     );
+
+    // The dashboard UI's page comes through for a viewer, and the UI is told not to ask
+    // for Ray's token.
+    let page = raw(g, &get("/", Some(&vic), "Accept: text/html\r\n")).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body_text()
+            .to_ascii_lowercase()
+            .contains("<!doctype html"),
+        "{}",
+        page.body_text()
+    );
+    let mode = raw(g, &get("/api/authentication_mode", Some(&vic), "")).await;
+    assert_eq!(mode.body_text(), r#"{"authentication_mode": "disabled"}"#);
+    // Ray itself says token (what the gateway hides from the UI).
+    let direct = raw(
+        RAY_DASHBOARD.parse().unwrap(),
+        &get("/api/authentication_mode", None, ""),
+    )
+    .await;
+    assert!(
+        direct.body_text().contains("token"),
+        "{}",
+        direct.body_text()
+    );
     drop(gw);
     drop(ray);
 }
