@@ -53,9 +53,25 @@ pub struct Config {
     pub limits: Limits,
     #[serde(default)]
     pub audit: AuditConfig,
+    /// Browser login form and signed session cookie; absent: Basic/Bearer only.
+    #[serde(default)]
+    pub session: Option<SessionConfig>,
     /// Forward Ray's 5xx bodies (Python tracebacks with file paths) instead of a short error.
     #[serde(default)]
     pub pass_upstream_errors: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConfig {
+    /// At least 32 random bytes, the same file on every replica.
+    pub key_file: PathBuf,
+    #[serde(default = "d_session_ttl")]
+    pub ttl_secs: u64,
+}
+
+fn d_session_ttl() -> u64 {
+    8 * 3600
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -72,7 +72,8 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap) {
     }
 }
 
-/// Drops `ray-authentication-token` from every `Cookie` header, keeping other cookies.
+/// Drops `ray-authentication-token` and the gateway's own session cookie from every
+/// `Cookie` header, keeping other cookies.
 pub fn strip_ray_cookie(h: &mut HeaderMap) {
     let kept: Vec<String> = h
         .get_all(header::COOKIE)
@@ -83,7 +84,9 @@ pub fn strip_ray_cookie(h: &mut HeaderMap) {
                 .map(str::trim)
                 .filter(|c| {
                     let name = c.split('=').next().unwrap_or("").trim();
-                    !name.eq_ignore_ascii_case(RAY_COOKIE) && !c.is_empty()
+                    !name.eq_ignore_ascii_case(RAY_COOKIE)
+                        && !name.eq_ignore_ascii_case(crate::authn::session::COOKIE)
+                        && !c.is_empty()
                 })
                 .collect::<Vec<_>>()
                 .join("; ")
@@ -125,7 +128,8 @@ pub struct Upstream {
     client: Client<HttpConnector, Body>,
     scheme_authority: String,
     host: HeaderValue,
-    ray_auth: HeaderValue,
+    /// `Bearer <cluster token>`; replaced when the token file changes.
+    ray_auth: std::sync::RwLock<HeaderValue>,
     timeout: Duration,
     pass_errors: bool,
 }
@@ -156,9 +160,7 @@ impl Upstream {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(conn);
-        let mut ray_auth = HeaderValue::from_str(&format!("Bearer {}", token.trim()))
-            .map_err(|_| "ray token has characters not allowed in a header".to_string())?;
-        ray_auth.set_sensitive(true);
+        let ray_auth = std::sync::RwLock::new(bearer(token)?);
         Ok(Upstream {
             client,
             scheme_authority: format!("http://{authority}"),
@@ -167,6 +169,13 @@ impl Upstream {
             timeout,
             pass_errors,
         })
+    }
+
+    /// Replaces the cluster token (rotation without restart).
+    pub fn set_token(&self, token: &str) -> Result<(), String> {
+        let v = bearer(token)?;
+        *self.ray_auth.write().expect("token lock") = v;
+        Ok(())
     }
 
     /// Sends a request whose path (and query) are already normalised. `websocket`: the
@@ -194,7 +203,8 @@ impl Upstream {
             .map_err(|e: http::uri::InvalidUri| UpstreamError::Unreachable(e.to_string()))?;
         *req.uri_mut() = uri;
         *req.version_mut() = http::Version::HTTP_11;
-        upstream_headers(req.headers_mut(), &self.host, &self.ray_auth, websocket);
+        let ray_auth = self.ray_auth.read().expect("token lock").clone();
+        upstream_headers(req.headers_mut(), &self.host, &ray_auth, websocket);
 
         let resp = match tokio::time::timeout(self.timeout, self.client.request(req)).await {
             Err(_) => return Err(UpstreamError::Timeout(self.timeout)),
@@ -246,6 +256,17 @@ impl Upstream {
     }
 }
 
+fn bearer(token: &str) -> Result<HeaderValue, String> {
+    let token = token.trim();
+    if token.is_empty() {
+        return Err("the ray token is empty".into());
+    }
+    let mut v = HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| "ray token has characters not allowed in a header".to_string())?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
 fn box_error(e: hyper::Error) -> BoxError {
     Box::new(e)
 }
@@ -289,7 +310,9 @@ mod tests {
         );
         h.append(
             "cookie",
-            HeaderValue::from_static("a=1; ray-authentication-token=stolen; b=2"),
+            HeaderValue::from_static(
+                "a=1; ray-authentication-token=stolen; rayward_session=s; b=2",
+            ),
         );
         h.append(
             "cookie",

@@ -261,6 +261,10 @@ const TABLE: &[Entry] = &[
     e(Get, "/api/grafana_health", Read),
     e(Get, "/api/prometheus_health", Read),
     e(Get, "/api/component_activities", Read),
+    e(Get, "/api/profiling_enabled", Read),
+    e(Get, "/api/v0/runtime_env_redaction", Read),
+    e(Get, "/api/v0/tasks/timeline", Read),
+    e(Get, "/api/v0/platform_events", Read),
     e(Get, "/api/cluster_status", Read),
     e(Get, "/api/prometheus/sd", Read),
     e(Get, "/api/jobs/", Read),
@@ -525,6 +529,10 @@ mod tests {
             "/timezone",
             "/cluster_id",
             "/api/prometheus/sd",
+            "/api/profiling_enabled",
+            "/api/v0/runtime_env_redaction",
+            "/api/v0/tasks/timeline",
+            "/api/v0/platform_events",
         ] {
             assert_eq!(class(Method::GET, p), Read, "GET {p}");
             assert_eq!(class(Method::HEAD, p), Read, "HEAD {p}");

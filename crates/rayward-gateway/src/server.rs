@@ -85,6 +85,7 @@ pub struct Server {
     tls: Option<(TlsConfig, Arc<RwLock<Arc<ServerConfig>>>)>,
     max_header_bytes: usize,
     header_timeout: Duration,
+    token_file: Option<std::path::PathBuf>,
 }
 
 impl Server {
@@ -129,6 +130,7 @@ impl Server {
             tls,
             max_header_bytes: cfg.limits.max_header_bytes,
             header_timeout: Duration::from_secs(cfg.limits.client_header_timeout_secs),
+            token_file: cfg.ray_token.file.clone(),
         })
     }
 
@@ -148,8 +150,9 @@ impl Server {
             tls,
             max_header_bytes,
             header_timeout,
+            token_file,
         } = self;
-        spawn_reloaders(&gateway, tls.clone());
+        spawn_reloaders(&gateway, tls.clone(), token_file);
         let tls_cfg = tls.map(|(_, c)| c);
         loop {
             let (stream, peer) = match listener.accept().await {
@@ -206,11 +209,37 @@ impl Server {
     }
 }
 
-/// Polls the htpasswd file and the TLS files every second and swaps in new versions.
+/// Polls the htpasswd file, the TLS files and the Ray token file, and swaps in new
+/// versions; a version that fails to load leaves the previous one in force.
 fn spawn_reloaders(
     gateway: &Arc<Gateway>,
     tls: Option<(TlsConfig, Arc<RwLock<Arc<ServerConfig>>>)>,
+    token_file: Option<std::path::PathBuf>,
 ) {
+    if let Some(path) = token_file {
+        let gw = gateway.clone();
+        tokio::spawn(async move {
+            let mut last = stamp(&path);
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let now = stamp(&path);
+                if now == last {
+                    continue;
+                }
+                match std::fs::read_to_string(&path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|t| gw.upstream.set_token(&t))
+                {
+                    Ok(()) => last = now,
+                    Err(e) => eprintln!(
+                        "rayward gateway: keeping previous Ray token ({}): {e}",
+                        path.display()
+                    ),
+                }
+            }
+        });
+    }
     if let Some(h) = gateway.authenticator().htpasswd().cloned() {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));

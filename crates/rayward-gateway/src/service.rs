@@ -4,6 +4,7 @@
 //! module; this file only orders them and turns their refusals into responses.
 
 use crate::audit_log::{self, AuditLog, Record};
+use crate::authn::session::{self, Sessions};
 use crate::authn::{self, AuthError, Authenticator};
 use crate::authz::{Authz, Decision};
 use crate::config::Config;
@@ -44,7 +45,15 @@ pub struct Gateway {
     pub(crate) failed_by_user: FailedLogins<String>,
     pub(crate) rate: RateLimit,
     pub(crate) max_body: u64,
+    pub(crate) sessions: Option<Sessions>,
+    /// Served over TLS: session cookies get `Secure`.
+    pub(crate) tls: bool,
 }
+
+/// The gateway's own login and logout paths (Ray has no `/rayward/` routes).
+pub const LOGIN_PATH: &str = "/rayward/login";
+pub const LOGOUT_PATH: &str = "/rayward/logout";
+const MAX_LOGIN_BODY: usize = 8 * 1024;
 
 /// A refusal by the gateway itself.
 struct Refusal {
@@ -52,6 +61,8 @@ struct Refusal {
     reason: String,
     outcome: &'static str,
     retry_after: Option<Duration>,
+    /// Send the browser here instead of showing the reason.
+    location: Option<String>,
 }
 
 fn refuse(status: StatusCode, outcome: &'static str, reason: impl Into<String>) -> Refusal {
@@ -60,6 +71,7 @@ fn refuse(status: StatusCode, outcome: &'static str, reason: impl Into<String>) 
         reason: reason.into(),
         outcome,
         retry_after: None,
+        location: None,
     }
 }
 
@@ -108,6 +120,11 @@ impl Gateway {
             ),
             rate: RateLimit::new(l.requests_per_second, l.burst),
             max_body: l.max_body_bytes,
+            sessions: match &cfg.session {
+                Some(sc) => Some(Sessions::from_key_file(&sc.key_file, sc.ttl_secs)?),
+                None => None,
+            },
+            tls: cfg.tls.is_some(),
         })
     }
 
@@ -121,11 +138,12 @@ impl Gateway {
         req: Request<Incoming>,
         peer: SocketAddr,
     ) -> Response<Body> {
-        // The gateway's own endpoints, never forwarded.
+        // The gateway's own endpoints, never forwarded. /healthz answers anyone (kubelet
+        // probes come from node addresses); /metrics only sources the network filter allows.
         if req.method() == Method::GET && req.uri().query().is_none() {
             match req.uri().path() {
                 "/healthz" => return text(StatusCode::OK, "ok\n"),
-                "/metrics" => {
+                "/metrics" if self.net.check(peer.ip()).is_ok() => {
                     let mut r = text(StatusCode::OK, self.metrics.encode());
                     r.headers_mut().insert(
                         header::CONTENT_TYPE,
@@ -169,6 +187,13 @@ impl Gateway {
                         header::WWW_AUTHENTICATE,
                         HeaderValue::from_static("Basic realm=\"rayward\", charset=\"UTF-8\""),
                     );
+                }
+                if let Some(loc) = r
+                    .location
+                    .as_deref()
+                    .and_then(|l| HeaderValue::from_str(l).ok())
+                {
+                    resp.headers_mut().insert(header::LOCATION, loc);
                 }
                 if let Some(wait) = r.retry_after {
                     resp.headers_mut().insert(
@@ -222,12 +247,27 @@ impl Gateway {
             .check(client)
             .map_err(|e| refuse(StatusCode::FORBIDDEN, "forbidden", e.to_string()))?;
 
+        // The login form, when sessions are configured.
+        if self.sessions.is_some() {
+            match (req.method(), req.uri().path()) {
+                (&Method::GET, LOGIN_PATH) => {
+                    return Ok(login_page(
+                        StatusCode::OK,
+                        req.uri().query() == Some("failed"),
+                    ))
+                }
+                (&Method::POST, LOGIN_PATH) => return self.login(req, client, ctx).await,
+                (&Method::POST, LOGOUT_PATH) => return Ok(self.logout()),
+                _ => {}
+            }
+        }
+
         // 2. Request shape.
         check_shape(&req)?;
         let path = route::normalise_path(req.uri().path())
             .map_err(|e| refuse(StatusCode::BAD_REQUEST, "rejected", e.to_string()))?;
-        let query = req.uri().query();
-        if let Some(q) = query {
+        let query = req.uri().query().map(str::to_string);
+        if let Some(q) = &query {
             route::check_query(q)
                 .map_err(|e| refuse(StatusCode::BAD_REQUEST, "rejected", e.to_string()))?;
         }
@@ -254,6 +294,21 @@ impl Gateway {
         let now = Instant::now();
         if let Some(wait) = self.failed_by_source.locked(&client, now) {
             return Err(locked(wait));
+        }
+        if let Some(user) = self.session_user(&req) {
+            return self
+                .authorized(req, user, route, path, query, wants_upgrade, ctx)
+                .await;
+        }
+        if self.sessions.is_some()
+            && !req.headers().contains_key(header::AUTHORIZATION)
+            && req.method() == Method::GET
+            && accepts_html(&req)
+        {
+            self.metrics.auth_failure(AuthError::Missing.reason());
+            let mut r = refuse(StatusCode::FOUND, "unauthenticated", "login required");
+            r.location = Some(LOGIN_PATH.to_string());
+            return Err(r);
         }
         let creds = {
             let values: Vec<&[u8]> = req
@@ -287,6 +342,22 @@ impl Gateway {
                 return Err(self.auth_refusal(e));
             }
         };
+        self.authorized(req, user, route, path, query, wants_upgrade, ctx)
+            .await
+    }
+
+    /// Stages after authentication: authorization, rate limit, forwarding.
+    #[allow(clippy::too_many_arguments)]
+    async fn authorized(
+        &self,
+        req: Request<Incoming>,
+        user: String,
+        route: Route,
+        path: String,
+        query: Option<String>,
+        wants_upgrade: bool,
+        ctx: &mut Ctx,
+    ) -> Result<Response<Body>, Refusal> {
         ctx.user = Some(user.clone());
         ctx.role = self.authz.role_of(&user).map(str::to_string);
 
@@ -328,6 +399,17 @@ impl Gateway {
             return Err(r);
         }
 
+        // The dashboard UI asks Ray whether to prompt for Ray's token; behind the gateway
+        // the browser never needs it, so the gateway answers for Ray.
+        if path == "/api/authentication_mode" {
+            let mut r = Response::new(proxy::full(r#"{"authentication_mode": "disabled"}"#));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            );
+            return Ok(r);
+        }
+
         // 6. Forward.
         let path_and_query = match query {
             Some(q) => format!("{path}?{q}"),
@@ -335,6 +417,113 @@ impl Gateway {
         };
         self.forward(req, route, &path_and_query, wants_upgrade, ctx)
             .await
+    }
+
+    fn session_user<B>(&self, req: &Request<B>) -> Option<String> {
+        let sessions = self.sessions.as_ref()?;
+        if req.headers().contains_key(header::AUTHORIZATION) {
+            return None; // explicit credentials win
+        }
+        let value = session::find_cookie(
+            req.headers()
+                .get_all(header::COOKIE)
+                .iter()
+                .map(HeaderValue::as_bytes),
+        )?;
+        sessions.verify(&value, unix_now())
+    }
+
+    /// `POST /rayward/login` with `user` and `password` form fields: a session cookie and
+    /// a redirect to the dashboard, or back to the form.
+    async fn login(
+        &self,
+        req: Request<Incoming>,
+        client: IpAddr,
+        ctx: &mut Ctx,
+    ) -> Result<Response<Body>, Refusal> {
+        let sessions = self.sessions.as_ref().expect("login only with sessions");
+        ctx.path = LOGIN_PATH.to_string();
+        if let Some(wait) = self.failed_by_source.locked(&client, Instant::now()) {
+            return Err(locked(wait));
+        }
+        let form = req.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
+            v.as_bytes()
+                .starts_with(b"application/x-www-form-urlencoded")
+        });
+        if !form {
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                "rejected",
+                "expected a login form",
+            ));
+        }
+        let body = Limited::new(req.into_body(), MAX_LOGIN_BODY)
+            .collect()
+            .await
+            .map_err(|_: proxy::BoxError| {
+                refuse(StatusCode::BAD_REQUEST, "rejected", "login form unreadable")
+            })?
+            .to_bytes();
+        let (mut user, mut password) = (None, None);
+        for (k, v) in form_urlencoded::parse(&body) {
+            match k.as_ref() {
+                "user" => user = Some(v.into_owned()),
+                "password" => password = Some(v.into_owned()),
+                _ => {}
+            }
+        }
+        let (Some(user), Some(password)) = (user, password) else {
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                "rejected",
+                "user and password required",
+            ));
+        };
+        if let Some(wait) = self.failed_by_user.locked(&user, Instant::now()) {
+            return Err(locked(wait));
+        }
+        match self
+            .authn
+            .authenticate(authn::Credentials::Basic {
+                user: user.clone(),
+                password,
+            })
+            .await
+        {
+            Ok(u) => {
+                self.failed_by_source.succeed(&client);
+                self.failed_by_user.succeed(&user);
+                let cookie = sessions.set_cookie(&sessions.issue(&u, unix_now()), self.tls);
+                let mut r = Response::new(proxy::empty());
+                *r.status_mut() = StatusCode::SEE_OTHER;
+                r.headers_mut()
+                    .insert(header::LOCATION, HeaderValue::from_static("/"));
+                if let Ok(v) = HeaderValue::from_str(&cookie) {
+                    r.headers_mut().insert(header::SET_COOKIE, v);
+                }
+                Ok(r)
+            }
+            Err(e) => {
+                let now = Instant::now();
+                self.failed_by_source.fail(&client, now);
+                self.failed_by_user.fail(&user, now);
+                self.metrics.auth_failure(e.reason());
+                let mut r = refuse(StatusCode::SEE_OTHER, "unauthenticated", e.to_string());
+                r.location = Some(format!("{LOGIN_PATH}?failed"));
+                Err(r)
+            }
+        }
+    }
+
+    fn logout(&self) -> Response<Body> {
+        let mut r = Response::new(proxy::empty());
+        *r.status_mut() = StatusCode::SEE_OTHER;
+        r.headers_mut()
+            .insert(header::LOCATION, HeaderValue::from_static(LOGIN_PATH));
+        if let Ok(v) = HeaderValue::from_str(&Sessions::clear_cookie(self.tls)) {
+            r.headers_mut().insert(header::SET_COOKIE, v);
+        }
+        r
     }
 
     fn auth_refusal(&self, e: AuthError) -> Refusal {
@@ -463,6 +652,51 @@ async fn collect_at_most(mut body: Body, max: usize) -> Option<Bytes> {
     Some(out.freeze())
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn accepts_html<B>(req: &Request<B>) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
+}
+
+/// The login form: no script, no framing, nothing cached.
+fn login_page(status: StatusCode, failed: bool) -> Response<Body> {
+    let note = if failed {
+        "<p class=e>Wrong user name or password.</p>"
+    } else {
+        ""
+    };
+    let html = format!(
+        "<!doctype html><html><head><meta charset=utf-8><title>Ray dashboard login</title>\
+<style>body{{font-family:sans-serif;max-width:20em;margin:4em auto}}input{{display:block;width:100%;margin:.3em 0 1em}}.e{{color:#b00}}</style>\
+</head><body><h1>Ray dashboard</h1>{note}<form method=post action=\"{LOGIN_PATH}\">\
+<label>User<input name=user autocomplete=username required></label>\
+<label>Password<input name=password type=password autocomplete=current-password required></label>\
+<button type=submit>Log in</button></form></body></html>"
+    );
+    let mut r = Response::new(proxy::full(html));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
 fn locked(wait: Duration) -> Refusal {
     let mut r = refuse(
         StatusCode::TOO_MANY_REQUESTS,
@@ -550,6 +784,9 @@ fn check_shape<B>(req: &Request<B>) -> Result<(), Refusal> {
             ));
         }
     }
+    // hyper already drops Content-Length when Transfer-Encoding is present (RFC 9112
+    // §6.3; it closes the connection after the response) and refuses a non-chunked
+    // Transfer-Encoding; these checks keep the gateway safe should that ever change.
     let te: Vec<_> = req
         .headers()
         .get_all(header::TRANSFER_ENCODING)

@@ -629,6 +629,10 @@ async fn network_deny_list() {
     )
     .await;
     assert_eq!(r.status, 403);
+    // Metrics follow the filter (the request falls through to the pipeline, which
+    // refuses the source); health probes do not.
+    assert_eq!(raw(e.gw.addr, &get("/metrics", None, "")).await.status, 403);
+    assert_eq!(raw(e.gw.addr, &get("/healthz", None, "")).await.status, 200);
     assert!(e.seen().is_empty());
 }
 
@@ -643,4 +647,142 @@ async fn oversized_headers_get_431() {
     .await;
     assert_eq!(r.status, 431, "{r:?}");
     assert!(e.seen().is_empty());
+}
+
+#[tokio::test]
+async fn a_rotated_ray_token_file_is_used_without_restart() {
+    let e = env("").await;
+    let auth = basic("vic", VIC_PW);
+    assert_eq!(
+        raw(e.gw.addr, &get("/api/version", Some(&auth), ""))
+            .await
+            .status,
+        200
+    );
+    std::fs::write(e.dir.path().join("ray-token"), "rotated-token\n").unwrap();
+    let mut seen_new = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        raw(e.gw.addr, &get("/api/version", Some(&auth), "")).await;
+        let last = e.seen().last().unwrap().all("authorization");
+        if last == ["Bearer rotated-token"] {
+            seen_new = true;
+            break;
+        }
+        assert_eq!(last, [format!("Bearer {CLUSTER_TOKEN}")]);
+    }
+    assert!(seen_new, "the new token was never sent");
+    // An emptied file keeps the previous token in force.
+    std::fs::write(e.dir.path().join("ray-token"), "").unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    raw(e.gw.addr, &get("/api/version", Some(&auth), "")).await;
+    assert_eq!(
+        e.seen().last().unwrap().all("authorization"),
+        ["Bearer rotated-token"]
+    );
+}
+
+#[tokio::test]
+async fn browser_login_gives_a_signed_session_cookie() {
+    let keydir = tempfile::tempdir().unwrap();
+    let key = keydir.path().join("session.key");
+    std::fs::write(&key, [42u8; 32]).unwrap();
+    let e = env(&format!("[session]\nkey_file = \"{}\"\n", key.display())).await;
+    let a = e.gw.addr;
+    // A browser without a session is sent to the form; an API client still gets 401.
+    let r = raw(a, &get("/", None, "Accept: text/html,*/*\r\n")).await;
+    assert_eq!(r.status, 302);
+    assert_eq!(r.header("location").as_deref(), Some("/rayward/login"));
+    assert_eq!(raw(a, &get("/api/jobs/", None, "")).await.status, 401);
+    let page = raw(a, &get("/rayward/login", None, "")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body_text().contains("<form method=post"), "{page:?}");
+    assert!(page
+        .header("content-security-policy")
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+
+    let login = |user: &str, pw: &str| {
+        let body = format!("user={user}&password={}", pw.replace('-', "%2D"));
+        format!(
+            "POST /rayward/login HTTP/1.1\r\nHost: gw\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    };
+    let bad = raw(a, &login("vic", "wrong")).await;
+    assert_eq!(bad.status, 303);
+    assert_eq!(
+        bad.header("location").as_deref(),
+        Some("/rayward/login?failed")
+    );
+    assert!(bad.header("set-cookie").is_none());
+
+    let ok = raw(a, &login("vic", VIC_PW)).await;
+    assert_eq!(ok.status, 303, "{ok:?}");
+    assert_eq!(ok.header("location").as_deref(), Some("/"));
+    let set = ok.header("set-cookie").unwrap();
+    assert!(set.contains("; HttpOnly; SameSite=Strict"), "{set}");
+    assert!(!set.contains("Secure"), "plain HTTP: no Secure flag: {set}");
+    let cookie = set.split(';').next().unwrap().to_string();
+    assert!(cookie.starts_with("rayward_session="));
+
+    // The session authenticates; the cookie never reaches Ray.
+    let r = raw(
+        a,
+        &get(
+            "/api/jobs/",
+            None,
+            &format!("Cookie: other=1; {cookie}\r\n"),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let s = e.seen().last().unwrap().clone();
+    assert_eq!(s.all("cookie"), ["other=1"]);
+    assert_eq!(s.all("authorization"), [format!("Bearer {CLUSTER_TOKEN}")]);
+    // Still a viewer.
+    let post = format!(
+        "POST /api/jobs/ HTTP/1.1\r\nHost: gw\r\nCookie: {cookie}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+    );
+    assert_eq!(raw(a, post.as_bytes()).await.status, 403);
+    // A forged cookie (another user, same tag) is refused.
+    let parts: Vec<&str> = cookie["rayward_session=".len()..].split('.').collect();
+    use base64::Engine;
+    let forged = format!(
+        "rayward_session={}.{}.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("ada"),
+        parts[1],
+        parts[2]
+    );
+    let r = raw(
+        a,
+        &get("/memory_profile", None, &format!("Cookie: {forged}\r\n")),
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    // Logout clears it.
+    let out = raw(
+        a,
+        b"POST /rayward/logout HTTP/1.1\r\nHost: gw\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(out.status, 303);
+    assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
+}
+
+#[tokio::test]
+async fn the_dashboard_ui_is_told_not_to_ask_for_rays_token() {
+    let e = env("").await;
+    let r = raw(
+        e.gw.addr,
+        &get("/api/authentication_mode", Some(&basic("vic", VIC_PW)), ""),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body_text(), r#"{"authentication_mode": "disabled"}"#);
+    assert!(e.seen().is_empty(), "answered by the gateway");
+    let r = raw(e.gw.addr, &get("/api/authentication_mode", None, "")).await;
+    assert_eq!(r.status, 401);
 }

@@ -5,6 +5,7 @@
 pub mod apr1;
 pub mod cache;
 pub mod htpasswd;
+pub mod session;
 pub mod token;
 
 use base64::Engine;

@@ -34,14 +34,11 @@ pub fn write_htpasswd(dir: &Path) -> std::path::PathBuf {
 /// vic viewer, ada admin and the `ci` token user as submitter. `extra` is appended; its
 /// lines before its first `[table]` are top-level keys and go first.
 pub fn config(dir: &Path, upstream: &str, ray_token_file: &Path, extra: &str) -> String {
-    let split = extra
-        .find("\n[")
-        .map(|i| i + 1)
-        .unwrap_or(if extra.starts_with('[') {
-            0
-        } else {
-            extra.len()
-        });
+    let split = if extra.starts_with('[') {
+        0
+    } else {
+        extra.find("\n[").map(|i| i + 1).unwrap_or(extra.len())
+    };
     let (top, extra) = extra.split_at(split);
     let h = write_htpasswd(dir);
     let audit = dir.join("audit.jsonl");
