@@ -14,6 +14,7 @@
 //! - [`tls`]: certificate and key read from files and swapped in when they change;
 //! - [`server`]: the HTTPS server and its routes.
 
+pub mod client;
 pub mod metrics;
 pub mod mutate;
 pub mod policy;

@@ -331,12 +331,13 @@ fn one_line(s: &str) -> String {
 
 fn truncate(mut s: String, max: usize) -> String {
     if s.len() > max {
-        let mut cut = max - '…'.len_utf8();
+        // ASCII dots: HTTP header values travel best as ASCII.
+        let mut cut = max - 3;
         while !s.is_char_boundary(cut) {
             cut -= 1;
         }
         s.truncate(cut);
-        s.push('…');
+        s.push_str("...");
     }
     s
 }
