@@ -1,6 +1,8 @@
 //! Loading Kubernetes manifests for rayward: YAML/JSON with line:column spans, bounded
 //! against hostile input, and a typed view of every pod template (KubeRay's included).
 
+pub mod edit;
+pub mod emit;
 pub mod error;
 #[doc(hidden)]
 pub mod fast;

@@ -8,6 +8,7 @@
 pub mod docs;
 pub mod engine;
 pub mod finding;
+pub mod fix;
 pub mod registry;
 pub mod rule;
 pub mod settings;
@@ -26,5 +27,6 @@ mod s9_jobs;
 
 pub use engine::{Engine, Selection, UnknownRule, IGNORE_ANNOTATION};
 pub use finding::{object_pos, Finding, ObjectRef, Sink};
+pub use fix::{Change, Fix, FixContext, FixOptions};
 pub use rule::{Ctx, Rule, RuleMeta, Severity};
 pub use settings::Settings;

@@ -26,3 +26,11 @@ pub fn all() -> Vec<&'static dyn Rule> {
 pub fn find(token: &str) -> Option<&'static dyn Rule> {
     all().into_iter().find(|r| r.meta().is(token))
 }
+
+/// The rules that have a fix, with it, ordered by id (the order harden applies them in).
+pub fn fixable() -> Vec<(&'static dyn Rule, &'static dyn crate::fix::Fix)> {
+    all()
+        .into_iter()
+        .filter_map(|r| r.fixer().map(|f| (r, f)))
+        .collect()
+}

@@ -99,6 +99,12 @@ pub trait Rule: Send + Sync {
     fn check(&self, _w: &Workload<'_>, _cx: &Ctx<'_>, _out: &mut Sink<'_>) {}
 
     fn check_inventory(&self, _inv: &Inventory<'_>, _cx: &Ctx<'_>, _out: &mut Sink<'_>) {}
+
+    /// The rule's fix, when rewriting the object can answer its findings
+    /// ([`Fix`](crate::fix::Fix), implemented in the rule's own file).
+    fn fixer(&self) -> Option<&'static dyn crate::fix::Fix> {
+        None
+    }
 }
 
 /// Declares a rule struct whose doc comment is its documentation.

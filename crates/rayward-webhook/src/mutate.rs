@@ -4,24 +4,39 @@
 //! head service `ClusterIP`, token auth, RayJob `K8sJobMode`, …: harden's
 //! `Options::safe_only()`); anything else stays a finding for `/validate` to report.
 
+use rayward_harden::{harden_object, Options};
+use rayward_manifest::emit::to_json;
+use rayward_manifest::{load_bytes, Limits, Object};
 use serde_json::Value;
 
 /// The annotation listing what `/mutate` changed.
 pub const CHANGED_ANNOTATION: &str = "rayward.io/mutated";
 
-/// The safe fixes of one object: the fixed object and a description of each change.
-///
-/// STUB (identity): `rayward harden` (crates/rayward-harden) is being written in
-/// parallel; until its `harden_object(obj, &Options::safe_only())` lands this returns the
-/// object unchanged, so `/mutate` answers with no patch. Replace with the real call.
-pub fn safe_fixes(object: &Value) -> Result<(Value, Vec<String>), String> {
-    Ok((object.clone(), Vec::new()))
+/// The safe fixes of one object (`harden_object(.., &Options::safe_only())`): the fixed
+/// object as JSON and a description of each change. `raw` is the object as the review
+/// carries it, loaded with the audit loader as `/validate` does.
+pub fn safe_fixes(raw: &[u8]) -> Result<(Value, Vec<String>), String> {
+    let loaded = load_bytes("object", raw, &Limits::default());
+    if let Some(e) = loaded.error {
+        return Err(e.to_string());
+    }
+    let [obj] = <[Object; 1]>::try_from(loaded.objects)
+        .map_err(|o| format!("expected one Kubernetes object, found {}", o.len()))?;
+    let hardened = harden_object(&obj, &Options::safe_only());
+    let changes = hardened
+        .changes
+        .iter()
+        .map(|c| format!("{} {}: {}", c.rule_id, c.json_path, c.description))
+        .collect();
+    let fixed = serde_json::from_str(&to_json(&hardened.object.root))
+        .map_err(|e| format!("harden's output is not JSON: {e}"))?;
+    Ok((fixed, changes))
 }
 
 /// The JSONPatch (RFC 6902) turning `object` into its safely fixed form, with the
 /// [`CHANGED_ANNOTATION`] added; `None` when nothing changes.
-pub fn patch(object: &Value) -> Result<Option<json_patch::Patch>, String> {
-    let (mut fixed, changes) = safe_fixes(object)?;
+pub fn patch(raw: &[u8], object: &Value) -> Result<Option<json_patch::Patch>, String> {
+    let (mut fixed, changes) = safe_fixes(raw)?;
     if changes.is_empty() || fixed == *object {
         return Ok(None);
     }

@@ -192,7 +192,7 @@ impl App {
                     "error"
                 }
                 Ok(obj) if ignores_all(&obj) => "skipped",
-                Ok(obj) => match crate::mutate::patch(&obj) {
+                Ok(obj) => match crate::mutate::patch(raw.get().as_bytes(), &obj) {
                     Ok(Some(patch)) => {
                         let bytes = serde_json::to_vec(&patch).expect("a patch serialises");
                         response.patch_type = Some("JSONPatch");

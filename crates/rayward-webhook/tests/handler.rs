@@ -328,21 +328,50 @@ fn bad_input_gets_400_or_a_well_formed_review() {
 }
 
 #[test]
-fn mutate_answers_allowed_and_skips_ignored_objects() {
+fn mutate_patches_safe_fixes_and_skips_ignored_objects() {
+    use base64::Engine as _;
     let app = app(Mode::Enforce);
+    let before = insecure_cluster();
     let r = post(
         &app,
         "/mutate",
-        &review(("ray.io", "RayCluster"), "team-a", insecure_cluster()),
+        &review(("ray.io", "RayCluster"), "team-a", before.clone()),
     );
     assert_eq!(r["allowed"], true);
-    if let Some(p) = r["patch"].as_str() {
-        assert_eq!(r["patchType"], "JSONPatch");
-        use base64::Engine as _;
-        let bytes = base64::engine::general_purpose::STANDARD.decode(p).unwrap();
-        let patch: Value = serde_json::from_slice(&bytes).unwrap();
-        assert!(patch.as_array().is_some_and(|a| !a.is_empty()), "{patch}");
-    }
+    assert_eq!(r["patchType"], "JSONPatch", "{r}");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(r["patch"].as_str().unwrap())
+        .unwrap();
+    let patch: json_patch::Patch = serde_json::from_slice(&bytes).unwrap();
+    let mut after = before.clone();
+    json_patch::patch(&mut after, &patch).unwrap();
+    let note = after["metadata"]["annotations"]["rayward.io/mutated"]
+        .as_str()
+        .unwrap();
+    assert!(note.contains("RW110"), "{note}");
+    // The patched object no longer breaks what was fixed, and what needs a decision stays.
+    let ids = |v: &Value| -> Vec<&'static str> {
+        let (_, f, _, _) = app
+            .policy
+            .check(&serde_json::to_vec(v).unwrap(), Some("team-a"))
+            .unwrap();
+        f.iter().map(|f| f.rule_id).collect()
+    };
+    let (b, a) = (ids(&before), ids(&after));
+    assert!(
+        b.contains(&"RW110") && !a.contains(&"RW110"),
+        "{b:?} -> {a:?}"
+    );
+    assert!(b.contains(&"RW501"), "{b:?}");
+    assert!(a.len() < b.len(), "{b:?} -> {a:?}");
+    // Mutating the result again changes nothing.
+    let r = post(
+        &app,
+        "/mutate",
+        &review(("ray.io", "RayCluster"), "team-a", after),
+    );
+    assert!(r.get("patch").is_none(), "{r}");
+
     let mut ignored = insecure_cluster();
     ignored["metadata"]["annotations"] = json!({"rayward.io/ignore": "all"});
     let r = post(
@@ -351,4 +380,11 @@ fn mutate_answers_allowed_and_skips_ignored_objects() {
         &review(("ray.io", "RayCluster"), "team-a", ignored),
     );
     assert!(r.get("patch").is_none());
+    // Kinds harden does not rewrite pass unpatched.
+    let r = post(
+        &app,
+        "/mutate",
+        &review(("", "Service"), "team-a", lb_service(json!({"app": "x"}))),
+    );
+    assert!(r.get("patch").is_none(), "{r}");
 }

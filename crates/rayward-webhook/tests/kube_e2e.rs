@@ -220,6 +220,27 @@ fn webhook_config(port: u16, ca_bundle: &str) -> Value {
     })
 }
 
+/// `/mutate` for enforce and warn namespaces; Ignore: a mutation is a convenience, the
+/// validating entry still guards.
+fn mutating_config(port: u16, ca_bundle: &str) -> Value {
+    json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+        "metadata": {"name": "rayward"},
+        "webhooks": [{
+            "name": "mutate.rayward.io",
+            "clientConfig": {"url": format!("https://127.0.0.1:{port}/mutate"), "caBundle": ca_bundle},
+            "rules": [{"apiGroups": ["ray.io"], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"],
+                       "resources": ["rayclusters", "rayjobs", "rayservices", "raycronjobs"], "scope": "Namespaced"}],
+            "namespaceSelector": {"matchExpressions": [{"key": "rayward.io/mode", "operator": "In", "values": ["enforce", "warn"]}]},
+            "failurePolicy": "Ignore",
+            "reinvocationPolicy": "Never",
+            "sideEffects": "None",
+            "admissionReviewVersions": ["v1"],
+            "timeoutSeconds": 5
+        }]
+    })
+}
+
 fn corpus(rel: &str) -> Vec<u8> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/kuberay");
     std::fs::read(root.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
@@ -367,7 +388,70 @@ async fn kube_e2e_webhook_enforce_warn_and_failure_policy() {
     let a = post_json(&kube, "/api/v1/namespaces/team-a/services", &internal).await;
     assert_eq!(a.status, 201, "{}", a.text());
 
-    // 4. Webhook stopped: failurePolicy Fail refuses Ray objects in enforce namespaces;
+    // 4. /mutate: the stored object carries harden's safe fixes and says so.
+    ensure(
+        &post_json(
+            &kube,
+            "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
+            &mutating_config(port, &b64(&ca_pem)),
+        )
+        .await,
+        "register mutating webhook",
+    );
+    // The configuration takes a moment to reach the admission chain: retry with new names.
+    let t0 = Instant::now();
+    let mut n = 0;
+    let stored: Value = loop {
+        n += 1;
+        let body = String::from_utf8(sample.clone()).unwrap().replacen(
+            "name: raycluster-kuberay",
+            &format!("name: mutated-{n}"),
+            1,
+        );
+        let a = create("team-w", body.into_bytes()).await;
+        assert_eq!(a.status, 201, "{}", a.text());
+        let v: Value = serde_json::from_slice(&a.body).unwrap();
+        if v["metadata"]["annotations"]["rayward.io/mutated"].is_string() {
+            break v;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "mutating webhook never applied"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let (fixed, changes) =
+        rayward_webhook::mutate::safe_fixes(&with_namespace(&sample, "team-w")).unwrap();
+    assert!(!changes.is_empty());
+    assert_eq!(
+        stored["spec"], fixed["spec"],
+        "stored spec differs from harden's safe fixes"
+    );
+    let note = stored["metadata"]["annotations"]["rayward.io/mutated"]
+        .as_str()
+        .unwrap();
+    for c in &changes {
+        assert!(note.contains(c.as_str()), "{c} missing from {note}");
+    }
+
+    // 5. The hardened form (`rayward harden`) is admitted in the enforce namespace. Harden
+    //    leaves the Ray upgrade (RW603, a user's decision) to the user: made here as its
+    //    fix says, on the sample before hardening.
+    let upgraded = String::from_utf8(with_namespace(&sample, "team-a"))
+        .unwrap()
+        .replace("rayproject/ray:2.52.0", "rayproject/ray:2.60.0")
+        .replace("rayVersion: \"2.52.0\"", "rayVersion: \"2.60.0\"")
+        .replacen("name: raycluster-kuberay", "name: hardened", 1);
+    assert!(upgraded.contains("rayVersion: \"2.60.0\""));
+    let obj = rayward_manifest::load_bytes("sample", upgraded.as_bytes(), &Default::default())
+        .objects
+        .remove(0);
+    let hardened = rayward_harden::harden_object(&obj, &rayward_harden::Options::default());
+    let yaml = rayward_manifest::emit::to_yaml(&hardened.object.root);
+    let a = create("team-a", yaml.into_bytes()).await;
+    assert_eq!(a.status, 201, "hardened form refused: {}", a.text());
+
+    // 6. Webhook stopped: failurePolicy Fail refuses Ray objects in enforce namespaces;
     //    the warn entry (Ignore) lets them through.
     drop(server);
     let mut other = String::from_utf8(sample.clone()).unwrap();

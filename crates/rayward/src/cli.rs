@@ -24,6 +24,89 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Certificates for Ray's mutual TLS between nodes: a CA, node certificates, checks.
     Certs(CertsArgs),
+    /// Rewrite Ray objects to their secure form and generate what must sit beside them
+    /// (NetworkPolicies, ServiceAccount, quota, TLS), as YAML for `kubectl apply`.
+    Harden(HardenArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct HardenArgs {
+    /// Files or folders to harden (folders are searched for .yaml, .yml and .json);
+    /// `-` reads standard input.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// Write one file per input (same relative name) and companions.yaml into DIR instead
+    /// of one multi-document stream on standard output.
+    #[arg(short, long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+
+    /// Print a unified diff per changed or new object instead of the YAML.
+    #[arg(long)]
+    pub diff: bool,
+
+    /// Put every object in this namespace and emit the Namespace with Pod Security
+    /// `restricted` labels.
+    #[arg(long, value_name = "NS")]
+    pub namespace: Option<String>,
+
+    /// Also allow these sources to reach the dashboard/Jobs API (8265) and Ray Client
+    /// (10001): a CIDR, a namespace name, or namespace labels `key=value,…` (repeatable).
+    /// Default: only the cluster's own pods.
+    #[arg(long, value_name = "CIDR|NAMESPACE|LABELS")]
+    pub dashboard_from: Vec<String>,
+
+    /// Let the rayward gateway's pods (app.kubernetes.io/name=rayward-gateway, same
+    /// namespace) reach the dashboard.
+    #[arg(long)]
+    pub gateway: bool,
+
+    /// Address ranges Ray pods may connect to besides each other, DNS and the Kubernetes
+    /// API (object storage, package index, …), as a CIDR (repeatable). Default: none.
+    #[arg(long, value_name = "CIDR")]
+    pub egress_to: Vec<String>,
+
+    /// Secret with the Ray CA (ca.crt, ca.key) that the cert init container reads.
+    #[arg(long, value_name = "NAME")]
+    pub ca_secret: Option<String>,
+
+    /// Image of the init container that runs `rayward certs node`.
+    #[arg(long, value_name = "IMAGE")]
+    pub cert_image: Option<String>,
+
+    /// CPU request and limit for containers that set none.
+    #[arg(long, value_name = "QUANTITY")]
+    pub default_cpu: Option<String>,
+
+    /// Memory request and limit for containers that set none.
+    #[arg(long, value_name = "QUANTITY")]
+    pub default_memory: Option<String>,
+
+    /// Apply only the fixes that need no choice (securityContext, ClusterIP, token auth,
+    /// K8sJobMode and shutdown, token automount off) and generate no companions.
+    #[arg(long)]
+    pub safe_only: bool,
+
+    /// Exit 1 when a finding harden could not fix is at or above this severity
+    /// (info, low, medium, high, critical; `none` never fails).
+    #[arg(long, value_name = "SEVERITY")]
+    pub fail_on: Option<String>,
+
+    /// Config file (default: .rayward.toml or rayward.toml found upward).
+    #[arg(short, long, value_name = "FILE", conflicts_with = "no_config")]
+    pub config: Option<PathBuf>,
+
+    /// Ignore any config file.
+    #[arg(long)]
+    pub no_config: bool,
+
+    /// Largest input file accepted, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_file_size: u64,
+
+    /// Name of standard input in findings and under -o.
+    #[arg(long, default_value = "stdin.yaml", value_name = "NAME")]
+    pub stdin_name: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -9,6 +9,10 @@
 //! allowed-registries = ["registry.example.com/ml"]
 //! allowed-host-paths = ["/mnt/datasets"]
 //! min-ray-version = "2.54.0"
+//! [harden]
+//! namespace = "ray-team-a"
+//! dashboard-from = ["10.0.0.0/8"]
+//! ca-secret = "rayward-ray-ca"
 //! ```
 
 use anyhow::{bail, Context, Result};
@@ -26,6 +30,21 @@ pub struct Config {
     pub fail_on: Option<String>,
     pub rules: RulesSection,
     pub settings: Settings,
+    pub harden: HardenSection,
+}
+
+/// `[harden]`: defaults for `rayward harden`'s options (flags win).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HardenSection {
+    pub namespace: Option<String>,
+    pub dashboard_from: Vec<String>,
+    pub egress_to: Vec<String>,
+    pub gateway: Option<bool>,
+    pub ca_secret: Option<String>,
+    pub cert_image: Option<String>,
+    pub default_cpu: Option<String>,
+    pub default_memory: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

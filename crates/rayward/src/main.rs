@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         cli::Command::Rules(args) => commands::rules::list(args),
         cli::Command::Explain(args) => commands::rules::explain(args),
         cli::Command::Certs(args) => commands::certs::run(args),
+        cli::Command::Harden(args) => commands::harden::run(args),
     };
     match code {
         Ok(c) => ExitCode::from(c),

@@ -131,3 +131,316 @@ fn env_at(c: &Container<'_>) -> (JsonPath, Pos) {
     let pos = c.node.get_entry("env").map_or(c.pos, |(k, _)| k.pos);
     (c.field_path("env"), pos)
 }
+
+/// Volume holding the CA Secret; mounted by the cert init container only.
+pub const CA_VOLUME: &str = "rayward-ca";
+/// Volume (memory-backed emptyDir) holding the node certificate, its key and `ca.crt`.
+pub const TLS_VOLUME: &str = "rayward-tls";
+/// The init container that issues the node certificate.
+pub const CERT_INIT: &str = "rayward-certs";
+const CA_DIR: &str = "/etc/ray/ca";
+const TLS_DIR: &str = "/etc/ray/tls";
+
+/// The TLS env every Ray container (and the autoscaler) gets.
+fn tls_env() -> [(&'static str, String); 4] {
+    [
+        ("RAY_USE_TLS", "1".to_string()),
+        ("RAY_TLS_SERVER_CERT", format!("{TLS_DIR}/tls.crt")),
+        ("RAY_TLS_SERVER_KEY", format!("{TLS_DIR}/tls.key")),
+        ("RAY_TLS_CA_CERT", format!("{TLS_DIR}/ca.crt")),
+    ]
+}
+
+/// The fix of RW101 and RW102: mutual TLS between every Ray node of a cluster, with a
+/// certificate per pod.
+///
+/// Each head and worker pod gets an init container running `rayward certs node` (its pod
+/// IP from the downward API in the certificate's SANs), which alone mounts the CA Secret
+/// read-only and writes `tls.crt`, `tls.key` and a copy of `ca.crt` into a memory-backed
+/// emptyDir; the Ray container and the autoscaler mount that emptyDir read-only and get
+/// `RAY_USE_TLS=1` and the three paths. The CA key never reaches a container that runs
+/// Ray jobs. A cluster whose every group already runs TLS with its own certificates is
+/// left alone (only an autoscaler without TLS gets the head's TLS env and mounts); a
+/// cluster with TLS on some groups only is given this TLS everywhere, so all its nodes
+/// trust one CA.
+pub struct TlsFix;
+
+struct TlsPlan {
+    pod_specs: Vec<JsonPath>,
+    ray_containers: Vec<JsonPath>,
+    autoscalers: Vec<JsonPath>,
+    /// (cluster path, head Ray container path): copy the head's own TLS to the autoscaler.
+    copy_to_autoscaler: Vec<(JsonPath, JsonPath)>,
+}
+
+fn tls_plan(obj: &rayward_manifest::Object) -> TlsPlan {
+    let w = Workload::of(obj);
+    let mut plan = TlsPlan {
+        pod_specs: Vec::new(),
+        ray_containers: Vec::new(),
+        autoscalers: Vec::new(),
+        copy_to_autoscaler: Vec::new(),
+    };
+    for (ci, cluster) in w.clusters.iter().enumerate() {
+        if operator_mtls(cluster.node) {
+            continue;
+        }
+        let gs = groups(&w, ci);
+        if gs.is_empty() {
+            continue;
+        }
+        let complete = gs
+            .iter()
+            .all(|g| matches!(tls_of(&g.ray), Tls::On { ref missing } if missing.is_empty()));
+        let autoscaler_off = w.autoscaler(ci).is_some_and(|a| tls_of(&a) == Tls::Off);
+        if complete {
+            if autoscaler_off {
+                if let Some(h) = gs.iter().find(|g| g.template.role == PodRole::Head) {
+                    plan.copy_to_autoscaler
+                        .push((cluster.path.clone(), h.ray.path.clone()));
+                }
+            }
+            continue;
+        }
+        for g in &gs {
+            plan.pod_specs.push(g.template.spec_path());
+            plan.ray_containers.push(g.ray.path.clone());
+        }
+        if w.autoscaler(ci).is_some() {
+            plan.autoscalers.push(cluster.path.clone());
+        }
+    }
+    plan
+}
+
+fn mount(name: &str, path: &str, read_only: bool) -> Node {
+    let mut m = Node::map_of([
+        ("name", Node::string(name)),
+        ("mountPath", Node::string(path)),
+    ]);
+    if read_only {
+        m.set("readOnly", Node::boolean(true));
+    }
+    m
+}
+
+fn cert_init_container(image: &str) -> Node {
+    let strings = |xs: &[&str]| Node::new_seq(xs.iter().map(|s| Node::string(*s)).collect());
+    let amounts = || {
+        Node::map_of([
+            ("cpu", Node::string("100m")),
+            ("memory", Node::string("64Mi")),
+        ])
+    };
+    Node::map_of([
+        ("name", Node::string(CERT_INIT)),
+        ("image", Node::string(image)),
+        (
+            "command",
+            strings(&[
+                "rayward", "certs", "node", "--ca", CA_DIR, "--out", TLS_DIR, "--force",
+            ]),
+        ),
+        (
+            "env",
+            Node::new_seq(vec![Node::map_of([
+                ("name", Node::string("POD_IP")),
+                (
+                    "valueFrom",
+                    Node::map_of([(
+                        "fieldRef",
+                        Node::map_of([("fieldPath", Node::string("status.podIP"))]),
+                    )]),
+                ),
+            ])]),
+        ),
+        (
+            "resources",
+            Node::map_of([("requests", amounts()), ("limits", amounts())]),
+        ),
+        (
+            "volumeMounts",
+            Node::new_seq(vec![
+                mount(CA_VOLUME, CA_DIR, true),
+                mount(TLS_VOLUME, TLS_DIR, false),
+            ]),
+        ),
+    ])
+}
+
+fn named<'n>(list: &'n mut Node, name: &str) -> Option<&'n mut Node> {
+    list.seq_mut()
+        .iter_mut()
+        .find(|n| n.get("name").and_then(Node::as_str) == Some(name))
+}
+
+/// Adds the TLS env and the read-only mount of the node certificate to a container.
+fn tls_container(c: &mut Node, path: &JsonPath, ch: &mut crate::fix::Changes) {
+    for (k, v) in tls_env() {
+        let existing = c.get("env").and_then(|e| {
+            e.as_seq()
+                .iter()
+                .rposition(|x| x.get("name").and_then(Node::as_str) == Some(k))
+        });
+        if crate::fix::set_env(c, k, &v) {
+            match existing {
+                Some(i) => ch.add(&path.key("env").idx(i), format!("set {k}={v}")),
+                None => ch.add(&path.key("env"), format!("add {k}={v}")),
+            }
+        }
+    }
+    if let Some(mounts) = c.seq_entry("volumeMounts") {
+        if named(mounts, TLS_VOLUME).is_none() {
+            mounts.push(mount(TLS_VOLUME, TLS_DIR, true));
+            ch.add(
+                &path.key("volumeMounts"),
+                format!("mount the node certificate read-only at {TLS_DIR}"),
+            );
+        }
+    }
+}
+
+impl crate::fix::Fix for TlsFix {
+    fn safe(&self) -> bool {
+        false
+    }
+
+    fn fix(
+        &self,
+        obj: &mut rayward_manifest::Object,
+        cx: &crate::fix::FixContext<'_>,
+    ) -> Vec<crate::Change> {
+        let mut ch = crate::fix::Changes::new("RW101");
+        let plan = tls_plan(obj);
+        for sp in &plan.pod_specs {
+            let target = crate::fix::PodTarget {
+                role: PodRole::Head,
+                spec_path: sp.clone(),
+                cluster: None,
+            };
+            let Some(spec) = target.spec_mut(&mut obj.root) else {
+                continue;
+            };
+            if let Some(vols) = spec.seq_entry("volumes") {
+                if named(vols, CA_VOLUME).is_none() {
+                    vols.push(Node::map_of([
+                        ("name", Node::string(CA_VOLUME)),
+                        (
+                            "secret",
+                            Node::map_of([(
+                                "secretName",
+                                Node::string(cx.options.ca_secret.clone()),
+                            )]),
+                        ),
+                    ]));
+                    ch.add(
+                        &sp.key("volumes"),
+                        format!("add the CA Secret `{}` as a volume", cx.options.ca_secret),
+                    );
+                }
+                if named(vols, TLS_VOLUME).is_none() {
+                    vols.push(Node::map_of([
+                        ("name", Node::string(TLS_VOLUME)),
+                        (
+                            "emptyDir",
+                            Node::map_of([("medium", Node::string("Memory"))]),
+                        ),
+                    ]));
+                    ch.add(
+                        &sp.key("volumes"),
+                        "add a memory-backed volume for the node certificate",
+                    );
+                }
+            }
+            if let Some(inits) = spec.seq_entry("initContainers") {
+                if named(inits, CERT_INIT).is_none() {
+                    inits.insert(0, cert_init_container(&cx.options.cert_image));
+                    ch.add(
+                        &sp.key("initContainers").idx(0),
+                        "add the init container issuing this pod's certificate",
+                    );
+                }
+            }
+        }
+        for cp in &plan.ray_containers {
+            if let Some(c) = obj.root.at_path_mut(cp).filter(|c| c.is_map()) {
+                tls_container(c, cp, &mut ch);
+            }
+        }
+        for cluster in &plan.autoscalers {
+            let path = cluster.key("autoscalerOptions");
+            if let Some(a) = obj
+                .root
+                .at_path_mut(cluster)
+                .and_then(|c| c.map_entry("autoscalerOptions"))
+            {
+                tls_container(a, &path, &mut ch);
+            }
+        }
+        for (cluster, head) in &plan.copy_to_autoscaler {
+            let Some(h) = obj.root.at_path_mut(head) else {
+                continue;
+            };
+            let env: Vec<Node> = h
+                .get("env")
+                .map(Node::as_seq)
+                .unwrap_or(&[])
+                .iter()
+                .filter(|e| {
+                    e.get("name")
+                        .and_then(Node::as_str)
+                        .is_some_and(|n| n == "RAY_USE_TLS" || CERT_VARS.contains(&n))
+                })
+                .cloned()
+                .collect();
+            let files: Vec<String> = env
+                .iter()
+                .filter_map(|e| e.get("value").and_then(Node::as_str).map(str::to_string))
+                .collect();
+            let mounts: Vec<Node> = h
+                .get("volumeMounts")
+                .map(Node::as_seq)
+                .unwrap_or(&[])
+                .iter()
+                .filter(|m| {
+                    m.get("mountPath")
+                        .and_then(Node::as_str)
+                        .is_some_and(|p| files.iter().any(|f| f.starts_with(p)))
+                })
+                .cloned()
+                .collect();
+            let path = cluster.key("autoscalerOptions");
+            let Some(a) = obj
+                .root
+                .at_path_mut(cluster)
+                .and_then(|c| c.map_entry("autoscalerOptions"))
+            else {
+                continue;
+            };
+            for e in env {
+                let name = e
+                    .get("name")
+                    .and_then(Node::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                if let Some(list) = a.seq_entry("env") {
+                    list.retain_items(|x| x.get("name").and_then(Node::as_str) != Some(&name));
+                    list.push(e);
+                }
+            }
+            if let Some(list) = a.seq_entry("volumeMounts") {
+                for m in mounts {
+                    let name = m.get("name").and_then(Node::as_str).map(str::to_string);
+                    if name.is_some_and(|n| named(list, &n).is_none()) {
+                        list.push(m);
+                    }
+                }
+            }
+            ch.add(
+                &path,
+                "give the autoscaler the head's TLS env and certificate mounts",
+            );
+        }
+        ch.list
+    }
+}

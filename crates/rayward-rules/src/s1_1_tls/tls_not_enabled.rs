@@ -58,6 +58,11 @@ impl Rule for TlsNotEnabled {
         &Self::META
     }
 
+    /// The same fix for both TLS rules: [`super::TlsFix`].
+    fn fixer(&self) -> Option<&'static dyn crate::fix::Fix> {
+        Some(&super::TlsFix)
+    }
+
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         for (ci, cluster) in w.clusters.iter().enumerate() {
             if operator_mtls(cluster.node) {

@@ -1,5 +1,7 @@
+use crate::fix::{env_entry_mut, Changes, Fix, FixContext};
+use crate::util::version::{cluster_version, Version};
 use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
-use rayward_manifest::Workload;
+use rayward_manifest::{JsonPath, Node, Object, Workload};
 
 declare_rule! {
     /// ## What it checks
@@ -36,6 +38,10 @@ declare_rule! {
 impl Rule for AuthDisabled {
     fn meta(&self) -> &'static RuleMeta {
         &Self::META
+    }
+
+    fn fixer(&self) -> Option<&'static dyn Fix> {
+        Some(&AuthDisabled)
     }
 
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
@@ -78,5 +84,93 @@ impl Rule for AuthDisabled {
                 );
             }
         }
+    }
+}
+
+impl Fix for AuthDisabled {
+    fn safe(&self) -> bool {
+        true
+    }
+
+    /// On Ray 2.52 or newer: `authOptions.mode: disabled` becomes `token`, and a Ray
+    /// container's `RAY_AUTH_MODE=disabled` is removed (KubeRay sets the mode from
+    /// `authOptions`). Older Ray has no token auth to turn on; the finding stays.
+    fn fix(&self, obj: &mut Object, _cx: &FixContext<'_>) -> Vec<crate::Change> {
+        let mut ch = Changes::new(Self::META.id);
+        type Plan = (Vec<JsonPath>, Vec<(JsonPath, JsonPath)>);
+        let (clusters, containers): Plan = {
+            let w = Workload::of(obj);
+            let new_enough =
+                |ci: usize| cluster_version(&w, ci).is_some_and(|(v, _)| v >= Version(2, 52, 0));
+            let clusters = (0..w.clusters.len())
+                .filter(|&ci| new_enough(ci))
+                .map(|ci| w.clusters[ci].path.clone())
+                .collect();
+            let containers = w
+                .templates
+                .iter()
+                .filter(|t| t.role.is_ray_node() && t.cluster.is_some_and(new_enough))
+                .flat_map(|t| {
+                    let cluster = w.clusters[t.cluster.unwrap_or(0)].path.clone();
+                    t.containers()
+                        .into_iter()
+                        .filter(|c| c.is_ray())
+                        .map(move |c| (cluster.clone(), c.path.clone()))
+                })
+                .collect();
+            (clusters, containers)
+        };
+        for cp in clusters {
+            let Some(auth) = obj
+                .root
+                .at_path_mut(&cp)
+                .and_then(|c| c.get_mut("authOptions"))
+            else {
+                continue;
+            };
+            if auth
+                .get("mode")
+                .and_then(Node::as_str)
+                .is_some_and(|m| m.eq_ignore_ascii_case("disabled"))
+            {
+                auth.set("mode", Node::string("token"));
+                ch.add(
+                    &cp.keys(&["authOptions", "mode"]),
+                    "turn token authentication back on",
+                );
+            }
+        }
+        for (cluster, path) in containers {
+            let Some(c) = obj.root.at_path_mut(&path) else {
+                continue;
+            };
+            let disabled = env_entry_mut(c, "RAY_AUTH_MODE").is_some_and(|e| {
+                e.get("value")
+                    .and_then(Node::as_str)
+                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("disabled"))
+            });
+            if disabled {
+                if let Some(env) = c.get_mut("env") {
+                    env.retain_items(|e| {
+                        e.get("name").and_then(Node::as_str) != Some("RAY_AUTH_MODE")
+                    });
+                    ch.add(&path.key("env"), "remove RAY_AUTH_MODE=disabled");
+                }
+                // Auth off by env means no `authOptions` either: turn token auth on there.
+                if let Some(auth) = obj
+                    .root
+                    .at_path_mut(&cluster)
+                    .and_then(|c| c.map_entry("authOptions"))
+                {
+                    if auth.set("mode", Node::string("token")) {
+                        ch.add(
+                            &cluster.keys(&["authOptions", "mode"]),
+                            "turn on token authentication",
+                        );
+                    }
+                }
+            }
+        }
+        ch.list
     }
 }

@@ -1,6 +1,8 @@
+use super::make_cluster_ip;
 use super::{container_ports, exposing_type, head_ray, port_label, DEFAULT_HEAD_PORTS};
+use crate::fix::{Changes, Fix, FixContext};
 use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
-use rayward_manifest::{Kind, Node, Workload};
+use rayward_manifest::{JsonPath, Kind, Node, Object, Workload};
 
 declare_rule! {
     /// ## What it checks
@@ -46,6 +48,10 @@ declare_rule! {
 impl Rule for HeadServiceExposed {
     fn meta(&self) -> &'static RuleMeta {
         &Self::META
+    }
+
+    fn fixer(&self) -> Option<&'static dyn Fix> {
+        Some(&HeadServiceExposed)
     }
 
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
@@ -120,5 +126,46 @@ impl Rule for HeadServiceExposed {
                 ),
             );
         }
+    }
+}
+
+impl Fix for HeadServiceExposed {
+    fn safe(&self) -> bool {
+        true
+    }
+
+    /// `headGroupSpec.serviceType: ClusterIP` on every cluster, and a custom
+    /// `headService` that is a LoadBalancer or NodePort turned into ClusterIP (without the
+    /// fields only external services may carry).
+    fn fix(&self, obj: &mut Object, _cx: &FixContext<'_>) -> Vec<crate::Change> {
+        let mut ch = Changes::new(Self::META.id);
+        let clusters: Vec<JsonPath> = Workload::templates_of(obj)
+            .clusters
+            .iter()
+            .map(|c| c.path.clone())
+            .collect();
+        for cp in clusters {
+            let Some(head) = obj
+                .root
+                .at_path_mut(&cp)
+                .and_then(|c| c.get_mut("headGroupSpec"))
+                .filter(|h| h.is_map())
+            else {
+                continue;
+            };
+            let hp = cp.key("headGroupSpec");
+            if head.get("serviceType").and_then(Node::as_str) != Some("ClusterIP") {
+                head.set("serviceType", Node::string("ClusterIP"));
+                ch.add(&hp.key("serviceType"), "set `serviceType: ClusterIP`");
+            }
+            if let Some(spec) = head
+                .get_mut("headService")
+                .and_then(|s| s.get_mut("spec"))
+                .filter(|s| s.is_map())
+            {
+                make_cluster_ip(spec, &hp.keys(&["headService", "spec"]), &mut ch);
+            }
+        }
+        ch.list
     }
 }

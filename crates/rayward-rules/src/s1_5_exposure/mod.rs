@@ -159,6 +159,47 @@ fn cluster_auth(w: &Workload<'_>, ci: usize) -> Auth {
 }
 
 /// A test on an annotation's value.
+/// Fields a Service may carry only when it is reachable from outside the cluster; the
+/// API server refuses most of them on a ClusterIP Service.
+const EXTERNAL_ONLY: &[&str] = &[
+    "externalTrafficPolicy",
+    "healthCheckNodePort",
+    "loadBalancerIP",
+    "loadBalancerSourceRanges",
+    "loadBalancerClass",
+    "allocateLoadBalancerNodePorts",
+    "externalIPs",
+];
+
+/// Turns a Service spec of type LoadBalancer or NodePort into ClusterIP, dropping what
+/// only external Services may carry (node ports included).
+pub(crate) fn make_cluster_ip(spec: &mut Node, path: &JsonPath, ch: &mut crate::fix::Changes) {
+    let Some(ty) = spec.get("type").and_then(Node::as_str) else {
+        return;
+    };
+    if !exposing_type(ty) {
+        return;
+    }
+    let was = ty.to_string();
+    spec.set("type", Node::string("ClusterIP"));
+    ch.add(&path.key("type"), format!("`{was}` becomes `ClusterIP`"));
+    for f in EXTERNAL_ONLY {
+        if spec.remove(f) {
+            ch.add(&path.key(f), "remove: only external Services carry it");
+        }
+    }
+    if let Some(ports) = spec.get_mut("ports") {
+        for (i, p) in ports.seq_mut().iter_mut().enumerate() {
+            if p.remove("nodePort") {
+                ch.add(
+                    &path.key("ports").idx(i).key("nodePort"),
+                    "remove the node port",
+                );
+            }
+        }
+    }
+}
+
 type ValueTest = Option<fn(&str) -> bool>;
 
 /// Annotations that put authentication in front of an Ingress's backends, for the

@@ -1,6 +1,8 @@
+use super::make_cluster_ip;
 use super::{container_ports, exposing_type, head_ray, port_label, CONTROL_PORTS};
+use crate::fix::{Changes, Fix, FixContext};
 use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
-use rayward_manifest::{JsonPath, Kind, Node, Workload};
+use rayward_manifest::{JsonPath, Kind, Node, Object, Workload};
 
 declare_rule! {
     /// ## What it checks
@@ -48,6 +50,10 @@ const CRITICAL_FIX: &str = "Route only Serve's port (8000) through `serveService
 impl Rule for ServeServiceExposed {
     fn meta(&self) -> &'static RuleMeta {
         &Self::META
+    }
+
+    fn fixer(&self) -> Option<&'static dyn Fix> {
+        Some(&ServeServiceExposed)
     }
 
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
@@ -111,5 +117,30 @@ impl Rule for ServeServiceExposed {
                 CRITICAL_FIX,
             );
         }
+    }
+}
+
+impl Fix for ServeServiceExposed {
+    fn safe(&self) -> bool {
+        true
+    }
+
+    fn fix(&self, obj: &mut Object, _cx: &FixContext<'_>) -> Vec<crate::Change> {
+        let mut ch = Changes::new(Self::META.id);
+        if obj.kind != Kind::RayService {
+            return ch.list;
+        }
+        if let Some(spec) = obj
+            .root
+            .at_path_mut(&JsonPath::root().keys(&["spec", "serveService", "spec"]))
+            .filter(|s| s.is_map())
+        {
+            make_cluster_ip(
+                spec,
+                &JsonPath::root().keys(&["spec", "serveService", "spec"]),
+                &mut ch,
+            );
+        }
+        ch.list
     }
 }

@@ -1,7 +1,8 @@
 use super::{cluster_at, cluster_auth, Auth};
+use crate::fix::{Changes, Fix, FixContext};
 use crate::util::version::{cluster_version, Version, VersionSource};
 use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
-use rayward_manifest::Workload;
+use rayward_manifest::{JsonPath, Node, Object, Workload};
 
 /// The first Ray release with token authentication.
 const TOKEN_AUTH_SINCE: Version = Version(2, 52, 0);
@@ -58,6 +59,10 @@ impl Rule for TokenAuthMissing {
         &Self::META
     }
 
+    fn fixer(&self) -> Option<&'static dyn Fix> {
+        Some(&TokenAuthMissing)
+    }
+
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         for ci in 0..w.clusters.len() {
             let Some((version, source)) = cluster_version(w, ci) else {
@@ -82,5 +87,43 @@ impl Rule for TokenAuthMissing {
                 ),
             );
         }
+    }
+}
+
+impl Fix for TokenAuthMissing {
+    fn safe(&self) -> bool {
+        true
+    }
+
+    /// `authOptions.mode: token` on every cluster of Ray 2.52 or newer without auth
+    /// (KubeRay then creates the token Secret and sets the env on every Ray container).
+    /// Older Ray has no token auth: the finding of RW603/RW114 stays for the user.
+    fn fix(&self, obj: &mut Object, _cx: &FixContext<'_>) -> Vec<crate::Change> {
+        let mut ch = Changes::new(Self::META.id);
+        let targets: Vec<JsonPath> = {
+            let w = Workload::of(obj);
+            (0..w.clusters.len())
+                .filter(|&ci| {
+                    cluster_version(&w, ci).is_some_and(|(v, _)| v >= TOKEN_AUTH_SINCE)
+                        && cluster_auth(&w, ci) == Auth::Off
+                })
+                .map(|ci| w.clusters[ci].path.clone())
+                .collect()
+        };
+        for cp in targets {
+            if let Some(auth) = obj
+                .root
+                .at_path_mut(&cp)
+                .and_then(|c| c.map_entry("authOptions"))
+            {
+                if auth.set("mode", Node::string("token")) {
+                    ch.add(
+                        &cp.keys(&["authOptions", "mode"]),
+                        "turn on token authentication",
+                    );
+                }
+            }
+        }
+        ch.list
     }
 }

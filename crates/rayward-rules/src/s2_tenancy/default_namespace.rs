@@ -1,4 +1,6 @@
+use crate::fix::{Changes, Fix, FixContext};
 use crate::{declare_rule, object_pos, Ctx, Rule, RuleMeta, Sink};
+use rayward_manifest::Object;
 use rayward_manifest::{JsonPath, Node, Workload};
 
 declare_rule! {
@@ -51,6 +53,10 @@ impl Rule for DefaultNamespace {
         &Self::META
     }
 
+    fn fixer(&self) -> Option<&'static dyn Fix> {
+        Some(&DefaultNamespace)
+    }
+
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         let obj = w.obj;
         if !obj.kind.is_ray() {
@@ -79,5 +85,30 @@ impl Rule for DefaultNamespace {
                 ),
             ),
         }
+    }
+}
+
+impl Fix for DefaultNamespace {
+    fn safe(&self) -> bool {
+        false
+    }
+
+    /// With `--namespace`, the object moves there. Without, where it belongs is the
+    /// user's choice and the finding stays.
+    fn fix(&self, obj: &mut Object, cx: &FixContext<'_>) -> Vec<crate::Change> {
+        let mut ch = Changes::new(Self::META.id);
+        let Some(ns) = &cx.options.namespace else {
+            return ch.list;
+        };
+        if let Some(meta) = obj.root.map_entry("metadata") {
+            if meta.set("namespace", Node::string(ns.clone())) {
+                ch.add(
+                    &JsonPath::root().keys(&["metadata", "namespace"]),
+                    format!("move to namespace `{ns}`"),
+                );
+            }
+            obj.namespace = Some(ns.clone());
+        }
+        ch.list
     }
 }

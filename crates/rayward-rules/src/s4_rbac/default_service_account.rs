@@ -1,6 +1,9 @@
+use crate::fix::{for_each_pod_spec, Changes, Fix, FixContext};
+use crate::util::rbac::dedicated_service_account;
 use crate::util::rbac::{declared_service_account, kuberay_autoscaler_account};
 use crate::util::tenancy::{is_ray_template, pod_display};
 use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use rayward_manifest::{Node, Object};
 use rayward_manifest::{PodRole, Workload};
 
 declare_rule! {
@@ -58,6 +61,10 @@ impl Rule for DefaultServiceAccount {
         &Self::META
     }
 
+    fn fixer(&self) -> Option<&'static dyn Fix> {
+        Some(&DefaultServiceAccount)
+    }
+
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         for t in &w.templates {
             if !is_ray_template(w, t) {
@@ -97,5 +104,61 @@ impl Rule for DefaultServiceAccount {
                 ),
             }
         }
+    }
+}
+
+impl Fix for DefaultServiceAccount {
+    fn safe(&self) -> bool {
+        false
+    }
+
+    /// Every Ray pod (head, workers, submitter) that runs as `default` or names no account
+    /// gets the dedicated `<object>-ray` ServiceAccount, which harden generates beside the
+    /// object with token automount off; a head that talks to the Kubernetes API (the
+    /// autoscaler) gets `automountServiceAccountToken: true` on the pod, and the autoscaler
+    /// Role is bound to that account.
+    fn fix(&self, obj: &mut Object, _cx: &FixContext<'_>) -> Vec<crate::Change> {
+        let mut ch = Changes::new(Self::META.id);
+        let sa = dedicated_service_account(&obj.name);
+        let api_heads: Vec<rayward_manifest::JsonPath> = {
+            let w = Workload::templates_of(obj);
+            w.templates
+                .iter()
+                .filter(|t| crate::util::rbac::head_api_need(&w, t).is_some())
+                .map(|t| t.spec_path())
+                .collect()
+        };
+        let kind = obj.kind;
+        for_each_pod_spec(obj, |t, spec| {
+            if !kind.is_ray() || t.role == PodRole::Workload {
+                return;
+            }
+            let declared = ["serviceAccountName", "serviceAccount"]
+                .iter()
+                .find_map(|f| spec.get(f).and_then(Node::as_str).filter(|s| !s.is_empty()));
+            if declared.is_some_and(|s| s != "default") {
+                return;
+            }
+            if spec.remove("serviceAccount") {
+                ch.add(
+                    &t.spec_path.key("serviceAccount"),
+                    "remove the deprecated `serviceAccount` (replaced by `serviceAccountName`)",
+                );
+            }
+            spec.set("serviceAccountName", Node::string(sa.clone()));
+            ch.add(
+                &t.spec_path.key("serviceAccountName"),
+                format!("run as the dedicated ServiceAccount `{sa}`"),
+            );
+            if api_heads.contains(&t.spec_path)
+                && spec.set_default("automountServiceAccountToken", Node::boolean(true))
+            {
+                ch.add(
+                    &t.spec_path.key("automountServiceAccountToken"),
+                    "keep the API token: the autoscaler needs it",
+                );
+            }
+        });
+        ch.list
     }
 }

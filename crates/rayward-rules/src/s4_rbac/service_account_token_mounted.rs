@@ -1,7 +1,9 @@
+use crate::fix::{for_each_pod_spec, Changes, Fix, FixContext};
 use crate::util::rbac::{effective_service_account, head_api_need};
 use crate::util::tenancy::{is_ray_template, ns_key, pod_display};
 use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
 use rayward_manifest::{Inventory, Kind, Node};
+use rayward_manifest::{Object, PodRole, Workload};
 use std::collections::HashMap;
 
 declare_rule! {
@@ -56,6 +58,10 @@ declare_rule! {
 impl Rule for ServiceAccountTokenMounted {
     fn meta(&self) -> &'static RuleMeta {
         &Self::META
+    }
+
+    fn fixer(&self) -> Option<&'static dyn Fix> {
+        Some(&ServiceAccountTokenMounted)
     }
 
     fn check_inventory(&self, inv: &Inventory<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
@@ -115,5 +121,42 @@ impl Rule for ServiceAccountTokenMounted {
                 ),
             );
         }
+    }
+}
+
+impl Fix for ServiceAccountTokenMounted {
+    fn safe(&self) -> bool {
+        true
+    }
+
+    /// Every Ray pod that does not talk to the Kubernetes API gets
+    /// `automountServiceAccountToken: false`.
+    fn fix(&self, obj: &mut Object, _cx: &FixContext<'_>) -> Vec<crate::Change> {
+        let mut ch = Changes::new(Self::META.id);
+        let keep: Vec<rayward_manifest::JsonPath> = {
+            let w = Workload::templates_of(obj);
+            w.templates
+                .iter()
+                .filter(|t| !is_ray_template(&w, t) || head_api_need(&w, t).is_some())
+                .map(|t| t.spec_path())
+                .collect()
+        };
+        for_each_pod_spec(obj, |t, spec| {
+            if keep.contains(&t.spec_path) || t.role == PodRole::Workload {
+                return;
+            }
+            if spec
+                .get("automountServiceAccountToken")
+                .and_then(Node::as_bool)
+                != Some(false)
+            {
+                spec.set("automountServiceAccountToken", Node::boolean(false));
+                ch.add(
+                    &t.spec_path.key("automountServiceAccountToken"),
+                    "do not mount the Kubernetes API token",
+                );
+            }
+        });
+        ch.list
     }
 }

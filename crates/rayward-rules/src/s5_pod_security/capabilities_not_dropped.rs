@@ -1,5 +1,7 @@
+use crate::fix::{for_each_container, security_context, Changes, Fix, FixContext};
 use crate::util::pod_security::{describe_container, normalize_cap};
 use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use rayward_manifest::{Node as TreeNode, Object};
 use rayward_manifest::{Node, Workload};
 
 declare_rule! {
@@ -52,6 +54,10 @@ impl Rule for CapabilitiesNotDropped {
         &Self::META
     }
 
+    fn fixer(&self) -> Option<&'static dyn Fix> {
+        Some(&CapabilitiesNotDropped)
+    }
+
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         for (t, c) in w.containers() {
             let sc = c.get("securityContext").filter(|n| n.is_map());
@@ -88,5 +94,38 @@ impl Rule for CapabilitiesNotDropped {
                 }
             }
         }
+    }
+}
+
+impl Fix for CapabilitiesNotDropped {
+    fn safe(&self) -> bool {
+        true
+    }
+
+    fn fix(&self, obj: &mut Object, _cx: &FixContext<'_>) -> Vec<crate::Change> {
+        let mut ch = Changes::new(Self::META.id);
+        for_each_container(obj, true, |t, c| {
+            let Some(caps) = security_context(c).and_then(|s| s.map_entry("capabilities")) else {
+                return;
+            };
+            let at = t.path.keys(&["securityContext", "capabilities", "drop"]);
+            let has_all = caps.get("drop").is_some_and(|d| {
+                d.as_seq()
+                    .iter()
+                    .filter_map(TreeNode::as_str)
+                    .any(|n| normalize_cap(n) == "ALL")
+            });
+            if has_all {
+                return;
+            }
+            match caps.get_mut("drop").filter(|d| d.is_seq()) {
+                Some(d) => d.push(TreeNode::string("ALL")),
+                None => {
+                    caps.set("drop", TreeNode::new_seq(vec![TreeNode::string("ALL")]));
+                }
+            }
+            ch.add(&at, "drop ALL capabilities");
+        });
+        ch.list
     }
 }

@@ -1,5 +1,7 @@
+use crate::fix::{for_each_container, Changes, Fix, FixContext};
 use crate::util::pod_security::{describe_container, normalize_cap};
 use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use rayward_manifest::Object;
 use rayward_manifest::Workload;
 
 /// Capabilities reported when added, with what each gives a Ray job. Names without the
@@ -117,6 +119,10 @@ impl Rule for DangerousCapabilities {
         &Self::META
     }
 
+    fn fixer(&self) -> Option<&'static dyn Fix> {
+        Some(&DangerousCapabilities)
+    }
+
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         for (t, c) in w.containers() {
             let Some(add) = c.node.path(&["securityContext", "capabilities", "add"]) else {
@@ -142,6 +148,52 @@ impl Rule for DangerousCapabilities {
                 );
             }
         }
+    }
+}
+
+impl Fix for DangerousCapabilities {
+    fn safe(&self) -> bool {
+        true
+    }
+
+    /// Removes every added capability but `NET_BIND_SERVICE`, the one Pod Security
+    /// `restricted` allows: the dangerous ones this rule names, and the rest, which the
+    /// restricted profile refuses as well.
+    fn fix(&self, obj: &mut Object, _cx: &FixContext<'_>) -> Vec<crate::Change> {
+        let mut ch = Changes::new(Self::META.id);
+        for_each_container(obj, false, |t, c| {
+            let Some(caps) = c
+                .get_mut("securityContext")
+                .and_then(|s| s.get_mut("capabilities"))
+            else {
+                return;
+            };
+            let at = t.path.keys(&["securityContext", "capabilities", "add"]);
+            let Some(add) = caps.get_mut("add") else {
+                return;
+            };
+            let mut removed = Vec::new();
+            add.retain_items(|n| {
+                let keep = n
+                    .as_str()
+                    .is_some_and(|s| normalize_cap(s) == "NET_BIND_SERVICE");
+                if !keep {
+                    removed.push(n.scalar_text().unwrap_or("").to_string());
+                }
+                keep
+            });
+            if removed.is_empty() {
+                return;
+            }
+            if add.as_seq().is_empty() {
+                caps.remove("add");
+            }
+            ch.add(
+                &at,
+                format!("remove added capabilities {}", removed.join(", ")),
+            );
+        });
+        ch.list
     }
 }
 

@@ -1,6 +1,8 @@
+use crate::fix::{for_each_pod_spec, Changes, Fix, FixContext};
 use crate::util::pod_security::describe_pod;
 use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
 use rayward_manifest::Workload;
+use rayward_manifest::{Node as TreeNode, Object};
 
 /// The pod fields that share a node namespace, and what sharing it gives away.
 const FIELDS: &[(&str, &str)] = &[
@@ -66,6 +68,10 @@ impl Rule for HostNamespaces {
         &Self::META
     }
 
+    fn fixer(&self) -> Option<&'static dyn Fix> {
+        Some(&HostNamespaces)
+    }
+
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         for t in &w.templates {
             for (field, gives) in FIELDS {
@@ -82,5 +88,26 @@ impl Rule for HostNamespaces {
                 );
             }
         }
+    }
+}
+
+impl Fix for HostNamespaces {
+    fn safe(&self) -> bool {
+        false
+    }
+
+    /// `hostNetwork`, `hostPID` and `hostIPC` set to true become false. Not a safe fix: a
+    /// pod may rely on them, so the webhook leaves it to the user.
+    fn fix(&self, obj: &mut Object, _cx: &FixContext<'_>) -> Vec<crate::Change> {
+        let mut ch = Changes::new(Self::META.id);
+        for_each_pod_spec(obj, |t, spec| {
+            for (field, _) in FIELDS {
+                if spec.get(field).and_then(TreeNode::as_bool) == Some(true) {
+                    spec.set(field, TreeNode::boolean(false));
+                    ch.add(&t.spec_path.key(field), format!("set `{field}: false`"));
+                }
+            }
+        });
+        ch.list
     }
 }

@@ -1,5 +1,7 @@
+use crate::fix::{for_each_container, for_each_pod_spec, Changes, Fix, FixContext};
 use crate::util::pod_security::{describe_container, describe_pod, host_path_allowed};
 use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use rayward_manifest::{Node as TreeNode, Object};
 use rayward_manifest::{Node, Workload};
 
 declare_rule! {
@@ -80,6 +82,10 @@ impl Rule for HostPathVolume {
         &Self::META
     }
 
+    fn fixer(&self) -> Option<&'static dyn Fix> {
+        Some(&HostPathVolume)
+    }
+
     fn check(&self, w: &Workload<'_>, cx: &Ctx<'_>, out: &mut Sink<'_>) {
         let allowed = &cx.settings.allowed_host_paths;
         let allowed_text = if allowed.is_empty() {
@@ -143,6 +149,54 @@ impl Rule for HostPathVolume {
                 );
             }
         }
+    }
+}
+
+impl Fix for HostPathVolume {
+    fn safe(&self) -> bool {
+        false
+    }
+
+    /// Mounts of hostPath volumes become `readOnly: true`. A hostPath outside the allowed
+    /// prefixes is not changed: where the data should come from instead is the user's
+    /// choice, and the finding stays.
+    fn fix(&self, obj: &mut Object, _cx: &FixContext<'_>) -> Vec<crate::Change> {
+        let mut ch = Changes::new(Self::META.id);
+        let mut host: Vec<(rayward_manifest::JsonPath, Vec<String>)> = Vec::new();
+        for_each_pod_spec(obj, |t, spec| {
+            let names = spec
+                .get("volumes")
+                .map(TreeNode::as_seq)
+                .unwrap_or(&[])
+                .iter()
+                .filter(|v| v.get("hostPath").is_some_and(|h| !h.is_null()))
+                .filter_map(|v| v.get("name").and_then(TreeNode::as_str).map(str::to_string))
+                .collect();
+            host.push((t.spec_path.clone(), names));
+        });
+        for_each_container(obj, false, |t, c| {
+            let Some((_, names)) = host.iter().find(|(p, _)| *p == t.pod_spec_path) else {
+                return;
+            };
+            let Some(mounts) = c.get_mut("volumeMounts") else {
+                return;
+            };
+            for (j, m) in mounts.seq_mut().iter_mut().enumerate() {
+                let Some(name) = m.get("name").and_then(TreeNode::as_str) else {
+                    continue;
+                };
+                if names.iter().any(|n| n == name)
+                    && m.get("readOnly").and_then(TreeNode::as_bool) != Some(true)
+                {
+                    m.set("readOnly", TreeNode::boolean(true));
+                    ch.add(
+                        &t.path.key("volumeMounts").idx(j).key("readOnly"),
+                        "mount the hostPath volume read-only",
+                    );
+                }
+            }
+        });
+        ch.list
     }
 }
 

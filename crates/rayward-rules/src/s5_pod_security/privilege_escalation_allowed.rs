@@ -1,6 +1,8 @@
+use crate::fix::{for_each_container, security_context, Changes, Fix, FixContext};
 use crate::util::pod_security::{describe_container, effective_security, shown};
 use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
 use rayward_manifest::Workload;
+use rayward_manifest::{Node as TreeNode, Object};
 
 declare_rule! {
     /// ## What it checks
@@ -56,6 +58,10 @@ impl Rule for PrivilegeEscalationAllowed {
         &Self::META
     }
 
+    fn fixer(&self) -> Option<&'static dyn Fix> {
+        Some(&PrivilegeEscalationAllowed)
+    }
+
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         for (t, c) in w.containers() {
             let who = || describe_container(t, &c);
@@ -87,5 +93,33 @@ impl Rule for PrivilegeEscalationAllowed {
                 }
             }
         }
+    }
+}
+
+impl Fix for PrivilegeEscalationAllowed {
+    fn safe(&self) -> bool {
+        true
+    }
+
+    fn fix(&self, obj: &mut Object, _cx: &FixContext<'_>) -> Vec<crate::Change> {
+        let mut ch = Changes::new(Self::META.id);
+        for_each_container(obj, true, |t, c| {
+            let Some(sc) = security_context(c) else {
+                return;
+            };
+            if sc
+                .get("allowPrivilegeEscalation")
+                .and_then(TreeNode::as_bool)
+                != Some(false)
+                && sc.set("allowPrivilegeEscalation", TreeNode::boolean(false))
+            {
+                ch.add(
+                    &t.path
+                        .keys(&["securityContext", "allowPrivilegeEscalation"]),
+                    "set `allowPrivilegeEscalation: false`",
+                );
+            }
+        });
+        ch.list
     }
 }

@@ -1,5 +1,7 @@
+use crate::fix::{for_each_container, security_context, Changes, Fix, FixContext};
 use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
 use rayward_manifest::Workload;
+use rayward_manifest::{Node as TreeNode, Object};
 
 declare_rule! {
     /// ## What it checks
@@ -37,6 +39,10 @@ impl Rule for PrivilegedContainer {
         &Self::META
     }
 
+    fn fixer(&self) -> Option<&'static dyn Fix> {
+        Some(&PrivilegedContainer)
+    }
+
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         for (_, c) in w.containers() {
             if let Some((n, path)) = c.security("privileged") {
@@ -50,5 +56,31 @@ impl Rule for PrivilegedContainer {
                 }
             }
         }
+    }
+}
+
+impl Fix for PrivilegedContainer {
+    fn safe(&self) -> bool {
+        true
+    }
+
+    /// Every container gets `privileged: false`: explicit, and what Pod Security
+    /// `restricted` expects.
+    fn fix(&self, obj: &mut Object, _cx: &FixContext<'_>) -> Vec<crate::Change> {
+        let mut ch = Changes::new(Self::META.id);
+        for_each_container(obj, true, |t, c| {
+            let Some(sc) = security_context(c) else {
+                return;
+            };
+            if sc.get("privileged").and_then(TreeNode::as_bool) != Some(false)
+                && sc.set("privileged", TreeNode::boolean(false))
+            {
+                ch.add(
+                    &t.path.keys(&["securityContext", "privileged"]),
+                    "set `privileged: false`",
+                );
+            }
+        });
+        ch.list
     }
 }

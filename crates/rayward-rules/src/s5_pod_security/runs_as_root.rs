@@ -1,6 +1,8 @@
+use crate::fix::{for_each_container, for_each_pod_spec, Changes, Fix, FixContext};
 use crate::util::pod_security::{describe_container, effective_security, shown};
 use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
 use rayward_manifest::Workload;
+use rayward_manifest::{Node as TreeNode, Object};
 
 declare_rule! {
     /// ## What it checks
@@ -66,6 +68,10 @@ impl Rule for RunsAsRoot {
         &Self::META
     }
 
+    fn fixer(&self) -> Option<&'static dyn Fix> {
+        Some(&RunsAsRoot)
+    }
+
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         for (t, c) in w.containers() {
             let who = || describe_container(t, &c);
@@ -128,5 +134,57 @@ impl Rule for RunsAsRoot {
                 }
             }
         }
+    }
+}
+
+impl Fix for RunsAsRoot {
+    fn safe(&self) -> bool {
+        true
+    }
+
+    /// The pod gets `runAsNonRoot: true` and, where no uid is set, `runAsUser: 1000` (the
+    /// uid of Ray's images); an explicit root uid (0) becomes 1000 and an explicit
+    /// `runAsNonRoot` that is not true becomes true, in the pod and in each container.
+    fn fix(&self, obj: &mut Object, _cx: &FixContext<'_>) -> Vec<crate::Change> {
+        let mut ch = Changes::new(Self::META.id);
+        for_each_pod_spec(obj, |t, spec| {
+            let Some(sc) = spec.map_entry("securityContext") else {
+                return;
+            };
+            let at = t.spec_path.key("securityContext");
+            if sc.get("runAsNonRoot").and_then(TreeNode::as_bool) != Some(true)
+                && sc.set("runAsNonRoot", TreeNode::boolean(true))
+            {
+                ch.add(&at.key("runAsNonRoot"), "set `runAsNonRoot: true`");
+            }
+            let uid = sc
+                .get("runAsUser")
+                .filter(|n| !n.is_null())
+                .map(TreeNode::as_i64);
+            if matches!(uid, None | Some(Some(0))) && sc.set("runAsUser", TreeNode::int(1000)) {
+                ch.add(
+                    &at.key("runAsUser"),
+                    "set `runAsUser: 1000` (Ray's image user)",
+                );
+            }
+        });
+        for_each_container(obj, false, |t, c| {
+            let Some(sc) = c.get_mut("securityContext").filter(|n| n.is_map()) else {
+                return;
+            };
+            let at = t.path.key("securityContext");
+            if sc.get("runAsUser").and_then(TreeNode::as_i64) == Some(0) {
+                sc.set("runAsUser", TreeNode::int(1000));
+                ch.add(&at.key("runAsUser"), "replace root uid 0 with 1000");
+            }
+            if sc
+                .get("runAsNonRoot")
+                .is_some_and(|n| !n.is_null() && n.as_bool() != Some(true))
+            {
+                sc.set("runAsNonRoot", TreeNode::boolean(true));
+                ch.add(&at.key("runAsNonRoot"), "set `runAsNonRoot: true`");
+            }
+        });
+        ch.list
     }
 }

@@ -1,5 +1,7 @@
+use crate::fix::{for_each_container, for_each_pod_spec, Changes, Fix, FixContext};
 use crate::util::pod_security::{describe_container, effective_security};
 use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use rayward_manifest::{Node as TreeNode, Object};
 use rayward_manifest::{Node, Workload};
 
 declare_rule! {
@@ -51,6 +53,10 @@ impl Rule for SeccompNotSet {
         &Self::META
     }
 
+    fn fixer(&self) -> Option<&'static dyn Fix> {
+        Some(&SeccompNotSet)
+    }
+
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         for (t, c) in w.containers() {
             let who = || describe_container(t, &c);
@@ -81,5 +87,51 @@ impl Rule for SeccompNotSet {
                 ),
             }
         }
+    }
+}
+
+impl Fix for SeccompNotSet {
+    fn safe(&self) -> bool {
+        true
+    }
+
+    /// The pod gets `seccompProfile.type: RuntimeDefault` unless it has a usable one;
+    /// a container's own `Unconfined` (or typeless) profile becomes RuntimeDefault.
+    fn fix(&self, obj: &mut Object, _cx: &FixContext<'_>) -> Vec<crate::Change> {
+        let mut ch = Changes::new(Self::META.id);
+        let usable = |p: &TreeNode| {
+            matches!(
+                p.get("type").and_then(TreeNode::as_str),
+                Some("RuntimeDefault" | "Localhost")
+            )
+        };
+        let repair = |sc: &mut TreeNode, at: rayward_manifest::JsonPath, ch: &mut Changes| {
+            let Some(p) = sc.map_entry("seccompProfile") else {
+                return;
+            };
+            if usable(p) {
+                return;
+            }
+            p.remove("localhostProfile");
+            p.set("type", TreeNode::string("RuntimeDefault"));
+            ch.add(
+                &at.keys(&["seccompProfile", "type"]),
+                "use seccomp profile RuntimeDefault",
+            );
+        };
+        for_each_pod_spec(obj, |t, spec| {
+            if let Some(sc) = spec.map_entry("securityContext") {
+                repair(sc, t.spec_path.key("securityContext"), &mut ch);
+            }
+        });
+        for_each_container(obj, false, |t, c| {
+            let Some(sc) = c.get_mut("securityContext").filter(|n| n.is_map()) else {
+                return;
+            };
+            if sc.get("seccompProfile").is_some_and(|p| !p.is_null()) {
+                repair(sc, t.path.key("securityContext"), &mut ch);
+            }
+        });
+        ch.list
     }
 }

@@ -1,5 +1,7 @@
+use crate::fix::{for_each_container, Changes, Fix, FixContext};
 use crate::util::pod_security::describe_container;
 use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use rayward_manifest::Object;
 use rayward_manifest::{ContainerKind, Node, Workload};
 
 declare_rule! {
@@ -73,6 +75,10 @@ impl Rule for MissingResources {
         &Self::META
     }
 
+    fn fixer(&self) -> Option<&'static dyn Fix> {
+        Some(&MissingResources)
+    }
+
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         for (t, c) in w.containers() {
             let resources = c.get("resources").filter(|n| !n.is_null());
@@ -112,5 +118,67 @@ impl Rule for MissingResources {
                 message,
             );
         }
+    }
+}
+
+impl Fix for MissingResources {
+    fn safe(&self) -> bool {
+        false
+    }
+
+    /// Fills what is missing: a resource with neither request nor limit gets the
+    /// defaults (`--default-cpu`, `--default-memory`) as both; a request without a limit
+    /// gets a limit equal to it. Extended resources (GPUs) are not touched, nor is an
+    /// autoscaler that keeps KubeRay's default resources.
+    fn fix(&self, obj: &mut Object, cx: &FixContext<'_>) -> Vec<crate::Change> {
+        let mut ch = Changes::new(Self::META.id);
+        for_each_container(obj, false, |t, c| {
+            if t.kind == ContainerKind::Autoscaler && c.get("resources").is_none_or(Node::is_null) {
+                return;
+            }
+            let Some(res) = c.map_entry("resources") else {
+                return;
+            };
+            let at = t.path.key("resources");
+            for (name, default) in [
+                ("cpu", &cx.options.default_cpu),
+                ("memory", &cx.options.default_memory),
+            ] {
+                let limit = has(Some(res), "limits", name);
+                let request = res
+                    .get("requests")
+                    .and_then(|r| r.get(name))
+                    .filter(|n| !n.is_null())
+                    .cloned();
+                if limit {
+                    continue;
+                }
+                let (req_value, lim_value) = match request {
+                    Some(r) => (None, r),
+                    None => (
+                        Some(Node::string(default.clone())),
+                        Node::string(default.clone()),
+                    ),
+                };
+                if let Some(v) = req_value {
+                    if let Some(reqs) = res.map_entry("requests") {
+                        reqs.set(name, v);
+                        ch.add(
+                            &at.keys(&["requests", name]),
+                            format!("request {default} {name}"),
+                        );
+                    }
+                }
+                if let Some(lims) = res.map_entry("limits") {
+                    let text = lim_value.scalar_text().unwrap_or("").to_string();
+                    lims.set(name, lim_value);
+                    ch.add(
+                        &at.keys(&["limits", name]),
+                        format!("limit {name} to {text}"),
+                    );
+                }
+            }
+        });
+        ch.list
     }
 }

@@ -1,5 +1,7 @@
 use super::JobSpec;
+use crate::fix::{Changes, Fix, FixContext};
 use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use rayward_manifest::Object;
 use rayward_manifest::{Node, Workload};
 
 declare_rule! {
@@ -82,6 +84,10 @@ impl Rule for RayjobNoShutdown {
         &Self::META
     }
 
+    fn fixer(&self) -> Option<&'static dyn Fix> {
+        Some(&RayjobNoShutdown)
+    }
+
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         let Some(job) = JobSpec::of(w.obj) else {
             return;
@@ -130,6 +136,39 @@ impl Rule for RayjobNoShutdown {
                 "{what} creates its own RayCluster, but `shutdownAfterJobFinishes` {state}: the cluster, its dashboard/Jobs API and other open ports keep running after the job ends"
             ),
         );
+    }
+}
+
+impl Fix for RayjobNoShutdown {
+    fn safe(&self) -> bool {
+        true
+    }
+
+    /// Sets `shutdownAfterJobFinishes: true` on a job that creates its own cluster;
+    /// `ttlSecondsAfterFinished` is left unset, which KubeRay reads as 0: the cluster goes
+    /// as soon as the job ends (a user who wants time to read logs sets it). A job
+    /// with a `deletionStrategy` is left alone: KubeRay refuses both together, and which
+    /// outcome should delete what is the user's choice.
+    fn fix(&self, obj: &mut Object, _cx: &FixContext<'_>) -> Vec<crate::Change> {
+        let mut ch = Changes::new(Self::META.id);
+        let Some(path) = JobSpec::of(obj)
+            .filter(|j| j.cluster_selector().is_none())
+            .filter(|j| j.node.get("rayClusterSpec").is_some_and(Node::is_map))
+            .filter(|j| j.node.get("deletionStrategy").is_none())
+            .map(|j| j.path)
+        else {
+            return ch.list;
+        };
+        if let Some(job) = obj.root.at_path_mut(&path) {
+            if job.get("shutdownAfterJobFinishes").and_then(Node::as_bool) != Some(true) {
+                job.set("shutdownAfterJobFinishes", Node::boolean(true));
+                ch.add(
+                    &path.key("shutdownAfterJobFinishes"),
+                    "delete the cluster when the job finishes",
+                );
+            }
+        }
+        ch.list
     }
 }
 

@@ -1,6 +1,8 @@
 use super::JobSpec;
+use crate::fix::{Changes, Fix, FixContext};
 use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
 use rayward_manifest::Workload;
+use rayward_manifest::{Node, Object};
 
 declare_rule! {
     /// ## What it checks
@@ -67,6 +69,10 @@ impl Rule for RayjobSubmissionMode {
         &Self::META
     }
 
+    fn fixer(&self) -> Option<&'static dyn Fix> {
+        Some(&RayjobSubmissionMode)
+    }
+
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         let Some(job) = JobSpec::of(w.obj) else {
             return;
@@ -86,5 +92,44 @@ impl Rule for RayjobSubmissionMode {
             node.pos,
             format!("{} uses `submissionMode: {mode}`: {}", job.what, why(mode)),
         );
+    }
+}
+
+impl Fix for RayjobSubmissionMode {
+    fn safe(&self) -> bool {
+        true
+    }
+
+    /// Sets `submissionMode: K8sJobMode` (explicitly, also where it is the default). A
+    /// job without an `entrypoint` (InteractiveMode waits for one) is left as it is: K8sJobMode
+    /// needs one, and what to run is the user's choice.
+    fn fix(&self, obj: &mut Object, _cx: &FixContext<'_>) -> Vec<crate::Change> {
+        let mut ch = Changes::new(Self::META.id);
+        let Some(path) = JobSpec::of(obj).map(|j| j.path) else {
+            return ch.list;
+        };
+        let Some(job) = obj.root.at_path_mut(&path) else {
+            return ch.list;
+        };
+        let mode = job
+            .get("submissionMode")
+            .and_then(Node::as_str)
+            .map(str::trim);
+        if mode == Some("K8sJobMode") {
+            return ch.list;
+        }
+        let has_entrypoint = job
+            .get("entrypoint")
+            .and_then(Node::as_str)
+            .is_some_and(|e| !e.trim().is_empty());
+        if mode.is_some_and(|m| !m.is_empty()) && !has_entrypoint {
+            return ch.list;
+        }
+        job.set("submissionMode", Node::string("K8sJobMode"));
+        ch.add(
+            &path.key("submissionMode"),
+            "submit from a Kubernetes Job (K8sJobMode)",
+        );
+        ch.list
     }
 }

@@ -47,6 +47,11 @@ pub fn effective_service_account(w: &Workload<'_>, t: &PodTemplate<'_>) -> Optio
     Some("default".to_string())
 }
 
+/// The ServiceAccount `rayward harden` gives a Ray object's pods.
+pub fn dedicated_service_account(object_name: &str) -> String {
+    format!("{object_name}-ray")
+}
+
 fn truthy(s: &str) -> bool {
     matches!(s.trim().to_ascii_lowercase().as_str(), "true" | "1")
 }

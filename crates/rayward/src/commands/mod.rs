@@ -2,4 +2,5 @@
 
 pub mod audit;
 pub mod certs;
+pub mod harden;
 pub mod rules;

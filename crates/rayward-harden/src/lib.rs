@@ -1,0 +1,311 @@
+//! `rayward harden`: the secure form of Ray objects and what must sit beside them.
+//!
+//! Per Ray object (RayCluster, RayJob, RayService, RayCronJob) the fixes of the rule
+//! catalog run in rule order ([`rayward_rules::registry::fixable`]); each lives beside the
+//! rule it answers. The companions ([`companions`]) answer the rules that ask for other
+//! objects: NetworkPolicies, the dedicated ServiceAccount and its autoscaler Role, the
+//! namespace's ResourceQuota and, when asked, the Namespace with Pod Security labels.
+//! Then the rules run again over the result: what they still report is what harden could
+//! not fix without a guess ([`Hardened::unfixed`]), at the input's `file:line` when the
+//! node came from the input.
+//!
+//! [`harden_object`] serves the admission webhook (one object at a time);
+//! [`harden_bundle`] serves the CLI (every object of a run, namespaces' companions once).
+
+pub mod companions;
+pub mod diff;
+pub mod options;
+pub mod quantity;
+
+pub use options::{BadSource, Options, Source};
+pub use rayward_rules::{Change, Finding, FixOptions};
+
+use rayward_manifest::{Kind, Object};
+use rayward_rules::{registry, Engine, FixContext};
+use std::collections::BTreeMap;
+
+/// What harden made of one Ray object.
+#[derive(Clone, Debug)]
+pub struct Hardened {
+    /// The object in its secure form.
+    pub object: Object,
+    /// Objects it needs beside it (NetworkPolicies, ServiceAccount, Role, RoleBinding).
+    pub companions: Vec<Object>,
+    /// Every edit, with the rule it answers.
+    pub changes: Vec<Change>,
+    /// What the rules still report on the result: the problems harden does not fix.
+    pub unfixed: Vec<Finding>,
+}
+
+/// How each rule with a fix is fixed: in the object by the rule's own [`rayward_rules::Fix`], or
+/// by a companion object.
+pub const COMPANION_FIXES: &[(&str, &str)] = &[
+    (
+        "RW140",
+        "NetworkPolicies `<name>-ray-head` and `<name>-ray-worker` on KubeRay's labels",
+    ),
+    (
+        "RW201",
+        "`--namespace` sets every object's namespace (and emits the Namespace)",
+    ),
+    (
+        "RW202",
+        "a ResourceQuota per namespace sized from the clusters' maximum replicas",
+    ),
+    (
+        "RW203",
+        "the ResourceQuota caps every GPU resource the Ray pods use",
+    ),
+    (
+        "RW401",
+        "the ServiceAccount `<name>-ray` (token automount off)",
+    ),
+    (
+        "RW402",
+        "the ServiceAccount `<name>-ray` sets `automountServiceAccountToken: false`",
+    ),
+];
+
+/// Every rule id that harden answers, with how: `object` (a fix on the object, whether it
+/// is one of the safe ones) or the companion that answers it.
+pub fn fix_map() -> Vec<(&'static str, String)> {
+    let mut out: BTreeMap<&'static str, String> = BTreeMap::new();
+    for (r, f) in registry::fixable() {
+        let how = if f.safe() {
+            "fix in the object (safe: also applied by the webhook)"
+        } else {
+            "fix in the object"
+        };
+        out.insert(r.meta().id, how.to_string());
+    }
+    for (id, how) in COMPANION_FIXES {
+        out.entry(id)
+            .and_modify(|s| {
+                s.push_str("; ");
+                s.push_str(how);
+            })
+            .or_insert_with(|| how.to_string());
+    }
+    out.into_iter().collect()
+}
+
+/// Applies the fixes to one object, without companions or re-audit.
+fn fix_object(obj: &Object, opts: &Options) -> (Object, Vec<Change>) {
+    let mut out = obj.clone();
+    let mut changes = Vec::new();
+    if !obj.kind.is_ray() {
+        return (out, changes);
+    }
+    let cx = FixContext {
+        options: &opts.fix,
+        settings: &opts.settings,
+    };
+    for (_, fix) in registry::fixable() {
+        if opts.safe_only && !fix.safe() {
+            continue;
+        }
+        changes.extend(fix.fix(&mut out, &cx));
+    }
+    if !opts.safe_only {
+        changes.extend(companions::prepare(&mut out));
+    }
+    refresh_identity(&mut out);
+    (out, changes)
+}
+
+/// Keeps the object's cached name and namespace in step with its edited metadata.
+fn refresh_identity(obj: &mut Object) {
+    if let Some(ns) = obj
+        .root
+        .path(&["metadata", "namespace"])
+        .and_then(rayward_manifest::Node::as_str)
+    {
+        obj.namespace = Some(ns.to_string());
+    }
+}
+
+/// Hardens one object: fixes, its companions, and what is left unfixed.
+pub fn harden_object(obj: &Object, opts: &Options) -> Hardened {
+    let (object, changes) = fix_object(obj, opts);
+    let companions = if opts.safe_only || !object.kind.is_ray() {
+        Vec::new()
+    } else {
+        companions::for_object(&object, opts)
+    };
+    let mut all = vec![object.clone()];
+    all.extend(companions.iter().cloned());
+    let unfixed = remaining(&all, opts);
+    Hardened {
+        object,
+        companions,
+        changes,
+        unfixed,
+    }
+}
+
+/// Hardens one object given as a tree (an AdmissionReview's object, decoded from JSON by
+/// the loader). `None` when the tree is not a Kubernetes object.
+pub fn harden_node(root: rayward_manifest::Node, file: &str, opts: &Options) -> Option<Hardened> {
+    let file: std::sync::Arc<str> = std::sync::Arc::from(file);
+    let obj = Object::from_document(&file, 0, root).pop()?;
+    Some(harden_object(&obj, opts))
+}
+
+/// One input file's worth of hardened objects.
+#[derive(Clone, Debug)]
+pub struct HardenedFile {
+    pub file: String,
+    /// Every object of the file, in order: Ray objects hardened, others unchanged.
+    pub objects: Vec<Object>,
+}
+
+/// The result of hardening a whole run.
+#[derive(Clone, Debug, Default)]
+pub struct Bundle {
+    pub files: Vec<HardenedFile>,
+    /// Companions of every Ray object, then the namespaces' own (Namespace, quota).
+    pub companions: Vec<Object>,
+    pub changes: Vec<(String, Change)>,
+    /// What the rules still report over the whole output.
+    pub unfixed: Vec<Finding>,
+}
+
+impl Bundle {
+    /// Every object of the output, companions last.
+    pub fn objects(&self) -> impl Iterator<Item = &Object> {
+        self.files
+            .iter()
+            .flat_map(|f| f.objects.iter())
+            .chain(self.companions.iter())
+    }
+}
+
+/// Hardens every object of a run. Objects keep their file and order; non-Ray objects pass
+/// through unchanged (their namespace is set when `--namespace` is given, so what a cluster
+/// references moves with it).
+pub fn harden_bundle(objects: &[Object], opts: &Options) -> Bundle {
+    let mut bundle = Bundle::default();
+    let mut by_file: Vec<HardenedFile> = Vec::new();
+    let done = par_map(objects, |obj| {
+        let (mut out, changes) = fix_object(obj, opts);
+        if !out.kind.is_ray() && !opts.safe_only {
+            companions::set_namespace(&mut out, opts);
+        }
+        let comps = if out.kind.is_ray() && !opts.safe_only {
+            companions::for_object(&out, opts)
+        } else {
+            Vec::new()
+        };
+        (out, changes, comps)
+    });
+    for (obj, (out, changes, comps)) in objects.iter().zip(done) {
+        bundle.companions.extend(comps);
+        bundle
+            .changes
+            .extend(changes.into_iter().map(|c| (out.id(), c)));
+        match by_file.last_mut() {
+            Some(f) if f.file == *obj.file => f.objects.push(out),
+            _ => by_file.push(HardenedFile {
+                file: obj.file.to_string(),
+                objects: vec![out],
+            }),
+        }
+    }
+    bundle.files = by_file;
+    if !opts.safe_only {
+        let all: Vec<Object> = bundle.objects().cloned().collect();
+        bundle
+            .companions
+            .extend(companions::for_namespaces(&all, opts));
+    }
+    // A companion the inputs already hold (harden's own earlier output, or the user's
+    // object of that name) is not generated again: the input's passes through.
+    let mut seen: std::collections::HashSet<(String, Option<String>, String)> = bundle
+        .files
+        .iter()
+        .flat_map(|f| f.objects.iter())
+        .map(identity)
+        .collect();
+    bundle.companions.retain(|c| seen.insert(identity(c)));
+    let all: Vec<Object> = bundle.objects().cloned().collect();
+    bundle.unfixed = remaining(&all, opts);
+    bundle
+}
+
+fn threads(items: usize) -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.max(1))
+        .min(16)
+}
+
+/// `f` over `items` on every core, results in input order.
+fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let n = threads(items.len());
+    if n <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(n);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|c| s.spawn(|| c.iter().map(&f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
+/// What makes two objects the same object to the API server.
+fn identity(o: &Object) -> (String, Option<String>, String) {
+    let ns = if o.kind.is_namespaced() {
+        o.namespace.clone()
+    } else {
+        None
+    };
+    (o.kind_name.clone(), ns, o.name.clone())
+}
+
+/// Plain workloads harden does not rewrite; their findings are audit's business.
+fn rewritten(kind: Kind) -> bool {
+    !matches!(
+        kind,
+        Kind::Pod
+            | Kind::Deployment
+            | Kind::StatefulSet
+            | Kind::DaemonSet
+            | Kind::ReplicaSet
+            | Kind::Job
+            | Kind::CronJob
+    )
+}
+
+/// The findings the rules still report over harden's output, suppressed ones left out.
+fn remaining(objects: &[Object], opts: &Options) -> Vec<Finding> {
+    let engine = Engine::all(opts.settings.clone());
+    // Per-object rules on every core, whole-run rules on slim copies, as audit runs them.
+    let chunk = objects.len().div_ceil(threads(objects.len())).max(1);
+    let parts = par_map(&objects.chunks(chunk).collect::<Vec<_>>(), |c| {
+        let mut out = Vec::new();
+        engine.check_objects(c, &mut out);
+        out
+    });
+    let mut found: Vec<Finding> = parts.into_iter().flatten().collect();
+    let slim: Vec<Object> = objects
+        .iter()
+        .cloned()
+        .map(|mut o| {
+            o.slim();
+            o
+        })
+        .collect();
+    engine.check_inventory(&slim, &mut found);
+    rayward_rules::engine::finish(&mut found);
+    found
+        .into_iter()
+        .filter(|f| f.suppressed.is_none())
+        .filter(|f| rewritten(Kind::of(&f.object.api_version, &f.object.kind)))
+        .collect()
+}

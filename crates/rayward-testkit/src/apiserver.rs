@@ -1,0 +1,262 @@
+//! A real kube-apiserver (v1.20, `shared/tools/kube-apiserver`) for end-to-end tests, the
+//! minimal Ray CRDs it needs, and server-side dry runs of any manifest.
+//!
+//! [`KubeApiserver::start`] runs `$RAYWARD_KUBE_APISERVER up DIR` on ports of its own (so
+//! tests and helpers running side by side do not clash) and `down DIR` on drop; everything
+//! the script started also carries this guard's marker and is killed if `down` missed it.
+
+use crate::process::{self, TAG_VAR};
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DynamicObject, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::GroupVersionKind;
+use kube::discovery::{Discovery, Scope};
+use kube::{Client, Config};
+use serde_json::{json, Value};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The Ray kinds KubeRay serves (group `ray.io`, version `v1`), with their plural names.
+pub const RAY_KINDS: [(&str, &str); 4] = [
+    ("RayCluster", "rayclusters"),
+    ("RayJob", "rayjobs"),
+    ("RayService", "rayservices"),
+    ("RayCronJob", "raycronjobs"),
+];
+
+/// A running etcd + kube-apiserver. Drop stops both.
+pub struct KubeApiserver {
+    script: PathBuf,
+    dir: tempfile::TempDir,
+    tag: String,
+    port: u16,
+}
+
+impl KubeApiserver {
+    /// Starts one on free loopback ports; waits until `/readyz` answers (the script does).
+    /// Panics naming `RAYWARD_KUBE_APISERVER` when it is unset, or with the script's output
+    /// when the server does not come up.
+    pub fn start() -> KubeApiserver {
+        let script = crate::env_path("RAYWARD_KUBE_APISERVER");
+        if let Some(bin) = std::env::var_os("RAYWARD_KUBE_APISERVER_BIN") {
+            assert!(
+                Path::new(&bin).is_file(),
+                "RAYWARD_KUBE_APISERVER_BIN={} does not exist (run `{} build`)",
+                Path::new(&bin).display(),
+                script.display()
+            );
+        }
+        let (port, etcd) = free_ports();
+        let g = KubeApiserver {
+            script,
+            dir: crate::short_temp_dir(),
+            tag: process::new_tag("kube"),
+            port,
+        };
+        let mut c = Command::new(&g.script);
+        c.arg("up")
+            .arg(g.dir())
+            .env("KUBE_PORT", port.to_string())
+            .env("ETCD_PORT", etcd.to_string())
+            .env(TAG_VAR, &g.tag);
+        let o = process::run_with_deadline(&mut c, g.dir(), "up", Duration::from_secs(180));
+        assert!(
+            o.success(),
+            "kube-apiserver up {}: {o}\n--- apiserver.log\n{}",
+            g.dir().display(),
+            std::fs::read_to_string(g.dir().join("apiserver.log")).unwrap_or_default()
+        );
+        g
+    }
+
+    /// The state directory (`kubeconfig`, logs, etcd data).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir().join("kubeconfig")
+    }
+
+    /// `https://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// A client authenticated as the admin (`system:masters`) of `DIR/kubeconfig`.
+    pub async fn client(&self) -> Client {
+        let kc = Kubeconfig::read_from(self.kubeconfig()).expect("read kubeconfig");
+        let cfg = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+            .await
+            .expect("kubeconfig to client config");
+        Client::try_from(cfg).expect("build client")
+    }
+}
+
+impl Drop for KubeApiserver {
+    fn drop(&mut self) {
+        let mut c = Command::new(&self.script);
+        c.arg("down").arg(self.dir());
+        let _ = process::run_with_deadline(&mut c, self.dir(), "down", Duration::from_secs(30));
+        let left = process::kill_tagged(&self.tag);
+        if !left.is_empty() {
+            eprintln!("rayward-testkit: kube-apiserver processes survived SIGKILL: {left:?}");
+        }
+    }
+}
+
+/// A kube-apiserver port and an etcd port (etcd also takes the next one for peers), free on
+/// 127.0.0.1 now, starting from a point derived from the pid so parallel tests spread out.
+fn free_ports() -> (u16, u16) {
+    let free = |p: u16| TcpListener::bind(("127.0.0.1", p)).is_ok();
+    let start = 20000 + (std::process::id() % 2000) * 8;
+    let mut p = start;
+    loop {
+        let p16 = p as u16;
+        if free(p16) && free(p16 + 1) && free(p16 + 2) {
+            return (p16, p16 + 1);
+        }
+        p += 3;
+        assert!(p < start + 3000, "no free loopback ports from {start}");
+    }
+}
+
+/// Installs a minimal CRD for each Ray kind (group `ray.io`, version `v1`, schema
+/// `x-kubernetes-preserve-unknown-fields`), as CONTEXT §7 says: v1.20 cannot load KubeRay's
+/// generated CRDs (CEL rules). Waits until each is Established. Schema checks against the
+/// real CRDs are [`crate::crd`]'s job.
+pub async fn install_ray_crds(client: &Client) {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for (kind, plural) in RAY_KINDS {
+        let crd: CustomResourceDefinition = serde_json::from_value(json!({
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": format!("{plural}.ray.io")},
+            "spec": {
+                "group": "ray.io",
+                "scope": "Namespaced",
+                "names": {
+                    "kind": kind,
+                    "plural": plural,
+                    "singular": kind.to_lowercase(),
+                    "listKind": format!("{kind}List"),
+                },
+                "versions": [{
+                    "name": "v1",
+                    "served": true,
+                    "storage": true,
+                    "schema": {"openAPIV3Schema": {
+                        "type": "object",
+                        "x-kubernetes-preserve-unknown-fields": true,
+                    }},
+                    "subresources": {"status": {}},
+                }],
+            },
+        }))
+        .expect("CRD object");
+        match api.create(&PostParams::default(), &crd).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.is_already_exists() => {}
+            Err(e) => panic!("create CRD {plural}.ray.io: {e}"),
+        }
+    }
+    let start = Instant::now();
+    for (_, plural) in RAY_KINDS {
+        loop {
+            let crd = api.get(&format!("{plural}.ray.io")).await.expect("get CRD");
+            let established = crd
+                .status
+                .and_then(|s| s.conditions)
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True");
+            if established {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "CRD {plural}.ray.io not Established after 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// Creates namespace `name` and its `default` ServiceAccount (no controller-manager runs,
+/// and the ServiceAccount admission plugin refuses pods without it). Existing ones are fine.
+pub async fn ensure_namespace(client: &Client, name: &str) {
+    let ns: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": name}})).expect("namespace");
+    match Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.is_already_exists() => {}
+        Err(e) => panic!("create namespace {name}: {e}"),
+    }
+    let sa: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "default"}})).expect("sa");
+    match Api::<ServiceAccount>::namespaced(client.clone(), name)
+        .create(&PostParams::default(), &sa)
+        .await
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.is_already_exists() => {}
+        Err(e) => panic!("create serviceaccount {name}/default: {e}"),
+    }
+}
+
+/// Server-side dry runs (`?dryRun=All`) of any object: the API server decodes, defaults,
+/// validates and admits it, and stores nothing.
+pub struct DryRun {
+    client: Client,
+    discovery: Discovery,
+}
+
+impl DryRun {
+    /// Runs API discovery once (after [`install_ray_crds`], so the Ray kinds are known).
+    pub async fn new(client: Client) -> DryRun {
+        let discovery = Discovery::new(client.clone())
+            .run()
+            .await
+            .expect("API discovery");
+        DryRun { client, discovery }
+    }
+
+    /// Dry-run creates `obj`. Namespaced objects go to `namespace` (their own
+    /// `metadata.namespace` is replaced: a bundle is checked in one test namespace, which
+    /// must exist — see [`ensure_namespace`]). `Err` is the API server's message.
+    pub async fn create(&self, namespace: &str, obj: &Value) -> Result<Value, String> {
+        let api_version = obj["apiVersion"].as_str().unwrap_or("");
+        let kind = obj["kind"].as_str().unwrap_or("");
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let (ar, caps) = self
+            .discovery
+            .resolve_gvk(&gvk)
+            .ok_or_else(|| format!("the API server does not serve {api_version} {kind}"))?;
+        let mut obj = obj.clone();
+        let api: Api<DynamicObject> = match caps.scope {
+            Scope::Namespaced => {
+                obj["metadata"]["namespace"] = json!(namespace);
+                Api::namespaced_with(self.client.clone(), namespace, &ar)
+            }
+            Scope::Cluster => Api::all_with(self.client.clone(), &ar),
+        };
+        let dynamic: DynamicObject =
+            serde_json::from_value(obj).map_err(|e| format!("not an object: {e}"))?;
+        let pp = PostParams {
+            dry_run: true,
+            ..PostParams::default()
+        };
+        match api.create(&pp, &dynamic).await {
+            Ok(o) => Ok(serde_json::to_value(o).expect("JSON")),
+            Err(kube::Error::Api(s)) => Err(format!("{} ({}): {}", s.reason, s.code, s.message)),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}

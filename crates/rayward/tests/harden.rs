@@ -1,0 +1,274 @@
+//! `rayward harden` end to end: stdout stream, `-o DIR`, `--diff`, standard input,
+//! options, exit codes, and bad input.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rayward"));
+    c.env("NO_COLOR", "1").arg("harden").arg("--no-config");
+    c
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("rayward-harden-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let o = cmd.output().expect("runs");
+    (
+        o.status.code().expect("exited"),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn run_stdin(cmd: &mut Command, input: &[u8]) -> (i32, String, String) {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let o = child.wait_with_output().unwrap();
+    (
+        o.status.code().unwrap(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn audit_json(path: &Path) -> serde_json::Value {
+    let o = Command::new(env!("CARGO_BIN_EXE_rayward"))
+        .args(["audit", "--no-config", "--format", "json"])
+        .arg(path)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn output_dir_holds_one_file_per_input_and_the_companions() {
+    let out = tmp("out");
+    let (code, stdout, stderr) = run(bin()
+        .arg(root().join("examples/insecure"))
+        .args(["--namespace", "ray-team-a", "-o"])
+        .arg(&out));
+    // Plaintext keys and vulnerable versions are left to the user: exit 1.
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    for f in [
+        "raycluster.yaml",
+        "rayjob.yaml",
+        "exposure.yaml",
+        "companions.yaml",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing: {stderr}");
+    }
+    assert!(stderr.contains("RW801"), "{stderr}");
+    let companions = std::fs::read_to_string(out.join("companions.yaml")).unwrap();
+    for want in [
+        "kind: Namespace",
+        "pod-security.kubernetes.io/enforce: restricted",
+        "kind: ResourceQuota",
+        "kind: NetworkPolicy",
+        "kind: ServiceAccount",
+    ] {
+        assert!(companions.contains(want), "{want}");
+    }
+    // What the rules say about the output: only what harden reported as unfixed.
+    let report = audit_json(&out);
+    let ids: std::collections::BTreeSet<String> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule_id"].as_str().unwrap().to_string())
+        .collect();
+    for fixed in [
+        "RW101", "RW110", "RW114", "RW140", "RW201", "RW202", "RW401", "RW501", "RW701", "RW901",
+    ] {
+        assert!(
+            !ids.contains(fixed),
+            "{fixed} still reported on the output: {ids:?}"
+        );
+    }
+    for id in &ids {
+        assert!(
+            stderr.contains(id.as_str()),
+            "{id} not reported by harden:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn stdout_is_one_stream_that_reloads() {
+    let (code, stdout, stderr) = run(bin()
+        .arg(root().join("examples/insecure/raycluster.yaml"))
+        .args(["--fail-on", "none"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.starts_with("apiVersion: ray.io/v1\nkind: RayCluster\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\n---\napiVersion: networking.k8s.io/v1\n"));
+    // Harden again from its own output: nothing left to change.
+    let (_, again, stderr2) = run_stdin(
+        bin().arg("-").args(["--fail-on", "none"]),
+        stdout.as_bytes(),
+    );
+    assert_eq!(again, stdout, "harden is idempotent through the CLI");
+    assert!(stderr2.contains(" 0 change(s)"), "{stderr2}");
+}
+
+#[test]
+fn diff_shows_each_change() {
+    let (code, stdout, stderr) = run(bin()
+        .arg(root().join("examples/insecure/rayjob.yaml"))
+        .args(["--diff", "--fail-on", "none"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("--- a/"), "{stdout}");
+    assert!(
+        stdout.contains("-  submissionMode: HTTPMode\n+  submissionMode: K8sJobMode\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("+  shutdownAfterJobFinishes: true"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("--- /dev/null"), "companions are new files");
+    assert!(
+        !stdout.contains("\napiVersion: ray.io/v1\n"),
+        "--diff prints no plain YAML"
+    );
+}
+
+#[test]
+fn stdin_and_options() {
+    let input = b"apiVersion: ray.io/v1\nkind: RayCluster\nmetadata: {name: c, namespace: t}\nspec:\n  rayVersion: '2.60.0'\n  headGroupSpec:\n    rayStartParams: {}\n    template:\n      spec:\n        containers: [{name: h, image: 'rayproject/ray:2.60.0@sha256:0f4c1c3b7f0a6f7e3c3a4d1b9e2f8a7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a'}]\n";
+    let (code, stdout, stderr) = run_stdin(
+        bin().arg("-").args([
+            "--dashboard-from",
+            "10.0.0.0/8",
+            "--ca-secret",
+            "my-ca",
+            "--cert-image",
+            "registry.example.com/rayward@sha256:0f4c1c3b7f0a6f7e3c3a4d1b9e2f8a7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a",
+            "--default-cpu",
+            "500m",
+            "--default-memory",
+            "1Gi",
+            "--egress-to",
+            "10.20.0.0/16",
+        ]),
+        input,
+    );
+    assert_eq!(code, 0, "everything is fixed: {stderr}");
+    for want in [
+        "secretName: my-ca",
+        "cidr: 10.0.0.0/8",
+        "cpu: 500m",
+        "memory: 1Gi",
+        "registry.example.com/rayward@sha256",
+    ] {
+        assert!(stdout.contains(want), "{want} missing:\n{stdout}");
+    }
+}
+
+#[test]
+fn bad_input_is_exit_2_and_writes_nothing() {
+    let dir = tmp("bad");
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "apiVersion: ray.io/v1\nkind: RayCluster\nmetadata: {name: x\n",
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let (code, stdout, stderr) = run(bin()
+        .arg(root().join("examples/insecure/raycluster.yaml"))
+        .arg(&bad)
+        .arg("-o")
+        .arg(&out));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains("bad.yaml:"),
+        "names the file and line: {stderr}"
+    );
+    assert!(!out.exists(), "nothing written on input errors");
+
+    let (code, _, stderr) = run(bin().arg(dir.join("missing.yaml")));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("missing.yaml"), "{stderr}");
+
+    let (code, _, stderr) = run_stdin(bin().arg("-"), b"\x00\x01binary");
+    assert_eq!(code, 2, "{stderr}");
+}
+
+#[test]
+fn bad_options_are_exit_2() {
+    let f = root().join("examples/insecure/raycluster.yaml");
+    for (args, says) in [
+        (vec!["--dashboard-from", "10.0.0.0/99"], "--dashboard-from"),
+        (vec!["--namespace", "Not_Valid"], "--namespace"),
+        (vec!["--default-cpu", "lots"], "--default-cpu"),
+        (vec!["--fail-on", "sometimes"], "--fail-on"),
+        (vec!["--egress-to", "team-a"], "--egress-to"),
+    ] {
+        let (code, stdout, stderr) = run(bin().arg(&f).args(&args));
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stdout.is_empty());
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn config_harden_section_sets_defaults_and_flags_win() {
+    let dir = tmp("config");
+    let cfg = dir.join("rayward.toml");
+    std::fs::write(
+        &cfg,
+        "[harden]\nnamespace = \"from-config\"\nca-secret = \"config-ca\"\n",
+    )
+    .unwrap();
+    let f = root().join("examples/insecure/raycluster.yaml");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rayward"));
+    c.args(["harden", "--fail-on", "none", "--config"])
+        .arg(&cfg)
+        .arg(&f);
+    let (code, stdout, stderr) = run(&mut c);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("namespace: from-config") && stdout.contains("secretName: config-ca"));
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rayward"));
+    c.args([
+        "harden",
+        "--fail-on",
+        "none",
+        "--namespace",
+        "from-flag",
+        "--config",
+    ])
+    .arg(&cfg)
+    .arg(&f);
+    let (_, stdout, _) = run(&mut c);
+    assert!(stdout.contains("namespace: from-flag") && !stdout.contains("from-config"));
+
+    std::fs::write(&cfg, "[harden]\nnamespaces = \"typo\"\n").unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rayward"));
+    c.args(["harden", "--config"]).arg(&cfg).arg(&f);
+    let (code, _, stderr) = run(&mut c);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("rayward.toml:2"),
+        "names the config line: {stderr}"
+    );
+}
