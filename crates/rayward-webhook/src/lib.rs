@@ -1,0 +1,26 @@
+//! `rayward webhook`: the audit rules applied at admission.
+//!
+//! The API server sends an `AdmissionReview` for every RayCluster, RayJob, RayService,
+//! RayCronJob, Service and Ingress it is about to store; this crate reads the object with
+//! the same loader and runs the same [`rayward_rules::Engine`] as `rayward audit`, then
+//! allows, warns or denies ([`policy`]), or patches the object with harden's safe fixes
+//! ([`mutate`]). [`server`] serves it over HTTPS with certificates reloaded from disk.
+//!
+//! Modules, one concern each:
+//! - [`review`]: the AdmissionReview v1 wire format (only the fields used);
+//! - [`policy`]: object → findings → verdict (modes, exemptions, messages);
+//! - [`mutate`]: the JSONPatch of safe fixes;
+//! - [`metrics`]: Prometheus counters and the latency histogram;
+//! - [`tls`]: certificate and key read from files and swapped in when they change;
+//! - [`server`]: the HTTPS server and its routes.
+
+pub mod client;
+pub mod metrics;
+pub mod mutate;
+pub mod policy;
+pub mod review;
+pub mod server;
+pub mod tls;
+
+pub use policy::{Mode, Policy};
+pub use server::{App, Reply, Server, ServerOptions};

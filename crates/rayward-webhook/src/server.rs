@@ -1,0 +1,370 @@
+//! The HTTPS server: `/validate[/<mode>]`, `/mutate`, `/healthz`, `/readyz`, `/metrics`.
+//!
+//! [`App::handle`] is the whole request handler as a plain function of (method, path,
+//! body), so it can be tested and fuzzed without sockets; the server around it only
+//! terminates TLS, bounds the body and the time to send headers, and maps replies.
+
+use crate::metrics::{EndpointLabels, FindingLabels, Metrics, ReviewLabels};
+use crate::policy::{Mode, Policy, Verdict};
+use crate::review::{self, Response, ReviewOut, Status};
+use crate::tls::CertStore;
+use base64::Engine as _;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+/// Bounds of the server.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// Largest request body. The API server caps objects at 3 MiB (etcd's limit is
+    /// 1.5 MiB per value); a review wraps the object (and the old one on UPDATE) once more.
+    pub max_body: usize,
+    /// How often the certificate files are re-read.
+    pub reload_every: Duration,
+    /// Time a client has to complete the TLS handshake and send the request headers.
+    pub header_timeout: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            max_body: 8 * 1024 * 1024,
+            reload_every: Duration::from_secs(5),
+            header_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What the handler answers.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    fn text(status: u16, body: impl Into<String>) -> Reply {
+        let mut body = body.into().into_bytes();
+        body.push(b'\n');
+        Reply {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            body,
+        }
+    }
+
+    fn review(out: &ReviewOut) -> Reply {
+        Reply {
+            status: 200,
+            content_type: "application/json",
+            body: serde_json::to_vec(out).expect("a review response serialises"),
+        }
+    }
+}
+
+/// The policy, the metrics, and whether each review is logged to stderr.
+pub struct App {
+    pub policy: Policy,
+    pub metrics: Metrics,
+    pub log: bool,
+}
+
+impl App {
+    pub fn new(policy: Policy) -> App {
+        App {
+            policy,
+            metrics: Metrics::default(),
+            log: true,
+        }
+    }
+
+    /// Answers one request. Never panics on any input (the fuzz target holds it to that).
+    pub fn handle(&self, method: &str, path: &str, body: &[u8]) -> Reply {
+        let path = path.split_once('?').map_or(path, |(p, _)| p);
+        let (endpoint, mode) = match path {
+            "/validate" => ("validate", Some(self.policy.mode)),
+            "/mutate" => ("mutate", None),
+            "/healthz" | "/readyz" if method == "GET" => return Reply::text(200, "ok"),
+            "/metrics" if method == "GET" => {
+                return Reply {
+                    status: 200,
+                    content_type: "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    body: self.metrics.encode().into_bytes(),
+                }
+            }
+            "/healthz" | "/readyz" | "/metrics" => return Reply::text(405, "use GET"),
+            p => match p.strip_prefix("/validate/").and_then(Mode::parse) {
+                Some(m) => ("validate", Some(m)),
+                None => return Reply::text(404, format!("no such path `{p}`")),
+            },
+        };
+        if method != "POST" {
+            return Reply::text(405, "POST an AdmissionReview");
+        }
+        let t0 = Instant::now();
+        let reply = match review::parse(body) {
+            Err(e) => {
+                self.metrics
+                    .bad_requests
+                    .get_or_create(&EndpointLabels { endpoint })
+                    .inc();
+                Reply::text(400, format!("rayward webhook: {e}"))
+            }
+            Ok(req) => match mode {
+                Some(mode) => self.validate(&req, mode),
+                None => self.mutate(&req),
+            },
+        };
+        self.metrics
+            .latency
+            .get_or_create(&EndpointLabels { endpoint })
+            .observe(t0.elapsed().as_secs_f64());
+        reply
+    }
+
+    fn validate(&self, req: &review::Request, mode: Mode) -> Reply {
+        let d = self.policy.review(req, mode);
+        self.metrics
+            .reviews
+            .get_or_create(&ReviewLabels {
+                endpoint: "validate",
+                mode: mode.as_str(),
+                kind: req.kind.kind.clone(),
+                verdict: d.verdict.as_str(),
+            })
+            .inc();
+        for f in &d.findings {
+            self.metrics
+                .findings
+                .get_or_create(&FindingLabels {
+                    rule: f.rule_id,
+                    severity: f.severity.as_str(),
+                    mode: mode.as_str(),
+                })
+                .inc();
+        }
+        if self.log && d.verdict != Verdict::Skipped {
+            let mut rules: Vec<&str> = d.findings.iter().map(|f| f.rule_id).collect();
+            rules.dedup();
+            eprintln!(
+                "{}",
+                serde_json::json!({
+                    "msg": "review",
+                    "uid": req.uid,
+                    "operation": req.operation,
+                    "kind": req.kind.kind,
+                    "namespace": req.namespace,
+                    "name": req.name,
+                    "mode": mode.as_str(),
+                    "verdict": d.verdict.as_str(),
+                    "rules": rules,
+                    "dry_run_request": req.dry_run.unwrap_or(false),
+                })
+            );
+        }
+        Reply::review(&ReviewOut::new(d.response))
+    }
+
+    fn mutate(&self, req: &review::Request) -> Reply {
+        let mut response = Response {
+            uid: req.uid.clone(),
+            allowed: true,
+            ..Response::default()
+        };
+        let own = self.policy.own_namespace.is_some() && req.namespace == self.policy.own_namespace;
+        let verdict = match req.object.as_ref().filter(|_| !own) {
+            None => "skipped",
+            Some(raw) => match serde_json::from_str::<serde_json::Value>(raw.get()) {
+                Err(e) => {
+                    // Mutation is a convenience: an unreadable object is let through here
+                    // and judged by /validate.
+                    response
+                        .warnings
+                        .push(format!("rayward: cannot read the object: {e}"));
+                    "error"
+                }
+                Ok(obj) if ignores_all(&obj) => "skipped",
+                Ok(obj) => match crate::mutate::patch(raw.get().as_bytes(), &obj) {
+                    Ok(Some(patch)) => {
+                        let bytes = serde_json::to_vec(&patch).expect("a patch serialises");
+                        response.patch_type = Some("JSONPatch");
+                        response.patch =
+                            Some(base64::engine::general_purpose::STANDARD.encode(bytes));
+                        "patched"
+                    }
+                    Ok(None) => "unchanged",
+                    Err(e) => {
+                        response
+                            .warnings
+                            .push(format!("rayward: no fixes applied: {e}"));
+                        "error"
+                    }
+                },
+            },
+        };
+        self.metrics
+            .reviews
+            .get_or_create(&ReviewLabels {
+                endpoint: "mutate",
+                mode: "mutate",
+                kind: req.kind.kind.clone(),
+                verdict,
+            })
+            .inc();
+        Reply::review(&ReviewOut::new(response))
+    }
+}
+
+/// `rayward.io/ignore: all` (or `*`) opts an object out of mutation too.
+fn ignores_all(obj: &serde_json::Value) -> bool {
+    obj.pointer("/metadata/annotations")
+        .and_then(|a| a.get(rayward_rules::engine::IGNORE_ANNOTATION))
+        .and_then(serde_json::Value::as_str)
+        .is_some_and(|v| {
+            rayward_rules::engine::parse_ignore(v)
+                .0
+                .iter()
+                .any(|t| *t == "*" || t.eq_ignore_ascii_case("all"))
+        })
+}
+
+/// A running server; dropping it stops accepting and closes every connection.
+pub struct Server {
+    addr: SocketAddr,
+    tasks: JoinSet<()>,
+}
+
+impl Server {
+    /// Serves `app` on `listener` with the certificate of `store`, re-read every
+    /// `opts.reload_every`.
+    pub fn start(
+        listener: TcpListener,
+        store: Arc<CertStore>,
+        app: Arc<App>,
+        opts: ServerOptions,
+    ) -> Result<Server, crate::tls::TlsError> {
+        let addr = listener
+            .local_addr()
+            .map_err(|e| crate::tls::TlsError::File {
+                path: "listener".into(),
+                message: e.to_string(),
+            })?;
+        let acceptor = TlsAcceptor::from(store.server_config()?);
+        let mut tasks = JoinSet::new();
+        tasks.spawn(store.watch(opts.reload_every));
+        tasks.spawn(accept_loop(listener, acceptor, app, opts));
+        Ok(Server { addr, tasks })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Runs until the server fails (it does not on its own) — for the binary.
+    pub async fn run(mut self) {
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    app: Arc<App>,
+    opts: ServerOptions,
+) {
+    let mut conns = JoinSet::new();
+    loop {
+        let (tcp, _) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // Out of file descriptors and the like: wait a little rather than spin.
+                eprintln!("rayward webhook: accept: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        while conns.try_join_next().is_some() {}
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        let opts = opts.clone();
+        conns.spawn(async move {
+            let _ = tcp.set_nodelay(true);
+            let Ok(Ok(tls)) = tokio::time::timeout(opts.header_timeout, acceptor.accept(tcp)).await
+            else {
+                return;
+            };
+            let svc = service_fn(move |req| {
+                let app = app.clone();
+                let max = opts.max_body;
+                async move { Ok::<_, std::convert::Infallible>(serve(&app, req, max).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(opts.header_timeout)
+                .serve_connection(TokioIo::new(tls), svc)
+                .await;
+        });
+    }
+}
+
+async fn serve(
+    app: &App,
+    req: hyper::Request<Incoming>,
+    max: usize,
+) -> hyper::Response<Full<Bytes>> {
+    let method = req.method().as_str().to_string();
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    let too_large = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > max as u64);
+    let reply = if too_large {
+        Reply::text(413, format!("body larger than {max} bytes"))
+    } else {
+        match Limited::new(req.into_body(), max).collect().await {
+            Ok(b) => app.handle(&method, &path, &b.to_bytes()),
+            Err(e) => {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    Reply::text(413, format!("body larger than {max} bytes"))
+                } else {
+                    Reply::text(400, format!("cannot read the body: {e}"))
+                }
+            }
+        }
+    };
+    if reply.status == 413 {
+        app.metrics
+            .bad_requests
+            .get_or_create(&EndpointLabels { endpoint: "any" })
+            .inc();
+    }
+    hyper::Response::builder()
+        .status(reply.status)
+        .header(hyper::header::CONTENT_TYPE, reply.content_type)
+        .body(Full::new(Bytes::from(reply.body)))
+        .expect("a valid response")
+}
+
+/// An error response as an AdmissionReview, for callers that have a uid.
+pub fn error_review(uid: &str, code: u16, message: String) -> ReviewOut {
+    ReviewOut::new(Response {
+        uid: uid.to_string(),
+        allowed: false,
+        status: Some(Status { code, message }),
+        ..Response::default()
+    })
+}
