@@ -45,12 +45,15 @@ fn every_corpus_ray_object_validates() {
     );
 }
 
+/// A way to break a valid object, applied in place.
+type Breakage = Box<dyn Fn(&mut serde_json::Value)>;
+
 #[test]
 fn a_broken_object_does_not_validate() {
     let base = a_raycluster().value;
     assert_eq!(schemas().validate(&base), Ok(()));
 
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+    let cases: Vec<(&str, Breakage, &str)> = vec![
         (
             "misspelt field",
             Box::new(|v| v["spec"]["headGroupSpec"]["serviceTyp"] = json!("ClusterIP")),

@@ -2,6 +2,6 @@
 
 pub mod audit;
 pub mod certs;
-pub mod harden;
 pub mod gateway;
+pub mod harden;
 pub mod rules;
