@@ -8,6 +8,8 @@
 #   2. tests named kube_e2e_* (ignored by plain `cargo test`) against a real kube-apiserver
 #   3. tests named ray_e2e_* (ignored by plain `cargo test`) inside netns-run with a real Ray
 # RAYWARD_SKIP_E2E=1 runs stage 1 only (for quick local runs; CI never sets it).
+# RAYWARD_STATIC_CHECK=1 also builds the static binary of the container image and checks it
+# (scripts/static-build.sh; a full release build, many minutes on 2 cores, hence opt-in).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -41,6 +43,11 @@ if [ "${RAYWARD_SKIP_E2E:-0}" != 1 ]; then
   cargo test --workspace --locked -- --ignored kube_e2e 2>&1 | tee "$logs/2.log"
   echo "== end-to-end: real Ray inside netns-run (ray_e2e_*)"
   "$RAYWARD_NETNS_RUN" cargo test --workspace --locked --offline -- --ignored ray_e2e 2>&1 | tee "$logs/3.log"
+fi
+
+if [ "${RAYWARD_STATIC_CHECK:-0}" = 1 ]; then
+  echo "== static binary for the container image"
+  bash scripts/static-build.sh
 fi
 
 # One closing line for all stages (cargo prints one per test binary).

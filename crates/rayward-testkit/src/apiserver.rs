@@ -6,6 +6,7 @@
 //! the script started also carries this guard's marker and is killed if `down` missed it.
 
 use crate::process::{self, TAG_VAR};
+use crate::yaml::Manifest;
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, PostParams};
@@ -89,9 +90,14 @@ impl KubeApiserver {
     /// A client authenticated as the admin (`system:masters`) of `DIR/kubeconfig`.
     pub async fn client(&self) -> Client {
         let kc = Kubeconfig::read_from(self.kubeconfig()).expect("read kubeconfig");
-        let cfg = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        let mut cfg = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
             .await
             .expect("kubeconfig to client config");
+        // The script's self-signed serving certificate (`openssl req -x509`) carries
+        // `CA:TRUE`, which rustls/webpki refuses as a server certificate
+        // (`CaUsedAsEndEntity`), whatever the trust anchor. The server is on loopback and
+        // was started by this guard; the admin token is the credential that matters here.
+        cfg.accept_invalid_certs = true;
         Client::try_from(cfg).expect("build client")
     }
 }
@@ -112,7 +118,9 @@ impl Drop for KubeApiserver {
 /// 127.0.0.1 now, starting from a point derived from the pid so parallel tests spread out.
 fn free_ports() -> (u16, u16) {
     let free = |p: u16| TcpListener::bind(("127.0.0.1", p)).is_ok();
-    let start = 20000 + (std::process::id() % 2000) * 8;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = 20000 + (std::process::id() % 1000) * 16 + NEXT.fetch_add(1, Ordering::Relaxed) * 3;
     let mut p = start;
     loop {
         let p16 = p as u16;
@@ -160,7 +168,7 @@ pub async fn install_ray_crds(client: &Client) {
         match api.create(&PostParams::default(), &crd).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.is_already_exists() => {}
-            Err(e) => panic!("create CRD {plural}.ray.io: {e}"),
+            Err(e) => panic!("create CRD {plural}.ray.io: {e:?}"),
         }
     }
     let start = Instant::now();
@@ -186,7 +194,9 @@ pub async fn install_ray_crds(client: &Client) {
 }
 
 /// Creates namespace `name` and its `default` ServiceAccount (no controller-manager runs,
-/// and the ServiceAccount admission plugin refuses pods without it). Existing ones are fine.
+/// and the ServiceAccount admission plugin refuses pods without it). The account does not
+/// automount a token: no token controller runs to create one, and admission would refuse
+/// every pod that asks for it. Existing ones are fine.
 pub async fn ensure_namespace(client: &Client, name: &str) {
     let ns: Namespace =
         serde_json::from_value(json!({"metadata": {"name": name}})).expect("namespace");
@@ -198,8 +208,10 @@ pub async fn ensure_namespace(client: &Client, name: &str) {
         Err(kube::Error::Api(s)) if s.is_already_exists() => {}
         Err(e) => panic!("create namespace {name}: {e}"),
     }
-    let sa: ServiceAccount =
-        serde_json::from_value(json!({"metadata": {"name": "default"}})).expect("sa");
+    let sa: ServiceAccount = serde_json::from_value(
+        json!({"metadata": {"name": "default"}, "automountServiceAccountToken": false}),
+    )
+    .expect("sa");
     match Api::<ServiceAccount>::namespaced(client.clone(), name)
         .create(&PostParams::default(), &sa)
         .await
@@ -208,6 +220,14 @@ pub async fn ensure_namespace(client: &Client, name: &str) {
         Err(kube::Error::Api(s)) if s.is_already_exists() => {}
         Err(e) => panic!("create serviceaccount {name}/default: {e}"),
     }
+}
+
+/// What [`DryRun::create_all`] found.
+#[derive(Debug, Default)]
+pub struct DryRunReport {
+    pub accepted: usize,
+    pub refused: Vec<String>,
+    pub not_served: Vec<String>,
 }
 
 /// Server-side dry runs (`?dryRun=All`) of any object: the API server decodes, defaults,
@@ -225,6 +245,33 @@ impl DryRun {
             .await
             .expect("API discovery");
         DryRun { client, discovery }
+    }
+
+    /// Whether the API server serves `apiVersion` `kind` (third-party CRDs such as Volcano's
+    /// `Queue` are not installed).
+    pub fn serves(&self, api_version: &str, kind: &str) -> bool {
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        self.discovery
+            .resolve_gvk(&GroupVersionKind::gvk(group, version, kind))
+            .is_some()
+    }
+
+    /// Dry-run creates every object of `manifests` that the server serves (see
+    /// [`serves`](Self::serves)) in `namespace`. Returns the refusals as `file:line
+    /// Kind/name: message` and the objects skipped as not served.
+    pub async fn create_all(&self, namespace: &str, manifests: &[Manifest]) -> DryRunReport {
+        let mut report = DryRunReport::default();
+        for m in manifests {
+            if !self.serves(&m.api_version, &m.kind) {
+                report.not_served.push(m.id());
+                continue;
+            }
+            match self.create(namespace, &m.value).await {
+                Ok(_) => report.accepted += 1,
+                Err(e) => report.refused.push(format!("{}: {e}", m.id())),
+            }
+        }
+        report
     }
 
     /// Dry-run creates `obj`. Namespaced objects go to `namespace` (their own

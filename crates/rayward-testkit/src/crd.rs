@@ -10,6 +10,10 @@
 //!   `x-kubernetes-preserve-unknown-fields` rejects other fields — the API server would
 //!   prune them silently (and refuse them with strict field validation, kubectl's default),
 //!   so a generated manifest carrying one has a misspelt or misplaced field;
+//! - a property with a `default` is not `required`: the API server defaults before it
+//!   validates (KubeRay's `minReplicas`/`maxReplicas` are both);
+//! - `null` values are dropped before validation ([`prune_nulls`]): the API server prunes
+//!   nulls of non-nullable fields before defaulting (a bare `metadata:` in YAML);
 //! - `x-kubernetes-validations` (CEL) and the list/map-type hints are ignored: they need a
 //!   CEL engine or an existing object. Formats (`int32`, `date-time`) are annotations only,
 //!   as in the API server for the formats KubeRay uses.
@@ -94,8 +98,9 @@ impl CrdSchemas {
         let Some(v) = self.schemas.get(&(api.to_string(), kind.to_string())) else {
             return Err(vec![format!("no CRD schema for {api} {kind}")]);
         };
+        let obj = prune_nulls(obj);
         let errors: Vec<String> = v
-            .iter_errors(obj)
+            .iter_errors(&obj)
             .map(|e| format!("{}: {e}", e.instance_path()))
             .collect();
         if errors.is_empty() {
@@ -109,6 +114,31 @@ impl CrdSchemas {
     pub fn validate_manifest(&self, m: &Manifest) -> Result<(), Vec<String>> {
         self.validate(&m.value)
             .map_err(|es| es.into_iter().map(|e| format!("{}: {e}", m.id())).collect())
+    }
+}
+
+/// Every violation of every Ray object (RayCluster, RayJob, RayService, RayCronJob) of
+/// `manifests`; other kinds are not looked at.
+pub fn validate_ray_objects(schemas: &CrdSchemas, manifests: &[Manifest]) -> Vec<String> {
+    manifests
+        .iter()
+        .filter(|m| m.is_ray())
+        .filter_map(|m| schemas.validate_manifest(m).err())
+        .flatten()
+        .collect()
+}
+
+/// `v` without the `null` values of its mappings, at any depth.
+pub fn prune_nulls(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, x)| !x.is_null())
+                .map(|(k, x)| (k.clone(), prune_nulls(x)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(prune_nulls).collect()),
+        _ => v.clone(),
     }
 }
 
@@ -173,6 +203,22 @@ pub fn to_json_schema(s: &Value) -> Value {
             // A null must also get past the combinators.
             let inner = Value::Object(std::mem::take(&mut out));
             out.insert("anyOf".into(), json!([{"type": "null"}, inner]));
+        }
+    }
+    let defaulted: Vec<String> = obj
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|p| {
+            p.iter()
+                .filter(|(_, s)| s.get("default").is_some())
+                .map(|(n, _)| n.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(Value::Array(req)) = out.get_mut("required") {
+        req.retain(|r| !r.as_str().is_some_and(|r| defaulted.iter().any(|d| d == r)));
+        if req.is_empty() {
+            out.remove("required");
         }
     }
     if out.contains_key("properties")

@@ -33,3 +33,14 @@ pub fn short_temp_dir() -> tempfile::TempDir {
         .tempdir_in("/tmp")
         .expect("create a temp dir under /tmp")
 }
+
+/// Runs a future to completion on a fresh single-threaded runtime, so synchronous tests can
+/// use the async kube client without a test-runtime macro. A kube `Client` lives on the
+/// runtime that created it: create and use it inside one `block_on`.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(f)
+}
