@@ -4,3 +4,4 @@ pub mod audit;
 pub mod certs;
 pub mod harden;
 pub mod rules;
+pub mod webhook;
