@@ -388,3 +388,34 @@ fn mutate_patches_safe_fixes_and_skips_ignored_objects() {
     );
     assert!(r.get("patch").is_none(), "{r}");
 }
+
+#[test]
+fn fuzz_seeds_get_an_answer_on_every_endpoint() {
+    // The seeds of fuzz/corpus/webhook_review, held to the fuzz target's checks.
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/webhook_review");
+    let app = app(Mode::Enforce);
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let data = std::fs::read(e.unwrap().path()).unwrap();
+        for path in [
+            "/validate",
+            "/validate/warn",
+            "/validate/dry-run",
+            "/mutate",
+        ] {
+            let r = app.handle("POST", path, &data);
+            match r.status {
+                200 => {
+                    let v: Value = serde_json::from_slice(&r.body).unwrap();
+                    assert_eq!(v["response"]["uid"], "u-1");
+                    assert!(v["response"]["allowed"].is_boolean());
+                }
+                400 => {}
+                s => panic!("status {s}"),
+            }
+        }
+        n += 1;
+    }
+    assert!(n >= 8, "{n} seeds");
+}

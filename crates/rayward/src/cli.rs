@@ -30,6 +30,67 @@ pub enum Command {
     /// Authenticating, authorizing, auditing proxy in front of the Ray dashboard and Jobs
     /// API (`--config FILE`; see docs/gateway.md), or `passwd` to manage its users.
     Gateway(GatewayArgs),
+    /// Kubernetes admission webhook: the audit rules (and harden's safe fixes) applied to
+    /// Ray objects and the Services/Ingresses that could expose them.
+    Webhook(WebhookArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct WebhookArgs {
+    #[command(subcommand)]
+    pub command: WebhookCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WebhookCommand {
+    /// Serve /validate, /mutate, /healthz, /readyz and /metrics over HTTPS.
+    Serve(WebhookServeArgs),
+    /// Print the manifests of deploy/ with the caBundle (and namespace, image) filled in.
+    Manifests(WebhookManifestsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct WebhookServeArgs {
+    /// Serving certificate (PEM chain); re-read when it changes.
+    #[arg(long, value_name = "FILE", default_value = "/etc/rayward/tls/tls.crt")]
+    pub cert: PathBuf,
+    /// Private key of the certificate (PEM).
+    #[arg(long, value_name = "FILE", default_value = "/etc/rayward/tls/tls.key")]
+    pub key: PathBuf,
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8443")]
+    pub listen: std::net::SocketAddr,
+    /// Mode of /validate (the paths /validate/enforce|warn|dry-run choose their own).
+    #[arg(long, default_value = "enforce", value_parser = ["enforce", "warn", "dry-run"])]
+    pub mode: String,
+    /// In enforce mode, deny when a finding is at or above this severity.
+    #[arg(long, value_name = "SEVERITY", default_value = "high")]
+    pub deny_at: String,
+    /// The webhook's own namespace, never checked (default: $POD_NAMESPACE).
+    #[arg(long, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Config file (rules and settings as for audit); none by default.
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Largest request body accepted.
+    #[arg(long, value_name = "BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Seconds between checks of the certificate files.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    pub reload_seconds: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct WebhookManifestsArgs {
+    /// The CA certificate (PEM) that signed the serving certificate: the caBundle.
+    #[arg(long, value_name = "FILE")]
+    pub ca_bundle: PathBuf,
+    /// Namespace to install into.
+    #[arg(long, default_value = "rayward-system")]
+    pub namespace: String,
+    /// Image of rayward.
+    #[arg(long)]
+    pub image: Option<String>,
 }
 
 #[derive(Args, Debug)]

@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         cli::Command::Certs(args) => commands::certs::run(args),
         cli::Command::Harden(args) => commands::harden::run(args),
         cli::Command::Gateway(args) => commands::gateway::run(args),
+        cli::Command::Webhook(args) => commands::webhook::run(args),
     };
     match code {
         Ok(c) => ExitCode::from(c),

@@ -5,3 +5,4 @@ pub mod certs;
 pub mod gateway;
 pub mod harden;
 pub mod rules;
+pub mod webhook;
