@@ -63,7 +63,7 @@ def fmt_ms(v):
 def main():
     ap = argparse.ArgumentParser()
     for a in ("--out-dir", "--commit", "--conns", "--duration", "--lat-duration",
-              "--server-cpu", "--load-cpu", "--out"):
+              "--server-cpu", "--load-cpu", "--prio", "--out"):
         ap.add_argument(a, required=True)
     a = ap.parse_args()
     d = a.out_dir
@@ -85,7 +85,7 @@ def main():
              f"{sh('nginx -v 2>&1')}; {sh('wrk -v 2>&1 | head -1').split(' Copyright')[0]}; "
              f"rayward built from `{a.commit}` (release). Servers (upstream nginx, nginx proxy, "
              f"gateway) pinned to core {a.server_cpu}, wrk to core {a.load_cpu}; both nginx "
-             f"with one worker.")
+             f"with one worker. Scheduling prefix: `{a.prio}`.")
     L.append("")
     L.append(f"- throughput: `wrk -t1 -c{a.conns} -d{a.duration}s --timeout 10s --latency "
              f"-H 'Authorization: Basic …' URL` after a 2 s warm-up")

@@ -9,7 +9,9 @@
 # Environment: DURATION (15, seconds of each throughput run), LAT_DURATION (10, seconds of
 # each one-connection latency run), CONNS (16, connections of the throughput runs),
 # SERVER_CPU (0) and LOAD_CPU (1): the cores servers and wrk are pinned to, OUT
-# (bench/out/gateway), PORT_BASE (18080: upstream, +1 nginx proxy, +2 gateway).
+# (bench/out/gateway), PORT_BASE (18080: upstream, +1 nginx proxy, +2 gateway), PRIO
+# (empty; e.g. 'chrt -f 10': a scheduling policy for every server and wrk, so that other
+# jobs on a shared machine do not decide the tail latencies; see docs/benchmarks.md).
 # Needs: wrk, nginx, openssl (apt-get install -y wrk nginx), cargo, python3, taskset.
 # Writes OUT/<hash>-<contender>-{tput,lat}.txt (raw wrk output), OUT/rss-<hash>.txt and
 # OUT/results.md (also printed).
@@ -24,6 +26,9 @@ CONNS=${CONNS:-16}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 PORT_BASE=${PORT_BASE:-18080}
+PRIO=${PRIO:-}
+# shellcheck disable=SC2206 # PRIO is a command prefix, split on purpose
+PRIO_CMD=($PRIO)
 UP_PORT=$PORT_BASE
 NGX_PORT=$((PORT_BASE + 1))
 GW_PORT=$((PORT_BASE + 2))
@@ -106,7 +111,7 @@ nginx_conf upstream "
     location / { root $OUT/www; default_type application/json; }
   }"
 log "upstream nginx on 127.0.0.1:$UP_PORT (core $SERVER_CPU)"
-taskset -c "$SERVER_CPU" nginx -p "$OUT/upstream" -c "$OUT/upstream/nginx.conf" &
+taskset -c "$SERVER_CPU" ${PRIO_CMD[@]+"${PRIO_CMD[@]}"} nginx -p "$OUT/upstream" -c "$OUT/upstream/nginx.conf" &
 PIDS+=($!)
 wait_port "$UP_PORT"
 
@@ -135,7 +140,7 @@ start_nginx_proxy() { # htpasswd file
       proxy_set_header Authorization \"Bearer bench-cluster-token\";
     }
   }"
-  taskset -c "$SERVER_CPU" nginx -p "$OUT/proxy" -c "$OUT/proxy/nginx.conf" &
+  taskset -c "$SERVER_CPU" ${PRIO_CMD[@]+"${PRIO_CMD[@]}"} nginx -p "$OUT/proxy" -c "$OUT/proxy/nginx.conf" &
   NGX_PID=$!
   PIDS+=("$NGX_PID")
   wait_port "$NGX_PORT"
@@ -163,7 +168,7 @@ burst = 1000000000.0
 [audit]
 path = "$2"
 EOF
-  taskset -c "$SERVER_CPU" "$RAYWARD" gateway --config "$OUT/gateway.toml" 2>"$OUT/gateway.err" &
+  taskset -c "$SERVER_CPU" ${PRIO_CMD[@]+"${PRIO_CMD[@]}"} "$RAYWARD" gateway --config "$OUT/gateway.toml" 2>"$OUT/gateway.err" &
   GW_PID=$!
   PIDS+=("$GW_PID")
   for _ in $(seq 1 100); do
@@ -192,13 +197,13 @@ check() { # name, url: 200 with the file's body with credentials, 401 without
 bench() { # hash, contender, url
   local name=$1-$2
   log "$name: warm-up 2 s"
-  taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d2s --timeout 10s -H "$AUTH" "$3" >/dev/null
+  taskset -c "$LOAD_CPU" ${PRIO_CMD[@]+"${PRIO_CMD[@]}"} wrk -t1 -c"$CONNS" -d2s --timeout 10s -H "$AUTH" "$3" >/dev/null
   cut -d' ' -f1-3 /proc/loadavg >"$OUT/$name.load"
   log "$name: throughput, $CONNS connections, ${DURATION} s"
-  taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 10s --latency \
+  taskset -c "$LOAD_CPU" ${PRIO_CMD[@]+"${PRIO_CMD[@]}"} wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 10s --latency \
     -H "$AUTH" "$3" >"$OUT/$name-tput.txt"
   log "$name: latency, 1 connection, ${LAT_DURATION} s"
-  taskset -c "$LOAD_CPU" wrk -t1 -c1 -d"${LAT_DURATION}s" --timeout 10s --latency \
+  taskset -c "$LOAD_CPU" ${PRIO_CMD[@]+"${PRIO_CMD[@]}"} wrk -t1 -c1 -d"${LAT_DURATION}s" --timeout 10s --latency \
     -H "$AUTH" "$3" >"$OUT/$name-lat.txt"
 }
 
@@ -221,4 +226,4 @@ done
 
 python3 "$HERE/report.py" --out-dir "$OUT" --commit "$COMMIT" --conns "$CONNS" \
   --duration "$DURATION" --lat-duration "$LAT_DURATION" --server-cpu "$SERVER_CPU" \
-  --load-cpu "$LOAD_CPU" --out "$OUT/results.md"
+  --load-cpu "$LOAD_CPU" --prio "${PRIO:-none}" --out "$OUT/results.md"
