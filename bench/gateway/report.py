@@ -41,6 +41,14 @@ def parse_wrk(path):
     return out
 
 
+def median_run(runs):
+    """The run with the median p99 (its other numbers with it), and every run's p99."""
+    runs = sorted(runs, key=lambda r: r["p99"])
+    med = dict(runs[len(runs) // 2])
+    med["all_p99"] = [r["p99"] for r in runs]
+    return med
+
+
 def sh(cmd):
     try:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=30,
@@ -62,7 +70,7 @@ def fmt_ms(v):
 
 def main():
     ap = argparse.ArgumentParser()
-    for a in ("--out-dir", "--commit", "--conns", "--duration", "--lat-duration",
+    for a in ("--out-dir", "--commit", "--conns", "--duration", "--lat-duration", "--lat-runs",
               "--server-cpu", "--load-cpu", "--prio", "--out"):
         ap.add_argument(a, required=True)
     a = ap.parse_args()
@@ -72,7 +80,8 @@ def main():
         for c in CONTENDERS:
             res[(h, c)] = {
                 "tput": parse_wrk(os.path.join(d, f"{h}-{c}-tput.txt")),
-                "lat": parse_wrk(os.path.join(d, f"{h}-{c}-lat.txt")),
+                "lat": median_run([parse_wrk(os.path.join(d, f"{h}-{c}-lat-{i}.txt"))
+                                   for i in range(1, int(a.lat_runs) + 1)]),
                 "load": open(os.path.join(d, f"{h}-{c}.load")).read().strip(),
             }
     rss = {}
@@ -90,14 +99,15 @@ def main():
     L.append(f"- throughput: `wrk -t1 -c{a.conns} -d{a.duration}s --timeout 10s --latency "
              f"-H 'Authorization: Basic …' URL` after a 2 s warm-up")
     L.append(f"- latency: the same with `-c1 -d{a.lat_duration}s` (one request at a time: "
-             f"service time without queueing); added latency = contender − direct")
+             f"service time without queueing), {a.lat_runs} runs, the run with the median p99 "
+             f"shown; added latency = contender − direct")
     L.append("")
     for h in HASHES:
         L.append(f"**{h}** (`GET /api/version`, one user)")
         L.append("")
         L.append(f"| | req/s ({a.conns} conns) | p50 | p99 | req/s (1 conn) | p50 (1 conn) "
-                 f"| p99 (1 conn) | added p99 (1 conn) | load before |")
-        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+                 f"| p99 (1 conn) | added p99 (1 conn) | p99 of each 1-conn run | load before |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
         direct = res[(h, "direct")]
         for c in CONTENDERS:
             r = res[(h, c)]
@@ -107,7 +117,7 @@ def main():
                 f"{fmt_ms(r['tput']['p99'])} | {r['lat']['rps']:.0f} | {fmt_ms(r['lat']['p50'])} | "
                 f"{fmt_ms(r['lat']['p99'])} | "
                 f"{'—' if c == 'direct' else ('+' if added >= 0 else '') + fmt_ms(added)} | "
-                f"{r['load']} |")
+                f"{', '.join(fmt_ms(x) for x in r['lat']['all_p99'])} | {r['load']} |")
         L.append("")
         L.append(f"gateway RSS after the {h} runs: peak (VmHWM) {rss[h]['VmHWM']:.1f} MiB, "
                  f"now (VmRSS) {rss[h]['VmRSS']:.1f} MiB")

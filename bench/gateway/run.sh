@@ -7,13 +7,14 @@
 #   bench/gateway/run.sh
 #
 # Environment: DURATION (15, seconds of each throughput run), LAT_DURATION (10, seconds of
-# each one-connection latency run), CONNS (16, connections of the throughput runs),
+# each one-connection latency run), LAT_RUNS (3: latency runs per contender; the median
+# p99 counts), CONNS (16, connections of the throughput runs),
 # SERVER_CPU (0) and LOAD_CPU (1): the cores servers and wrk are pinned to, OUT
 # (bench/out/gateway), PORT_BASE (18080: upstream, +1 nginx proxy, +2 gateway), PRIO
 # (empty; e.g. 'chrt -f 10': a scheduling policy for every server and wrk, so that other
 # jobs on a shared machine do not decide the tail latencies; see docs/benchmarks.md).
 # Needs: wrk, nginx, openssl (apt-get install -y wrk nginx), cargo, python3, taskset.
-# Writes OUT/<hash>-<contender>-{tput,lat}.txt (raw wrk output), OUT/rss-<hash>.txt and
+# Writes OUT/<hash>-<contender>-{tput,lat-N}.txt (raw wrk output), OUT/rss-<hash>.txt and
 # OUT/results.md (also printed).
 set -euo pipefail
 
@@ -22,6 +23,7 @@ HERE=$ROOT/bench/gateway
 OUT=${OUT:-$ROOT/bench/out/gateway}
 DURATION=${DURATION:-15}
 LAT_DURATION=${LAT_DURATION:-10}
+LAT_RUNS=${LAT_RUNS:-3}
 CONNS=${CONNS:-16}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
@@ -202,9 +204,12 @@ bench() { # hash, contender, url
   log "$name: throughput, $CONNS connections, ${DURATION} s"
   taskset -c "$LOAD_CPU" ${PRIO_CMD[@]+"${PRIO_CMD[@]}"} wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 10s --latency \
     -H "$AUTH" "$3" >"$OUT/$name-tput.txt"
-  log "$name: latency, 1 connection, ${LAT_DURATION} s"
-  taskset -c "$LOAD_CPU" ${PRIO_CMD[@]+"${PRIO_CMD[@]}"} wrk -t1 -c1 -d"${LAT_DURATION}s" --timeout 10s --latency \
-    -H "$AUTH" "$3" >"$OUT/$name-lat.txt"
+  local i
+  for i in $(seq 1 "$LAT_RUNS"); do
+    log "$name: latency, 1 connection, ${LAT_DURATION} s, run $i/$LAT_RUNS"
+    taskset -c "$LOAD_CPU" ${PRIO_CMD[@]+"${PRIO_CMD[@]}"} wrk -t1 -c1 -d"${LAT_DURATION}s" --timeout 10s \
+      --latency -H "$AUTH" "$3" >"$OUT/$name-lat-$i.txt"
+  done
 }
 
 for hash in bcrypt apr1; do
@@ -225,5 +230,5 @@ for hash in bcrypt apr1; do
 done
 
 python3 "$HERE/report.py" --out-dir "$OUT" --commit "$COMMIT" --conns "$CONNS" \
-  --duration "$DURATION" --lat-duration "$LAT_DURATION" --server-cpu "$SERVER_CPU" \
+  --duration "$DURATION" --lat-duration "$LAT_DURATION" --lat-runs "$LAT_RUNS" --server-cpu "$SERVER_CPU" \
   --load-cpu "$LOAD_CPU" --prio "${PRIO:-none}" --out "$OUT/results.md"

@@ -127,7 +127,7 @@ def main():
         L.append("")
         L.append(f"Parsing (review JSON + object loading) {parse:.1f} µs, "
                  f"{100 * parse / total:.0f}% of a review; rules {rules:.1f} µs, "
-                 f"{100 * rules / total:.0f}%; the rest (response, metrics) "
+                 f"{100 * rules / total:.0f}%; the rest (verdict and its message, response, metrics) "
                  f"{100 * (total - parse - rules) / total:.0f}%.")
         L.append("")
 
