@@ -128,6 +128,12 @@ impl Policy {
         })
     }
 
+    /// The audit engine as configured for admission (for the benchmark, which times
+    /// loading and rules apart).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     /// Findings on one object given as JSON (or YAML) bytes, unsuppressed ones only.
     /// `namespace` is the review's, used when the object does not name one.
     pub fn check(
