@@ -254,10 +254,21 @@ const MAX_LISTED: usize = 20;
 /// Longest warning: the API server truncates longer ones itself, less readably.
 const MAX_WARNING: usize = 256;
 
+/// The rule ids of `findings`, each once, in the order they first appear (findings come
+/// grouped by object part, so one rule recurs non-adjacently: `dedup` alone repeats ids).
+pub(crate) fn unique_ids<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Vec<&'static str> {
+    let mut ids: Vec<&'static str> = Vec::new();
+    for f in findings {
+        if !ids.contains(&f.rule_id) {
+            ids.push(f.rule_id);
+        }
+    }
+    ids
+}
+
 /// A denial `kubectl` shows readably: one finding per line, path and fix indented.
 fn deny_message(what: &str, at: Severity, deny: &[&Finding], below: usize) -> String {
-    let mut ids: Vec<&str> = deny.iter().map(|f| f.rule_id).collect();
-    ids.dedup();
+    let ids = unique_ids(deny.iter().copied());
     let mut m = format!(
         "rayward: {what} breaks {} at or above {at}: {}\n",
         plural(deny.len(), "finding"),

@@ -152,8 +152,7 @@ impl App {
                 .inc();
         }
         if self.log && d.verdict != Verdict::Skipped {
-            let mut rules: Vec<&str> = d.findings.iter().map(|f| f.rule_id).collect();
-            rules.dedup();
+            let rules = crate::policy::unique_ids(&d.findings);
             // One write per line: `eprintln!` of a `serde_json::Value` makes one
             // unbuffered write(2) per token (about 40 per review), which took half of a
             // review's CPU time under load.

@@ -106,6 +106,16 @@ fn enforce_denies_with_rule_ids_paths_and_fixes() {
         "{msg}"
     );
     assert!(msg.contains("\n    fix: "), "{msg}");
+    // The first line names each rule once, though some rule breaks in head and worker.
+    let first = msg.lines().next().unwrap();
+    let ids: Vec<&str> = first.rsplit(": ").next().unwrap().split(", ").collect();
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert!(ids.len() > 3, "{first}");
+    assert_eq!(ids.len(), unique.len(), "ids repeat: {first}");
+    let listed = msg.lines().filter(|l| l.starts_with("- RW")).count();
+    assert!(listed > ids.len(), "some rule is listed twice below: {msg}");
 }
 
 #[test]
