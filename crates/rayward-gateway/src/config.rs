@@ -102,6 +102,59 @@ pub struct AuthConfig {
     pub cache_ttl_secs: u64,
     #[serde(default = "d_cache_max")]
     pub cache_max_entries: usize,
+    /// Bearer JWTs from an OIDC identity provider.
+    #[serde(default)]
+    pub oidc: Option<OidcConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// Expected `iss`, exactly as the IdP writes it.
+    pub issuer: String,
+    /// Accepted `aud` values (the token's `aud` must contain one).
+    pub audience: Vec<String>,
+    /// The IdP's keys as a JWKS file (re-read periodically) or an http(s) URL. Exactly one.
+    pub jwks_file: Option<PathBuf>,
+    pub jwks_url: Option<String>,
+    /// CA certificates (PEM) for an https `jwks_url` signed by a private CA.
+    pub jwks_ca_file: Option<PathBuf>,
+    /// Accepted signature algorithms; asymmetric only.
+    #[serde(default = "d_oidc_algs")]
+    pub algorithms: Vec<String>,
+    /// Clock skew allowed on `exp` and `nbf`.
+    #[serde(default = "d_oidc_leeway")]
+    pub leeway_secs: u64,
+    /// Periodic key refresh.
+    #[serde(default = "d_jwks_refresh")]
+    pub jwks_refresh_secs: u64,
+    /// Least time between two fetches caused by an unknown `kid`.
+    #[serde(default = "d_jwks_min_refetch")]
+    pub jwks_min_refetch_secs: u64,
+    /// Claim that names the user (`sub`, `email`, `preferred_username`, …).
+    #[serde(default = "d_user_claim")]
+    pub user_claim: String,
+    /// Claim holding the user's groups or roles (a string or an array of strings).
+    pub roles_claim: Option<String>,
+    /// Claim value → gateway role.
+    #[serde(default)]
+    pub role_map: BTreeMap<String, String>,
+}
+
+fn d_oidc_algs() -> Vec<String> {
+    vec!["RS256".into(), "ES256".into()]
+}
+fn d_oidc_leeway() -> u64 {
+    30
+}
+fn d_jwks_refresh() -> u64 {
+    300
+}
+fn d_jwks_min_refetch() -> u64 {
+    10
+}
+fn d_user_claim() -> String {
+    "sub".into()
 }
 
 impl Default for AuthConfig {
@@ -111,6 +164,7 @@ impl Default for AuthConfig {
             tokens: Vec::new(),
             cache_ttl_secs: d_cache_ttl(),
             cache_max_entries: d_cache_max(),
+            oidc: None,
         }
     }
 }
@@ -282,8 +336,11 @@ impl Config {
             }
             _ => {}
         }
-        if self.auth.htpasswd.is_none() && self.auth.tokens.is_empty() {
-            return Err("auth: configure htpasswd or tokens (no one could log in)".into());
+        if self.auth.htpasswd.is_none() && self.auth.tokens.is_empty() && self.auth.oidc.is_none() {
+            return Err("auth: configure htpasswd, tokens or oidc (no one could log in)".into());
+        }
+        if let Some(o) = &self.auth.oidc {
+            self.validate_oidc(o)?;
         }
         for (name, role) in &self.roles {
             if builtin_role(name).is_some() {
@@ -318,6 +375,59 @@ impl Config {
             return Err("limits: requests_per_second >= 0 and burst >= 1".into());
         }
         crate::net::NetFilter::from_config(&self.network)?;
+        Ok(())
+    }
+}
+
+impl Config {
+    fn validate_oidc(&self, o: &OidcConfig) -> Result<(), String> {
+        if o.issuer.is_empty() {
+            return Err("auth.oidc.issuer: empty".into());
+        }
+        if o.audience.is_empty() || o.audience.iter().any(String::is_empty) {
+            return Err("auth.oidc.audience: list the accepted audiences".into());
+        }
+        match (&o.jwks_file, &o.jwks_url) {
+            (Some(_), Some(_)) | (None, None) => {
+                return Err("auth.oidc: set jwks_file or jwks_url, exactly one".into())
+            }
+            (None, Some(u)) => {
+                let uri: http::Uri = u
+                    .parse()
+                    .map_err(|e| format!("auth.oidc.jwks_url {u:?}: {e}"))?;
+                if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+                    return Err(format!(
+                        "auth.oidc.jwks_url {u:?}: must be an http:// or https:// URL"
+                    ));
+                }
+            }
+            (Some(_), None) => {
+                if o.jwks_ca_file.is_some() {
+                    return Err("auth.oidc.jwks_ca_file: only with jwks_url".into());
+                }
+            }
+        }
+        if o.algorithms.is_empty() {
+            return Err("auth.oidc.algorithms: list at least one".into());
+        }
+        for a in &o.algorithms {
+            crate::authn::oidc::parse_algorithm(a)
+                .map_err(|e| format!("auth.oidc.algorithms: {e}"))?;
+        }
+        if o.leeway_secs > 300 {
+            return Err("auth.oidc.leeway_secs: at most 300".into());
+        }
+        if o.user_claim.is_empty() {
+            return Err("auth.oidc.user_claim: empty".into());
+        }
+        if !o.role_map.is_empty() && o.roles_claim.is_none() {
+            return Err("auth.oidc.role_map needs auth.oidc.roles_claim".into());
+        }
+        for (value, role) in &o.role_map {
+            if builtin_role(role).is_none() && !self.roles.contains_key(role) {
+                return Err(format!("auth.oidc.role_map.{value}: unknown role {role:?}"));
+            }
+        }
         Ok(())
     }
 }
@@ -379,5 +489,36 @@ auth = { htpasswd = "/etc/htpasswd" }
         .unwrap_err()
         .to_string();
         assert!(e.contains("no one could log in"), "{e}");
+    }
+
+    #[test]
+    fn oidc_semantic_errors() {
+        let base = MIN.replace("auth = { htpasswd = \"/etc/htpasswd\" }", "");
+        for (oidc, want) in [
+            (
+                "roles_claim = \"groups\"\n[auth.oidc.role_map]\nops = \"root\"\n",
+                "auth.oidc.role_map.ops: unknown role",
+            ),
+            (
+                "[auth.oidc.role_map]\nops = \"admin\"\n",
+                "needs auth.oidc.roles_claim",
+            ),
+            ("leeway_secs = 3600\n", "leeway_secs"),
+            ("jwks_ca_file = \"/ca.pem\"\n", "only with jwks_url"),
+        ] {
+            let text = format!(
+                "{base}[auth.oidc]\nissuer = \"i\"\naudience = [\"a\"]\njwks_file = \"/j\"\n{oidc}"
+            );
+            let e = Config::parse(&text, "g.toml").unwrap_err().to_string();
+            assert!(e.contains(want), "{oidc}: {e}");
+        }
+        // OIDC alone is a way to log in.
+        let text = format!(
+            "{base}[auth.oidc]\nissuer = \"i\"\naudience = [\"a\"]\njwks_url = \"https://idp/jwks\"\n"
+        );
+        let c = Config::parse(&text, "g.toml").unwrap();
+        let o = c.auth.oidc.unwrap();
+        assert_eq!(o.algorithms, ["RS256", "ES256"]);
+        assert_eq!(o.user_claim, "sub");
     }
 }

@@ -107,13 +107,14 @@ impl Server {
             None => AuditLog::disabled(),
         };
         let token = ray_token(cfg)?;
-        let gateway = Gateway::new(
-            cfg,
-            Authenticator::new(htpasswd, tokens, cache),
-            &token,
-            audit,
-        )
-        .map_err(StartError::Other)?;
+        let mut authn = Authenticator::new(htpasswd, tokens, cache);
+        if let Some(o) = &cfg.auth.oidc {
+            let oidc = crate::authn::oidc::Oidc::new(o)
+                .await
+                .map_err(StartError::Other)?;
+            authn = authn.with_oidc(Arc::new(oidc));
+        }
+        let gateway = Gateway::new(cfg, authn, &token, audit).map_err(StartError::Other)?;
         let tls = match &cfg.tls {
             Some(t) => Some((
                 t.clone(),
@@ -209,8 +210,8 @@ impl Server {
     }
 }
 
-/// Polls the htpasswd file, the TLS files and the Ray token file, and swaps in new
-/// versions; a version that fails to load leaves the previous one in force.
+/// Polls the htpasswd file, the TLS files, the Ray token file and the OIDC keys, and swaps
+/// in new versions; a version that fails to load leaves the previous one in force.
 fn spawn_reloaders(
     gateway: &Arc<Gateway>,
     tls: Option<(TlsConfig, Arc<RwLock<Arc<ServerConfig>>>)>,
@@ -236,6 +237,18 @@ fn spawn_reloaders(
                         "rayward gateway: keeping previous Ray token ({}): {e}",
                         path.display()
                     ),
+                }
+            }
+        });
+    }
+    if let Some(o) = gateway.authenticator().oidc().cloned() {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(o.refresh_interval());
+            tick.tick().await; // the keys were loaded at start
+            loop {
+                tick.tick().await;
+                if let Err(e) = o.refetch().await {
+                    eprintln!("rayward gateway: keeping previous OIDC keys: {e}");
                 }
             }
         });

@@ -297,7 +297,15 @@ impl Gateway {
         }
         if let Some(user) = self.session_user(&req) {
             return self
-                .authorized(req, user, route, path, query, wants_upgrade, ctx)
+                .authorized(
+                    req,
+                    authn::Identity::user(user),
+                    route,
+                    path,
+                    query,
+                    wants_upgrade,
+                    ctx,
+                )
                 .await;
         }
         if self.sessions.is_some()
@@ -351,15 +359,17 @@ impl Gateway {
     async fn authorized(
         &self,
         req: Request<Incoming>,
-        user: String,
+        id: authn::Identity,
         route: Route,
         path: String,
         query: Option<String>,
         wants_upgrade: bool,
         ctx: &mut Ctx,
     ) -> Result<Response<Body>, Refusal> {
+        let user = id.user.clone();
         ctx.user = Some(user.clone());
-        ctx.role = self.authz.role_of(&user).map(str::to_string);
+        let roles = self.authz.roles_of(&id);
+        ctx.role = (!roles.is_empty()).then(|| roles.join(","));
 
         // 4. Authorization.
         if route.class == Class::Denied {
@@ -373,7 +383,7 @@ impl Gateway {
                 ),
             ));
         }
-        match self.authz.decide(&user, route.class) {
+        match self.authz.decide_identity(&id, route.class) {
             Decision::Allow { .. } => {}
             Decision::Deny { role } => {
                 return Err(refuse(
@@ -493,7 +503,7 @@ impl Gateway {
             Ok(u) => {
                 self.failed_by_source.succeed(&client);
                 self.failed_by_user.succeed(&user);
-                let cookie = sessions.set_cookie(&sessions.issue(&u, unix_now()), self.tls);
+                let cookie = sessions.set_cookie(&sessions.issue(&u.user, unix_now()), self.tls);
                 let mut r = Response::new(proxy::empty());
                 *r.status_mut() = StatusCode::SEE_OTHER;
                 r.headers_mut()
