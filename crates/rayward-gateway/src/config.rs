@@ -51,6 +51,9 @@ pub struct Config {
     pub network: NetworkConfig,
     #[serde(default)]
     pub limits: Limits,
+    /// Where failed-login counters live (memory, or Redis shared by replicas).
+    #[serde(default)]
+    pub ratelimit: RateLimitConfig,
     #[serde(default)]
     pub audit: AuditConfig,
     /// Browser login form and signed session cookie; absent: Basic/Bearer only.
@@ -231,6 +234,31 @@ impl Default for Limits {
     }
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// `redis://[:password@]host:port[/db]`; absent: counters in this replica's memory.
+    pub redis: Option<String>,
+    #[serde(default = "d_redis_prefix")]
+    pub redis_key_prefix: String,
+    /// Longest wait for Redis before this replica falls back to its own counters.
+    #[serde(default = "d_redis_timeout")]
+    pub redis_timeout_ms: u64,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults")
+    }
+}
+
+fn d_redis_prefix() -> String {
+    "rayward:login:".into()
+}
+fn d_redis_timeout() -> u64 {
+    250
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditConfig {
@@ -375,6 +403,17 @@ impl Config {
             return Err("limits: requests_per_second >= 0 and burst >= 1".into());
         }
         crate::net::NetFilter::from_config(&self.network)?;
+        if let Some(url) = &self.ratelimit.redis {
+            // The URL may carry a password: name the error, never echo the URL.
+            let info = redis::IntoConnectionInfo::into_connection_info(url.as_str())
+                .map_err(|e| format!("ratelimit.redis: invalid URL ({:?})", e.kind()))?;
+            if !matches!(info.addr(), redis::ConnectionAddr::Tcp(..)) {
+                return Err("ratelimit.redis: only redis://host:port URLs are supported".into());
+            }
+        }
+        if !(10..=5000).contains(&self.ratelimit.redis_timeout_ms) {
+            return Err("ratelimit.redis_timeout_ms: between 10 and 5000".into());
+        }
         Ok(())
     }
 }
@@ -473,10 +512,22 @@ auth = { htpasswd = "/etc/htpasswd" }
             ("[roles.viewer]\nclasses = [\"read\"]\n", "built-in"),
             ("[roles.ops]\nclasses = [\"everything\"]\n", "unknown class"),
             ("[network]\nallow = [\"10.0.0.0/33\"]\n", "10.0.0.0/33"),
+            (
+                "[ratelimit]\nredis = \"http://:hunter2@r:6379\"\n",
+                "ratelimit.redis: invalid URL",
+            ),
+            (
+                "[ratelimit]\nredis = \"redis://r:6379\"\nredis_timeout_ms = 0\n",
+                "redis_timeout_ms",
+            ),
         ] {
             let text = format!("{MIN}{extra}");
             let e = Config::parse(&text, "g.toml").unwrap_err().to_string();
             assert!(e.contains(want), "{extra}: {e}");
+            assert!(
+                !e.contains("hunter2"),
+                "a Redis password is never printed: {e}"
+            );
         }
         let e = Config::parse(&MIN.replace("http://", "https://"), "g")
             .unwrap_err()

@@ -11,7 +11,8 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::net::NetFilter;
 use crate::proxy::{self, Body, Upstream, UpstreamError};
-use crate::ratelimit::{FailedLogins, RateLimit};
+use crate::ratelimit::shared::LoginLimiter;
+use crate::ratelimit::RateLimit;
 use crate::route::{self, Class, Route};
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -41,8 +42,8 @@ pub struct Gateway {
     pub(crate) upstream: Upstream,
     pub(crate) metrics: Metrics,
     pub(crate) audit: AuditLog,
-    pub(crate) failed_by_source: FailedLogins<IpAddr>,
-    pub(crate) failed_by_user: FailedLogins<String>,
+    /// Failed logins per source and per user (shared through Redis when configured).
+    pub(crate) logins: LoginLimiter,
     pub(crate) rate: RateLimit,
     pub(crate) max_body: u64,
     pub(crate) sessions: Option<Sessions>,
@@ -96,6 +97,20 @@ impl Gateway {
         audit: AuditLog,
     ) -> Result<Gateway, String> {
         let l = &cfg.limits;
+        let metrics = Metrics::new();
+        let mut logins = LoginLimiter::new(
+            l.failed_login_threshold,
+            Duration::from_secs(l.failed_login_base_lock_secs),
+            Duration::from_secs(l.failed_login_max_lock_secs),
+        );
+        if let Some(url) = &cfg.ratelimit.redis {
+            logins = logins.with_redis(
+                url,
+                &cfg.ratelimit.redis_key_prefix,
+                Duration::from_millis(cfg.ratelimit.redis_timeout_ms),
+                metrics.login_store_errors.clone(),
+            )?;
+        }
         Ok(Gateway {
             net: NetFilter::from_config(&cfg.network)?,
             authn,
@@ -106,18 +121,9 @@ impl Gateway {
                 l.upstream_timeout(),
                 cfg.pass_upstream_errors,
             )?,
-            metrics: Metrics::new(),
+            metrics,
             audit,
-            failed_by_source: FailedLogins::new(
-                l.failed_login_threshold,
-                Duration::from_secs(l.failed_login_base_lock_secs),
-                Duration::from_secs(l.failed_login_max_lock_secs),
-            ),
-            failed_by_user: FailedLogins::new(
-                l.failed_login_threshold,
-                Duration::from_secs(l.failed_login_base_lock_secs),
-                Duration::from_secs(l.failed_login_max_lock_secs),
-            ),
+            logins,
             rate: RateLimit::new(l.requests_per_second, l.burst),
             max_body: l.max_body_bytes,
             sessions: match &cfg.session {
@@ -291,11 +297,10 @@ impl Gateway {
         }
 
         // 3. Authentication, with backoff per source and per user.
-        let now = Instant::now();
-        if let Some(wait) = self.failed_by_source.locked(&client, now) {
-            return Err(locked(wait));
-        }
         if let Some(user) = self.session_user(&req) {
+            if let Some(wait) = self.logins.locked(client, None).await.wait {
+                return Err(locked(wait));
+            }
             return self
                 .authorized(
                     req,
@@ -327,26 +332,20 @@ impl Gateway {
                 .collect();
             authn::parse_authorization(&values).map_err(|e| self.auth_refusal(e))?
         };
-        if let Some(u) = creds.claimed_user() {
-            if let Some(wait) = self.failed_by_user.locked(&u.to_string(), now) {
-                return Err(locked(wait));
-            }
-        }
         let claimed = creds.claimed_user().map(str::to_string);
+        let lock = self.logins.locked(client, claimed.as_deref()).await;
+        if let Some(wait) = lock.wait {
+            return Err(locked(wait));
+        }
         let user = match self.authn.authenticate(creds).await {
             Ok(u) => {
-                self.failed_by_source.succeed(&client);
-                if let Some(c) = &claimed {
-                    self.failed_by_user.succeed(c);
+                if lock.counted {
+                    self.logins.succeed(client, claimed.as_deref()).await;
                 }
                 u
             }
             Err(e) => {
-                let now = Instant::now();
-                self.failed_by_source.fail(&client, now);
-                if let Some(c) = &claimed {
-                    self.failed_by_user.fail(c, now);
-                }
+                self.logins.fail(client, claimed.as_deref()).await;
                 return Err(self.auth_refusal(e));
             }
         };
@@ -453,9 +452,7 @@ impl Gateway {
     ) -> Result<Response<Body>, Refusal> {
         let sessions = self.sessions.as_ref().expect("login only with sessions");
         ctx.path = LOGIN_PATH.to_string();
-        if let Some(wait) = self.failed_by_source.locked(&client, Instant::now()) {
-            return Err(locked(wait));
-        }
+
         let form = req.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
             v.as_bytes()
                 .starts_with(b"application/x-www-form-urlencoded")
@@ -489,7 +486,7 @@ impl Gateway {
                 "user and password required",
             ));
         };
-        if let Some(wait) = self.failed_by_user.locked(&user, Instant::now()) {
+        if let Some(wait) = self.logins.locked(client, Some(&user)).await.wait {
             return Err(locked(wait));
         }
         match self
@@ -501,8 +498,7 @@ impl Gateway {
             .await
         {
             Ok(u) => {
-                self.failed_by_source.succeed(&client);
-                self.failed_by_user.succeed(&user);
+                self.logins.succeed(client, Some(&user)).await;
                 let cookie = sessions.set_cookie(&sessions.issue(&u.user, unix_now()), self.tls);
                 let mut r = Response::new(proxy::empty());
                 *r.status_mut() = StatusCode::SEE_OTHER;
@@ -514,9 +510,7 @@ impl Gateway {
                 Ok(r)
             }
             Err(e) => {
-                let now = Instant::now();
-                self.failed_by_source.fail(&client, now);
-                self.failed_by_user.fail(&user, now);
+                self.logins.fail(client, Some(&user)).await;
                 self.metrics.auth_failure(e.reason());
                 let mut r = refuse(StatusCode::SEE_OTHER, "unauthenticated", e.to_string());
                 r.location = Some(format!("{LOGIN_PATH}?failed"));

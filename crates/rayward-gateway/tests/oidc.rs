@@ -198,43 +198,6 @@ fn jwks_text(keys: &[&Signer]) -> String {
     json!({ "keys": keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() }).to_string()
 }
 
-/// An upstream that answers 200 to everything and counts what reaches it.
-struct Upstream {
-    addr: SocketAddr,
-    hits: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Upstream {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn upstream() -> Upstream {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    let hits = Arc::new(AtomicUsize::new(0));
-    let h = hits.clone();
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((s, _)) = l.accept().await else { break };
-            let h = h.clone();
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req: http::Request<_>| {
-                    h.fetch_add(1, Ordering::SeqCst);
-                    let body = format!("{} {}", req.method(), req.uri());
-                    async move { Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from(body)))) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(s), svc)
-                    .await;
-            });
-        }
-    });
-    Upstream { addr, hits, task }
-}
-
 fn oidc_config(jwks: &str, extra: &str) -> String {
     format!(
         r#"[auth.oidc]
