@@ -213,6 +213,10 @@ pub struct Limits {
     pub upstream_timeout_secs: u64,
     #[serde(default = "d_client_header_timeout")]
     pub client_header_timeout_secs: u64,
+    /// A streamed body (upload, log stream) or a WebSocket with no data for this long is
+    /// closed on both sides.
+    #[serde(default = "d_stream_idle")]
+    pub stream_idle_timeout_secs: u64,
     /// Failed logins from one source or for one user before backoff starts.
     #[serde(default = "d_fail_threshold")]
     pub failed_login_threshold: u32,
@@ -284,6 +288,9 @@ fn d_upstream_timeout() -> u64 {
 fn d_client_header_timeout() -> u64 {
     10
 }
+fn d_stream_idle() -> u64 {
+    600
+}
 fn d_fail_threshold() -> u32 {
     5
 }
@@ -303,6 +310,10 @@ fn d_burst() -> f64 {
 impl Limits {
     pub fn upstream_timeout(&self) -> Duration {
         Duration::from_secs(self.upstream_timeout_secs)
+    }
+
+    pub fn stream_idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.stream_idle_timeout_secs)
     }
 }
 
@@ -398,6 +409,9 @@ impl Config {
         }
         if self.limits.max_header_bytes < 8192 {
             return Err("limits.max_header_bytes must be at least 8192".into());
+        }
+        if self.limits.stream_idle_timeout_secs == 0 {
+            return Err("limits.stream_idle_timeout_secs must be at least 1".into());
         }
         if self.limits.requests_per_second < 0.0 || self.limits.burst < 1.0 {
             return Err("limits: requests_per_second >= 0 and burst >= 1".into());

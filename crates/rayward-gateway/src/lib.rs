@@ -13,6 +13,7 @@
 //! | `authz` | roles → route classes |
 //! | `ratelimit` | failed-login backoff, per-user request rate |
 //! | `proxy` | header rewriting, streaming, WebSocket splice, 5xx replacement |
+//! | `idle` | idle timeouts on streamed bodies and spliced WebSockets |
 //! | `audit_log` | JSON-lines record of state changes and denials |
 //! | `metrics` | Prometheus `/metrics` |
 //! | `passwd` | `rayward gateway passwd` |
@@ -23,6 +24,7 @@ pub mod audit_log;
 pub mod authn;
 pub mod authz;
 pub mod config;
+pub mod idle;
 pub mod metrics;
 pub mod net;
 pub mod passwd;

@@ -2,7 +2,8 @@
 //! cluster's token as `Authorization: Bearer`, and none of the client's credentials
 //! (`Authorization`, `X-Ray-Authorization`, the `ray-authentication-token` cookie) or
 //! hop-by-hop headers. Bodies stream through with a size limit; WebSocket upgrades are
-//! spliced after the upstream accepts them; Ray's 5xx tracebacks are replaced.
+//! spliced after the upstream accepts them; Ray's 5xx tracebacks are replaced. Streamed
+//! bodies and spliced WebSockets end when idle too long (`idle`).
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -131,6 +132,8 @@ pub struct Upstream {
     /// `Bearer <cluster token>`; replaced when the token file changes.
     ray_auth: std::sync::RwLock<HeaderValue>,
     timeout: Duration,
+    /// Longest quiet time of a streamed body or a WebSocket (`idle`).
+    idle: Duration,
     pass_errors: bool,
 }
 
@@ -140,6 +143,8 @@ pub enum UpstreamError {
     Timeout(Duration),
     #[error("request body over the limit")]
     BodyTooLarge,
+    #[error("request body stalled")]
+    BodyIdle,
     #[error("upstream unreachable: {0}")]
     Unreachable(String),
 }
@@ -150,6 +155,7 @@ impl Upstream {
         base: &str,
         token: &str,
         timeout: Duration,
+        idle: Duration,
         pass_errors: bool,
     ) -> Result<Upstream, String> {
         let uri: Uri = base.parse().map_err(|e| format!("upstream: {e}"))?;
@@ -167,6 +173,7 @@ impl Upstream {
             host: HeaderValue::from_str(authority.as_str()).map_err(|e| e.to_string())?,
             ray_auth,
             timeout,
+            idle,
             pass_errors,
         })
     }
@@ -212,6 +219,9 @@ impl Upstream {
                 if is_length_limit(&e) {
                     return Err(UpstreamError::BodyTooLarge);
                 }
+                if crate::idle::is_idle(&e) {
+                    return Err(UpstreamError::BodyIdle);
+                }
                 return Err(UpstreamError::Unreachable(e.to_string()));
             }
             Ok(Ok(r)) => r,
@@ -225,6 +235,7 @@ impl Upstream {
             };
             let mut resp = resp;
             let upstream_upgrade = hyper::upgrade::on(&mut resp);
+            let idle = self.idle;
             tokio::spawn(async move {
                 let (c, u) = match (client_upgrade.await, upstream_upgrade.await) {
                     (Ok(c), Ok(u)) => (c, u),
@@ -237,9 +248,7 @@ impl Upstream {
                         return;
                     }
                 };
-                if let Err(e) =
-                    tokio::io::copy_bidirectional(&mut TokioIo::new(c), &mut TokioIo::new(u)).await
-                {
+                if let Err(e) = crate::idle::splice(TokioIo::new(c), TokioIo::new(u), idle).await {
                     eprintln!("rayward gateway: WebSocket relay ended: {e}");
                 }
             });
@@ -252,7 +261,8 @@ impl Upstream {
         if parts.status.is_server_error() && !self.pass_errors {
             return Ok(upstream_error(parts.status));
         }
-        Ok(Response::from_parts(parts, body.map_err(box_error).boxed()))
+        let body = crate::idle::IdleBody::new(body, self.idle);
+        Ok(Response::from_parts(parts, body.boxed()))
     }
 }
 
@@ -265,10 +275,6 @@ fn bearer(token: &str) -> Result<HeaderValue, String> {
         .map_err(|_| "ray token has characters not allowed in a header".to_string())?;
     v.set_sensitive(true);
     Ok(v)
-}
-
-fn box_error(e: hyper::Error) -> BoxError {
-    Box::new(e)
 }
 
 /// The short answer that replaces a Ray 5xx body (a Python traceback with file paths).

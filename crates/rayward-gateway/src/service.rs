@@ -8,6 +8,7 @@ use crate::authn::session::{self, Sessions};
 use crate::authn::{self, AuthError, Authenticator};
 use crate::authz::{Authz, Decision};
 use crate::config::Config;
+use crate::idle::IdleBody;
 use crate::metrics::Metrics;
 use crate::net::NetFilter;
 use crate::proxy::{self, Body, Upstream, UpstreamError};
@@ -46,6 +47,8 @@ pub struct Gateway {
     pub(crate) logins: LoginLimiter,
     pub(crate) rate: RateLimit,
     pub(crate) max_body: u64,
+    /// Longest quiet time of a request body being streamed or buffered.
+    pub(crate) body_idle: Duration,
     pub(crate) sessions: Option<Sessions>,
     /// Served over TLS: session cookies get `Secure`.
     pub(crate) tls: bool,
@@ -119,6 +122,7 @@ impl Gateway {
                 &cfg.upstream,
                 ray_token,
                 l.upstream_timeout(),
+                l.stream_idle_timeout(),
                 cfg.pass_upstream_errors,
             )?,
             metrics,
@@ -126,6 +130,7 @@ impl Gateway {
             logins,
             rate: RateLimit::new(l.requests_per_second, l.burst),
             max_body: l.max_body_bytes,
+            body_idle: l.stream_idle_timeout(),
             sessions: match &cfg.session {
                 Some(sc) => Some(Sessions::from_key_file(&sc.key_file, sc.ttl_secs)?),
                 None => None,
@@ -562,6 +567,13 @@ impl Gateway {
                 format!("request body over {} bytes", self.max_body),
             )
         };
+        let stalled = || {
+            refuse(
+                StatusCode::REQUEST_TIMEOUT,
+                "rejected",
+                format!("request body stalled for {:?}", self.body_idle),
+            )
+        };
         if let Some(len) = content_length(&req)? {
             if len > self.max_body {
                 return Err(too_large());
@@ -571,11 +583,13 @@ impl Gateway {
         let (parts, body) = req.into_parts();
         let body: Body = if is_submit {
             // Buffered (≤ 1 MiB) so the audit log can name the entrypoint.
-            let bytes = Limited::new(body, MAX_SUBMIT_BODY)
+            let bytes = IdleBody::new(Limited::new(body, MAX_SUBMIT_BODY), self.body_idle)
                 .collect()
                 .await
                 .map_err(|e: proxy::BoxError| {
-                    if e.is::<http_body_util::LengthLimitError>() {
+                    if crate::idle::is_idle(&*e) {
+                        stalled()
+                    } else if e.is::<http_body_util::LengthLimitError>() {
                         refuse(
                             StatusCode::PAYLOAD_TOO_LARGE,
                             "rejected",
@@ -595,7 +609,7 @@ impl Gateway {
             ctx.submission_id = submission_id;
             proxy::full(bytes)
         } else {
-            Limited::new(body, self.max_body as usize).boxed()
+            IdleBody::new(Limited::new(body, self.max_body as usize), self.body_idle).boxed()
         };
         let req = Request::from_parts(parts, body);
         let started = Instant::now();
@@ -605,6 +619,7 @@ impl Gateway {
             .await
             .map_err(|e| match e {
                 UpstreamError::BodyTooLarge => too_large(),
+                UpstreamError::BodyIdle => stalled(),
                 UpstreamError::Timeout(_) => {
                     refuse(StatusCode::GATEWAY_TIMEOUT, "upstream_error", e.to_string())
                 }
