@@ -9,9 +9,10 @@ use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
+    /// `read`, `write`, `admin`, `denied`, or `gateway` for the gateway's own endpoints.
     pub class: &'static str,
-    /// `forwarded`, `rejected` (bad request), `unauthenticated`, `forbidden`, `limited`,
-    /// `upstream_error`.
+    /// `forwarded`, `answered` (by the gateway itself), `rejected` (bad request),
+    /// `unauthenticated`, `forbidden`, `limited`, `upstream_error`.
     pub outcome: &'static str,
 }
 

@@ -54,6 +54,10 @@ pub struct Gateway {
     pub(crate) tls: bool,
 }
 
+/// The `class` label of the gateway's own endpoints (`/healthz`, `/metrics`, login,
+/// logout) in metrics and the audit log: they are no Ray route.
+pub const OWN_CLASS: &str = "gateway";
+
 /// The gateway's own login and logout paths (Ray has no `/rayward/` routes).
 pub const LOGIN_PATH: &str = "/rayward/login";
 pub const LOGOUT_PATH: &str = "/rayward/logout";
@@ -81,6 +85,10 @@ fn refuse(status: StatusCode, outcome: &'static str, reason: impl Into<String>) 
 
 /// What the pipeline learned about a request, for the audit log.
 struct Ctx {
+    /// The gateway answered the request itself, without Ray.
+    answered: bool,
+    /// One of the gateway's own endpoints (login, logout), not a Ray route.
+    own_endpoint: bool,
     source: String,
     method: Method,
     path: String,
@@ -153,8 +161,12 @@ impl Gateway {
         // probes come from node addresses); /metrics only sources the network filter allows.
         if req.method() == Method::GET && req.uri().query().is_none() {
             match req.uri().path() {
-                "/healthz" => return text(StatusCode::OK, "ok\n"),
+                "/healthz" => {
+                    self.metrics.request(OWN_CLASS, "answered");
+                    return text(StatusCode::OK, "ok\n");
+                }
                 "/metrics" if self.net.check(peer.ip()).is_ok() => {
+                    self.metrics.request(OWN_CLASS, "answered");
                     let mut r = text(StatusCode::OK, self.metrics.encode());
                     r.headers_mut().insert(
                         header::CONTENT_TYPE,
@@ -172,6 +184,8 @@ impl Gateway {
             method: req.method().clone(),
             path: req.uri().path().to_string(),
             class: Class::Denied,
+            answered: false,
+            own_endpoint: false,
             user: None,
             role: None,
             entrypoint: None,
@@ -180,7 +194,9 @@ impl Gateway {
         let result = self.pipeline(req, peer, &mut ctx).await;
         let (resp, outcome, reason) = match result {
             Ok(resp) => {
-                let outcome = if resp.status().is_server_error() {
+                let outcome = if ctx.answered {
+                    "answered"
+                } else if resp.status().is_server_error() {
                     "upstream_error"
                 } else {
                     "forwarded"
@@ -215,7 +231,12 @@ impl Gateway {
                 (resp, r.outcome, Some(r.reason))
             }
         };
-        self.metrics.request(ctx.class.as_str(), outcome);
+        let class = if ctx.own_endpoint {
+            OWN_CLASS
+        } else {
+            ctx.class.as_str()
+        };
+        self.metrics.request(class, outcome);
         let state_changing = matches!(ctx.class, Class::Write | Class::Admin);
         if state_changing || reason.is_some() {
             self.audit.log(Record {
@@ -225,7 +246,7 @@ impl Gateway {
                 source: ctx.source,
                 method: ctx.method.to_string(),
                 path: ctx.path,
-                class: ctx.class.as_str(),
+                class,
                 status: resp.status().as_u16(),
                 reason,
                 entrypoint: ctx.entrypoint,
@@ -260,6 +281,12 @@ impl Gateway {
 
         // The login form, when sessions are configured.
         if self.sessions.is_some() {
+            let own = matches!(
+                (req.method(), req.uri().path()),
+                (&Method::GET, LOGIN_PATH) | (&Method::POST, LOGIN_PATH | LOGOUT_PATH)
+            );
+            ctx.own_endpoint = own;
+            ctx.answered = own;
             match (req.method(), req.uri().path()) {
                 (&Method::GET, LOGIN_PATH) => {
                     return Ok(login_page(
@@ -416,6 +443,7 @@ impl Gateway {
         // The dashboard UI asks Ray whether to prompt for Ray's token; behind the gateway
         // the browser never needs it, so the gateway answers for Ray.
         if path == "/api/authentication_mode" {
+            ctx.answered = true;
             let mut r = Response::new(proxy::full(r#"{"authentication_mode": "disabled"}"#));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
