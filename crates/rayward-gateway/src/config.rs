@@ -209,6 +209,7 @@ pub struct Limits {
     pub max_body_bytes: u64,
     #[serde(default = "d_headers")]
     pub max_header_bytes: usize,
+    /// From the end of the request body to Ray's response headers.
     #[serde(default = "d_upstream_timeout")]
     pub upstream_timeout_secs: u64,
     #[serde(default = "d_client_header_timeout")]

@@ -213,9 +213,30 @@ impl Upstream {
         let ray_auth = self.ray_auth.read().expect("token lock").clone();
         upstream_headers(req.headers_mut(), &self.host, &ray_auth, websocket);
 
-        let resp = match tokio::time::timeout(self.timeout, self.client.request(req)).await {
-            Err(_) => return Err(UpstreamError::Timeout(self.timeout)),
-            Ok(Err(e)) => {
+        // The timeout runs from the end of the request body, not its start: a 100 MiB
+        // upload may take longer than Ray takes to answer (a stalled one is cut by the
+        // idle timeout instead). The body's sender side is dropped when hyper is done
+        // with the body, which starts the clock.
+        let (sent_tx, sent_rx) = tokio::sync::oneshot::channel::<()>();
+        let req = req.map(|b| {
+            SentSignal {
+                inner: b,
+                _sent: sent_tx,
+            }
+            .boxed()
+        });
+        let timeout = self.timeout;
+        let clock = async move {
+            let _ = sent_rx.await;
+            tokio::time::sleep(timeout).await;
+        };
+        let sent = tokio::select! {
+            r = self.client.request(req) => Some(r),
+            () = clock => None,
+        };
+        let resp = match sent {
+            None => return Err(UpstreamError::Timeout(self.timeout)),
+            Some(Err(e)) => {
                 if is_length_limit(&e) {
                     return Err(UpstreamError::BodyTooLarge);
                 }
@@ -224,7 +245,7 @@ impl Upstream {
                 }
                 return Err(UpstreamError::Unreachable(e.to_string()));
             }
-            Ok(Ok(r)) => r,
+            Some(Ok(r)) => r,
         };
 
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
@@ -263,6 +284,32 @@ impl Upstream {
         }
         let body = crate::idle::IdleBody::new(body, self.idle);
         Ok(Response::from_parts(parts, body.boxed()))
+    }
+}
+
+/// A request body whose drop (hyper is done sending it, or gave up) drops `_sent`.
+struct SentSignal {
+    inner: Body,
+    _sent: tokio::sync::oneshot::Sender<()>,
+}
+
+impl http_body::Body for SentSignal {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

@@ -42,6 +42,7 @@ impl hyper::body::Body for ChanBody {
 
 async fn handle(seen: Arc<Seen>, mut req: hyper::Request<Incoming>) -> hyper::Response<UBody> {
     let path = req.uri().path().to_string();
+    let hang = req.uri().query() == Some("hang");
     if req.headers().contains_key("upgrade") {
         let on = hyper::upgrade::on(&mut req);
         tokio::spawn(async move {
@@ -90,15 +91,22 @@ async fn handle(seen: Arc<Seen>, mut req: hyper::Request<Incoming>) -> hyper::Re
             });
         }
         _ => {
-            // An upload: read it all; note if it broke off.
+            // An upload: read it all; note if it broke off; answer with its size.
             let mut body = req.into_body();
+            let mut len = 0;
             while let Some(f) = body.frame().await {
-                if f.is_err() {
-                    seen.upload_broken.store(true, Ordering::SeqCst);
-                    break;
+                match f {
+                    Ok(f) => len += f.data_ref().map_or(0, |d| d.len()),
+                    Err(_) => {
+                        seen.upload_broken.store(true, Ordering::SeqCst);
+                        break;
+                    }
                 }
             }
-            drop(tx);
+            if path.ends_with("/hang.zip") || hang {
+                std::future::pending::<()>().await;
+            }
+            let _ = tx.try_send(Bytes::from(format!("got {len}")));
         }
     }
     hyper::Response::new(ChanBody(rx).boxed())
@@ -118,6 +126,10 @@ impl Drop for Env {
 }
 
 async fn env() -> Env {
+    env_with("[limits]\nstream_idle_timeout_secs = 1\n").await
+}
+
+async fn env_with(extra: &str) -> Env {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     let seen = Arc::new(Seen::default());
@@ -141,12 +153,7 @@ async fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
     let tok = dir.path().join("ray_token");
     std::fs::write(&tok, "cluster-token").unwrap();
-    let text = config(
-        dir.path(),
-        &format!("http://{addr}"),
-        &tok,
-        "[limits]\nstream_idle_timeout_secs = 1\n",
-    );
+    let text = config(dir.path(), &format!("http://{addr}"), &tok, extra);
     Env {
         gw: start_gateway(&text).await,
         seen,
@@ -262,4 +269,61 @@ async fn stalled_upload_is_refused_and_the_upstream_request_aborted() {
     assert_eq!(r.status, 408, "{}", r.head);
     assert!(took < Duration::from_secs(5), "{took:?}");
     eventually(&e.seen.upload_broken, "the upload broken off").await;
+}
+
+/// The upstream timeout (to Ray's response headers) starts once the request body is
+/// sent: a long upload that keeps sending is not cut by it, and a Ray that then does not
+/// answer still gets 504.
+#[tokio::test]
+async fn upstream_timeout_counts_from_the_end_of_the_upload() {
+    let e = env_with("[limits]\nstream_idle_timeout_secs = 1\nupstream_timeout_secs = 1\n").await;
+    let upload = |name: &str| {
+        format!(
+            "PUT /api/packages/gcs/{name} HTTP/1.1\r\nHost: gw\r\nAuthorization: {}\r\nContent-Length: 8000\r\nConnection: close\r\n\r\n",
+            basic("alice", ALICE_PW)
+        )
+    };
+    // 8 chunks 300 ms apart: 2.4 s of upload, never idle for 1 s.
+    let send_slowly = |mut s: TcpStream| async move {
+        for _ in 0..8 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            s.write_all(&[b'x'; 1000]).await.unwrap();
+        }
+        s
+    };
+    let s = connect(e.gw.addr, &upload("_ray_pkg_slow.zip")).await;
+    let mut s = send_slowly(s).await;
+    let (buf, _) = read_until_closed(&mut s).await;
+    let r = parse_response(&buf);
+    assert_eq!(r.status, 200, "{}", r.head);
+    assert_eq!(r.body_text(), "got 8000");
+
+    let s = connect(e.gw.addr, &upload("hang.zip")).await;
+    let t = Instant::now();
+    let mut s = send_slowly(s).await;
+    let (buf, _) = read_until_closed(&mut s).await;
+    let r = parse_response(&buf);
+    assert_eq!(r.status, 504, "{}", r.head);
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_millis(3300) && took < Duration::from_secs(6),
+        "{took:?}"
+    );
+    // Bodies hyper finishes at once (none, or a buffered job submission) start the clock
+    // at once.
+    let alice = basic("alice", ALICE_PW);
+    let job = r#"{"entrypoint": "echo"}"#;
+    for req in [
+        String::from_utf8(get("/api/packages/gcs/x.zip?hang", Some(&alice), "")).unwrap(),
+        format!(
+            "POST /api/jobs/?hang HTTP/1.1\r\nHost: gw\r\nAuthorization: {alice}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{job}",
+            job.len()
+        ),
+    ] {
+        let t = Instant::now();
+        let r = raw(e.gw.addr, req.as_bytes()).await;
+        assert_eq!(r.status, 504, "{}: {}", req.lines().next().unwrap(), r.head);
+        let took = t.elapsed();
+        assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(3), "{took:?}");
+    }
 }
