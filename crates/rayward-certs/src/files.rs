@@ -13,9 +13,9 @@ pub(crate) struct Output {
 }
 
 pub(crate) fn read_text(path: &Path) -> Result<String> {
-    let bytes = fs::read(path).map_err(|source| Error::Io {
+    let bytes = fs::read(path).map_err(|err| Error::Io {
         path: path.to_owned(),
-        source,
+        err,
     })?;
     String::from_utf8(bytes).map_err(|_| Error::invalid(path, "not a PEM file (not UTF-8 text)"))
 }
@@ -23,9 +23,9 @@ pub(crate) fn read_text(path: &Path) -> Result<String> {
 /// Writes all outputs into `dir` (created if missing). Checks every target first, so a
 /// refusal leaves nothing half written.
 pub(crate) fn write_all(dir: &Path, outputs: &[Output], force: bool) -> Result<()> {
-    fs::create_dir_all(dir).map_err(|source| Error::Io {
+    fs::create_dir_all(dir).map_err(|err| Error::Io {
         path: dir.to_owned(),
-        source,
+        err,
     })?;
     for o in outputs {
         match fs::symlink_metadata(&o.path) {
@@ -45,9 +45,9 @@ pub(crate) fn write_all(dir: &Path, outputs: &[Output], force: bool) -> Result<(
 }
 
 fn write_one(o: &Output, force: bool) -> Result<()> {
-    let io = |source| Error::Io {
+    let io = |err| Error::Io {
         path: o.path.clone(),
-        source,
+        err,
     };
     if force {
         // Removed rather than truncated: a new file gets the mode below, and a symlink is

@@ -34,11 +34,10 @@ pub const DEFAULT_NODE_DAYS: u32 = 365;
 /// An error of `rayward certs`; all but `Usage` name a file.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    /// The I/O error is part of the message, not a `source`: `anyhow`'s `{:#}` would print
+    /// it twice.
+    #[error("{}: {err}", path.display())]
+    Io { path: PathBuf, err: std::io::Error },
     #[error("{}: already exists (use --force to overwrite)", path.display())]
     Exists { path: PathBuf },
     #[error("{}: {reason}", path.display())]

@@ -249,8 +249,10 @@ pub fn for_object_with(obj: &Object, opts: &Options, policies: bool) -> Vec<Obje
 }
 
 /// The Role KubeRay's in-tree autoscaler needs, and nothing more: it reads and patches
-/// the cluster's pods and patches the RayCluster (`workersToDelete`, replicas), as the
-/// operator's own autoscaler Role grants.
+/// the cluster's pods and patches the RayCluster (`workersToDelete`, replicas): the same
+/// two rules as the Role KubeRay's operator builds for it (`BuildRole` in
+/// `ray-operator/controllers/ray/common/rbac.go`: pods get/list/watch/patch, rayclusters
+/// get/patch), checked against that source.
 fn autoscaler_rbac(obj: &Object, sa: &str, ns: Option<&str>) -> Vec<Object> {
     let name = format!("{}-ray-autoscaler", obj.name);
     let policy = |groups: &[&str], resources: &[&str], verbs: &[&str]| {

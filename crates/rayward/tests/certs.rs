@@ -171,3 +171,15 @@ fn secret_manifest_on_stdout() {
         "{out}"
     );
 }
+
+#[test]
+fn an_io_error_names_the_file_once_with_its_reason_once() {
+    let d = tmp("io-error");
+    let file = d.join("a-file");
+    std::fs::write(&file, "not a folder").unwrap();
+    let out = file.join("ca");
+    let (code, _, err) = run(&mut certs(&[&"ca", &"--out", &out]));
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(err.matches(&*out.to_string_lossy()).count(), 1, "{err}");
+    assert_eq!(err.matches("Not a directory").count(), 1, "{err}");
+}

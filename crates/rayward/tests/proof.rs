@@ -155,3 +155,98 @@ fn kube_e2e_dry_run_accepts_hardened_corpus() {
         );
     });
 }
+
+/// Issue 5's deploy/: what `rayward webhook manifests` prints (the caBundle filled in from
+/// a `rayward certs` CA) is accepted by a real kube-apiserver in a dry run: the Namespace,
+/// RBAC, the hardened Deployment, Service, NetworkPolicy and both webhook configurations.
+/// The test server is v1.20, which predates `policy/v1` (1.21); the PodDisruptionBudget is
+/// therefore also checked as `policy/v1beta1`, whose spec has the same fields.
+#[test]
+#[ignore = "needs kube-apiserver; run by scripts/test.sh"]
+fn kube_e2e_dry_run_accepts_webhook_deploy_manifests() {
+    let dir = std::env::temp_dir().join(format!("rayward-proof-deploy-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = |args: &[&std::ffi::OsStr]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_rayward"))
+            .args(args)
+            .output()
+            .expect("run rayward");
+        assert!(
+            o.status.success(),
+            "rayward {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        o.stdout
+    };
+    let ca = dir.join("ca");
+    run(&[
+        "certs".as_ref(),
+        "ca".as_ref(),
+        "--out".as_ref(),
+        ca.as_os_str(),
+    ]);
+    let text = run(&[
+        "webhook".as_ref(),
+        "manifests".as_ref(),
+        "--namespace".as_ref(),
+        "rw-webhook".as_ref(),
+        "--ca-bundle".as_ref(),
+        ca.join("ca.crt").as_os_str(),
+    ]);
+    let file = dir.join("deploy.yaml");
+    std::fs::write(&file, text).unwrap();
+    let manifests = rayward_testkit::yaml::load_manifests(&file).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let kinds: Vec<&str> = manifests.iter().map(|m| m.kind.as_str()).collect();
+    for want in [
+        "Namespace",
+        "ServiceAccount",
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+        "ValidatingWebhookConfiguration",
+        "MutatingWebhookConfiguration",
+    ] {
+        assert!(kinds.contains(&want), "{want} missing from {kinds:?}");
+    }
+
+    let k = KubeApiserver::start();
+    rayward_testkit::block_on(async {
+        let client = k.client().await;
+        ensure_namespace(&client, NS).await;
+        let dry = DryRun::new(client).await;
+        let r = dry.create_all(NS, &manifests).await;
+        assert!(r.refused.is_empty(), "{}", r.refused.join("\n"));
+        let not_served: Vec<&str> = r.not_served.iter().map(String::as_str).collect();
+        assert!(
+            not_served.len() == 1 && not_served[0].contains("PodDisruptionBudget"),
+            "only policy/v1 is missing from v1.20: {not_served:?}"
+        );
+        assert_eq!(r.accepted, manifests.len() - 1);
+        let mut pdb = manifests
+            .iter()
+            .find(|m| m.kind == "PodDisruptionBudget")
+            .unwrap()
+            .value
+            .clone();
+        assert_eq!(pdb["apiVersion"], "policy/v1");
+        pdb["apiVersion"] = json!("policy/v1beta1");
+        dry.create(NS, &pdb)
+            .await
+            .unwrap_or_else(|e| panic!("PodDisruptionBudget as policy/v1beta1: {e}"));
+        // The server checks what it is given: a webhook that names neither a Service nor
+        // a URL is refused, so "accepted" above means something.
+        let mut bad = manifests
+            .iter()
+            .find(|m| m.kind == "ValidatingWebhookConfiguration")
+            .unwrap()
+            .value
+            .clone();
+        bad["webhooks"][0]["clientConfig"] = json!({});
+        assert!(
+            dry.create(NS, &bad).await.is_err(),
+            "a webhook with no service or url is refused"
+        );
+    });
+}

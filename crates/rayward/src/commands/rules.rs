@@ -4,10 +4,18 @@ use crate::cli::{ExplainArgs, RulesArgs, RulesFormat};
 use anyhow::{bail, Result};
 use rayward_rules::{docs, registry};
 
+/// How `rayward harden` answers a rule id, if it does.
+fn harden_fix(id: &str) -> Option<String> {
+    rayward_harden::fix_map()
+        .into_iter()
+        .find(|(i, _)| *i == id)
+        .map(|(_, how)| how)
+}
+
 pub fn list(args: RulesArgs) -> Result<u8> {
     let rules = registry::all();
     match args.format {
-        RulesFormat::Markdown => print!("{}", docs::catalog_markdown()),
+        RulesFormat::Markdown => print!("{}", docs::catalog_markdown(&harden_fix)),
         RulesFormat::Json => {
             let v: Vec<_> = rules
                 .iter()
@@ -15,7 +23,7 @@ pub fn list(args: RulesArgs) -> Result<u8> {
                     let m = r.meta();
                     serde_json::json!({
                         "id": m.id, "name": m.name, "severity": m.severity,
-                        "section": m.section, "summary": m.summary, "fix": m.fix, "doc": m.doc(),
+                        "section": m.section, "summary": m.summary, "fix": m.fix, "harden": harden_fix(m.id), "doc": m.doc(),
                     })
                 })
                 .collect();
@@ -41,7 +49,10 @@ pub fn list(args: RulesArgs) -> Result<u8> {
 pub fn explain(args: ExplainArgs) -> Result<u8> {
     match registry::find(&args.rule) {
         Some(r) => {
-            print!("{}", docs::rule_markdown(r.meta()));
+            print!(
+                "{}",
+                docs::rule_markdown(r.meta(), harden_fix(r.meta().id).as_deref())
+            );
             Ok(0)
         }
         None => bail!("unknown rule `{}` (see `rayward rules`)", args.rule),
