@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs every check and test of rayward, installing what the tests need on a fresh machine:
-# rustfmt and clippy; iproute2 for shared/tools/netns-run; Ray 2.60 from PyPI in a venv under
-# .cache/ (scripts/ray-venv.sh); the kube-apiserver of shared/tools (built once, cached).
+# rustfmt and clippy; iproute2 for shared/tools/netns-run; Debian's redis-server for the
+# gateway's shared counters; Ray 2.60 from PyPI in a venv under .cache/ (scripts/ray-venv.sh);
+# the kube-apiserver of shared/tools (built once, cached).
 #
 # Stages:
 #   1. cargo fmt --check, cargo clippy -D warnings, cargo test (unit, CLI, corpus tests)
-#   2. tests named kube_e2e_* (ignored by plain `cargo test`) against a real kube-apiserver
+#   2. tests named kube_e2e_* (ignored by plain `cargo test`) against a real kube-apiserver,
+#      then tests named redis_e2e_* against a real redis-server
 #   3. tests named ray_e2e_* (ignored by plain `cargo test`) inside netns-run with a real Ray
 # RAYWARD_SKIP_E2E=1 runs stage 1 only (for quick local runs; CI never sets it).
 # RAYWARD_STATIC_CHECK=1 also builds the static binary of the container image and checks it
@@ -33,6 +35,11 @@ if [ "${RAYWARD_SKIP_E2E:-0}" != 1 ]; then
   if ! command -v ip >/dev/null; then
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null
   fi
+  if [ ! -x /usr/bin/redis-server ]; then
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  fi
+  # The tests start their own redis-server on a random port; Debian's service is not used.
+  export RAYWARD_REDIS_SERVER=/usr/bin/redis-server
   RAYWARD_RAY_VENV=$(bash scripts/ray-venv.sh)
   RAYWARD_KUBE_APISERVER_BIN=$("$shared/tools/kube-apiserver" build)
   export RAYWARD_RAY_VENV RAYWARD_KUBE_APISERVER_BIN
@@ -41,6 +48,8 @@ if [ "${RAYWARD_SKIP_E2E:-0}" != 1 ]; then
 
   echo "== end-to-end: kube-apiserver (kube_e2e_*)"
   cargo test --workspace --locked -- --ignored kube_e2e 2>&1 | tee "$logs/2.log"
+  echo "== end-to-end: redis-server (redis_e2e_*)"
+  cargo test --workspace --locked -- --ignored redis_e2e 2>&1 | tee "$logs/2-redis.log"
   echo "== end-to-end: real Ray inside netns-run (ray_e2e_*)"
   "$RAYWARD_NETNS_RUN" cargo test --workspace --locked --offline -- --ignored ray_e2e 2>&1 | tee "$logs/3.log"
 fi

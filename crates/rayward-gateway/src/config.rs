@@ -51,6 +51,9 @@ pub struct Config {
     pub network: NetworkConfig,
     #[serde(default)]
     pub limits: Limits,
+    /// Where failed-login counters live (memory, or Redis shared by replicas).
+    #[serde(default)]
+    pub ratelimit: RateLimitConfig,
     #[serde(default)]
     pub audit: AuditConfig,
     /// Browser login form and signed session cookie; absent: Basic/Bearer only.
@@ -102,6 +105,59 @@ pub struct AuthConfig {
     pub cache_ttl_secs: u64,
     #[serde(default = "d_cache_max")]
     pub cache_max_entries: usize,
+    /// Bearer JWTs from an OIDC identity provider.
+    #[serde(default)]
+    pub oidc: Option<OidcConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// Expected `iss`, exactly as the IdP writes it.
+    pub issuer: String,
+    /// Accepted `aud` values (the token's `aud` must contain one).
+    pub audience: Vec<String>,
+    /// The IdP's keys as a JWKS file (re-read periodically) or an http(s) URL. Exactly one.
+    pub jwks_file: Option<PathBuf>,
+    pub jwks_url: Option<String>,
+    /// CA certificates (PEM) for an https `jwks_url` signed by a private CA.
+    pub jwks_ca_file: Option<PathBuf>,
+    /// Accepted signature algorithms; asymmetric only.
+    #[serde(default = "d_oidc_algs")]
+    pub algorithms: Vec<String>,
+    /// Clock skew allowed on `exp` and `nbf`.
+    #[serde(default = "d_oidc_leeway")]
+    pub leeway_secs: u64,
+    /// Periodic key refresh.
+    #[serde(default = "d_jwks_refresh")]
+    pub jwks_refresh_secs: u64,
+    /// Least time between two fetches caused by an unknown `kid`.
+    #[serde(default = "d_jwks_min_refetch")]
+    pub jwks_min_refetch_secs: u64,
+    /// Claim that names the user (`sub`, `email`, `preferred_username`, …).
+    #[serde(default = "d_user_claim")]
+    pub user_claim: String,
+    /// Claim holding the user's groups or roles (a string or an array of strings).
+    pub roles_claim: Option<String>,
+    /// Claim value → gateway role.
+    #[serde(default)]
+    pub role_map: BTreeMap<String, String>,
+}
+
+fn d_oidc_algs() -> Vec<String> {
+    vec!["RS256".into(), "ES256".into()]
+}
+fn d_oidc_leeway() -> u64 {
+    30
+}
+fn d_jwks_refresh() -> u64 {
+    300
+}
+fn d_jwks_min_refetch() -> u64 {
+    10
+}
+fn d_user_claim() -> String {
+    "sub".into()
 }
 
 impl Default for AuthConfig {
@@ -111,6 +167,7 @@ impl Default for AuthConfig {
             tokens: Vec::new(),
             cache_ttl_secs: d_cache_ttl(),
             cache_max_entries: d_cache_max(),
+            oidc: None,
         }
     }
 }
@@ -152,10 +209,15 @@ pub struct Limits {
     pub max_body_bytes: u64,
     #[serde(default = "d_headers")]
     pub max_header_bytes: usize,
+    /// From the end of the request body to Ray's response headers.
     #[serde(default = "d_upstream_timeout")]
     pub upstream_timeout_secs: u64,
     #[serde(default = "d_client_header_timeout")]
     pub client_header_timeout_secs: u64,
+    /// A streamed body (upload, log stream) or a WebSocket with no data for this long is
+    /// closed on both sides.
+    #[serde(default = "d_stream_idle")]
+    pub stream_idle_timeout_secs: u64,
     /// Failed logins from one source or for one user before backoff starts.
     #[serde(default = "d_fail_threshold")]
     pub failed_login_threshold: u32,
@@ -175,6 +237,31 @@ impl Default for Limits {
     fn default() -> Self {
         toml::from_str("").expect("defaults")
     }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// `redis://[:password@]host:port[/db]`; absent: counters in this replica's memory.
+    pub redis: Option<String>,
+    #[serde(default = "d_redis_prefix")]
+    pub redis_key_prefix: String,
+    /// Longest wait for Redis before this replica falls back to its own counters.
+    #[serde(default = "d_redis_timeout")]
+    pub redis_timeout_ms: u64,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults")
+    }
+}
+
+fn d_redis_prefix() -> String {
+    "rayward:login:".into()
+}
+fn d_redis_timeout() -> u64 {
+    250
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -202,6 +289,9 @@ fn d_upstream_timeout() -> u64 {
 fn d_client_header_timeout() -> u64 {
     10
 }
+fn d_stream_idle() -> u64 {
+    600
+}
 fn d_fail_threshold() -> u32 {
     5
 }
@@ -221,6 +311,10 @@ fn d_burst() -> f64 {
 impl Limits {
     pub fn upstream_timeout(&self) -> Duration {
         Duration::from_secs(self.upstream_timeout_secs)
+    }
+
+    pub fn stream_idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.stream_idle_timeout_secs)
     }
 }
 
@@ -282,8 +376,11 @@ impl Config {
             }
             _ => {}
         }
-        if self.auth.htpasswd.is_none() && self.auth.tokens.is_empty() {
-            return Err("auth: configure htpasswd or tokens (no one could log in)".into());
+        if self.auth.htpasswd.is_none() && self.auth.tokens.is_empty() && self.auth.oidc.is_none() {
+            return Err("auth: configure htpasswd, tokens or oidc (no one could log in)".into());
+        }
+        if let Some(o) = &self.auth.oidc {
+            self.validate_oidc(o)?;
         }
         for (name, role) in &self.roles {
             if builtin_role(name).is_some() {
@@ -314,10 +411,77 @@ impl Config {
         if self.limits.max_header_bytes < 8192 {
             return Err("limits.max_header_bytes must be at least 8192".into());
         }
+        if self.limits.stream_idle_timeout_secs == 0 {
+            return Err("limits.stream_idle_timeout_secs must be at least 1".into());
+        }
         if self.limits.requests_per_second < 0.0 || self.limits.burst < 1.0 {
             return Err("limits: requests_per_second >= 0 and burst >= 1".into());
         }
         crate::net::NetFilter::from_config(&self.network)?;
+        if let Some(url) = &self.ratelimit.redis {
+            // The URL may carry a password: name the error, never echo the URL.
+            let info = redis::IntoConnectionInfo::into_connection_info(url.as_str())
+                .map_err(|e| format!("ratelimit.redis: invalid URL ({:?})", e.kind()))?;
+            if !matches!(info.addr(), redis::ConnectionAddr::Tcp(..)) {
+                return Err("ratelimit.redis: only redis://host:port URLs are supported".into());
+            }
+        }
+        if !(10..=5000).contains(&self.ratelimit.redis_timeout_ms) {
+            return Err("ratelimit.redis_timeout_ms: between 10 and 5000".into());
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    fn validate_oidc(&self, o: &OidcConfig) -> Result<(), String> {
+        if o.issuer.is_empty() {
+            return Err("auth.oidc.issuer: empty".into());
+        }
+        if o.audience.is_empty() || o.audience.iter().any(String::is_empty) {
+            return Err("auth.oidc.audience: list the accepted audiences".into());
+        }
+        match (&o.jwks_file, &o.jwks_url) {
+            (Some(_), Some(_)) | (None, None) => {
+                return Err("auth.oidc: set jwks_file or jwks_url, exactly one".into())
+            }
+            (None, Some(u)) => {
+                let uri: http::Uri = u
+                    .parse()
+                    .map_err(|e| format!("auth.oidc.jwks_url {u:?}: {e}"))?;
+                if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+                    return Err(format!(
+                        "auth.oidc.jwks_url {u:?}: must be an http:// or https:// URL"
+                    ));
+                }
+            }
+            (Some(_), None) => {
+                if o.jwks_ca_file.is_some() {
+                    return Err("auth.oidc.jwks_ca_file: only with jwks_url".into());
+                }
+            }
+        }
+        if o.algorithms.is_empty() {
+            return Err("auth.oidc.algorithms: list at least one".into());
+        }
+        for a in &o.algorithms {
+            crate::authn::oidc::parse_algorithm(a)
+                .map_err(|e| format!("auth.oidc.algorithms: {e}"))?;
+        }
+        if o.leeway_secs > 300 {
+            return Err("auth.oidc.leeway_secs: at most 300".into());
+        }
+        if o.user_claim.is_empty() {
+            return Err("auth.oidc.user_claim: empty".into());
+        }
+        if !o.role_map.is_empty() && o.roles_claim.is_none() {
+            return Err("auth.oidc.role_map needs auth.oidc.roles_claim".into());
+        }
+        for (value, role) in &o.role_map {
+            if builtin_role(role).is_none() && !self.roles.contains_key(role) {
+                return Err(format!("auth.oidc.role_map.{value}: unknown role {role:?}"));
+            }
+        }
         Ok(())
     }
 }
@@ -363,10 +527,22 @@ auth = { htpasswd = "/etc/htpasswd" }
             ("[roles.viewer]\nclasses = [\"read\"]\n", "built-in"),
             ("[roles.ops]\nclasses = [\"everything\"]\n", "unknown class"),
             ("[network]\nallow = [\"10.0.0.0/33\"]\n", "10.0.0.0/33"),
+            (
+                "[ratelimit]\nredis = \"http://:hunter2@r:6379\"\n",
+                "ratelimit.redis: invalid URL",
+            ),
+            (
+                "[ratelimit]\nredis = \"redis://r:6379\"\nredis_timeout_ms = 0\n",
+                "redis_timeout_ms",
+            ),
         ] {
             let text = format!("{MIN}{extra}");
             let e = Config::parse(&text, "g.toml").unwrap_err().to_string();
             assert!(e.contains(want), "{extra}: {e}");
+            assert!(
+                !e.contains("hunter2"),
+                "a Redis password is never printed: {e}"
+            );
         }
         let e = Config::parse(&MIN.replace("http://", "https://"), "g")
             .unwrap_err()
@@ -379,5 +555,36 @@ auth = { htpasswd = "/etc/htpasswd" }
         .unwrap_err()
         .to_string();
         assert!(e.contains("no one could log in"), "{e}");
+    }
+
+    #[test]
+    fn oidc_semantic_errors() {
+        let base = MIN.replace("auth = { htpasswd = \"/etc/htpasswd\" }", "");
+        for (oidc, want) in [
+            (
+                "roles_claim = \"groups\"\n[auth.oidc.role_map]\nops = \"root\"\n",
+                "auth.oidc.role_map.ops: unknown role",
+            ),
+            (
+                "[auth.oidc.role_map]\nops = \"admin\"\n",
+                "needs auth.oidc.roles_claim",
+            ),
+            ("leeway_secs = 3600\n", "leeway_secs"),
+            ("jwks_ca_file = \"/ca.pem\"\n", "only with jwks_url"),
+        ] {
+            let text = format!(
+                "{base}[auth.oidc]\nissuer = \"i\"\naudience = [\"a\"]\njwks_file = \"/j\"\n{oidc}"
+            );
+            let e = Config::parse(&text, "g.toml").unwrap_err().to_string();
+            assert!(e.contains(want), "{oidc}: {e}");
+        }
+        // OIDC alone is a way to log in.
+        let text = format!(
+            "{base}[auth.oidc]\nissuer = \"i\"\naudience = [\"a\"]\njwks_url = \"https://idp/jwks\"\n"
+        );
+        let c = Config::parse(&text, "g.toml").unwrap();
+        let o = c.auth.oidc.unwrap();
+        assert_eq!(o.algorithms, ["RS256", "ES256"]);
+        assert_eq!(o.user_claim, "sub");
     }
 }

@@ -1,6 +1,6 @@
 //! `rayward gateway`: an authenticating, authorizing, auditing reverse proxy for the Ray
 //! dashboard and Jobs API (guide §1.5.3). Users authenticate to the gateway (htpasswd,
-//! hashed bearer tokens); every request is classified by route (read, write, admin,
+//! hashed bearer tokens, OIDC JWTs); every request is classified by route (read, write, admin,
 //! denied) after its path is normalised once; roles decide; the gateway alone holds the
 //! cluster's Ray token and injects it. One concern per module:
 //!
@@ -9,10 +9,11 @@
 //! | `config` | the TOML file, validated at start |
 //! | `net` | CIDR allow/deny, client address behind trusted proxies |
 //! | `route` | path normalisation, route classification |
-//! | `authn` | htpasswd (bcrypt, apr1), bearer tokens, verification cache |
+//! | `authn` | htpasswd (bcrypt, apr1), bearer tokens, OIDC JWTs, sessions, verification cache |
 //! | `authz` | roles → route classes |
 //! | `ratelimit` | failed-login backoff, per-user request rate |
 //! | `proxy` | header rewriting, streaming, WebSocket splice, 5xx replacement |
+//! | `idle` | idle timeouts on streamed bodies and spliced WebSockets |
 //! | `audit_log` | JSON-lines record of state changes and denials |
 //! | `metrics` | Prometheus `/metrics` |
 //! | `passwd` | `rayward gateway passwd` |
@@ -23,6 +24,7 @@ pub mod audit_log;
 pub mod authn;
 pub mod authz;
 pub mod config;
+pub mod idle;
 pub mod metrics;
 pub mod net;
 pub mod passwd;

@@ -1,5 +1,5 @@
 //! Prometheus metrics for `/metrics`: requests by route class and outcome, authentication
-//! failures by reason, upstream latency.
+//! failures by reason, upstream latency, failed-login store errors.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -9,9 +9,10 @@ use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
+    /// `read`, `write`, `admin`, `denied`, or `gateway` for the gateway's own endpoints.
     pub class: &'static str,
-    /// `forwarded`, `rejected` (bad request), `unauthenticated`, `forbidden`, `limited`,
-    /// `upstream_error`.
+    /// `forwarded`, `answered` (by the gateway itself), `rejected` (bad request),
+    /// `unauthenticated`, `forbidden`, `limited`, `upstream_error`.
     pub outcome: &'static str,
 }
 
@@ -25,6 +26,8 @@ pub struct Metrics {
     pub requests: Family<RequestLabels, Counter>,
     pub auth_failures: Family<AuthLabels, Counter>,
     pub upstream_latency: Histogram,
+    /// Redis (shared failed-login counters) did not answer; memory decided instead.
+    pub login_store_errors: Counter,
 }
 
 impl Default for Metrics {
@@ -55,11 +58,18 @@ impl Metrics {
             "Time to the upstream's response headers",
             upstream_latency.clone(),
         );
+        let login_store_errors = Counter::default();
+        registry.register(
+            "login_store_errors",
+            "Failed-login store (Redis) errors; each fell back to this replica's memory",
+            login_store_errors.clone(),
+        );
         Metrics {
             registry,
             requests,
             auth_failures,
             upstream_latency,
+            login_store_errors,
         }
     }
 

@@ -2,7 +2,8 @@
 //! cluster's token as `Authorization: Bearer`, and none of the client's credentials
 //! (`Authorization`, `X-Ray-Authorization`, the `ray-authentication-token` cookie) or
 //! hop-by-hop headers. Bodies stream through with a size limit; WebSocket upgrades are
-//! spliced after the upstream accepts them; Ray's 5xx tracebacks are replaced.
+//! spliced after the upstream accepts them; Ray's 5xx tracebacks are replaced. Streamed
+//! bodies and spliced WebSockets end when idle too long (`idle`).
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -131,6 +132,8 @@ pub struct Upstream {
     /// `Bearer <cluster token>`; replaced when the token file changes.
     ray_auth: std::sync::RwLock<HeaderValue>,
     timeout: Duration,
+    /// Longest quiet time of a streamed body or a WebSocket (`idle`).
+    idle: Duration,
     pass_errors: bool,
 }
 
@@ -140,6 +143,8 @@ pub enum UpstreamError {
     Timeout(Duration),
     #[error("request body over the limit")]
     BodyTooLarge,
+    #[error("request body stalled")]
+    BodyIdle,
     #[error("upstream unreachable: {0}")]
     Unreachable(String),
 }
@@ -150,6 +155,7 @@ impl Upstream {
         base: &str,
         token: &str,
         timeout: Duration,
+        idle: Duration,
         pass_errors: bool,
     ) -> Result<Upstream, String> {
         let uri: Uri = base.parse().map_err(|e| format!("upstream: {e}"))?;
@@ -167,6 +173,7 @@ impl Upstream {
             host: HeaderValue::from_str(authority.as_str()).map_err(|e| e.to_string())?,
             ray_auth,
             timeout,
+            idle,
             pass_errors,
         })
     }
@@ -206,15 +213,39 @@ impl Upstream {
         let ray_auth = self.ray_auth.read().expect("token lock").clone();
         upstream_headers(req.headers_mut(), &self.host, &ray_auth, websocket);
 
-        let resp = match tokio::time::timeout(self.timeout, self.client.request(req)).await {
-            Err(_) => return Err(UpstreamError::Timeout(self.timeout)),
-            Ok(Err(e)) => {
+        // The timeout runs from the end of the request body, not its start: a 100 MiB
+        // upload may take longer than Ray takes to answer (a stalled one is cut by the
+        // idle timeout instead). The body's sender side is dropped when hyper is done
+        // with the body, which starts the clock.
+        let (sent_tx, sent_rx) = tokio::sync::oneshot::channel::<()>();
+        let req = req.map(|b| {
+            SentSignal {
+                inner: b,
+                _sent: sent_tx,
+            }
+            .boxed()
+        });
+        let timeout = self.timeout;
+        let clock = async move {
+            let _ = sent_rx.await;
+            tokio::time::sleep(timeout).await;
+        };
+        let sent = tokio::select! {
+            r = self.client.request(req) => Some(r),
+            () = clock => None,
+        };
+        let resp = match sent {
+            None => return Err(UpstreamError::Timeout(self.timeout)),
+            Some(Err(e)) => {
                 if is_length_limit(&e) {
                     return Err(UpstreamError::BodyTooLarge);
                 }
+                if crate::idle::is_idle(&e) {
+                    return Err(UpstreamError::BodyIdle);
+                }
                 return Err(UpstreamError::Unreachable(e.to_string()));
             }
-            Ok(Ok(r)) => r,
+            Some(Ok(r)) => r,
         };
 
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
@@ -225,6 +256,7 @@ impl Upstream {
             };
             let mut resp = resp;
             let upstream_upgrade = hyper::upgrade::on(&mut resp);
+            let idle = self.idle;
             tokio::spawn(async move {
                 let (c, u) = match (client_upgrade.await, upstream_upgrade.await) {
                     (Ok(c), Ok(u)) => (c, u),
@@ -237,9 +269,7 @@ impl Upstream {
                         return;
                     }
                 };
-                if let Err(e) =
-                    tokio::io::copy_bidirectional(&mut TokioIo::new(c), &mut TokioIo::new(u)).await
-                {
+                if let Err(e) = crate::idle::splice(TokioIo::new(c), TokioIo::new(u), idle).await {
                     eprintln!("rayward gateway: WebSocket relay ended: {e}");
                 }
             });
@@ -252,7 +282,34 @@ impl Upstream {
         if parts.status.is_server_error() && !self.pass_errors {
             return Ok(upstream_error(parts.status));
         }
-        Ok(Response::from_parts(parts, body.map_err(box_error).boxed()))
+        let body = crate::idle::IdleBody::new(body, self.idle);
+        Ok(Response::from_parts(parts, body.boxed()))
+    }
+}
+
+/// A request body whose drop (hyper is done sending it, or gave up) drops `_sent`.
+struct SentSignal {
+    inner: Body,
+    _sent: tokio::sync::oneshot::Sender<()>,
+}
+
+impl http_body::Body for SentSignal {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -265,10 +322,6 @@ fn bearer(token: &str) -> Result<HeaderValue, String> {
         .map_err(|_| "ray token has characters not allowed in a header".to_string())?;
     v.set_sensitive(true);
     Ok(v)
-}
-
-fn box_error(e: hyper::Error) -> BoxError {
-    Box::new(e)
 }
 
 /// The short answer that replaces a Ray 5xx body (a Python traceback with file paths).

@@ -1,6 +1,8 @@
 //! Slowing attackers: failed logins per source address and per user name with
 //! exponential backoff, and a per-user request rate (token bucket). In memory, bounded;
-//! several replicas share nothing yet (a Redis store is a later step).
+//! `shared` puts the failed-login counters in Redis so replicas count together.
+
+pub mod shared;
 
 use std::collections::HashMap;
 use std::hash::Hash;

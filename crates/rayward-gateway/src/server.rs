@@ -107,13 +107,14 @@ impl Server {
             None => AuditLog::disabled(),
         };
         let token = ray_token(cfg)?;
-        let gateway = Gateway::new(
-            cfg,
-            Authenticator::new(htpasswd, tokens, cache),
-            &token,
-            audit,
-        )
-        .map_err(StartError::Other)?;
+        let mut authn = Authenticator::new(htpasswd, tokens, cache);
+        if let Some(o) = &cfg.auth.oidc {
+            let oidc = crate::authn::oidc::Oidc::new(o)
+                .await
+                .map_err(StartError::Other)?;
+            authn = authn.with_oidc(Arc::new(oidc));
+        }
+        let gateway = Gateway::new(cfg, authn, &token, audit).map_err(StartError::Other)?;
         let tls = match &cfg.tls {
             Some(t) => Some((
                 t.clone(),
@@ -152,7 +153,7 @@ impl Server {
             header_timeout,
             token_file,
         } = self;
-        spawn_reloaders(&gateway, tls.clone(), token_file);
+        let _reloaders = spawn_reloaders(&gateway, tls.clone(), token_file);
         let tls_cfg = tls.map(|(_, c)| c);
         loop {
             let (stream, peer) = match listener.accept().await {
@@ -209,16 +210,17 @@ impl Server {
     }
 }
 
-/// Polls the htpasswd file, the TLS files and the Ray token file, and swaps in new
-/// versions; a version that fails to load leaves the previous one in force.
+/// Polls the htpasswd file, the TLS files, the Ray token file and the OIDC keys, and swaps
+/// in new versions; a version that fails to load leaves the previous one in force.
 fn spawn_reloaders(
     gateway: &Arc<Gateway>,
     tls: Option<(TlsConfig, Arc<RwLock<Arc<ServerConfig>>>)>,
     token_file: Option<std::path::PathBuf>,
-) {
+) -> Reloaders {
+    let mut tasks = Vec::new();
     if let Some(path) = token_file {
         let gw = gateway.clone();
-        tokio::spawn(async move {
+        tasks.push(tokio::spawn(async move {
             let mut last = stamp(&path);
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
@@ -238,10 +240,22 @@ fn spawn_reloaders(
                     ),
                 }
             }
-        });
+        }));
+    }
+    if let Some(o) = gateway.authenticator().oidc().cloned() {
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(o.refresh_interval());
+            tick.tick().await; // the keys were loaded at start
+            loop {
+                tick.tick().await;
+                if let Err(e) = o.refetch().await {
+                    eprintln!("rayward gateway: keeping previous OIDC keys: {e}");
+                }
+            }
+        }));
     }
     if let Some(h) = gateway.authenticator().htpasswd().cloned() {
-        tokio::spawn(async move {
+        tasks.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tick.tick().await;
@@ -249,10 +263,10 @@ fn spawn_reloaders(
                     eprintln!("rayward gateway: keeping previous users: {e}");
                 }
             }
-        });
+        }));
     }
     if let Some((t, current)) = tls {
-        tokio::spawn(async move {
+        tasks.push(tokio::spawn(async move {
             let mut last = (stamp(&t.cert), stamp(&t.key));
             let mut tick = tokio::time::interval(Duration::from_secs(2));
             loop {
@@ -269,7 +283,20 @@ fn spawn_reloaders(
                     Err(e) => eprintln!("rayward gateway: keeping previous certificate: {e}"),
                 }
             }
-        });
+        }));
+    }
+    Reloaders(tasks)
+}
+
+/// The reloader tasks, stopped when the serving future is dropped (aborted task, test
+/// guard), so a stopped gateway leaves nothing polling behind it.
+struct Reloaders(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Reloaders {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
     }
 }
 

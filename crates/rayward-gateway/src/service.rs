@@ -8,10 +8,12 @@ use crate::authn::session::{self, Sessions};
 use crate::authn::{self, AuthError, Authenticator};
 use crate::authz::{Authz, Decision};
 use crate::config::Config;
+use crate::idle::IdleBody;
 use crate::metrics::Metrics;
 use crate::net::NetFilter;
 use crate::proxy::{self, Body, Upstream, UpstreamError};
-use crate::ratelimit::{FailedLogins, RateLimit};
+use crate::ratelimit::shared::LoginLimiter;
+use crate::ratelimit::RateLimit;
 use crate::route::{self, Class, Route};
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -41,14 +43,20 @@ pub struct Gateway {
     pub(crate) upstream: Upstream,
     pub(crate) metrics: Metrics,
     pub(crate) audit: AuditLog,
-    pub(crate) failed_by_source: FailedLogins<IpAddr>,
-    pub(crate) failed_by_user: FailedLogins<String>,
+    /// Failed logins per source and per user (shared through Redis when configured).
+    pub(crate) logins: LoginLimiter,
     pub(crate) rate: RateLimit,
     pub(crate) max_body: u64,
+    /// Longest quiet time of a request body being streamed or buffered.
+    pub(crate) body_idle: Duration,
     pub(crate) sessions: Option<Sessions>,
     /// Served over TLS: session cookies get `Secure`.
     pub(crate) tls: bool,
 }
+
+/// The `class` label of the gateway's own endpoints (`/healthz`, `/metrics`, login,
+/// logout) in metrics and the audit log: they are no Ray route.
+pub const OWN_CLASS: &str = "gateway";
 
 /// The gateway's own login and logout paths (Ray has no `/rayward/` routes).
 pub const LOGIN_PATH: &str = "/rayward/login";
@@ -77,6 +85,10 @@ fn refuse(status: StatusCode, outcome: &'static str, reason: impl Into<String>) 
 
 /// What the pipeline learned about a request, for the audit log.
 struct Ctx {
+    /// The gateway answered the request itself, without Ray.
+    answered: bool,
+    /// One of the gateway's own endpoints (login, logout), not a Ray route.
+    own_endpoint: bool,
     source: String,
     method: Method,
     path: String,
@@ -96,6 +108,20 @@ impl Gateway {
         audit: AuditLog,
     ) -> Result<Gateway, String> {
         let l = &cfg.limits;
+        let metrics = Metrics::new();
+        let mut logins = LoginLimiter::new(
+            l.failed_login_threshold,
+            Duration::from_secs(l.failed_login_base_lock_secs),
+            Duration::from_secs(l.failed_login_max_lock_secs),
+        );
+        if let Some(url) = &cfg.ratelimit.redis {
+            logins = logins.with_redis(
+                url,
+                &cfg.ratelimit.redis_key_prefix,
+                Duration::from_millis(cfg.ratelimit.redis_timeout_ms),
+                metrics.login_store_errors.clone(),
+            )?;
+        }
         Ok(Gateway {
             net: NetFilter::from_config(&cfg.network)?,
             authn,
@@ -104,22 +130,15 @@ impl Gateway {
                 &cfg.upstream,
                 ray_token,
                 l.upstream_timeout(),
+                l.stream_idle_timeout(),
                 cfg.pass_upstream_errors,
             )?,
-            metrics: Metrics::new(),
+            metrics,
             audit,
-            failed_by_source: FailedLogins::new(
-                l.failed_login_threshold,
-                Duration::from_secs(l.failed_login_base_lock_secs),
-                Duration::from_secs(l.failed_login_max_lock_secs),
-            ),
-            failed_by_user: FailedLogins::new(
-                l.failed_login_threshold,
-                Duration::from_secs(l.failed_login_base_lock_secs),
-                Duration::from_secs(l.failed_login_max_lock_secs),
-            ),
+            logins,
             rate: RateLimit::new(l.requests_per_second, l.burst),
             max_body: l.max_body_bytes,
+            body_idle: l.stream_idle_timeout(),
             sessions: match &cfg.session {
                 Some(sc) => Some(Sessions::from_key_file(&sc.key_file, sc.ttl_secs)?),
                 None => None,
@@ -142,8 +161,12 @@ impl Gateway {
         // probes come from node addresses); /metrics only sources the network filter allows.
         if req.method() == Method::GET && req.uri().query().is_none() {
             match req.uri().path() {
-                "/healthz" => return text(StatusCode::OK, "ok\n"),
+                "/healthz" => {
+                    self.metrics.request(OWN_CLASS, "answered");
+                    return text(StatusCode::OK, "ok\n");
+                }
                 "/metrics" if self.net.check(peer.ip()).is_ok() => {
+                    self.metrics.request(OWN_CLASS, "answered");
                     let mut r = text(StatusCode::OK, self.metrics.encode());
                     r.headers_mut().insert(
                         header::CONTENT_TYPE,
@@ -161,6 +184,8 @@ impl Gateway {
             method: req.method().clone(),
             path: req.uri().path().to_string(),
             class: Class::Denied,
+            answered: false,
+            own_endpoint: false,
             user: None,
             role: None,
             entrypoint: None,
@@ -169,7 +194,9 @@ impl Gateway {
         let result = self.pipeline(req, peer, &mut ctx).await;
         let (resp, outcome, reason) = match result {
             Ok(resp) => {
-                let outcome = if resp.status().is_server_error() {
+                let outcome = if ctx.answered {
+                    "answered"
+                } else if resp.status().is_server_error() {
                     "upstream_error"
                 } else {
                     "forwarded"
@@ -204,7 +231,12 @@ impl Gateway {
                 (resp, r.outcome, Some(r.reason))
             }
         };
-        self.metrics.request(ctx.class.as_str(), outcome);
+        let class = if ctx.own_endpoint {
+            OWN_CLASS
+        } else {
+            ctx.class.as_str()
+        };
+        self.metrics.request(class, outcome);
         let state_changing = matches!(ctx.class, Class::Write | Class::Admin);
         if state_changing || reason.is_some() {
             self.audit.log(Record {
@@ -214,7 +246,7 @@ impl Gateway {
                 source: ctx.source,
                 method: ctx.method.to_string(),
                 path: ctx.path,
-                class: ctx.class.as_str(),
+                class,
                 status: resp.status().as_u16(),
                 reason,
                 entrypoint: ctx.entrypoint,
@@ -249,6 +281,12 @@ impl Gateway {
 
         // The login form, when sessions are configured.
         if self.sessions.is_some() {
+            let own = matches!(
+                (req.method(), req.uri().path()),
+                (&Method::GET, LOGIN_PATH) | (&Method::POST, LOGIN_PATH | LOGOUT_PATH)
+            );
+            ctx.own_endpoint = own;
+            ctx.answered = own;
             match (req.method(), req.uri().path()) {
                 (&Method::GET, LOGIN_PATH) => {
                     return Ok(login_page(
@@ -291,13 +329,20 @@ impl Gateway {
         }
 
         // 3. Authentication, with backoff per source and per user.
-        let now = Instant::now();
-        if let Some(wait) = self.failed_by_source.locked(&client, now) {
-            return Err(locked(wait));
-        }
         if let Some(user) = self.session_user(&req) {
+            if let Some(wait) = self.logins.locked(client, None).await.wait {
+                return Err(locked(wait));
+            }
             return self
-                .authorized(req, user, route, path, query, wants_upgrade, ctx)
+                .authorized(
+                    req,
+                    authn::Identity::user(user),
+                    route,
+                    path,
+                    query,
+                    wants_upgrade,
+                    ctx,
+                )
                 .await;
         }
         if self.sessions.is_some()
@@ -319,26 +364,20 @@ impl Gateway {
                 .collect();
             authn::parse_authorization(&values).map_err(|e| self.auth_refusal(e))?
         };
-        if let Some(u) = creds.claimed_user() {
-            if let Some(wait) = self.failed_by_user.locked(&u.to_string(), now) {
-                return Err(locked(wait));
-            }
-        }
         let claimed = creds.claimed_user().map(str::to_string);
+        let lock = self.logins.locked(client, claimed.as_deref()).await;
+        if let Some(wait) = lock.wait {
+            return Err(locked(wait));
+        }
         let user = match self.authn.authenticate(creds).await {
             Ok(u) => {
-                self.failed_by_source.succeed(&client);
-                if let Some(c) = &claimed {
-                    self.failed_by_user.succeed(c);
+                if lock.counted {
+                    self.logins.succeed(client, claimed.as_deref()).await;
                 }
                 u
             }
             Err(e) => {
-                let now = Instant::now();
-                self.failed_by_source.fail(&client, now);
-                if let Some(c) = &claimed {
-                    self.failed_by_user.fail(c, now);
-                }
+                self.logins.fail(client, claimed.as_deref()).await;
                 return Err(self.auth_refusal(e));
             }
         };
@@ -351,15 +390,17 @@ impl Gateway {
     async fn authorized(
         &self,
         req: Request<Incoming>,
-        user: String,
+        id: authn::Identity,
         route: Route,
         path: String,
         query: Option<String>,
         wants_upgrade: bool,
         ctx: &mut Ctx,
     ) -> Result<Response<Body>, Refusal> {
+        let user = id.user.clone();
         ctx.user = Some(user.clone());
-        ctx.role = self.authz.role_of(&user).map(str::to_string);
+        let roles = self.authz.roles_of(&id);
+        ctx.role = (!roles.is_empty()).then(|| roles.join(","));
 
         // 4. Authorization.
         if route.class == Class::Denied {
@@ -373,7 +414,7 @@ impl Gateway {
                 ),
             ));
         }
-        match self.authz.decide(&user, route.class) {
+        match self.authz.decide_identity(&id, route.class) {
             Decision::Allow { .. } => {}
             Decision::Deny { role } => {
                 return Err(refuse(
@@ -402,6 +443,7 @@ impl Gateway {
         // The dashboard UI asks Ray whether to prompt for Ray's token; behind the gateway
         // the browser never needs it, so the gateway answers for Ray.
         if path == "/api/authentication_mode" {
+            ctx.answered = true;
             let mut r = Response::new(proxy::full(r#"{"authentication_mode": "disabled"}"#));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -443,9 +485,7 @@ impl Gateway {
     ) -> Result<Response<Body>, Refusal> {
         let sessions = self.sessions.as_ref().expect("login only with sessions");
         ctx.path = LOGIN_PATH.to_string();
-        if let Some(wait) = self.failed_by_source.locked(&client, Instant::now()) {
-            return Err(locked(wait));
-        }
+
         let form = req.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
             v.as_bytes()
                 .starts_with(b"application/x-www-form-urlencoded")
@@ -479,7 +519,7 @@ impl Gateway {
                 "user and password required",
             ));
         };
-        if let Some(wait) = self.failed_by_user.locked(&user, Instant::now()) {
+        if let Some(wait) = self.logins.locked(client, Some(&user)).await.wait {
             return Err(locked(wait));
         }
         match self
@@ -491,9 +531,8 @@ impl Gateway {
             .await
         {
             Ok(u) => {
-                self.failed_by_source.succeed(&client);
-                self.failed_by_user.succeed(&user);
-                let cookie = sessions.set_cookie(&sessions.issue(&u, unix_now()), self.tls);
+                self.logins.succeed(client, Some(&user)).await;
+                let cookie = sessions.set_cookie(&sessions.issue(&u.user, unix_now()), self.tls);
                 let mut r = Response::new(proxy::empty());
                 *r.status_mut() = StatusCode::SEE_OTHER;
                 r.headers_mut()
@@ -504,9 +543,7 @@ impl Gateway {
                 Ok(r)
             }
             Err(e) => {
-                let now = Instant::now();
-                self.failed_by_source.fail(&client, now);
-                self.failed_by_user.fail(&user, now);
+                self.logins.fail(client, Some(&user)).await;
                 self.metrics.auth_failure(e.reason());
                 let mut r = refuse(StatusCode::SEE_OTHER, "unauthenticated", e.to_string());
                 r.location = Some(format!("{LOGIN_PATH}?failed"));
@@ -558,6 +595,13 @@ impl Gateway {
                 format!("request body over {} bytes", self.max_body),
             )
         };
+        let stalled = || {
+            refuse(
+                StatusCode::REQUEST_TIMEOUT,
+                "rejected",
+                format!("request body stalled for {:?}", self.body_idle),
+            )
+        };
         if let Some(len) = content_length(&req)? {
             if len > self.max_body {
                 return Err(too_large());
@@ -567,11 +611,13 @@ impl Gateway {
         let (parts, body) = req.into_parts();
         let body: Body = if is_submit {
             // Buffered (≤ 1 MiB) so the audit log can name the entrypoint.
-            let bytes = Limited::new(body, MAX_SUBMIT_BODY)
+            let bytes = IdleBody::new(Limited::new(body, MAX_SUBMIT_BODY), self.body_idle)
                 .collect()
                 .await
                 .map_err(|e: proxy::BoxError| {
-                    if e.is::<http_body_util::LengthLimitError>() {
+                    if crate::idle::is_idle(&*e) {
+                        stalled()
+                    } else if e.is::<http_body_util::LengthLimitError>() {
                         refuse(
                             StatusCode::PAYLOAD_TOO_LARGE,
                             "rejected",
@@ -591,7 +637,7 @@ impl Gateway {
             ctx.submission_id = submission_id;
             proxy::full(bytes)
         } else {
-            Limited::new(body, self.max_body as usize).boxed()
+            IdleBody::new(Limited::new(body, self.max_body as usize), self.body_idle).boxed()
         };
         let req = Request::from_parts(parts, body);
         let started = Instant::now();
@@ -601,6 +647,7 @@ impl Gateway {
             .await
             .map_err(|e| match e {
                 UpstreamError::BodyTooLarge => too_large(),
+                UpstreamError::BodyIdle => stalled(),
                 UpstreamError::Timeout(_) => {
                     refuse(StatusCode::GATEWAY_TIMEOUT, "upstream_error", e.to_string())
                 }

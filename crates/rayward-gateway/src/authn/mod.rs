@@ -1,10 +1,13 @@
 //! Authentication: who is asking. Basic credentials are checked against the htpasswd
-//! file (through the verification cache), bearer tokens against the hashed token store.
-//! The result is a user name; what that user may do is `authz`'s concern.
+//! file (through the verification cache), bearer tokens against the hashed token store,
+//! bearer JWTs (three dot-separated parts) against the OIDC provider's keys. The result is
+//! an [`Identity`]: a user name, plus the roles an OIDC token's claims map to; what that
+//! user may do is `authz`'s concern.
 
 pub mod apr1;
 pub mod cache;
 pub mod htpasswd;
+pub mod oidc;
 pub mod session;
 pub mod token;
 
@@ -92,7 +95,8 @@ pub fn parse_authorization(values: &[&[u8]]) -> Result<Credentials, AuthError> {
             password: password.to_string(),
         })
     } else if scheme.eq_ignore_ascii_case("bearer") {
-        if rest.is_empty() || rest.len() > 4096 || rest.contains(' ') {
+        // JWTs with many group claims run to several KiB.
+        if rest.is_empty() || rest.len() > 8192 || rest.contains(' ') {
             return Err(AuthError::Malformed);
         }
         Ok(Credentials::Bearer(rest.to_string()))
@@ -113,10 +117,35 @@ fn dummy_hash() -> &'static Hash {
     })
 }
 
+/// Who authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user: String,
+    /// Roles granted by the credential itself (an OIDC token's mapped claim), on top of
+    /// the config's `[users]` table.
+    pub roles: Vec<String>,
+}
+
+impl Identity {
+    pub fn user(user: impl Into<String>) -> Identity {
+        Identity {
+            user: user.into(),
+            roles: Vec::new(),
+        }
+    }
+}
+
+/// A bearer value shaped like a JWS compact serialisation (header.payload.signature).
+/// Opaque gateway tokens never contain dots, so the two kinds cannot be confused.
+pub fn looks_like_jwt(t: &str) -> bool {
+    t.bytes().filter(|&b| b == b'.').count() == 2
+}
+
 pub struct Authenticator {
     htpasswd: Option<Arc<HtpasswdFile>>,
     tokens: TokenStore,
     cache: VerifyCache,
+    oidc: Option<Arc<oidc::Oidc>>,
 }
 
 impl Authenticator {
@@ -129,7 +158,18 @@ impl Authenticator {
             htpasswd,
             tokens,
             cache,
+            oidc: None,
         }
+    }
+
+    /// Also accepts OIDC JWTs verified by `oidc`.
+    pub fn with_oidc(mut self, oidc: Arc<oidc::Oidc>) -> Authenticator {
+        self.oidc = Some(oidc);
+        self
+    }
+
+    pub fn oidc(&self) -> Option<&Arc<oidc::Oidc>> {
+        self.oidc.as_ref()
     }
 
     pub fn htpasswd(&self) -> Option<&Arc<HtpasswdFile>> {
@@ -140,13 +180,24 @@ impl Authenticator {
         &self.cache
     }
 
-    /// Returns the authenticated user. Password checks that miss the cache run on a
+    /// Returns who authenticated. Password checks that miss the cache run on a
     /// blocking thread.
-    pub async fn authenticate(&self, creds: Credentials) -> Result<String, AuthError> {
+    pub async fn authenticate(&self, creds: Credentials) -> Result<Identity, AuthError> {
         match creds {
+            Credentials::Bearer(t) if looks_like_jwt(&t) => {
+                let Some(o) = &self.oidc else {
+                    return Err(AuthError::Invalid);
+                };
+                let now = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
+                let id = o.verify(&t, now).await?;
+                Ok(Identity {
+                    user: id.user,
+                    roles: id.roles,
+                })
+            }
             Credentials::Bearer(t) => {
                 match self.tokens.check(&t, time::OffsetDateTime::now_utc()) {
-                    TokenOutcome::Valid(u) => Ok(u),
+                    TokenOutcome::Valid(u) => Ok(Identity::user(u)),
                     TokenOutcome::Expired(_) => Err(AuthError::Expired),
                     TokenOutcome::Unknown => Err(AuthError::Invalid),
                 }
@@ -155,7 +206,7 @@ impl Authenticator {
                 let stored = self.htpasswd.as_ref().and_then(|f| f.get(&user));
                 if let Some(h) = &stored {
                     if self.cache.hit(&user, &password, h.as_str(), Instant::now()) {
-                        return Ok(user);
+                        return Ok(Identity::user(user));
                     }
                 }
                 let (known, hash) = match stored {
@@ -172,7 +223,7 @@ impl Authenticator {
                     Some(h) if known => {
                         self.cache
                             .insert(&user, &password, h.as_str(), Instant::now());
-                        Ok(user)
+                        Ok(Identity::user(user))
                     }
                     _ => Err(AuthError::Invalid),
                 }
@@ -254,9 +305,12 @@ mod tests {
             user: "alice".into(),
             password: "Correct-Horse1".into(),
         };
-        assert_eq!(a.authenticate(ok.clone()).await, Ok("alice".into()));
+        assert_eq!(
+            a.authenticate(ok.clone()).await,
+            Ok(Identity::user("alice"))
+        );
         assert_eq!(a.cache().len(), 1);
-        assert_eq!(a.authenticate(ok).await, Ok("alice".into()));
+        assert_eq!(a.authenticate(ok).await, Ok(Identity::user("alice")));
         assert_eq!(a.cache().len(), 1);
         let wrong = Credentials::Basic {
             user: "alice".into(),

@@ -4,10 +4,17 @@
 
 #![allow(dead_code)]
 
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::net::TcpStream;
 
 pub const ALICE_PW: &str = "Alice-Secret1";
@@ -187,4 +194,41 @@ pub fn get(path: &str, auth: Option<&str>, extra: &str) -> Vec<u8> {
         .unwrap_or_default();
     format!("GET {path} HTTP/1.1\r\nHost: gw\r\n{auth}{extra}Connection: close\r\n\r\n")
         .into_bytes()
+}
+
+/// An upstream that answers 200 (`METHOD TARGET`) to everything and counts what reaches it.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    pub hits: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub async fn upstream() -> Upstream {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = l.accept().await else { break };
+            let h = h.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req: http::Request<_>| {
+                    h.fetch_add(1, Ordering::SeqCst);
+                    let body = format!("{} {}", req.method(), req.uri());
+                    async move { Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from(body)))) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+    });
+    Upstream { addr, hits, task }
 }
