@@ -14,11 +14,8 @@ pub enum PasswdError {
     Classes(usize),
     #[error("user name must be non-empty, without ':', whitespace or control characters")]
     BadUser,
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("{path}: {err}")]
+    Io { path: String, err: std::io::Error },
     #[error(transparent)]
     Existing(#[from] crate::authn::htpasswd::HtpasswdError),
 }
@@ -60,9 +57,9 @@ pub fn set_password(
         return Err(PasswdError::BadUser);
     }
     check_policy(password)?;
-    let io = |source| PasswdError::Io {
+    let io = |err| PasswdError::Io {
         path: path.display().to_string(),
-        source,
+        err,
     };
     let old = match std::fs::read_to_string(path) {
         Ok(t) => t,

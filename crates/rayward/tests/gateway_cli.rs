@@ -96,3 +96,28 @@ fn gateway_config_errors_name_file_and_line() {
     assert_eq!(code, 2);
     assert!(err.contains("/nonexistent/gw.toml"), "{err}");
 }
+
+#[test]
+fn an_unreadable_file_names_its_path_and_reason_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.toml");
+    let (code, _, err) = run(&["gateway", "--config", missing.to_str().unwrap()], "");
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(err.matches("missing.toml").count(), 1, "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    // passwd into a folder that does not exist
+    let f = dir.path().join("no-such-dir/htpasswd");
+    let (code, _, err) = run(
+        &[
+            "gateway",
+            "passwd",
+            f.to_str().unwrap(),
+            "alice",
+            "--cost",
+            "4",
+        ],
+        "Secret-Pass1\n",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}

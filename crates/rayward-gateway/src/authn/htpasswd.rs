@@ -11,11 +11,8 @@ use std::sync::{Arc, Mutex, RwLock};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HtpasswdError {
-    #[error("{path}: cannot read: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("{path}: cannot read: {err}")]
+    Read { path: String, err: std::io::Error },
     #[error("{path}:{line}: {message}")]
     Line {
         path: String,
@@ -123,9 +120,9 @@ impl HtpasswdFile {
     /// Re-reads the file if it changed. Returns whether it did; on error the previous
     /// users stay in force.
     pub fn reload_if_changed(&self) -> Result<bool, HtpasswdError> {
-        let read_err = |source| HtpasswdError::Read {
+        let read_err = |err| HtpasswdError::Read {
             path: self.path.display().to_string(),
-            source,
+            err,
         };
         let now = stamp(&self.path).map_err(read_err)?;
         let mut last = self.stamp.lock().expect("stamp lock");
