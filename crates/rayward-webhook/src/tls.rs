@@ -18,7 +18,7 @@ use std::time::Duration;
 pub enum TlsError {
     #[error("{path}: {message}")]
     File { path: String, message: String },
-    #[error("{0}")]
+    #[error(transparent)]
     Rustls(#[from] rustls::Error),
 }
 
