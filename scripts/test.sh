@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test of rayward, installing what the tests need on a fresh machine:
 # rustfmt and clippy; iproute2 for shared/tools/netns-run; Debian's redis-server for the
-# gateway's shared counters; Ray 2.60 from PyPI in a venv under .cache/ (scripts/ray-venv.sh);
+# gateway's shared counters; Debian's chromium and chromium-driver for the dashboard UI test
+# of the gateway (headless, over WebDriver); Ray 2.60 from PyPI in a venv under .cache/ (scripts/ray-venv.sh);
 # the kube-apiserver of shared/tools (built once, cached).
 #
 # Stages:
@@ -40,6 +41,11 @@ if [ "${RAYWARD_SKIP_E2E:-0}" != 1 ]; then
   fi
   # The tests start their own redis-server on a random port; Debian's service is not used.
   export RAYWARD_REDIS_SERVER=/usr/bin/redis-server
+  if [ ! -x /usr/bin/chromedriver ]; then
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  fi
+  # ray_e2e_gateway_dashboard_in_a_browser starts its own chromedriver on a loopback port.
+  export RAYWARD_CHROMEDRIVER=/usr/bin/chromedriver
   RAYWARD_RAY_VENV=$(bash scripts/ray-venv.sh)
   RAYWARD_KUBE_APISERVER_BIN=$("$shared/tools/kube-apiserver" build)
   export RAYWARD_RAY_VENV RAYWARD_KUBE_APISERVER_BIN

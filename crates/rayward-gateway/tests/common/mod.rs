@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod ray;
+
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
