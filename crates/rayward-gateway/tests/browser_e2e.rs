@@ -148,7 +148,18 @@ async fn submit_job(token: &str, id: &str) {
         body.len()
     );
     let addr: SocketAddr = RAY_DASHBOARD.parse().unwrap();
-    let r = raw(addr, req.as_bytes()).await;
+    // The dashboard answers before its agent has registered; Ray then says "No available
+    // agent to submit job, please try again later" (500): do as it says, for a bounded time.
+    let agent_deadline = Instant::now() + Duration::from_secs(120);
+    let r = loop {
+        let r = raw(addr, req.as_bytes()).await;
+        let no_agent =
+            r.status == 500 && String::from_utf8_lossy(&r.body).contains("No available agent");
+        if !no_agent || Instant::now() > agent_deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
     assert_eq!(r.status, 200, "direct submission: {r:?}");
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
