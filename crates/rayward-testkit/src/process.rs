@@ -152,12 +152,60 @@ pub fn tagged(tag: &str) -> Vec<(i32, String)> {
     found
 }
 
-/// SIGKILLs every process tagged `tag` until none is left (at most ~10 s), and returns
-/// those still alive after that (normally none).
+/// The process group of `pid` (`/proc/<pid>/stat`, the field after state and ppid).
+fn pgid_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// Live (non-zombie) processes in one of `groups`, this process excluded.
+fn in_groups(groups: &std::collections::BTreeSet<i32>) -> Vec<(i32, String)> {
+    let me = std::process::id() as i32;
+    let mut found = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        if pid == me || !pgid_of(pid).is_some_and(|g| groups.contains(&g)) {
+            continue;
+        }
+        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        if cmdline.is_empty() {
+            continue; // a zombie (or a kernel thread): nothing to kill
+        }
+        found.push((pid, String::from_utf8_lossy(&cmdline).replace('\0', " ")));
+    }
+    found
+}
+
+/// SIGKILLs every process tagged `tag`, and every process in the same process group as
+/// one (`ray start` runs in a group of its own, see [`run_with_deadline`]), until none is
+/// left (at most ~10 s); returns those still alive after that (normally none).
+///
+/// The groups matter: Ray's agents and dashboard modules rename themselves with
+/// setproctitle (`ray::DashboardAgent`), which overwrites the memory `/proc/<pid>/environ`
+/// shows, so their marker vanishes. Seen: a test's dashboard agent outlived it and kept
+/// port 52365, and the next test's head had "No available agent to submit job".
 pub fn kill_tagged(tag: &str) -> Vec<(i32, String)> {
     let start = Instant::now();
+    let own_group = pgid_of(std::process::id() as i32);
+    let mut groups = std::collections::BTreeSet::new();
     loop {
-        let left = tagged(tag);
+        let mut left = tagged(tag);
+        for (pid, _) in &left {
+            if let Some(g) = pgid_of(*pid).filter(|g| Some(*g) != own_group && *g > 1) {
+                groups.insert(g);
+            }
+        }
+        for p in in_groups(&groups) {
+            if !left.iter().any(|(pid, _)| *pid == p.0) {
+                left.push(p);
+            }
+        }
         if left.is_empty() || start.elapsed() > Duration::from_secs(10) {
             return left;
         }
