@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 type UBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
@@ -130,26 +130,9 @@ async fn env() -> Env {
 }
 
 async fn env_with(extra: &str) -> Env {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
     let seen = Arc::new(Seen::default());
     let s2 = seen.clone();
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((s, _)) = l.accept().await else { break };
-            let seen = s2.clone();
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req| {
-                    let seen = seen.clone();
-                    async move { Ok::<_, Infallible>(handle(seen, req).await) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(s), svc)
-                    .with_upgrades()
-                    .await;
-            });
-        }
-    });
+    let (addr, task) = serve_local(move |req| handle(s2.clone(), req)).await;
     let dir = tempfile::tempdir().unwrap();
     let tok = dir.path().join("ray_token");
     std::fs::write(&tok, "cluster-token").unwrap();

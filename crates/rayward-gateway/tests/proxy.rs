@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 const CLUSTER_TOKEN: &str = "cluster-secret-token";
 
@@ -152,26 +152,9 @@ fn slow_body() -> ChanBody {
 }
 
 async fn start_upstream() -> (SocketAddr, Arc<Upstream>, tokio::task::JoinHandle<()>) {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
     let up = Arc::new(Upstream::default());
     let up2 = up.clone();
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((s, _)) = l.accept().await else { break };
-            let up = up2.clone();
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req| {
-                    let up = up.clone();
-                    async move { Ok::<_, Infallible>(upstream_handle(up, req).await) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(s), svc)
-                    .with_upgrades()
-                    .await;
-            });
-        }
-    });
+    let (addr, task) = serve_local(move |req| upstream_handle(up2.clone(), req)).await;
     (addr, up, task)
 }
 

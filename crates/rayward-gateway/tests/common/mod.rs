@@ -211,26 +211,45 @@ impl Drop for Upstream {
     }
 }
 
-pub async fn upstream() -> Upstream {
+/// Serves `handle` over HTTP/1.1 (upgrades allowed) on 127.0.0.1 at a free port: the real
+/// upstream the gateway tests put behind the gateway. Abort the task to stop it.
+pub async fn serve_local<F, Fut, B>(handle: F) -> (SocketAddr, tokio::task::JoinHandle<()>)
+where
+    F: Fn(http::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = http::Response<B>> + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
-    let hits = Arc::new(AtomicUsize::new(0));
-    let h = hits.clone();
     let task = tokio::spawn(async move {
         loop {
             let Ok((s, _)) = l.accept().await else { break };
-            let h = h.clone();
+            let handle = handle.clone();
             tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req: http::Request<_>| {
-                    h.fetch_add(1, Ordering::SeqCst);
-                    let body = format!("{} {}", req.method(), req.uri());
-                    async move { Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from(body)))) }
+                let svc = hyper::service::service_fn(move |req| {
+                    let answer = handle(req);
+                    async move { Ok::<_, Infallible>(answer.await) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(s), svc)
+                    .with_upgrades()
                     .await;
             });
         }
     });
+    (addr, task)
+}
+
+pub async fn upstream() -> Upstream {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    let (addr, task) = serve_local(move |req: http::Request<_>| {
+        h.fetch_add(1, Ordering::SeqCst);
+        let body = format!("{} {}", req.method(), req.uri());
+        async move { http::Response::new(Full::new(Bytes::from(body))) }
+    })
+    .await;
     Upstream { addr, hits, task }
 }
