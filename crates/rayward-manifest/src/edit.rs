@@ -49,8 +49,12 @@ pub fn steps(path: &JsonPath) -> Vec<Step> {
 }
 
 /// Would this text, written plain, read back as a string in Kubernetes' YAML decoders?
-/// YAML 1.1 booleans (`yes`, `on`, …) count as not: sigs.k8s.io/yaml still reads them so.
+/// It must be a string to go-yaml v2 ([`crate::yaml11::resolve_plain`]) and, to stay clear
+/// of other readers, look like no YAML 1.1 or 1.2 number, boolean or null either.
 pub fn resolves_as_string(s: &str) -> bool {
+    if crate::yaml11::resolve_plain(s) != crate::yaml11::Resolved::Str {
+        return false;
+    }
     let lower = s.to_ascii_lowercase();
     if matches!(
         lower.as_str(),

@@ -9,6 +9,7 @@
 
 use crate::edit::plain_safe;
 use crate::node::{Node, Value};
+use crate::yaml11::{float_text, resolve_plain, Resolved};
 
 /// Writes one document (no `---` marker).
 pub fn to_yaml(root: &Node) -> String {
@@ -293,7 +294,9 @@ mod tests {
 
     #[test]
     fn odd_keys_round_trip() {
-        round_trip("\"a: b\": 1\n'': 2\n? [x, y]\n: 3\n\"1\": one\n");
+        round_trip("\"a: b\": 1\n'': 2\n? |\n  x\n: 3\n\"1\": one\n");
+        // A collection as a key is valid YAML that Kubernetes refuses; so does the loader.
+        assert!(parse_documents("t.yaml", "? [x, y]\n: 3\n", &Default::default()).is_err());
     }
 
     #[test]
@@ -317,21 +320,13 @@ fn write_json(out: &mut String, n: &Node) {
     match &n.value {
         Value::Scalar { text, plain } => {
             if *plain {
-                if n.is_null() {
-                    out.push_str("null");
-                    return;
-                }
-                if let Some(b) = n.as_bool() {
-                    out.push_str(if b { "true" } else { "false" });
-                    return;
-                }
-                if let Some(i) = n.as_i64() {
-                    out.push_str(&i.to_string());
-                    return;
-                }
-                if is_json_float(text) {
-                    out.push_str(text);
-                    return;
+                match resolve_plain(text) {
+                    Resolved::Null => return out.push_str("null"),
+                    Resolved::Bool(b) => return out.push_str(if b { "true" } else { "false" }),
+                    Resolved::Int(i) => return out.push_str(&i.to_string()),
+                    Resolved::Uint(u) => return out.push_str(&u.to_string()),
+                    Resolved::Float(f) if f.is_finite() => return out.push_str(&float_text(f)),
+                    Resolved::Float(_) | Resolved::Str => {}
                 }
             }
             json_string(out, text);
@@ -371,16 +366,6 @@ fn write_json(out: &mut String, n: &Node) {
     }
 }
 
-/// A YAML 1.2 core-schema float that is also valid JSON (`1.5`, `-2e3`; not `.5`, `.inf`).
-fn is_json_float(s: &str) -> bool {
-    let body = s.strip_prefix('-').unwrap_or(s);
-    body.starts_with(|c: char| c.is_ascii_digit())
-        && body
-            .chars()
-            .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'))
-        && s.parse::<f64>().is_ok_and(f64::is_finite)
-}
-
 fn json_string(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
@@ -414,7 +399,8 @@ mod json_tests {
         .root;
         assert_eq!(
             to_json(&n),
-            r#"{"a":1,"b":"1","c":true,"e":1.5,"f":"x","g":[31,"no"],"h":{"k":"q\""},"d":"last"}"#
+            // A duplicate key keeps its first place and its last value, as one JSON key.
+            r#"{"a":1,"b":"1","c":true,"d":"last","e":1.5,"f":"x","g":[31,"no"],"h":{"k":"q\""}}"#
         );
     }
 }

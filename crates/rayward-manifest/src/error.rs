@@ -23,6 +23,9 @@ pub enum LoadErrorKind {
     UnknownAlias,
     #[error("document has more than {0} nodes")]
     TooManyNodes(usize),
+    /// Valid YAML that Kubernetes' reader (sigs.k8s.io/yaml) refuses, so `kubectl` would too.
+    #[error("Kubernetes cannot read this: {0}")]
+    Refused(String),
 }
 
 /// A [`LoadErrorKind`] at a place in a file.

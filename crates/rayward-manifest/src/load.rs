@@ -6,8 +6,9 @@
 
 use crate::error::{LoadError, LoadErrorKind};
 use crate::node::{Node, Pos, Value};
+use crate::yaml11;
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Bounds applied while loading. The defaults fit any real manifest with room to spare.
 #[derive(Clone, Debug)]
@@ -82,10 +83,43 @@ pub fn parse_documents(
     text: &str,
     limits: &Limits,
 ) -> Result<Vec<Document>, LoadError> {
-    if let Some(docs) = crate::fast::parse_fast(text, limits) {
+    if let Some(mut docs) = crate::fast::parse_fast(text, limits) {
+        for d in &mut docs {
+            yaml11::resolve_tree(&mut d.root).map_err(|r| refused(file, r))?;
+        }
         return Ok(docs);
     }
     parse_documents_saphyr(file, text, limits)
+}
+
+fn refused(file: &str, r: yaml11::Refusal) -> LoadError {
+    LoadError {
+        file: file.to_string(),
+        line: r.pos.line,
+        col: r.pos.col,
+        kind: LoadErrorKind::Refused(r.message),
+    }
+}
+
+/// The anchors that some alias refers to. Only those are copied while building: an anchor
+/// no alias uses costs nothing, however large or deeply nested (a first pass over the
+/// events, made only when the text has an alias indicator at all).
+fn referenced_anchors(text: &str) -> Option<HashSet<usize>> {
+    if !text.contains('*') {
+        return Some(HashSet::new());
+    }
+    let mut used = HashSet::new();
+    for ev in Parser::new_from_str(text) {
+        match ev {
+            Ok((Event::Alias(id), _)) => {
+                used.insert(id);
+            }
+            Ok(_) => {}
+            // The building pass reports the error with its position.
+            Err(_) => return None,
+        }
+    }
+    Some(used)
 }
 
 /// [`parse_documents`] without the fast path (for tests and benchmarks).
@@ -104,23 +138,68 @@ pub fn parse_documents_saphyr(
     } else {
         text
     };
+    let mut owned_tabs: Option<String> = None;
+    for _ in 0..=MAX_TAB_RETRIES {
+        let t = owned_tabs.as_deref().unwrap_or(text);
+        match parse_once(file, t, limits) {
+            Ok(docs) => return Ok(docs),
+            Err((e, at)) => match at.and_then(|at| tab_after_colon(t, at)) {
+                // go-yaml takes a tab after `key:` as the separator it is in YAML 1.2;
+                // saphyr refuses it before a letter or `-`. A space in its place reads the
+                // same and keeps every column.
+                Some(byte) => {
+                    let mut fixed = t.to_string();
+                    fixed.replace_range(byte..byte + 1, " ");
+                    owned_tabs = Some(fixed);
+                }
+                None => return Err(e),
+            },
+        }
+    }
+    parse_once(file, owned_tabs.as_deref().unwrap_or(text), limits).map_err(|(e, _)| e)
+}
+
+/// How many separating tabs after `key:` are repaired in one file (each costs a parse).
+const MAX_TAB_RETRIES: usize = 100;
+
+/// One parse; a syntax error comes with the character index where saphyr stopped.
+fn parse_once(
+    file: &str,
+    text: &str,
+    limits: &Limits,
+) -> Result<Vec<Document>, (LoadError, Option<usize>)> {
     let mut b = Builder::new(file, limits);
+    b.referenced = referenced_anchors(text);
     let mut parser = Parser::new_from_str(text);
     while let Some(ev) = parser.next_event() {
         match ev {
-            Ok((ev, span)) => b.event(ev, span)?,
+            Ok((ev, span)) => b.event(ev, span).map_err(|e| (e, None))?,
             Err(e) => {
                 let m = e.marker();
-                return Err(LoadError {
-                    file: file.to_string(),
-                    line: m.line() as u32,
-                    col: m.col() as u32 + 1,
-                    kind: LoadErrorKind::Syntax(e.info().to_string()),
-                });
+                let at = (e.info() == "':' must be followed by a valid YAML whitespace")
+                    .then(|| m.index());
+                return Err((
+                    LoadError {
+                        file: file.to_string(),
+                        line: m.line() as u32,
+                        col: m.col() as u32 + 1,
+                        kind: LoadErrorKind::Syntax(e.info().to_string()),
+                    },
+                    at,
+                ));
             }
         }
     }
     Ok(b.docs)
+}
+
+/// The byte offset of the tab that follows a `:` just before character index `at`.
+fn tab_after_colon(text: &str, at: usize) -> Option<usize> {
+    let end = text.char_indices().nth(at).map_or(text.len(), |(b, _)| b);
+    let head = text[..end].trim_end_matches([' ', '\t']);
+    let colon = head.len().checked_sub(1)?;
+    (text.as_bytes().get(colon) == Some(&b':') && text.as_bytes().get(colon + 1) == Some(&b'\t'))
+        .then_some(colon + 1)
 }
 
 fn looks_like_json(text: &str) -> bool {
@@ -149,6 +228,8 @@ struct Builder<'l> {
     limits: &'l Limits,
     stack: Vec<Frame>,
     anchors: HashMap<usize, Node>,
+    /// Anchors that aliases refer to; `None` when unknown (then every anchor is kept).
+    referenced: Option<HashSet<usize>>,
     alias_nodes: usize,
     nodes: usize,
     docs: Vec<Document>,
@@ -163,6 +244,7 @@ impl<'l> Builder<'l> {
             limits,
             stack: Vec::new(),
             anchors: HashMap::new(),
+            referenced: None,
             alias_nodes: 0,
             nodes: 0,
             docs: Vec::new(),
@@ -200,11 +282,17 @@ impl<'l> Builder<'l> {
                 self.doc_index += 1;
             }
             Event::Scalar(text, style, anchor, tag) => {
-                let core_str = tag
-                    .as_ref()
-                    .is_some_and(|t| t.is_yaml_core_schema() && t.suffix == "str");
-                let plain = style == ScalarStyle::Plain && !core_str;
-                let node = Node::scalar(text.as_ref(), plain, pos);
+                // Tags are applied here (go-yaml v2's rules); plain scalars are resolved
+                // where they land (`complete`), since a key keeps its text for `finish_map`.
+                let node = match tag {
+                    Some(t) => {
+                        let full = format!("{}{}", t.handle, t.suffix);
+                        let (text, plain) = yaml11::resolve_tagged(&full, &text, pos)
+                            .map_err(|r| refused(&self.file, r))?;
+                        Node::scalar(text, plain, pos)
+                    }
+                    None => Node::scalar(text.as_ref(), style == ScalarStyle::Plain, pos),
+                };
                 self.count(1, pos)?;
                 self.complete(node, anchor)?;
             }
@@ -251,7 +339,8 @@ impl<'l> Builder<'l> {
                     ..
                 }) = self.stack.pop()
                 {
-                    let mut entries = apply_merge_keys(entries);
+                    let mut entries =
+                        yaml11::finish_map(entries).map_err(|r| refused(&self.file, r))?;
                     entries.shrink_to_fit();
                     self.complete(
                         Node {
@@ -298,9 +387,30 @@ impl<'l> Builder<'l> {
         self.count(1, pos)
     }
 
-    fn complete(&mut self, node: Node, anchor: usize) -> Result<(), LoadError> {
-        if anchor != 0 {
+    fn complete(&mut self, mut node: Node, anchor: usize) -> Result<(), LoadError> {
+        let used = |r: &Option<HashSet<usize>>| r.as_ref().is_none_or(|r| r.contains(&anchor));
+        if anchor != 0 && used(&self.referenced) {
+            // The copy an alias will take is charged now, so nested anchors cannot multiply
+            // memory without paying for it.
+            let size = node.size();
+            self.alias_nodes = self.alias_nodes.saturating_add(size);
+            if self.alias_nodes > self.limits.max_alias_nodes {
+                return Err(self.err(
+                    node.pos,
+                    LoadErrorKind::AliasBomb(self.limits.max_alias_nodes),
+                ));
+            }
             self.anchors.insert(anchor, node.clone());
+        }
+        let is_key = matches!(self.stack.last(), Some(Frame::Map { key: None, .. }));
+        if !is_key {
+            if let Value::Scalar { text, plain: true } = &mut node.value {
+                if let Some(t) =
+                    yaml11::canonical_plain(text, node.pos).map_err(|r| refused(&self.file, r))?
+                {
+                    *text = t;
+                }
+            }
         }
         match self.stack.last_mut() {
             None => self.root = Some(node),
@@ -312,40 +422,6 @@ impl<'l> Builder<'l> {
         }
         Ok(())
     }
-}
-
-/// Applies YAML merge keys (`<<: *base`), which Kubernetes' YAML reader honours: keys of
-/// the merged maps are added where the map does not set them itself.
-fn apply_merge_keys(entries: Vec<(Node, Node)>) -> Vec<(Node, Node)> {
-    if !entries
-        .iter()
-        .any(|(k, _)| matches!(&k.value, Value::Scalar { text, plain: true } if text == "<<"))
-    {
-        return entries;
-    }
-    let (merges, mut own): (Vec<_>, Vec<_>) = entries.into_iter().partition(
-        |(k, _)| matches!(&k.value, Value::Scalar { text, plain: true } if text == "<<"),
-    );
-    for (_, v) in merges {
-        let sources: Vec<Node> = match v.value {
-            Value::Map(_) => vec![v],
-            Value::Seq(items) => items,
-            Value::Scalar { .. } => vec![],
-        };
-        for src in sources {
-            if let Value::Map(src_entries) = src.value {
-                for (k, val) in src_entries {
-                    if !own
-                        .iter()
-                        .any(|(ok, _)| ok.scalar_text() == k.scalar_text())
-                    {
-                        own.push((k, val));
-                    }
-                }
-            }
-        }
-    }
-    own
 }
 
 #[cfg(test)]
@@ -375,10 +451,19 @@ mod tests {
 
     #[test]
     fn merge_keys_and_aliases() {
-        let docs = parse("base: &b {x: 1, y: 2}\nm:\n  <<: *b\n  y: 3\n").unwrap();
+        let docs = parse("base: &b {x: 1, z: 2}\nm:\n  <<: *b\n  z: 3\n").unwrap();
         let m = docs[0].root.get("m").unwrap();
         assert_eq!(m.get("x").unwrap().as_i64(), Some(1));
-        assert_eq!(m.get("y").unwrap().as_i64(), Some(3));
+        assert_eq!(m.get("z").unwrap().as_i64(), Some(3));
+        // Merges apply where they stand: a merge after a key overwrites it (go-yaml v2).
+        let docs = parse("a: &a {p: true}\nm: {p: false, <<: *a}\n").unwrap();
+        assert_eq!(
+            docs[0].root.path(&["m", "p"]).unwrap().as_bool(),
+            Some(true)
+        );
+        // `y` is a YAML 1.1 boolean, so kubectl reads the key `y:` as "true".
+        let docs = parse("m: {y: 1}\n").unwrap();
+        assert!(docs[0].root.path(&["m", "true"]).is_some());
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! A YAML/JSON tree that remembers where every node came from.
 //!
-//! Scalars keep their source text and are resolved on demand (YAML 1.2 core schema), so a
-//! rule can ask for `as_str`, `as_bool` or `as_i64` without the loader guessing types up front.
+//! Scalars keep their text: the loader stores typed values in the canonical form Kubernetes
+//! reads them as (`yes` → `true`, `0x10` → `16`; see [`crate::yaml11`]) and strings as
+//! written, with `plain` false when they were quoted. A rule asks for `as_str`, `as_bool` or
+//! `as_i64`, which resolve the text as go-yaml v2 does.
 
+use crate::yaml11::{resolve_plain, Resolved};
 use compact_str::CompactString;
 use std::fmt;
 use std::sync::Arc;
@@ -101,26 +104,33 @@ impl Node {
     }
 
     pub fn is_null(&self) -> bool {
-        matches!(&self.value, Value::Scalar { text, plain: true } if matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL"))
+        self.resolved() == Some(Resolved::Null)
     }
 
-    /// A boolean per the YAML 1.2 core schema (`true`/`True`/`TRUE`, …); quoted strings
-    /// are not booleans.
-    pub fn as_bool(&self) -> Option<bool> {
+    /// What a plain scalar means to Kubernetes; `None` for quoted scalars and collections.
+    pub fn resolved(&self) -> Option<Resolved> {
         match &self.value {
-            Value::Scalar { text, plain: true } => match text.as_str() {
-                "true" | "True" | "TRUE" => Some(true),
-                "false" | "False" | "FALSE" => Some(false),
-                _ => None,
-            },
+            Value::Scalar { text, plain: true } => Some(resolve_plain(text)),
             _ => None,
         }
     }
 
-    /// An integer (plain scalars only; decimal, `0x` and `0o`).
+    /// A boolean as Kubernetes reads it (YAML 1.1: `true`, `yes`, `on`, …); quoted strings
+    /// are not booleans.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self.resolved()? {
+            Resolved::Bool(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// An integer as Kubernetes reads it (plain scalars only; `0x`, `0o`, leading-`0`
+    /// octal, `_` separators; an integral float such as `1e3` too, which kubectl sends as
+    /// an integer).
     pub fn as_i64(&self) -> Option<i64> {
-        match &self.value {
-            Value::Scalar { text, plain: true } => parse_int(text),
+        match self.resolved()? {
+            Resolved::Int(i) => Some(i),
+            Resolved::Float(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => Some(f as i64),
             _ => None,
         }
     }
@@ -155,23 +165,6 @@ impl Node {
             Value::Map(entries) => entries.iter().map(|(k, v)| k.size() + v.size()).sum(),
         }
     }
-}
-
-fn parse_int(text: &str) -> Option<i64> {
-    let (neg, digits) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text.strip_prefix('+').unwrap_or(text)),
-    };
-    let v = if let Some(hex) = digits.strip_prefix("0x") {
-        i64::from_str_radix(hex, 16).ok()?
-    } else if let Some(oct) = digits.strip_prefix("0o") {
-        i64::from_str_radix(oct, 8).ok()?
-    } else if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        digits.parse().ok()?
-    } else {
-        return None;
-    };
-    Some(if neg { -v } else { v })
 }
 
 /// A JSON path inside an object, e.g. `spec.workerGroupSpecs[1].template.spec`.
@@ -238,7 +231,7 @@ mod tests {
     }
 
     #[test]
-    fn scalars_resolve_per_core_schema() {
+    fn scalars_resolve_as_kubernetes_does() {
         let p = Pos::default();
         assert_eq!(Node::scalar("true", true, p).as_bool(), Some(true));
         assert_eq!(Node::scalar("true", false, p).as_bool(), None);
@@ -249,6 +242,12 @@ mod tests {
         assert!(!Node::scalar("~", false, p).is_null());
         assert_eq!(Node::scalar("null", true, p).as_str(), None);
         assert_eq!(Node::scalar("1", true, p).as_str(), Some("1"));
+        // YAML 1.1, as sigs.k8s.io/yaml reads it.
+        assert_eq!(Node::scalar("yes", true, p).as_bool(), Some(true));
+        assert_eq!(Node::scalar("off", true, p).as_bool(), Some(false));
+        assert_eq!(Node::scalar("yes", false, p).as_bool(), None);
+        assert_eq!(Node::scalar("017", true, p).as_i64(), Some(15));
+        assert_eq!(Node::scalar("1_000", true, p).as_i64(), Some(1000));
     }
 
     #[test]

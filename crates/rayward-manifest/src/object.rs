@@ -95,6 +95,65 @@ pub struct Object {
     pub root: Node,
 }
 
+/// Where kubectl would refuse an object's `metadata` for its types: kubectl decodes it
+/// into `ObjectMeta`, so `name: off` (a boolean) or a label value `yes` stops `kubectl
+/// apply` before the API server sees it. (kubectl leaves the items of a `List` untyped, so
+/// they are not checked here; the API server refuses them later.)
+pub fn metadata_refusal(root: &Node) -> Option<(crate::Pos, String)> {
+    let is_object = root.get("apiVersion").and_then(Node::as_str).is_some()
+        && root.get("kind").and_then(Node::as_str).is_some();
+    if !is_object {
+        return None;
+    }
+    let meta = root.get("metadata")?;
+    if meta.is_null() {
+        return None;
+    }
+    if !meta.is_map() {
+        return Some((meta.pos, "`metadata` must be a mapping".into()));
+    }
+    let string = |n: &Node| {
+        n.is_null()
+            || matches!(&n.value, Value::Scalar { .. } if n.resolved().is_none_or(|r| r == crate::yaml11::Resolved::Str))
+    };
+    for field in [
+        "name",
+        "generateName",
+        "namespace",
+        "uid",
+        "resourceVersion",
+    ] {
+        if let Some(v) = meta.get(field) {
+            if !string(v) {
+                return Some((
+                    v.pos,
+                    format!("`metadata.{field}` must be a string; quote it (kubectl refuses it as written)"),
+                ));
+            }
+        }
+    }
+    for field in ["labels", "annotations"] {
+        let Some(m) = meta.get(field).filter(|m| !m.is_null()) else {
+            continue;
+        };
+        if !m.is_map() {
+            return Some((m.pos, format!("`metadata.{field}` must be a mapping")));
+        }
+        for (k, v) in m.as_map() {
+            if !string(v) {
+                return Some((
+                    v.pos,
+                    format!(
+                        "`metadata.{field}.{}` must be a string; quote it (kubectl refuses it as written)",
+                        k.scalar_text().unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+    }
+    None
+}
+
 impl Object {
     /// Builds objects from a document root: one object, several for a `List`, none for
     /// documents that are not Kubernetes objects (no string `apiVersion` and `kind`).

@@ -29,6 +29,15 @@ pub fn load_bytes(name: &str, bytes: &[u8], limits: &Limits) -> Loaded {
     match parse_documents(name, text, limits) {
         Ok(docs) => {
             for d in docs {
+                if let Some((pos, why)) = crate::object::metadata_refusal(&d.root) {
+                    out.error = Some(LoadError {
+                        file: name.to_string(),
+                        line: pos.line,
+                        col: pos.col,
+                        kind: LoadErrorKind::Refused(why),
+                    });
+                    return out;
+                }
                 let objs = Object::from_document(&file, d.index, d.root);
                 if objs.is_empty() {
                     out.skipped_documents += 1;

@@ -1,8 +1,8 @@
 //! Manifests as `serde_json::Value`s, read with rayward's own loader so tests see the same
-//! documents (and the same YAML 1.2 scalar resolution) as `rayward audit`.
+//! documents (and the same scalar resolution, Kubernetes' own) as `rayward audit`.
 
-use rayward_manifest::{Limits, Node, Value as NodeValue};
-use serde_json::{Map, Number, Value};
+use rayward_manifest::{Limits, Node};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// One Kubernetes object of a file, as JSON, with where it came from.
@@ -101,76 +101,12 @@ pub fn corpus_ray_objects() -> Vec<Manifest> {
         .collect()
 }
 
-/// A node as JSON: plain scalars resolved per the YAML 1.2 core schema (null, booleans,
-/// integers, floats), quoted and block scalars strings; mapping keys as their text.
+/// A loaded tree as JSON, exactly as rayward's loader resolves it (Kubernetes' reading:
+/// YAML 1.1 scalars, see `rayward_manifest::yaml11`), through the same writer the webhook
+/// uses for its patches.
 pub fn to_json(node: &Node) -> Value {
-    match &node.value {
-        NodeValue::Scalar { text, plain } => {
-            if !plain {
-                Value::String(text.to_string())
-            } else if node.is_null() {
-                Value::Null
-            } else if let Some(b) = node.as_bool() {
-                Value::Bool(b)
-            } else if let Some(i) = node.as_i64() {
-                Value::Number(i.into())
-            } else if let Some(f) = core_float(text).and_then(Number::from_f64) {
-                Value::Number(f)
-            } else {
-                Value::String(text.to_string())
-            }
-        }
-        NodeValue::Seq(items) => Value::Array(items.iter().map(to_json).collect()),
-        NodeValue::Map(entries) => {
-            let mut m = Map::new();
-            for (k, v) in entries {
-                let key = k.scalar_text().map(str::to_string).unwrap_or_else(|| {
-                    // Complex keys do not occur in Kubernetes objects; keep them visible.
-                    to_json(k).to_string()
-                });
-                m.insert(key, to_json(v));
-            }
-            Value::Object(m)
-        }
-    }
-}
-
-/// A float per the YAML 1.2 core schema: `[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?`
-/// (infinities and NaN have no JSON form and stay strings).
-fn core_float(s: &str) -> Option<f64> {
-    let b = s.trim_start_matches(['-', '+']).as_bytes();
-    let mut i = 0;
-    let digits = |i: &mut usize| {
-        let s = *i;
-        while *i < b.len() && b[*i].is_ascii_digit() {
-            *i += 1;
-        }
-        *i - s
-    };
-    let int = digits(&mut i);
-    let mut frac = 0;
-    if i < b.len() && b[i] == b'.' {
-        i += 1;
-        frac = digits(&mut i);
-    } else if int == 0 {
-        return None;
-    }
-    if int == 0 && frac == 0 {
-        return None;
-    }
-    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
-        i += 1;
-        if i < b.len() && (b[i] == b'-' || b[i] == b'+') {
-            i += 1;
-        }
-        if digits(&mut i) == 0 {
-            return None;
-        }
-    }
-    if i != b.len() {
-        return None;
-    }
-    s.parse().ok()
+    serde_json::from_str(&rayward_manifest::emit::to_json(node))
+        .expect("rayward_manifest::emit::to_json writes JSON")
 }
 
 #[cfg(test)]
@@ -184,7 +120,7 @@ mod tests {
     }
 
     #[test]
-    fn scalars_resolve_like_yaml_1_2_core() {
+    fn scalars_resolve_as_kubernetes_reads_them() {
         let v = json_of(
             "apiVersion: v1\nkind: X\na: 1\nb: '1'\nc: true\nd: yes\ne: 1.5\nf: ~\ng: 1e3\n\
              h: 0x10\ni: .5\nj: 1.2.3\nk: \"true\"\nl: 2Gi\nm: [1, x]\n",
@@ -192,23 +128,15 @@ mod tests {
         assert_eq!(v["a"], 1);
         assert_eq!(v["b"], "1");
         assert_eq!(v["c"], true);
-        assert_eq!(v["d"], "yes");
+        assert_eq!(v["d"], true);
         assert_eq!(v["e"], 1.5);
         assert_eq!(v["f"], Value::Null);
-        assert_eq!(v["g"], 1000.0);
+        assert_eq!(v["g"], 1000);
         assert_eq!(v["h"], 16);
         assert_eq!(v["i"], 0.5);
         assert_eq!(v["j"], "1.2.3");
         assert_eq!(v["k"], "true");
         assert_eq!(v["l"], "2Gi");
         assert_eq!(v["m"], serde_json::json!([1, "x"]));
-    }
-
-    #[test]
-    fn core_float_rejects_what_is_not_a_number() {
-        for s in ["", ".", "-", "e5", "1e", "1.5x", "1_000", ".inf"] {
-            assert_eq!(core_float(s), None, "{s}");
-        }
-        assert_eq!(core_float("-2.5E-1"), Some(-0.25));
     }
 }
