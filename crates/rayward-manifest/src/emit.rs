@@ -343,14 +343,18 @@ fn write_json(out: &mut String, n: &Node) {
         }
         Value::Map(entries) => {
             out.push('{');
+            // Later duplicates win, as in Kubernetes: write only the last of a key. (The
+            // loader already keeps one entry per key; edited trees may not.) Linear: a
+            // review may carry tens of thousands of keys.
+            let mut last: std::collections::HashMap<&str, usize> =
+                std::collections::HashMap::with_capacity(entries.len());
+            for (i, (k, _)) in entries.iter().enumerate() {
+                last.insert(k.scalar_text().unwrap_or(""), i);
+            }
             let mut first = true;
             for (i, (k, v)) in entries.iter().enumerate() {
                 let key = k.scalar_text().unwrap_or("");
-                // Later duplicates win, as in Kubernetes: write only the last of a key.
-                if entries[i + 1..]
-                    .iter()
-                    .any(|(k2, _)| k2.scalar_text() == Some(key))
-                {
+                if last.get(key) != Some(&i) {
                     continue;
                 }
                 if !first {

@@ -23,13 +23,18 @@ pub fn safe_fixes(raw: &[u8]) -> Result<(Value, Vec<String>), String> {
     let [obj] = <[Object; 1]>::try_from(loaded.objects)
         .map_err(|o| format!("expected one Kubernetes object, found {}", o.len()))?;
     let hardened = harden_object(&obj, &Options::safe_only());
+    // Each tree is dropped as soon as the next form exists: a review of 1 MB makes trees of
+    // tens of MB, and the webhook's memory limit is what admission availability rests on.
+    drop(obj);
     let changes = hardened
         .changes
         .iter()
         .map(|c| format!("{} {}: {}", c.rule_id, c.json_path, c.description))
         .collect();
-    let fixed = serde_json::from_str(&to_json(&hardened.object.root))
-        .map_err(|e| format!("harden's output is not JSON: {e}"))?;
+    let json = to_json(&hardened.object.root);
+    drop(hardened);
+    let fixed =
+        serde_json::from_str(&json).map_err(|e| format!("harden's output is not JSON: {e}"))?;
     Ok((fixed, changes))
 }
 

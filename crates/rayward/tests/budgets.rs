@@ -168,3 +168,170 @@ fn alias_bomb_inside_runtime_env_yaml() {
     }
     check("runtime-env-bomb", &in_runtime_env(&bomb), false);
 }
+
+/// Peak RSS of a running process (VmHWM), in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let kb: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kb * 1024
+}
+
+/// An AdmissionReview for `object`.
+fn review(kind: &str, object: serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "budget",
+            "kind": {"group": "ray.io", "version": "v1", "kind": kind},
+            "resource": {"group": "ray.io", "version": "v1", "resource": "rayjobs"},
+            "namespace": "t",
+            "name": "j",
+            "operation": "CREATE",
+            "userInfo": {"username": "mallory"},
+            "object": object,
+            "dryRun": false
+        }
+    }))
+    .unwrap()
+}
+
+fn ray_job(runtime_env: &str) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "ray.io/v1", "kind": "RayJob",
+        "metadata": {"name": "j", "namespace": "t"},
+        "spec": {"entrypoint": "python x.py", "runtimeEnvYAML": runtime_env,
+                 "rayClusterSpec": {"headGroupSpec": {"template": {"spec": {"containers": [
+                     {"name": "ray-head", "image": "rayproject/ray:2.53.0"}]}}}}}
+    })
+}
+
+struct Server(std::process::Child);
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `rayward webhook serve` on a free loopback port; returns it with a client.
+fn webhook(d: &Path) -> (Server, rayward_webhook::client::Client) {
+    let p = |s: &str| d.join(s).display().to_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = Server(
+        Command::new(env!("CARGO_BIN_EXE_rayward"))
+            .args(["webhook", "serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--cert", &p("tls/tls.crt"), "--key", &p("tls/tls.key")])
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let ca = std::fs::read(d.join("ca/ca.crt")).unwrap();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let client = rayward_webhook::client::Client::new(addr, &ca, None).unwrap();
+    (server, client)
+}
+
+/// The webhook, over HTTPS as the API server calls it: reviews of about 1 MB with the
+/// hostile shapes inside `runtimeEnvYAML` (the one place a review can carry YAML) and a
+/// wide object each keep a fresh server's peak memory under 100 MB, far under the 256Mi
+/// limit of deploy/.
+#[test]
+fn webhook_reviews_of_one_megabyte_stay_in_budget() {
+    let d = dir().join("webhook");
+    std::fs::create_dir_all(&d).unwrap();
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_rayward"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let p = |s: &str| d.join(s).display().to_string();
+    run(&["certs", "ca", "--out", &p("ca"), "--force"]);
+    run(&[
+        "certs",
+        "node",
+        "--ca",
+        &p("ca"),
+        "--out",
+        &p("tls"),
+        "--ip",
+        "127.0.0.1",
+        "--force",
+    ]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut wide = ray_job("");
+    let labels: serde_json::Map<String, serde_json::Value> = (0..80_000)
+        .map(|i| (format!("k{i}"), serde_json::json!("v")))
+        .collect();
+    wide["metadata"]["annotations"] = serde_json::Value::Object(labels);
+    let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..12 {
+        let p = i - 1;
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    let cases = [
+        ("nested anchors", ray_job(&nested_anchors(100, 900, false))),
+        (
+            "nested anchors + alias",
+            ray_job(&nested_anchors(100, 900, true)),
+        ),
+        ("merge keys", ray_job(&merge_keys(40_000, false))),
+        ("alias bomb", ray_job(&bomb)),
+        ("wide object", wide),
+    ];
+    for (name, obj) in cases {
+        let body = review("RayJob", obj);
+        assert!(body.len() <= 1_100_000, "{name}: {} bytes", body.len());
+        for path in ["/validate", "/mutate"] {
+            let (server, client) = webhook(&d);
+            let pid = server.0.id();
+            let t0 = Instant::now();
+            while rt
+                .block_on(client.request("GET", "/healthz", "text/plain", vec![]))
+                .is_err()
+            {
+                assert!(
+                    t0.elapsed() < Duration::from_secs(20),
+                    "webhook never answered"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let idle = peak_rss(pid);
+            let t = Instant::now();
+            let r = rt
+                .block_on(client.request("POST", path, "application/json", body.clone()))
+                .unwrap();
+            let took = t.elapsed();
+            let peak = peak_rss(pid);
+            eprintln!(
+                "webhook {name} {path}: {} KB, HTTP {}, {:.2} s, peak {} MB (idle {} MB)",
+                body.len() / 1024,
+                r.status,
+                took.as_secs_f64(),
+                peak / MB as u64,
+                idle / MB as u64
+            );
+            assert_eq!(r.status, 200, "{name} {path}: {}", r.text());
+            assert!(took < Duration::from_secs(20), "{name} {path}: {took:?}");
+            assert!(
+                peak < 100 * MB as u64,
+                "{name} {path}: peak {} MB",
+                peak / MB as u64
+            );
+        }
+    }
+}
