@@ -7,7 +7,7 @@ use crate::registry;
 pub fn catalog_markdown(harden: &dyn Fn(&str) -> Option<String>) -> String {
     let rules = registry::all();
     let mut s = String::from(
-        "# rayward rules\n\n<!-- Generated from the rules' doc comments by `rayward rules --markdown`. Do not edit. -->\n\n\
+        "# rayward rules\n\n<!-- Generated from the rules' doc comments by `rayward rules --format markdown`. Do not edit. -->\n\n\
          The *harden* column says whether `rayward harden` fixes what the rule reports: \
          **safe** (a fix in the object that needs no choice from the user; the webhook's \
          `/mutate` applies it too), **fix** (a fix in the object that rests on a choice, such \

@@ -1,4 +1,5 @@
 use super::RayImage;
+use crate::util::image::ImageRef;
 use crate::util::version::{cluster_version, from_image, Version, VersionSource};
 use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
 use rayward_manifest::{PodRole, Workload};
@@ -23,6 +24,7 @@ declare_rule! {
     /// | CVE-2025-62593 | DNS rebinding lets a browser reach the Jobs API | 2.52.0 |
     /// | CVE-2023-48022 | ShadowRay: the Jobs API runs code for anyone; Ray has no token authentication before 2.52.0, so it cannot be mitigated in Ray itself | 2.52.0 (token auth) |
     /// | CVE-2026-27482 | unauthenticated DELETE requests | 2.54.0 |
+    /// | CVE-2026-41486 | an Arrow extension type leads to a cloudpickle load | 2.55.0 |
     /// | CVE-2026-57516 | pickle load of WebDataset data | 2.56.0 |
     ///
     /// One finding per cluster (and per worker group whose image differs), naming every
@@ -32,7 +34,9 @@ declare_rule! {
     ///
     /// The finding points at the image when the version came from it, else at `rayVersion`.
     /// A Ray image whose tag names no version (`rayproject/ray:nightly`, a commit hash) runs
-    /// an unknown build: `rayVersion` is not used for it then (RW601 reports the tag).
+    /// an unknown build: `rayVersion` is not used for it then (RW601 reports the tag). An
+    /// image pinned by digest alone (`rayproject/ray@sha256:…`, what RW601 recommends) says
+    /// nothing about its version, so `rayVersion` is what is checked.
     /// The autoscaler and submitter images are not checked: the CVEs are in Ray's
     /// dashboard, Jobs API and data paths, which run in the head and worker containers.
     ///
@@ -139,6 +143,12 @@ pub const CVES: &[Cve] = &[
         by_design: false,
     },
     Cve {
+        id: "CVE-2026-41486",
+        what: "an Arrow extension type leads to a cloudpickle load",
+        fixed: Version(2, 55, 0),
+        by_design: false,
+    },
+    Cve {
         id: "CVE-2026-57516",
         what: "pickle load of WebDataset data",
         fixed: Version(2, 56, 0),
@@ -209,11 +219,13 @@ impl Rule for RayVersionVulnerable {
             .and_then(Version::parse);
         for (ci, cluster) in w.clusters.iter().enumerate() {
             let head_image = w.head_of(ci).and_then(RayImage::of);
-            // A Ray image that names no version runs an unknown build; rayVersion is
-            // then only a claim about it.
-            let unknown_build = head_image
-                .as_ref()
-                .is_some_and(|h| is_ray_image(h.image) && from_image(h.image).is_none());
+            // A Ray image whose tag names no version runs an unknown build; rayVersion is
+            // then only a claim about it. A digest alone names no build: rayVersion holds.
+            let unknown_build = head_image.as_ref().is_some_and(|h| {
+                is_ray_image(h.image)
+                    && ImageRef::parse(h.image).tag.is_some()
+                    && from_image(h.image).is_none()
+            });
             let version = cluster_version(w, ci)
                 .filter(|(_, src)| !(unknown_build && *src == VersionSource::RayVersion));
             if let Some((v, src)) = &version {
@@ -290,6 +302,9 @@ mod tests {
         assert!(msg.contains("CVE-2026-57516") && !msg.contains("CVE-2026-27482"));
         assert_eq!(t, Version(2, 56, 0));
         assert!(assess(Version(2, 56, 0), None).is_none());
+        let (msg, _) = assess(Version(2, 54, 1), None).unwrap();
+        assert!(msg.contains("CVE-2026-41486"), "{msg}");
+        assert!(!assess(Version(2, 55, 0), None).unwrap().0.contains("CVE-2026-41486"));
         let (msg, t) = assess(Version(2, 56, 0), Some(Version(2, 58, 0))).unwrap();
         assert!(msg.contains("minimum") && !msg.contains("CVE"));
         assert_eq!(t, Version(2, 58, 0));
