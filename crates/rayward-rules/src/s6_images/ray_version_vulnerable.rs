@@ -304,7 +304,10 @@ mod tests {
         assert!(assess(Version(2, 56, 0), None).is_none());
         let (msg, _) = assess(Version(2, 54, 1), None).unwrap();
         assert!(msg.contains("CVE-2026-41486"), "{msg}");
-        assert!(!assess(Version(2, 55, 0), None).unwrap().0.contains("CVE-2026-41486"));
+        assert!(!assess(Version(2, 55, 0), None)
+            .unwrap()
+            .0
+            .contains("CVE-2026-41486"));
         let (msg, t) = assess(Version(2, 56, 0), Some(Version(2, 58, 0))).unwrap();
         assert!(msg.contains("minimum") && !msg.contains("CVE"));
         assert_eq!(t, Version(2, 58, 0));
