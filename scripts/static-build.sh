@@ -9,8 +9,8 @@
 # Static glibc (`-C target-feature=+crt-static` on x86_64-unknown-linux-gnu) rather than
 # musl: it needs no extra target or C toolchain (aws-lc-sys, mimalloc build with the system
 # gcc and libc6-dev's libc.a). Name lookups, the one thing static glibc once handled badly,
-# work without shared libraries since glibc 2.34 (files and dns are inside libc; README,
-# "Container image"). A release build from scratch takes minutes (see README, "Container image"),
+# work without shared libraries since glibc 2.34 (files and dns are inside libc; docs/development.md,
+# "Container image"). A release build from scratch takes minutes (see docs/development.md, "Container image"),
 # so scripts/test.sh runs this only with RAYWARD_STATIC_CHECK=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
