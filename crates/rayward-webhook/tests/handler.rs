@@ -429,3 +429,46 @@ fn fuzz_seeds_get_an_answer_on_every_endpoint() {
     }
     assert!(n >= 8, "{n} seeds");
 }
+
+/// Issue 10 §2: a runtimeEnvYAML rayward cannot read hides what is inside it (a key in an
+/// unclosed flow map, an alias bomb); enforce denies it as RW802, warn mode warns.
+#[test]
+fn unreadable_runtime_env_is_denied_not_skipped() {
+    let job = |env: &str| {
+        json!({
+            "apiVersion": "ray.io/v1", "kind": "RayJob",
+            "metadata": {"name": "j", "namespace": "team-a"},
+            "spec": {"entrypoint": "python x.py", "runtimeEnvYAML": env,
+                     "shutdownAfterJobFinishes": true, "submissionMode": "K8sJobMode"}
+        })
+    };
+    let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..9 {
+        let p = i - 1;
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    bomb.push_str("env_vars: {AWS_SECRET_ACCESS_KEY: wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY}\n");
+    for env in [
+        "env_vars: {AWS_SECRET_ACCESS_KEY: \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\""
+            .to_string(),
+        bomb,
+    ] {
+        let r = post(
+            &app(Mode::Enforce),
+            "/validate",
+            &review(("ray.io", "RayJob"), "team-a", job(&env)),
+        );
+        assert_eq!(r["allowed"], false, "{r}");
+        let msg = r["status"]["message"].as_str().unwrap();
+        assert!(msg.contains("RW802"), "{msg}");
+        let r = post(
+            &app(Mode::Warn),
+            "/validate",
+            &review(("ray.io", "RayJob"), "team-a", job(&env)),
+        );
+        assert_eq!(r["allowed"], true, "{r}");
+        assert!(r["warnings"].to_string().contains("RW802"), "{r}");
+    }
+}

@@ -1,7 +1,11 @@
-//! Guide §8: no plaintext cloud credentials.
+//! Guide §8: no plaintext cloud credentials, and nothing that could hold them unchecked.
 
+mod embedded_document_unreadable;
 mod plaintext_cloud_credentials;
 
 use crate::Rule;
 
-pub(crate) const RULES: &[&dyn Rule] = &[&plaintext_cloud_credentials::PlaintextCloudCredentials];
+pub(crate) const RULES: &[&dyn Rule] = &[
+    &plaintext_cloud_credentials::PlaintextCloudCredentials,
+    &embedded_document_unreadable::EmbeddedDocumentUnreadable,
+];

@@ -1,7 +1,7 @@
 use crate::util::credentials::{credential_format, mask, not_a_secret_value, secret_name};
+use crate::util::embedded::{self, Embedded};
 use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
-use rayward_manifest::load::{parse_documents, Limits};
-use rayward_manifest::{JsonPath, Kind, Node, Pos, Workload};
+use rayward_manifest::{JsonPath, Node, Workload};
 
 declare_rule! {
     /// ## What it checks
@@ -138,137 +138,68 @@ impl Rule for PlaintextCloudCredentials {
                 ),
             );
         }
-        // YAML strings: runtime environments.
-        let spec = JsonPath::root().key("spec");
-        match w.obj.kind {
-            Kind::RayJob => self.runtime_env_yaml(w, spec, out),
-            Kind::RayCronJob => self.runtime_env_yaml(w, spec.key("jobTemplate"), out),
-            Kind::RayService => self.serve_config(w, out),
-            _ => {}
-        }
-    }
-}
-
-impl PlaintextCloudCredentials {
-    fn runtime_env_yaml(&self, w: &Workload<'_>, job: JsonPath, out: &mut Sink<'_>) {
-        let mut node = &w.obj.root;
-        for k in job.as_str().split('.') {
-            let Some(n) = node.get(k) else { return };
-            node = n;
-        }
-        let Some((key, val)) = node.get_entry("runtimeEnvYAML") else {
-            return;
-        };
-        let Some(inner) = Embedded::parse(key, val) else {
-            return;
-        };
-        let path = job.key("runtimeEnvYAML");
-        if let Some(env) = inner.root.get("env_vars") {
-            inner.report_env(w, env, &path, "runtimeEnvYAML", out);
-        }
-    }
-
-    fn serve_config(&self, w: &Workload<'_>, out: &mut Sink<'_>) {
-        let Some(spec) = w.obj.root.get("spec") else {
-            return;
-        };
-        let Some((key, val)) = spec.get_entry("serveConfigV2") else {
-            return;
-        };
-        let Some(inner) = Embedded::parse(key, val) else {
-            return;
-        };
-        let path = JsonPath::root().keys(&["spec", "serveConfigV2"]);
-        for app in inner
-            .root
-            .get("applications")
-            .map(Node::as_seq)
-            .unwrap_or(&[])
-        {
-            let app_name = app.get("name").and_then(Node::as_str).unwrap_or("?");
-            if let Some(env) = app.path(&["runtime_env", "env_vars"]) {
-                let at = format!("serveConfigV2 application `{app_name}`");
-                inner.report_env(w, env, &path, &at, out);
-            }
-            for d in app.get("deployments").map(Node::as_seq).unwrap_or(&[]) {
-                let env = d.path(&["ray_actor_options", "runtime_env", "env_vars"]);
-                if let Some(env) = env {
-                    let dep = d.get("name").and_then(Node::as_str).unwrap_or("?");
-                    let at = format!("serveConfigV2 deployment `{app_name}/{dep}`");
-                    inner.report_env(w, env, &path, &at, out);
-                }
-            }
-        }
-    }
-}
-
-/// A YAML document held in a string field, with what is needed to map its positions
-/// back to the file.
-struct Embedded {
-    root: Node,
-    /// Where the string's first line of content is in the file, when the string is a
-    /// block scalar (`|`) whose lines are the file's lines; `None` for a one-line or
-    /// quoted string, where every finding points at the field.
-    block_start: Option<Pos>,
-    /// Blank lines before the first line of content (they start the string's text).
-    lead: u32,
-    field: Pos,
-}
-
-impl Embedded {
-    fn parse(key: &Node, val: &Node) -> Option<Embedded> {
-        let text = val.as_str()?;
-        // Most runtime environments set no variables: skip the parse.
-        if !text.contains("env_vars") {
-            return None;
-        }
-        let doc = parse_documents("<embedded>", text, &Limits::default())
-            .ok()?
-            .into_iter()
-            .next()?;
-        let lead = text.bytes().take_while(|&b| b == b'\n').count() as u32;
-        Some(Embedded {
-            root: doc.root,
-            block_start: (val.pos.line > key.pos.line).then_some(val.pos),
-            lead,
-            field: key.pos,
-        })
-    }
-
-    /// The file position of a position inside the string.
-    fn file_pos(&self, inner: Pos) -> Pos {
-        match self.block_start {
-            Some(start) if inner.line > self.lead => Pos {
-                line: start.line + inner.line - 1 - self.lead,
-                col: start.col + inner.col.saturating_sub(1),
-            },
-            _ => self.field,
-        }
-    }
-
-    fn report_env(
-        &self,
-        w: &Workload<'_>,
-        env: &Node,
-        path: &JsonPath,
-        at: &str,
-        out: &mut Sink<'_>,
-    ) {
-        for (k, v) in env.as_map() {
-            let (Some(name), Some(value)) = (k.as_str(), v.scalar_text()) else {
+        // YAML strings: runtime environments. One that rayward cannot read is RW802's.
+        for f in embedded::fields(w.obj) {
+            let Ok(Some(inner)) = Embedded::parse(&f) else {
                 continue;
             };
-            if let Some(why) = why(name, value) {
-                out.report(
-                    w.obj,
-                    path.clone(),
-                    self.file_pos(k.pos),
-                    format!(
-                        "{at}: env var {name} {why} in plain text (`{}`)",
-                        mask(value)
-                    ),
-                );
+            match f.name {
+                "runtimeEnvYAML" => {
+                    if let Some(env) = inner.root.get("env_vars") {
+                        report_env(&inner, w, env, &f.path, "runtimeEnvYAML", out);
+                    }
+                }
+                _ => serve_config(&inner, w, &f.path, out),
             }
+        }
+    }
+}
+
+fn serve_config(inner: &Embedded, w: &Workload<'_>, path: &JsonPath, out: &mut Sink<'_>) {
+    for app in inner
+        .root
+        .get("applications")
+        .map(Node::as_seq)
+        .unwrap_or(&[])
+    {
+        let app_name = app.get("name").and_then(Node::as_str).unwrap_or("?");
+        if let Some(env) = app.path(&["runtime_env", "env_vars"]) {
+            let at = format!("serveConfigV2 application `{app_name}`");
+            report_env(inner, w, env, path, &at, out);
+        }
+        for d in app.get("deployments").map(Node::as_seq).unwrap_or(&[]) {
+            let env = d.path(&["ray_actor_options", "runtime_env", "env_vars"]);
+            if let Some(env) = env {
+                let dep = d.get("name").and_then(Node::as_str).unwrap_or("?");
+                let at = format!("serveConfigV2 deployment `{app_name}/{dep}`");
+                report_env(inner, w, env, path, &at, out);
+            }
+        }
+    }
+}
+
+fn report_env(
+    inner: &Embedded,
+    w: &Workload<'_>,
+    env: &Node,
+    path: &JsonPath,
+    at: &str,
+    out: &mut Sink<'_>,
+) {
+    for (k, v) in env.as_map() {
+        let (Some(name), Some(value)) = (k.as_str(), v.scalar_text()) else {
+            continue;
+        };
+        if let Some(why) = why(name, value) {
+            out.report(
+                w.obj,
+                path.clone(),
+                inner.file_pos(k.pos),
+                format!(
+                    "{at}: env var {name} {why} in plain text (`{}`)",
+                    mask(value)
+                ),
+            );
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Helpers shared by several rules.
 
 pub mod credentials;
+pub mod embedded;
 pub mod image;
 pub mod network;
 pub mod pod_security;
