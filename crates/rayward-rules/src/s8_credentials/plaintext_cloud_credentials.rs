@@ -1,7 +1,8 @@
 use crate::util::credentials::{credential_format, mask, not_a_secret_value, secret_name};
 use crate::util::embedded::{self, Embedded};
 use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
-use rayward_manifest::{JsonPath, Node, Workload};
+use rayward_manifest::yaml11::Resolved;
+use rayward_manifest::{JsonPath, Node, Pos, Value, Workload};
 
 declare_rule! {
     /// ## What it checks
@@ -13,11 +14,18 @@ declare_rule! {
     ///   `deployments[].ray_actor_options.runtime_env`), both YAML strings that rayward
     ///   parses; the finding points at the line of the variable inside the string;
     /// - `gcsFaultToleranceOptions.redisPassword.value` and a literal `redis-password` in
-    ///   `rayStartParams`.
+    ///   `rayStartParams`;
+    /// - every other string of a Ray object and of its embedded documents (annotations,
+    ///   labels, a RayJob's `entrypoint`, container `command` and `args`, `pip` URLs, …),
+    ///   for the high-confidence shapes only: a key format anywhere in the string, or an
+    ///   assignment `NAME=value`, `--name=value`, `--name value` (also as two `args`
+    ///   items) whose name says secret and whose value is a literal. Long random strings
+    ///   and base64 blobs alone are not reported.
     ///
     /// A value is reported when its format is a cloud credential whatever the variable's
     /// name (Alibaba Cloud AccessKey ID `LTAI…`, AWS access key ID `AKIA…`/`ASIA…`, a
-    /// private key or a GCP service-account JSON), or when the name says secret (whole
+    /// GitHub token `ghp_…`, a Hugging Face token `hf_…`, a private key or a GCP
+    /// service-account JSON), or when the name says secret (whole
     /// words `SECRET`, `TOKEN`, `PASSWORD`, `PASSWD`, `CREDENTIAL(S)`, `ACCESS_KEY`,
     /// `API_KEY`, `PRIVATE_KEY`, any case, camelCase split) and the value is a real one:
     /// not empty, not a reference (`$(VAR)`, `${VAR}`, `$VAR`), not a file path, not a
@@ -72,6 +80,7 @@ impl Rule for PlaintextCloudCredentials {
     }
 
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
+        let start = out.out.len();
         // Container env. Read the nodes directly and build paths only for findings: this
         // runs over every env entry of every container.
         for (_, c) in w.containers() {
@@ -152,7 +161,157 @@ impl Rule for PlaintextCloudCredentials {
                 _ => serve_config(&inner, w, &f.path, out),
             }
         }
+        if w.obj.kind.is_ray() {
+            scan_every_string(w, out, start);
+        }
     }
+}
+
+/// Every other string of a Ray object (annotations, labels, a RayJob's `entrypoint`,
+/// container `command` and `args`, `rayStartParams`, …) and of its embedded documents,
+/// for the high-confidence shapes only: a key format ([`credential_format`]) anywhere in
+/// the string, or an assignment `NAME=value` / `--name=value` / `--name value` whose name
+/// says secret and whose value is a literal. Long strings or base64 blobs alone are not
+/// reported. Places the checks above reported are skipped (one finding per place), and so
+/// are env entries (`name` + `value`), which the container check reads with their name.
+fn scan_every_string(w: &Workload<'_>, out: &mut Sink<'_>, start: usize) {
+    let mut seen: std::collections::HashSet<(u32, u32)> = out.out[start..]
+        .iter()
+        .map(|f| (f.line, f.column))
+        .collect();
+    let skip_fields: Vec<JsonPath> = embedded::fields(w.obj)
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+    let mut hits = Vec::new();
+    walk(&w.obj.root, JsonPath::root(), &skip_fields, &mut hits);
+    for (path, pos, why, value) in hits {
+        if seen.insert((pos.line, pos.col)) {
+            out.report(
+                w.obj,
+                path.clone(),
+                pos,
+                format!("`{path}` {why} in plain text (`{}`)", mask(&value)),
+            );
+        }
+    }
+    for f in embedded::fields(w.obj) {
+        let Ok(Some(inner)) = Embedded::parse(&f) else {
+            continue;
+        };
+        let mut hits = Vec::new();
+        walk(
+            &inner.root,
+            JsonPath::root(),
+            &[JsonPath::root().key("env_vars")],
+            &mut hits,
+        );
+        for (inner_path, pos, why, value) in hits {
+            let pos = inner.file_pos(pos);
+            if seen.insert((pos.line, pos.col)) {
+                out.report(
+                    w.obj,
+                    f.path.clone(),
+                    pos,
+                    format!(
+                        "{}: `{inner_path}` {why} in plain text (`{}`)",
+                        f.name,
+                        mask(&value)
+                    ),
+                );
+            }
+        }
+    }
+}
+
+type Hit = (JsonPath, Pos, String, String);
+
+fn walk(n: &Node, path: JsonPath, skip: &[JsonPath], hits: &mut Vec<Hit>) {
+    if skip.contains(&path) {
+        return;
+    }
+    match &n.value {
+        Value::Map(entries) => {
+            // An env entry: the container check reads it with its name.
+            if n.get("name").is_some() && n.get("value").is_some() && entries.len() <= 3 {
+                return;
+            }
+            for (k, v) in entries {
+                let key = k.scalar_text().unwrap_or_default();
+                walk(v, path.key(key), skip, hits);
+            }
+        }
+        Value::Seq(items) => {
+            for (i, it) in items.iter().enumerate() {
+                walk(it, path.idx(i), skip, hits);
+                // `args: ["--db-password", "value"]`: a flag and its value as two items.
+                let flag = it.as_str().and_then(|t| t.strip_prefix("--"));
+                let next = items.get(i + 1).and_then(|n| n.as_str().map(|v| (n, v)));
+                if let (Some(flag), Some((vn, value))) = (flag, next) {
+                    if let Some((name, value)) = secret_assignment(&format!("--{flag} {value}")) {
+                        hits.push((
+                            path.idx(i + 1),
+                            vn.pos,
+                            format!("is the value of --{name}, a credential by its name,"),
+                            value.to_string(),
+                        ));
+                    }
+                }
+            }
+        }
+        Value::Scalar { text, .. } => {
+            if n.resolved().is_some_and(|r| r != Resolved::Str) {
+                return;
+            }
+            if let Some(f) = credential_format(text) {
+                hits.push((path, n.pos, format!("holds {f}"), text.to_string()));
+            } else if let Some((name, value)) = secret_assignment(text) {
+                hits.push((
+                    path,
+                    n.pos,
+                    format!("assigns {name}, a credential by its name,"),
+                    value,
+                ));
+            }
+        }
+    }
+}
+
+/// The first `NAME=value`, `--name=value` or `--name value` in `text` whose name says
+/// secret and whose value is a literal (not empty, not `$VAR`, `${VAR}`, `$(VAR)`, not a
+/// path or a boolean).
+fn secret_assignment(text: &str) -> Option<(String, String)> {
+    if !text.contains('=') && !text.contains("--") {
+        return None;
+    }
+    let tokens: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || matches!(c, ';' | '&' | '|' | '(' | ')' | ','))
+        .filter(|t| !t.is_empty())
+        .collect();
+    for (i, tok) in tokens.iter().enumerate() {
+        let tok = tok.trim_matches(|c| c == '"' || c == '\'');
+        let (name, value) = if let Some((n, v)) = tok.split_once('=') {
+            (n, v)
+        } else if let Some(flag) = tok.strip_prefix("--") {
+            match tokens.get(i + 1) {
+                Some(v) if !v.starts_with('-') => (flag, *v),
+                _ => continue,
+            }
+        } else {
+            continue;
+        };
+        let bare = name.trim_start_matches('-');
+        let value = value.trim_matches(|c| c == '"' || c == '\'');
+        let well_formed = !bare.is_empty()
+            && bare
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            && bare.as_bytes()[0].is_ascii_alphabetic();
+        if well_formed && secret_name(bare) && !not_a_secret_value(value) {
+            return Some((bare.to_string(), value.to_string()));
+        }
+    }
+    None
 }
 
 fn serve_config(inner: &Embedded, w: &Workload<'_>, path: &JsonPath, out: &mut Sink<'_>) {

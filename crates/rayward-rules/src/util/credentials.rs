@@ -21,6 +21,18 @@ pub fn credential_format(value: &str) -> Option<&'static str> {
     }) {
         return Some("an AWS access key ID");
     }
+    if has_key_id(
+        value,
+        &["ghp_", "gho_", "ghu_", "ghs_", "ghr_"],
+        36,
+        36,
+        |b| b.is_ascii_alphanumeric(),
+    ) {
+        return Some("a GitHub token");
+    }
+    if has_key_id(value, &["hf_"], 34, 34, |b| b.is_ascii_alphabetic()) {
+        return Some("a Hugging Face token");
+    }
     if value.len() >= 13
         && (value.contains("\"private_key\"")
             || (value.contains("-----BEGIN") && value.contains("PRIVATE KEY-----")))
