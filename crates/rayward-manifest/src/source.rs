@@ -62,27 +62,84 @@ pub fn load_file(path: &Path, limits: &Limits) -> Loaded {
         }),
         ..Loaded::default()
     };
+    let too_large = |size: u64| Loaded {
+        error: Some(LoadError {
+            file: name.clone(),
+            line: 0,
+            col: 0,
+            kind: LoadErrorKind::TooLarge {
+                size,
+                limit: limits.max_file_bytes,
+            },
+        }),
+        ..Loaded::default()
+    };
+    // Only regular files are read: a FIFO would block the run forever and a device
+    // (/dev/zero, /dev/urandom) never ends while its metadata says size 0. The check is
+    // made before opening (opening a FIFO blocks) and again on the open file (the path may
+    // have changed in between); standard input is `-`.
     match std::fs::metadata(path) {
-        Ok(m) if m.len() > limits.max_file_bytes => {
-            return Loaded {
-                error: Some(LoadError {
-                    file: name.clone(),
-                    line: 0,
-                    col: 0,
-                    kind: LoadErrorKind::TooLarge {
-                        size: m.len(),
-                        limit: limits.max_file_bytes,
-                    },
-                }),
-                ..Loaded::default()
-            }
-        }
+        Ok(m) if !m.is_file() => return not_regular(&name, m.file_type()),
+        Ok(m) if m.len() > limits.max_file_bytes => return too_large(m.len()),
         Ok(_) => {}
         Err(e) => return io_err(e),
     }
-    match std::fs::read(path) {
-        Ok(bytes) => load_bytes(&name, &bytes, limits),
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true);
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // O_NONBLOCK: a FIFO swapped in after the check must not block the open.
+        opts.custom_flags(0o4000);
+    }
+    let file = match opts.open(path) {
+        Ok(f) => f,
+        Err(e) => return io_err(e),
+    };
+    match file.metadata() {
+        Ok(m) if !m.is_file() => return not_regular(&name, m.file_type()),
+        Ok(_) => {}
+        Err(e) => return io_err(e),
+    }
+    // Never more than the limit, whatever the metadata said (a file can grow, and
+    // /proc-like files report size 0).
+    let mut bytes = Vec::new();
+    match std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, limits.max_file_bytes + 1),
+        &mut bytes,
+    ) {
+        Ok(n) if n as u64 > limits.max_file_bytes => too_large(n as u64),
+        Ok(_) => load_bytes(&name, &bytes, limits),
         Err(e) => io_err(e),
+    }
+}
+
+/// The error for a path that is not a regular file.
+fn not_regular(name: &str, t: std::fs::FileType) -> Loaded {
+    use std::os::unix::fs::FileTypeExt;
+    let what = if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    };
+    Loaded {
+        error: Some(LoadError {
+            file: name.to_string(),
+            line: 0,
+            col: 0,
+            kind: LoadErrorKind::Io(format!(
+                "{what}: rayward reads regular files only (use `-` for standard input)"
+            )),
+        }),
+        ..Loaded::default()
     }
 }
 

@@ -192,10 +192,15 @@ pub fn run(args: HardenArgs) -> Result<u8> {
     if !errors.is_empty() {
         // Half a bundle applied is worse than none: nothing is written.
         for e in &errors {
-            eprintln!(
-                "rayward: error: {}:{}:{}: {}",
-                e.file, e.line, e.column, e.message
-            );
+            // `file: message` for an error of the whole file (line 0), as audit writes it.
+            if e.line == 0 {
+                eprintln!("rayward: error: {}: {}", e.file, e.message);
+            } else {
+                eprintln!(
+                    "rayward: error: {}:{}:{}: {}",
+                    e.file, e.line, e.column, e.message
+                );
+            }
         }
         eprintln!("rayward: nothing written: fix the input errors above");
         return Ok(2);
