@@ -137,7 +137,7 @@ impl App {
             .get_or_create(&ReviewLabels {
                 endpoint: "validate",
                 mode: mode.as_str(),
-                kind: req.kind.kind.clone(),
+                kind: crate::metrics::kind_label(&req.kind),
                 verdict: d.verdict.as_str(),
             })
             .inc();
@@ -217,7 +217,7 @@ impl App {
             .get_or_create(&ReviewLabels {
                 endpoint: "mutate",
                 mode: "mutate",
-                kind: req.kind.kind.clone(),
+                kind: crate::metrics::kind_label(&req.kind),
                 verdict,
             })
             .inc();

@@ -335,3 +335,73 @@ fn webhook_reviews_of_one_megabyte_stay_in_budget() {
         }
     }
 }
+
+/// Issue 10 §3: `request.kind.kind` from a direct caller used to become a label value, so
+/// 300 reviews of random kinds grew `/metrics` to 20 MB. Over the real socket: the kind
+/// label takes only kinds rayward knows, the rest count as `other`.
+#[test]
+fn webhook_metrics_stay_bounded_whatever_kinds_callers_send() {
+    let d = dir().join("metrics");
+    std::fs::create_dir_all(&d).unwrap();
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_rayward"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let p = |s: &str| d.join(s).display().to_string();
+    run(&["certs", "ca", "--out", &p("ca"), "--force"]);
+    run(&[
+        "certs",
+        "node",
+        "--ca",
+        &p("ca"),
+        "--out",
+        &p("tls"),
+        "--ip",
+        "127.0.0.1",
+        "--force",
+    ]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (_server, client) = webhook(&d);
+    let t0 = Instant::now();
+    while rt
+        .block_on(client.request("GET", "/healthz", "text/plain", vec![]))
+        .is_err()
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "webhook never answered"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for i in 0..300 {
+        let kind = format!("Kind{i}x{}", "y".repeat(200));
+        let mut body: serde_json::Value =
+            serde_json::from_slice(&review("RayJob", ray_job(""))).unwrap();
+        body["request"]["kind"]["kind"] = serde_json::json!(kind);
+        body["request"]["kind"]["group"] = serde_json::json!(format!("evil{i}.example"));
+        for path in ["/validate", "/mutate"] {
+            let r = rt
+                .block_on(client.request(
+                    "POST",
+                    path,
+                    "application/json",
+                    serde_json::to_vec(&body).unwrap(),
+                ))
+                .unwrap();
+            assert_eq!(r.status, 200, "{}", r.text());
+        }
+    }
+    let m = rt
+        .block_on(client.request("GET", "/metrics", "text/plain", vec![]))
+        .unwrap()
+        .text();
+    assert!(!m.contains("Kind1x"), "a caller's kind became a label");
+    assert!(m.contains("kind=\"other\""), "{m}");
+    assert!(m.len() < 64 * 1024, "/metrics is {} bytes", m.len());
+}
