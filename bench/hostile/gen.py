@@ -48,6 +48,16 @@ def wide(n):
     return HEAD + "data:\n" + "".join("  k%d: v\n" % i for i in range(n))
 
 
+def worker_groups(n):
+    s = ("apiVersion: ray.io/v1\nkind: RayCluster\nmetadata: {name: a, namespace: t}\nspec:\n"
+         "  rayVersion: \"2.60.0\"\n  headGroupSpec:\n    template:\n      spec:\n"
+         "        containers: [{name: ray-head, image: rayproject/ray:2.60.0}]\n  workerGroupSpecs:\n")
+    for i in range(n):
+        s += ("  - groupName: g%d\n    replicas: 1\n    template:\n      spec:\n"
+              "        containers: [{name: ray-worker, image: rayproject/ray:2.60.0}]\n" % i)
+    return s
+
+
 def deep_block(n):
     return HEAD + "spec:\n" + "".join("  " * (i + 1) + "k:\n" for i in range(n))
 
@@ -62,6 +72,7 @@ cases = {
     "clusters-3000": clusters(3000),
     "wide-map-80k": wide(80000),
     "deep-block-127": deep_block(127),
+    "worker-groups-3000": worker_groups(3000),
 }
 for name, text in cases.items():
     data = text.encode()
