@@ -13,7 +13,10 @@ pub fn object_diff(before: Option<&Object>, after: &Object) -> String {
     if old == new {
         return String::new();
     }
-    let what = format!("{} ({})", after.file, after.id());
+    // The header names the file and the object, both from the input: escaped for the
+    // terminal (the YAML below quotes control characters itself).
+    let what = rayward_manifest::terminal::escape(&format!("{} ({})", after.file, after.id()))
+        .into_owned();
     let a = if before.is_some() {
         format!("a/{what}")
     } else {

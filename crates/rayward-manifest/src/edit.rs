@@ -98,7 +98,11 @@ pub fn plain_safe(s: &str) -> bool {
     if s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
         return false;
     }
-    if s.chars().any(|c| c.is_control() || c == '\u{feff}') {
+    if s.chars().any(|c| {
+        c.is_control()
+            || matches!(c, '\u{feff}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
+    }) {
         return false;
     }
     if matches!(

@@ -177,7 +177,10 @@ fn literal_block(text: &str) -> Option<&'static str> {
 
 /// Characters YAML 1.1 readers treat as line breaks or byte-order marks.
 fn is_special(c: char) -> bool {
-    matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}' | '\u{feff}')
+    // Line separators YAML folds, the BOM, and the bidi controls that would reorder what a
+    // terminal shows of harden's output: all written as `\u` escapes, which read back the same.
+    matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}' | '\u{feff}'
+        | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
 }
 
 fn write_key(out: &mut String, k: &Node) {

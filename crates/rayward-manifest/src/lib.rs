@@ -13,6 +13,7 @@ pub mod object;
 pub mod pod;
 pub mod selector;
 pub mod source;
+pub mod terminal;
 pub mod yaml11;
 
 pub use error::{LoadError, LoadErrorKind};

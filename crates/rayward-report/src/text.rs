@@ -22,6 +22,11 @@ fn sev_code(s: Severity) -> &'static str {
     }
 }
 
+/// Input-derived text for the terminal (see `rayward_manifest::terminal`).
+fn esc(s: &str) -> std::borrow::Cow<'_, str> {
+    rayward_manifest::terminal::escape(s)
+}
+
 pub(crate) fn render(r: &Report, style: Style) -> String {
     let c = style.color;
     let mut out = String::new();
@@ -35,33 +40,33 @@ pub(crate) fn render(r: &Report, style: Style) -> String {
             if current_file.is_some() {
                 out.push('\n');
             }
-            let _ = writeln!(out, "{}", paint(&f.file, "1", c));
+            let _ = writeln!(out, "{}", paint(&esc(&f.file), "1", c));
             current_file = Some(&f.file);
         }
         let sev = format!("{:<8}", f.severity.as_str());
         let _ = writeln!(
             out,
             "{}:{}:{}: {} {} {} {}",
-            f.file,
+            esc(&f.file),
             f.line,
             f.column,
             paint(&sev, sev_code(f.severity), c),
             paint(f.rule_id, "1", c),
             f.rule_name,
-            f.object.id(),
+            esc(&f.object.id()),
         );
-        let _ = writeln!(out, "    {}", f.message);
+        let _ = writeln!(out, "    {}", esc(&f.message));
         if !f.path.is_empty() {
-            let _ = writeln!(out, "    {} {}", paint("at", "2", c), f.path);
+            let _ = writeln!(out, "    {} {}", paint("at", "2", c), esc(&f.path));
         }
-        let _ = writeln!(out, "    {} {}", paint("fix:", "32", c), f.fix);
+        let _ = writeln!(out, "    {} {}", paint("fix:", "32", c), esc(&f.fix));
         if let Some(reason) = &f.suppressed {
             let why = if reason.is_empty() {
                 "no reason given"
             } else {
                 reason
             };
-            let _ = writeln!(out, "    {} {}", paint("suppressed:", "2", c), why);
+            let _ = writeln!(out, "    {} {}", paint("suppressed:", "2", c), esc(why));
         }
     }
     if !r.errors.is_empty() {
@@ -70,16 +75,16 @@ pub(crate) fn render(r: &Report, style: Style) -> String {
         }
         for e in &r.errors {
             let place = if e.line > 0 {
-                format!("{}:{}:{}", e.file, e.line, e.column)
+                format!("{}:{}:{}", esc(&e.file), e.line, e.column)
             } else {
-                e.file.clone()
+                esc(&e.file).into_owned()
             };
             let _ = writeln!(
                 out,
                 "{} {}: {}",
                 paint("error:", "1;31", c),
                 place,
-                e.message
+                esc(&e.message)
             );
         }
     }

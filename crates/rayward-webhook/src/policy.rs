@@ -11,6 +11,7 @@
 //!   (`ray.io/node-type: head`, …) and publishes a Ray port is then caught by RW112.
 
 use crate::review::{Request, Response, Status};
+use rayward_manifest::terminal::{escape, escape_keep_lines};
 use rayward_manifest::{load_bytes, Kind, Limits, Object};
 use rayward_rules::engine::Selection;
 use rayward_rules::settings::Settings;
@@ -206,10 +207,13 @@ impl Policy {
                         decision.response.allowed = false;
                         decision.response.status = Some(Status {
                             code: 400,
-                            message: msg,
+                            message: escape_keep_lines(&msg).into_owned(),
                         });
                     }
-                    Mode::Warn => decision.response.warnings.push(one_line(&msg)),
+                    Mode::Warn => decision
+                        .response
+                        .warnings
+                        .push(escape(&one_line(&msg)).into_owned()),
                     Mode::DryRun => {}
                 }
             }
@@ -224,7 +228,15 @@ impl Policy {
                         decision.response.allowed = false;
                         decision.response.status = Some(Status {
                             code: 403,
-                            message: deny_message(&what, self.deny_at, &deny, below.len()),
+                            // kubectl prints this in the user's terminal: names and values
+                            // in it come from the object, so control characters are escaped.
+                            message: escape_keep_lines(&deny_message(
+                                &what,
+                                self.deny_at,
+                                &deny,
+                                below.len(),
+                            ))
+                            .into_owned(),
                         });
                     }
                     Mode::Enforce | Mode::Warn => {
@@ -234,7 +246,10 @@ impl Policy {
                         } else {
                             below
                         };
-                        decision.response.warnings = warnings(&list);
+                        decision.response.warnings = warnings(&list)
+                            .iter()
+                            .map(|w| escape(w).into_owned())
+                            .collect();
                         if !list.is_empty() {
                             decision.verdict = Verdict::Warned;
                         }

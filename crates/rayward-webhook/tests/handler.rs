@@ -472,3 +472,35 @@ fn unreadable_runtime_env_is_denied_not_skipped() {
         assert!(r["warnings"].to_string().contains("RW802"), "{r}");
     }
 }
+
+/// Issue 10 §5: kubectl prints the deny message and warnings in the user's terminal; a
+/// name chosen by whoever creates the object must not drive it.
+#[test]
+fn deny_messages_and_warnings_escape_terminal_sequences() {
+    let mut obj = insecure_cluster();
+    obj["metadata"]["name"] = json!("x\u{1b}]0;pwned\u{7}\u{1b}[2J\r\u{202e}y");
+    obj["spec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]["name"] =
+        json!("w\u{1b}[8m");
+    for mode in [Mode::Enforce, Mode::Warn] {
+        let r = post(
+            &app(mode),
+            "/validate",
+            &review(("ray.io", "RayCluster"), "team-a", obj.clone()),
+        );
+        let mut texts: Vec<String> = r["warnings"]
+            .as_array()
+            .map(|w| w.iter().map(|s| s.as_str().unwrap().to_string()).collect())
+            .unwrap_or_default();
+        if let Some(m) = r["status"]["message"].as_str() {
+            texts.push(m.to_string());
+        }
+        assert!(!texts.is_empty(), "{r}");
+        for t in texts {
+            assert!(
+                !t.chars()
+                    .any(|c| (c.is_control() && c != '\n') || c == '\u{202e}'),
+                "{mode:?}: raw control in {t:?}"
+            );
+        }
+    }
+}

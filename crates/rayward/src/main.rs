@@ -26,7 +26,12 @@ fn main() -> ExitCode {
     match code {
         Ok(c) => ExitCode::from(c),
         Err(e) => {
-            eprintln!("rayward: error: {e:#}");
+            // Errors quote paths and values from the command line and the input.
+            let text = format!("{e:#}");
+            eprintln!(
+                "rayward: error: {}",
+                rayward_manifest::terminal::escape_keep_lines(&text)
+            );
             ExitCode::from(2)
         }
     }

@@ -3,6 +3,7 @@
 use crate::cli::{AuditArgs, ColorChoice, OutputFormat};
 use crate::config::Config;
 use anyhow::{bail, Context, Result};
+use rayward_manifest::terminal::escape;
 use rayward_manifest::{expand_paths, load_bytes, load_file, Limits, LoadError, Loaded, Object};
 use rayward_report::{write, Format, InputError, Report, Style};
 use rayward_rules::{Engine, Finding, Severity};
@@ -144,10 +145,8 @@ pub fn run(args: AuditArgs) -> Result<u8> {
     }
     if format != Format::Text && !report.errors.is_empty() {
         for e in &report.errors {
-            eprintln!(
-                "rayward: error: {}:{}:{}: {}",
-                e.file, e.line, e.column, e.message
-            );
+            let (file, message) = (escape(&e.file), escape(&e.message));
+            eprintln!("rayward: error: {file}:{}:{}: {message}", e.line, e.column);
         }
     }
     if !report.errors.is_empty() {

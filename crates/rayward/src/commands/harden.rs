@@ -8,6 +8,7 @@ use rayward_harden::companions::COMPANIONS_FILE;
 use rayward_harden::diff::object_diff;
 use rayward_harden::{harden_bundle, Options, Source};
 use rayward_manifest::emit::to_yaml_stream;
+use rayward_manifest::terminal::escape;
 use rayward_manifest::{expand_paths, load_bytes, load_file, Limits, LoadError, Object};
 use rayward_report::{write, Format, InputError, Report, Style};
 use rayward_rules::util::quantity;
@@ -193,13 +194,11 @@ pub fn run(args: HardenArgs) -> Result<u8> {
         // Half a bundle applied is worse than none: nothing is written.
         for e in &errors {
             // `file: message` for an error of the whole file (line 0), as audit writes it.
+            let (file, message) = (escape(&e.file), escape(&e.message));
             if e.line == 0 {
-                eprintln!("rayward: error: {}: {}", e.file, e.message);
+                eprintln!("rayward: error: {file}: {message}");
             } else {
-                eprintln!(
-                    "rayward: error: {}:{}:{}: {}",
-                    e.file, e.line, e.column, e.message
-                );
+                eprintln!("rayward: error: {file}:{}:{}: {message}", e.line, e.column);
             }
         }
         eprintln!("rayward: nothing written: fix the input errors above");
