@@ -22,7 +22,9 @@ fn ray_objects() -> &'static [Object] {
             "the shared corpus must sit at ../shared: {}",
             corpus.display()
         );
-        let (files, errors) = expand_paths(&[corpus]);
+        // The corpus, and the hostile shapes of harden's own names (tests/names.rs).
+        let names = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/names");
+        let (files, errors) = expand_paths(&[corpus, names]);
         assert!(errors.is_empty(), "{errors:?}");
         let mut out = Vec::new();
         for f in files {
@@ -46,7 +48,15 @@ fn emit(objects: &[&Object]) -> String {
 
 #[test]
 fn the_corpus_has_116_ray_objects() {
-    assert_eq!(ray_objects().len(), 116);
+    let corpus = ray_objects()
+        .iter()
+        .filter(|o| o.file.contains("shared/corpus"))
+        .count();
+    assert_eq!(corpus, 116);
+    assert!(
+        ray_objects().len() >= 121,
+        "the name fixtures are in the set too"
+    );
 }
 
 /// Why a finding of a rule with a fix may stay: the cases each fix leaves to the user.

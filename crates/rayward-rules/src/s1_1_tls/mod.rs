@@ -141,15 +141,85 @@ pub const CERT_INIT: &str = "rayward-certs";
 const CA_DIR: &str = "/etc/ray/ca";
 const TLS_DIR: &str = "/etc/ray/tls";
 
-/// The TLS env every Ray container (and the autoscaler) gets.
-fn tls_env() -> [(&'static str, String); 4] {
+/// The TLS env every Ray container (and the autoscaler) gets, for the certificate
+/// mounted at `dir`.
+fn tls_env(dir: &str) -> [(&'static str, String); 4] {
     [
         ("RAY_USE_TLS", "1".to_string()),
-        ("RAY_TLS_SERVER_CERT", format!("{TLS_DIR}/tls.crt")),
-        ("RAY_TLS_SERVER_KEY", format!("{TLS_DIR}/tls.key")),
-        ("RAY_TLS_CA_CERT", format!("{TLS_DIR}/ca.crt")),
+        ("RAY_TLS_SERVER_CERT", format!("{dir}/tls.crt")),
+        ("RAY_TLS_SERVER_KEY", format!("{dir}/tls.key")),
+        ("RAY_TLS_CA_CERT", format!("{dir}/ca.crt")),
     ]
 }
+
+/// Harden's own objects are recognised by their whole shape, never by name alone: a
+/// user's hostPath volume called `rayward-tls`, a volume `rayward-ca` of another Secret or
+/// an init container `rayward-certs` of any image is not harden's, and harden then takes
+/// a fresh name (`rayward-tls-1`, …) for its own. A name is harden's family when it is
+/// `base` or `base-N`.
+fn in_family(name: Option<&str>, base: &str) -> bool {
+    name.is_some_and(|n| {
+        n == base
+            || n.strip_prefix(base)
+                .and_then(|r| r.strip_prefix('-'))
+                .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+fn name_of(n: &Node) -> Option<&str> {
+    n.get("name").and_then(Node::as_str)
+}
+
+/// The memory-backed emptyDir harden adds for the node certificate, and nothing else.
+fn is_own_tls_volume(v: &Node) -> bool {
+    in_family(name_of(v), TLS_VOLUME)
+        && v.as_map().len() == 2
+        && v.path(&["emptyDir", "medium"]).and_then(Node::as_str) == Some("Memory")
+        && v.get("emptyDir").is_some_and(|e| e.as_map().len() == 1)
+}
+
+/// The CA Secret volume harden adds: the configured Secret, and nothing else.
+fn is_own_ca_volume(v: &Node, secret: &str) -> bool {
+    in_family(name_of(v), CA_VOLUME)
+        && v.as_map().len() == 2
+        && v.path(&["secret", "secretName"]).and_then(Node::as_str) == Some(secret)
+        && v.get("secret").is_some_and(|e| e.as_map().len() == 1)
+}
+
+/// The certificate issuer harden adds: its image, its arguments, and the two volumes
+/// mounted where the arguments say.
+fn is_own_init(c: &Node, image: &str, ca: &str, tls: &str) -> bool {
+    let args: Vec<&str> = c
+        .get("args")
+        .map(Node::as_seq)
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(Node::as_str)
+        .collect();
+    let mounts = c.get("volumeMounts").map(Node::as_seq).unwrap_or(&[]);
+    let mounted = |name: &str, path: &str| {
+        mounts.iter().any(|m| {
+            name_of(m) == Some(name) && m.get("mountPath").and_then(Node::as_str) == Some(path)
+        })
+    };
+    in_family(name_of(c), CERT_INIT)
+        && c.get("image").and_then(Node::as_str) == Some(image)
+        && args == CERT_ARGS
+        && c.get("command").is_none()
+        && mounted(ca, CA_DIR)
+        && mounted(tls, TLS_DIR)
+}
+
+/// `base`, or the first `base-N` no item of `list` is named.
+fn fresh_name(list: &Node, base: &str) -> String {
+    let taken = |n: &str| list.as_seq().iter().any(|x| name_of(x) == Some(n));
+    std::iter::once(base.to_string())
+        .chain((1..).map(|i| format!("{base}-{i}")))
+        .find(|n| !taken(n))
+        .expect("an unbounded sequence has a free name")
+}
+
+const CERT_ARGS: [&str; 7] = ["certs", "node", "--ca", CA_DIR, "--out", TLS_DIR, "--force"];
 
 /// The fix of RW101 and RW102: mutual TLS between every Ray node of a cluster, with a
 /// certificate per pod.
@@ -224,7 +294,7 @@ fn mount(name: &str, path: &str, read_only: bool) -> Node {
     m
 }
 
-fn cert_init_container(image: &str) -> Node {
+fn cert_init_container(image: &str, name: &str, ca: &str, tls: &str) -> Node {
     let strings = |xs: &[&str]| Node::new_seq(xs.iter().map(|s| Node::string(*s)).collect());
     let amounts = || {
         Node::map_of([
@@ -233,14 +303,11 @@ fn cert_init_container(image: &str) -> Node {
         ])
     };
     Node::map_of([
-        ("name", Node::string(CERT_INIT)),
+        ("name", Node::string(name)),
         ("image", Node::string(image)),
         // Arguments only: the image's entrypoint is rayward (the project's image is the
         // static binary alone, at /rayward, with no shell and no PATH to find it by).
-        (
-            "args",
-            strings(&["certs", "node", "--ca", CA_DIR, "--out", TLS_DIR, "--force"]),
-        ),
+        ("args", strings(&CERT_ARGS)),
         (
             "env",
             Node::new_seq(vec![Node::map_of([
@@ -260,10 +327,7 @@ fn cert_init_container(image: &str) -> Node {
         ),
         (
             "volumeMounts",
-            Node::new_seq(vec![
-                mount(CA_VOLUME, CA_DIR, true),
-                mount(TLS_VOLUME, TLS_DIR, false),
-            ]),
+            Node::new_seq(vec![mount(ca, CA_DIR, true), mount(tls, TLS_DIR, false)]),
         ),
     ])
 }
@@ -274,9 +338,29 @@ fn named<'n>(list: &'n mut Node, name: &str) -> Option<&'n mut Node> {
         .find(|n| n.get("name").and_then(Node::as_str) == Some(name))
 }
 
-/// Adds the TLS env and the read-only mount of the node certificate to a container.
-fn tls_container(c: &mut Node, path: &JsonPath, ch: &mut crate::fix::Changes) {
-    for (k, v) in tls_env() {
+/// Adds the TLS env and the read-only mount of the node certificate (volume `tls`) to a
+/// container. The mount goes to `/etc/ray/tls`, or the first `/etc/ray/tls-N` the
+/// container does not mount anything else at (a second mount at one path is refused by
+/// the API server); the env points where it went.
+fn tls_container(c: &mut Node, path: &JsonPath, tls: &str, ch: &mut crate::fix::Changes) {
+    let mounts = c.get("volumeMounts").map(Node::as_seq).unwrap_or(&[]);
+    let path_of = |m: &Node| {
+        m.get("mountPath")
+            .and_then(Node::as_str)
+            .map(str::to_string)
+    };
+    let existing = mounts
+        .iter()
+        .find(|m| name_of(m) == Some(tls))
+        .and_then(path_of);
+    let dir = existing.clone().unwrap_or_else(|| {
+        let used: Vec<String> = mounts.iter().filter_map(path_of).collect();
+        std::iter::once(TLS_DIR.to_string())
+            .chain((1..).map(|i| format!("{TLS_DIR}-{i}")))
+            .find(|d| !used.iter().any(|u| u.trim_end_matches('/') == d))
+            .expect("an unbounded sequence has a free path")
+    });
+    for (k, v) in tls_env(&dir) {
         let existing = c.get("env").and_then(|e| {
             e.as_seq()
                 .iter()
@@ -289,12 +373,12 @@ fn tls_container(c: &mut Node, path: &JsonPath, ch: &mut crate::fix::Changes) {
             }
         }
     }
-    if let Some(mounts) = c.seq_entry("volumeMounts") {
-        if named(mounts, TLS_VOLUME).is_none() {
-            mounts.push(mount(TLS_VOLUME, TLS_DIR, true));
+    if existing.is_none() {
+        if let Some(mounts) = c.seq_entry("volumeMounts") {
+            mounts.push(mount(tls, &dir, true));
             ch.add(
                 &path.key("volumeMounts"),
-                format!("mount the node certificate read-only at {TLS_DIR}"),
+                format!("mount the node certificate read-only at {dir}"),
             );
         }
     }
@@ -312,6 +396,10 @@ impl crate::fix::Fix for TlsFix {
     ) -> Vec<crate::Change> {
         let mut ch = crate::fix::Changes::new("RW101");
         let plan = tls_plan(obj);
+        let secret = cx.options.ca_secret.clone();
+        let image = cx.options.cert_image.clone();
+        // The TLS volume's name in each pod spec, for the containers of that pod.
+        let mut tls_names: Vec<(JsonPath, String)> = Vec::new();
         for sp in &plan.pod_specs {
             let target = crate::fix::PodTarget {
                 role: PodRole::Head,
@@ -321,26 +409,33 @@ impl crate::fix::Fix for TlsFix {
             let Some(spec) = target.spec_mut(&mut obj.root) else {
                 continue;
             };
-            if let Some(vols) = spec.seq_entry("volumes") {
-                if named(vols, CA_VOLUME).is_none() {
+            let Some(vols) = spec.seq_entry("volumes") else {
+                continue;
+            };
+            let ca = match vols.as_seq().iter().find(|v| is_own_ca_volume(v, &secret)) {
+                Some(v) => name_of(v).unwrap_or(CA_VOLUME).to_string(),
+                None => {
+                    let name = fresh_name(vols, CA_VOLUME);
                     vols.push(Node::map_of([
-                        ("name", Node::string(CA_VOLUME)),
+                        ("name", Node::string(name.clone())),
                         (
                             "secret",
-                            Node::map_of([(
-                                "secretName",
-                                Node::string(cx.options.ca_secret.clone()),
-                            )]),
+                            Node::map_of([("secretName", Node::string(secret.clone()))]),
                         ),
                     ]));
                     ch.add(
                         &sp.key("volumes"),
-                        format!("add the CA Secret `{}` as a volume", cx.options.ca_secret),
+                        format!("add the CA Secret `{secret}` as volume `{name}`"),
                     );
+                    name
                 }
-                if named(vols, TLS_VOLUME).is_none() {
+            };
+            let tls = match vols.as_seq().iter().find(|v| is_own_tls_volume(v)) {
+                Some(v) => name_of(v).unwrap_or(TLS_VOLUME).to_string(),
+                None => {
+                    let name = fresh_name(vols, TLS_VOLUME);
                     vols.push(Node::map_of([
-                        ("name", Node::string(TLS_VOLUME)),
+                        ("name", Node::string(name.clone())),
                         (
                             "emptyDir",
                             Node::map_of([("medium", Node::string("Memory"))]),
@@ -348,33 +443,51 @@ impl crate::fix::Fix for TlsFix {
                     ]));
                     ch.add(
                         &sp.key("volumes"),
-                        "add a memory-backed volume for the node certificate",
+                        format!("add a memory-backed volume `{name}` for the node certificate"),
                     );
+                    name
                 }
-            }
+            };
             if let Some(inits) = spec.seq_entry("initContainers") {
-                if named(inits, CERT_INIT).is_none() {
-                    inits.insert(0, cert_init_container(&cx.options.cert_image));
+                if !inits
+                    .as_seq()
+                    .iter()
+                    .any(|c| is_own_init(c, &image, &ca, &tls))
+                {
+                    let name = fresh_name(inits, CERT_INIT);
+                    inits.insert(0, cert_init_container(&image, &name, &ca, &tls));
                     ch.add(
                         &sp.key("initContainers").idx(0),
-                        "add the init container issuing this pod's certificate",
+                        format!("add the init container `{name}` issuing this pod's certificate"),
                     );
                 }
             }
+            tls_names.push((sp.clone(), tls));
         }
+        let tls_for = |container: &JsonPath| {
+            tls_names
+                .iter()
+                .filter(|(sp, _)| container.as_str().starts_with(&format!("{}.", sp.as_str())))
+                .max_by_key(|(sp, _)| sp.as_str().len())
+                .map(|(_, n)| n.clone())
+        };
         for cp in &plan.ray_containers {
+            let Some(tls) = tls_for(cp) else { continue };
             if let Some(c) = obj.root.at_path_mut(cp).filter(|c| c.is_map()) {
-                tls_container(c, cp, &mut ch);
+                tls_container(c, cp, &tls, &mut ch);
             }
         }
         for cluster in &plan.autoscalers {
+            // The autoscaler runs in the head pod: the head's TLS volume.
+            let head = cluster.keys(&["headGroupSpec", "template", "spec", "x"]);
+            let Some(tls) = tls_for(&head) else { continue };
             let path = cluster.key("autoscalerOptions");
             if let Some(a) = obj
                 .root
                 .at_path_mut(cluster)
                 .and_then(|c| c.map_entry("autoscalerOptions"))
             {
-                tls_container(a, &path, &mut ch);
+                tls_container(a, &path, &tls, &mut ch);
             }
         }
         for (cluster, head) in &plan.copy_to_autoscaler {

@@ -227,6 +227,8 @@ pub fn run(args: HardenArgs) -> Result<u8> {
     }
     match &args.output {
         Some(dir) => {
+            // Every path is decided, and checked, before anything is written.
+            let mut planned: Vec<(PathBuf, String)> = Vec::new();
             for f in &bundle.files {
                 let rel = out_names
                     .get(&f.file)
@@ -238,14 +240,28 @@ pub fn run(args: HardenArgs) -> Result<u8> {
                 } else {
                     rel
                 };
-                let path = dir.join(rel);
-                write_file(&path, &to_yaml_stream(f.objects.iter().map(|o| &o.root)))?;
+                planned.push((rel, to_yaml_stream(f.objects.iter().map(|o| &o.root))));
+            }
+            let companions = companions_name(planned.iter().map(|(r, _)| r.as_path()));
+            if companions != Path::new(COMPANIONS_FILE) {
+                eprintln!(
+                    "rayward: an input is named {COMPANIONS_FILE}: the companion objects go to {}",
+                    escape(&companions.display().to_string())
+                );
             }
             if !bundle.companions.is_empty() {
-                write_file(
-                    &dir.join(COMPANIONS_FILE),
-                    &to_yaml_stream(bundle.companions.iter().map(|o| &o.root)),
-                )?;
+                planned.push((
+                    companions,
+                    to_yaml_stream(bundle.companions.iter().map(|o| &o.root)),
+                ));
+            }
+            if let Err(why) = check_outputs(dir, planned.iter().map(|(r, _)| r.as_path())) {
+                eprintln!("rayward: error: {}", escape(&why));
+                eprintln!("rayward: nothing written");
+                return Ok(2);
+            }
+            for (rel, text) in &planned {
+                write_file(&dir.join(rel), text)?;
             }
         }
         None if !args.diff => {
@@ -298,6 +314,54 @@ fn looks_like_json(bytes: &[u8]) -> bool {
         .iter()
         .find(|b| !b.is_ascii_whitespace())
         .is_some_and(|b| *b == b'{' || *b == b'[')
+}
+
+/// Where the companions go: `companions.yaml`, or `companions-N.yaml` when an input's own
+/// output already has that name (a user's file is never overwritten).
+fn companions_name<'a>(taken: impl Iterator<Item = &'a Path>) -> PathBuf {
+    let taken: Vec<&Path> = taken.collect();
+    let stem = COMPANIONS_FILE.trim_end_matches(".yaml");
+    std::iter::once(PathBuf::from(COMPANIONS_FILE))
+        .chain((1..).map(|n| PathBuf::from(format!("{stem}-{n}.yaml"))))
+        .find(|c| !taken.contains(&c.as_path()))
+        .expect("an unbounded sequence has a free name")
+}
+
+/// Every output must stay inside `dir`: a relative path of plain components (no `..`, no
+/// root, as `--stdin-name ../x.yaml` or `/etc/x` would give), through no symbolic link
+/// that already exists under `dir`, and no two outputs may share a path.
+fn check_outputs<'a>(dir: &Path, rels: impl Iterator<Item = &'a Path>) -> Result<(), String> {
+    use std::path::Component;
+    let mut seen = std::collections::HashSet::new();
+    for rel in rels {
+        if rel.as_os_str().is_empty()
+            || !rel.components().all(|c| matches!(c, Component::Normal(_)))
+        {
+            return Err(format!(
+                "output path {} would leave {} (an input name with `..`, a root or nothing): \
+                 name the input differently (--stdin-name)",
+                rel.display(),
+                dir.display()
+            ));
+        }
+        if !seen.insert(rel.to_path_buf()) {
+            return Err(format!(
+                "two inputs would be written to {}: rename one",
+                dir.join(rel).display()
+            ));
+        }
+        let mut at = dir.to_path_buf();
+        for c in rel.components() {
+            at.push(c);
+            if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(format!(
+                    "{} is a symbolic link: harden does not write through links in -o",
+                    at.display()
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn write_file(path: &Path, text: &str) -> Result<()> {
