@@ -1,4 +1,4 @@
-//! The request pipeline, in the order of DESIGN.md: network filter → request-shape
+//! The request pipeline, in the order of shared/DESIGN.md (beside the repository): network filter → request-shape
 //! checks → path normalisation and route classification → authentication (with failed-
 //! login backoff) → authorization → rate limit → proxy → audit log. Each stage is its own
 //! module; this file only orders them and turns their refusals into responses.
