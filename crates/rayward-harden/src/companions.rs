@@ -94,7 +94,7 @@ pub fn prepare(obj: &mut Object) -> Vec<Change> {
         };
         if labels.set(OWNER_LABEL, Node::string(name.clone())) {
             changes.push(Change {
-                rule_id: "RW140",
+                rule_id: rayward_rules::RayPodsWithoutNetworkPolicy::META.id,
                 json_path: p.keys(&["metadata", "labels", OWNER_LABEL]).to_string(),
                 description: "label the pods so the NetworkPolicies can select them".into(),
             });
@@ -534,7 +534,7 @@ pub fn for_namespaces(objects: &[Object], opts: &Options) -> Vec<Object> {
         let all_suppress = objects
             .iter()
             .filter(|o| o.kind.is_ray() && ns_key(o.namespace.as_deref()) == key)
-            .all(|o| crate::suppressed(o, "RW202"));
+            .all(|o| crate::suppressed(o, rayward_rules::NamespaceWithoutQuota::META.id));
         if has_quota || t.is_empty() || all_suppress {
             continue;
         }

@@ -21,7 +21,7 @@ pub use options::{BadSource, Options, Source};
 pub use rayward_rules::{Change, Finding, FixOptions};
 
 use rayward_manifest::{Kind, Object};
-use rayward_rules::{registry, Engine, FixContext};
+use rayward_rules::{registry, Engine, FixContext, RayPodsWithoutNetworkPolicy};
 use std::collections::BTreeMap;
 
 /// What harden made of one Ray object.
@@ -37,35 +37,6 @@ pub struct Hardened {
     pub unfixed: Vec<Finding>,
 }
 
-/// How each rule with a fix is fixed: in the object by the rule's own [`rayward_rules::Fix`], or
-/// by a companion object.
-pub const COMPANION_FIXES: &[(&str, &str)] = &[
-    (
-        "RW140",
-        "NetworkPolicies `<name>-ray-head` and `<name>-ray-worker` on KubeRay's labels",
-    ),
-    (
-        "RW201",
-        "`--namespace` sets every object's namespace (and emits the Namespace)",
-    ),
-    (
-        "RW202",
-        "a ResourceQuota per namespace sized from the clusters' maximum replicas",
-    ),
-    (
-        "RW203",
-        "the ResourceQuota caps every GPU resource the Ray pods use",
-    ),
-    (
-        "RW401",
-        "the ServiceAccount `<name>-ray` (token automount off)",
-    ),
-    (
-        "RW402",
-        "the ServiceAccount `<name>-ray` sets `automountServiceAccountToken: false`",
-    ),
-];
-
 /// Every rule id that harden answers, with how: `object` (a fix on the object, whether it
 /// is one of the safe ones) or the companion that answers it.
 pub fn fix_map() -> Vec<(&'static str, String)> {
@@ -78,7 +49,11 @@ pub fn fix_map() -> Vec<(&'static str, String)> {
         };
         out.insert(r.meta().id, how.to_string());
     }
-    for (id, how) in COMPANION_FIXES {
+    // Rules answered by an object written beside the input declare it (`companion:`).
+    for m in registry::all().into_iter().map(|r| r.meta()) {
+        let (id, Some(how)) = (m.id, m.companion) else {
+            continue;
+        };
         out.entry(id)
             .and_modify(|s| {
                 s.push_str("; ");
@@ -151,7 +126,11 @@ pub fn harden_object(obj: &Object, opts: &Options) -> Hardened {
     let companions = if opts.safe_only || !object.kind.is_ray() {
         Vec::new()
     } else {
-        companions::for_object_with(&object, opts, !suppressed(&object, "RW140"))
+        companions::for_object_with(
+            &object,
+            opts,
+            !suppressed(&object, RayPodsWithoutNetworkPolicy::META.id),
+        )
     };
     let mut all = vec![object.clone()];
     all.extend(companions.iter().cloned());
@@ -215,7 +194,8 @@ pub fn harden_bundle(objects: &[Object], opts: &Options) -> Bundle {
             companions::set_namespace(&mut out, opts);
         }
         let comps = if out.kind.is_ray() && !opts.safe_only {
-            let policies = !covered.contains(&i) && !suppressed(&out, "RW140");
+            let policies =
+                !covered.contains(&i) && !suppressed(&out, RayPodsWithoutNetworkPolicy::META.id);
             companions::for_object_with(&out, opts, policies)
         } else {
             Vec::new()

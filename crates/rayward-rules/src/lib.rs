@@ -28,5 +28,8 @@ mod s9_jobs;
 pub use engine::{Engine, Selection, UnknownRule, IGNORE_ANNOTATION};
 pub use finding::{object_pos, Finding, ObjectRef, Sink};
 pub use fix::{Change, Fix, FixContext, FixOptions};
-pub use rule::{Ctx, Rule, RuleMeta, Severity};
+pub use rule::{Ctx, Declared, Rule, RuleMeta, Scope, Severity};
+/// Rules other crates name (by `Rule::META.id`, never by a string).
+pub use s1_4_network::RayPodsWithoutNetworkPolicy;
+pub use s2_tenancy::NamespaceWithoutQuota;
 pub use settings::Settings;

@@ -27,6 +27,18 @@ pub fn find(token: &str) -> Option<&'static dyn Rule> {
     all().into_iter().find(|r| r.meta().is(token))
 }
 
+/// The ids of the rules whose findings rest on other objects of the run
+/// ([`Scope::JudgesOthers`](crate::Scope)): the admission webhook, which sees one object,
+/// leaves them to `rayward audit`.
+pub fn judging_others() -> Vec<&'static str> {
+    all()
+        .into_iter()
+        .map(|r| r.meta())
+        .filter(|m| m.scope == crate::Scope::JudgesOthers)
+        .map(|m| m.id)
+        .collect()
+}
+
 /// The rules that have a fix, with it, ordered by id (the order harden applies them in).
 pub fn fixable() -> Vec<(&'static dyn Rule, &'static dyn crate::fix::Fix)> {
     all()

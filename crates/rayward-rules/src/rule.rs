@@ -66,6 +66,24 @@ pub struct RuleMeta {
     pub fix: &'static str,
     /// The doc comment, raw (each line starts with the space rustdoc leaves).
     pub raw_doc: &'static str,
+    /// What the rule judges (decides what runs where: the webhook sees one object).
+    pub scope: Scope,
+    /// The object harden writes beside the input that answers the rule, if one does.
+    pub companion: Option<&'static str>,
+}
+
+/// What a rule's findings rest on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// The object alone (a pod template, a Ray cluster's settings).
+    Object,
+    /// The run's inventory, but a single object can still be judged (a Service against
+    /// the pods it would select, which the webhook assumes).
+    WholeRun,
+    /// Other objects of the run decide (NetworkPolicies, quotas, ServiceAccounts, RBAC):
+    /// run on one object it would report the absence of objects that do exist, so the
+    /// admission webhook leaves these to `rayward audit`.
+    JudgesOthers,
 }
 
 impl RuleMeta {
@@ -91,20 +109,22 @@ pub struct Ctx<'a> {
     pub settings: &'a Settings,
 }
 
-/// A rule. Per-object rules implement [`Rule::check`]; rules that need every object of a
-/// run (NetworkPolicy coverage, quotas, RBAC) implement [`Rule::check_inventory`].
-pub trait Rule: Send + Sync {
+/// What [`declare_rule!`](crate::declare_rule) generates for a rule from its declaration:
+/// its metadata and its fix. A rule never writes these by hand.
+pub trait Declared {
     fn meta(&self) -> &'static RuleMeta;
-
-    fn check(&self, _w: &Workload<'_>, _cx: &Ctx<'_>, _out: &mut Sink<'_>) {}
-
-    fn check_inventory(&self, _inv: &Inventory<'_>, _cx: &Ctx<'_>, _out: &mut Sink<'_>) {}
 
     /// The rule's fix, when rewriting the object can answer its findings
     /// ([`Fix`](crate::fix::Fix), implemented in the rule's own file).
-    fn fixer(&self) -> Option<&'static dyn crate::fix::Fix> {
-        None
-    }
+    fn fixer(&self) -> Option<&'static dyn crate::fix::Fix>;
+}
+
+/// A rule. Per-object rules implement [`Rule::check`]; rules that need every object of a
+/// run (NetworkPolicy coverage, quotas, RBAC) implement [`Rule::check_inventory`].
+pub trait Rule: Declared + Send + Sync {
+    fn check(&self, _w: &Workload<'_>, _cx: &Ctx<'_>, _out: &mut Sink<'_>) {}
+
+    fn check_inventory(&self, _inv: &Inventory<'_>, _cx: &Ctx<'_>, _out: &mut Sink<'_>) {}
 }
 
 /// Declares a rule struct whose doc comment is its documentation.
@@ -117,6 +137,9 @@ pub trait Rule: Send + Sync {
 ///         id: "RW501", name: "privileged-container", severity: Critical, section: "5",
 ///         summary: "Container runs privileged",
 ///         fix: "Remove `securityContext.privileged: true`.",
+///         scope: Object,                 // Object | WholeRun | JudgesOthers
+///         fixer: Some(&Privileged),      // the `Fix` harden applies, or None
+///         companion: None,               // Some("the object harden writes beside it")
 ///     }
 /// }
 /// ```
@@ -130,7 +153,10 @@ macro_rules! declare_rule {
             severity: $sev:ident,
             section: $sec:literal,
             summary: $summary:literal,
-            fix: $fix:literal $(,)?
+            fix: $fix:literal,
+            scope: $scope:ident,
+            fixer: $fixer:expr,
+            companion: $companion:expr $(,)?
         }
     ) => {
         $(#[doc = $doc])*
@@ -146,7 +172,19 @@ macro_rules! declare_rule {
                 summary: $summary,
                 fix: $fix,
                 raw_doc: concat!($($doc, "\n"),*),
+                scope: $crate::Scope::$scope,
+                companion: $companion,
             };
+        }
+
+        impl $crate::Declared for $name {
+            fn meta(&self) -> &'static $crate::RuleMeta {
+                &Self::META
+            }
+
+            fn fixer(&self) -> Option<&'static dyn $crate::fix::Fix> {
+                $fixer
+            }
         }
     };
 }

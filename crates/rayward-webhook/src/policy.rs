@@ -3,7 +3,7 @@
 //!
 //! A review carries one object, not the set `rayward audit` sees, so two adjustments:
 //! - the whole-set rules that judge *other* objects (NetworkPolicies, quotas,
-//!   ServiceAccounts, RBAC: [`WHOLE_SET_RULES`]) are left to `rayward audit`; run on one
+//!   ServiceAccounts, RBAC: [`whole_set_rules`]) are left to `rayward audit`; run on one
 //!   object they would report every RayCluster for the absence of objects that do exist;
 //! - a Service is checked against an assumed KubeRay cluster in its namespace
 //!   ([`assumed_cluster`]), since the Ray pods it would select are not in the review: a
@@ -20,10 +20,11 @@ use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-/// Whole-set rules that decide on objects other than the reviewed one (left to audit).
-pub const WHOLE_SET_RULES: &[&str] = &[
-    "RW140", "RW141", "RW142", "RW202", "RW203", "RW402", "RW403",
-];
+/// Whole-set rules that decide on objects other than the reviewed one (left to audit):
+/// the rules that declare `scope: JudgesOthers`.
+pub fn whole_set_rules() -> Vec<&'static str> {
+    rayward_rules::registry::judging_others()
+}
 
 /// The name findings on the reviewed object carry as their file.
 const OBJECT_FILE: &str = "object";
@@ -109,7 +110,7 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// A policy over the audit catalog as the config selects it, minus [`WHOLE_SET_RULES`].
+    /// A policy over the audit catalog as the config selects it, minus [`whole_set_rules`].
     pub fn new(
         settings: Settings,
         selection: &Selection,
@@ -119,7 +120,7 @@ impl Policy {
     ) -> Result<Policy, rayward_rules::engine::UnknownRule> {
         let mut sel = selection.clone();
         sel.disable
-            .extend(WHOLE_SET_RULES.iter().map(|s| s.to_string()));
+            .extend(whole_set_rules().into_iter().map(str::to_string));
         Ok(Policy {
             engine: Engine::new(settings, &sel)?,
             mode,

@@ -1,5 +1,5 @@
 use super::{env_at, groups, operator_mtls, tls_of, Tls};
-use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, Ctx, Rule, Sink};
 use rayward_manifest::Workload;
 
 declare_rule! {
@@ -48,19 +48,14 @@ declare_rule! {
         section: "1.1",
         summary: "TLS is enabled on some Ray groups of a cluster but not on others",
         fix: "Set the same RAY_USE_TLS=1 and TLS cert/key/CA env on every group of the cluster, and on the autoscaler.",
+        scope: Object,
+        // The same fix for both TLS rules.
+        fixer: Some(&super::TlsFix),
+        companion: None,
     }
 }
 
 impl Rule for TlsInconsistent {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
-    /// The same fix for both TLS rules: [`super::TlsFix`].
-    fn fixer(&self) -> Option<&'static dyn crate::fix::Fix> {
-        Some(&super::TlsFix)
-    }
-
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         for (ci, cluster) in w.clusters.iter().enumerate() {
             if operator_mtls(cluster.node) {

@@ -1,5 +1,5 @@
 use super::{env_at, groups, operator_mtls, tls_of, Tls};
-use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, Ctx, Rule, Sink};
 use rayward_manifest::Workload;
 
 declare_rule! {
@@ -50,19 +50,14 @@ declare_rule! {
         section: "1.1",
         summary: "Ray nodes talk to each other without TLS",
         fix: "Set RAY_USE_TLS=1 with RAY_TLS_SERVER_CERT, RAY_TLS_SERVER_KEY and RAY_TLS_CA_CERT on every Ray container (or `tlsOptions.enabled: true`).",
+        scope: Object,
+        // The same fix for both TLS rules.
+        fixer: Some(&super::TlsFix),
+        companion: None,
     }
 }
 
 impl Rule for TlsNotEnabled {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
-    /// The same fix for both TLS rules: [`super::TlsFix`].
-    fn fixer(&self) -> Option<&'static dyn crate::fix::Fix> {
-        Some(&super::TlsFix)
-    }
-
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         for (ci, cluster) in w.clusters.iter().enumerate() {
             if operator_mtls(cluster.node) {

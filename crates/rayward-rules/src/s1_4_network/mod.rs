@@ -4,6 +4,8 @@ mod network_policy_open_ray_ports;
 mod network_policy_selects_no_ray_pod;
 mod ray_pods_without_network_policy;
 
+pub use ray_pods_without_network_policy::RayPodsWithoutNetworkPolicy;
+
 use crate::Rule;
 
 pub(crate) const RULES: &[&dyn Rule] = &[

@@ -3,7 +3,7 @@ use crate::util::network::{
     selected_pods, PortSet, Want,
 };
 use crate::util::tenancy::{obj_display, pod_display};
-use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, Ctx, Rule, Sink};
 use rayward_manifest::{Inventory, JsonPath, Kind, Node, Object, Workload};
 
 declare_rule! {
@@ -62,14 +62,13 @@ declare_rule! {
         section: "1.4",
         summary: "NetworkPolicy admits every source to Ray's ports",
         fix: "Replace the open source with selectors for the cluster's own pods (`ray.io/cluster: <name>`) and the named clients that need Ray.",
+        scope: JudgesOthers,
+        fixer: None,
+        companion: None,
     }
 }
 
 impl Rule for NetworkPolicyOpenRayPorts {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
     /// KubeRay's `spec.networkPolicy.{head,worker,workerGroups[]}.ingressRules`.
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         for (ci, c) in w.clusters.iter().enumerate() {

@@ -1,6 +1,6 @@
 use crate::util::network::{looks_meant_for_ray, selected_pods, selector_text, Want};
 use crate::util::tenancy::{ns_display, ns_key};
-use crate::{declare_rule, object_pos, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, object_pos, Ctx, Rule, Sink};
 use rayward_manifest::{Inventory, JsonPath, Kind, Object};
 use std::collections::HashMap;
 
@@ -47,14 +47,13 @@ declare_rule! {
         section: "1.4",
         summary: "NetworkPolicy meant for Ray selects no Ray pod",
         fix: "Select KubeRay's labels: `ray.io/cluster: <cluster name>` with `ray.io/node-type: head` or `worker` (or `ray.io/group: <group>`).",
+        scope: JudgesOthers,
+        fixer: None,
+        companion: None,
     }
 }
 
 impl Rule for NetworkPolicySelectsNoRayPod {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
     fn check_inventory(&self, inv: &Inventory<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         let policies: Vec<&Object> = inv
             .of_kind(Kind::NetworkPolicy)

@@ -1,6 +1,6 @@
 use crate::util::network::{is_ingress_policy, kuberay_ingress_policy, selected_pods, Want};
 use crate::util::tenancy::{ns_display, ns_key, pod_display};
-use crate::{declare_rule, object_pos, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, object_pos, Ctx, Rule, Sink};
 use rayward_manifest::{Inventory, JsonPath, Kind, Object, PodRef, PodRole};
 use std::collections::{HashMap, HashSet};
 
@@ -64,14 +64,13 @@ declare_rule! {
         section: "1.4",
         summary: "Ray pods that no ingress NetworkPolicy selects",
         fix: "Add an ingress NetworkPolicy selecting the cluster's pods by `ray.io/cluster: <name>` that admits only the cluster's own pods and the clients that need Ray.",
+        scope: JudgesOthers,
+        fixer: None,
+        companion: Some("NetworkPolicies `<name>-ray-head` and `<name>-ray-worker` on KubeRay's labels"),
     }
 }
 
 impl Rule for RayPodsWithoutNetworkPolicy {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
     fn check_inventory(&self, inv: &Inventory<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         let policies: Vec<&Object> = inv.of_kind(Kind::NetworkPolicy).map(|(_, o)| o).collect();
         let with_policy: HashSet<&str> = policies

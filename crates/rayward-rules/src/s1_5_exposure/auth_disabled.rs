@@ -1,6 +1,6 @@
 use crate::fix::{env_entry_mut, Changes, Fix, FixContext};
 use crate::util::version::{cluster_version, Version};
-use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, Ctx, Rule, Sink};
 use rayward_manifest::{JsonPath, Node, Object, Workload};
 
 declare_rule! {
@@ -32,18 +32,13 @@ declare_rule! {
         section: "1.5",
         summary: "Ray authentication is explicitly disabled",
         fix: "Use `authOptions.mode: token` (or RAY_AUTH_MODE=token with RAY_AUTH_TOKEN from a Secret).",
+        scope: Object,
+        fixer: Some(&AuthDisabled),
+        companion: None,
     }
 }
 
 impl Rule for AuthDisabled {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
-    fn fixer(&self) -> Option<&'static dyn Fix> {
-        Some(&AuthDisabled)
-    }
-
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         for c in &w.clusters {
             if let Some(mode) = c.node.path(&["authOptions", "mode"]) {

@@ -1,5 +1,5 @@
 use crate::util::credentials::mask;
-use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, Ctx, Rule, Sink};
 use rayward_manifest::{Node, Workload};
 
 declare_rule! {
@@ -37,14 +37,13 @@ declare_rule! {
         section: "1.5",
         summary: "RAY_AUTH_TOKEN written literally in a manifest",
         fix: "Read RAY_AUTH_TOKEN from a Secret (`valueFrom.secretKeyRef`) or use `authOptions.mode: token`; rotate the exposed token.",
+        scope: Object,
+        fixer: None,
+        companion: None,
     }
 }
 
 impl Rule for AuthTokenLiteral {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         for (_, c) in w.containers() {
             let Some(env) = c.get("env") else { continue };

@@ -1,7 +1,7 @@
 use super::{
     auth_annotation, cluster_auth, container_ports, head_ray, ray_pods_by_namespace, Auth,
 };
-use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, Ctx, Rule, Sink};
 use rayward_manifest::inventory::service_selector;
 use rayward_manifest::{Inventory, JsonPath, Kind, Node, Object, PodRef, PodRole, Workload};
 use std::collections::HashMap;
@@ -62,14 +62,13 @@ declare_rule! {
         section: "1.5",
         summary: "Ray dashboard published through an Ingress without authentication",
         fix: "Add authentication at the ingress (e.g. `nginx.ingress.kubernetes.io/auth-url` to an oauth2-proxy) or use port-forward; enable `authOptions.mode: token`.",
+        scope: WholeRun,
+        fixer: None,
+        companion: None,
     }
 }
 
 impl Rule for DashboardIngressWithoutAuth {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         if auth_annotation(w.obj).is_some() {
             return;

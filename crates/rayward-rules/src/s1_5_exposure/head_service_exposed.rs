@@ -1,7 +1,7 @@
 use super::make_cluster_ip;
 use super::{container_ports, exposing_type, head_ray, port_label, DEFAULT_HEAD_PORTS};
 use crate::fix::{Changes, Fix, FixContext};
-use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, Ctx, Rule, Sink};
 use rayward_manifest::{JsonPath, Kind, Node, Object, Workload};
 
 declare_rule! {
@@ -42,18 +42,13 @@ declare_rule! {
         section: "1.6",
         summary: "Ray head service is a LoadBalancer or NodePort",
         fix: "Set `serviceType: ClusterIP` (and no `headService.spec.type` LoadBalancer/NodePort); use port-forward or an authenticating proxy.",
+        scope: Object,
+        fixer: Some(&HeadServiceExposed),
+        companion: None,
     }
 }
 
 impl Rule for HeadServiceExposed {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
-    fn fixer(&self) -> Option<&'static dyn Fix> {
-        Some(&HeadServiceExposed)
-    }
-
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         for (ci, cluster) in w.clusters.iter().enumerate() {
             let Some(head) = cluster.head() else { continue };

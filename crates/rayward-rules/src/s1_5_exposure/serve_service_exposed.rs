@@ -1,7 +1,7 @@
 use super::make_cluster_ip;
 use super::{container_ports, exposing_type, head_ray, port_label, CONTROL_PORTS};
 use crate::fix::{Changes, Fix, FixContext};
-use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, Ctx, Rule, Sink};
 use rayward_manifest::{JsonPath, Kind, Node, Object, Workload};
 
 declare_rule! {
@@ -42,20 +42,15 @@ declare_rule! {
         section: "1.6",
         summary: "RayService publishes its Serve service as a LoadBalancer or NodePort",
         fix: "Keep `serveService` ClusterIP behind an authenticating Ingress/gateway, or restrict the load balancer's source ranges.",
+        scope: Object,
+        fixer: Some(&ServeServiceExposed),
+        companion: None,
     }
 }
 
 const CRITICAL_FIX: &str = "Route only Serve's port (8000) through `serveService`; never 8265, 6379, 10001 or 52365, which run code on the cluster.";
 
 impl Rule for ServeServiceExposed {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
-    fn fixer(&self) -> Option<&'static dyn Fix> {
-        Some(&ServeServiceExposed)
-    }
-
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         if w.obj.kind != Kind::RayService {
             return;

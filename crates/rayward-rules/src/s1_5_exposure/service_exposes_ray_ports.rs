@@ -1,5 +1,5 @@
 use super::{container_ports, exposing_type, is_control, port_label, ray_pods_by_namespace};
-use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, Ctx, Rule, Sink};
 use rayward_manifest::inventory::service_selector;
 use rayward_manifest::{Inventory, JsonPath, Kind, Node, PodRef};
 
@@ -43,14 +43,13 @@ declare_rule! {
         section: "1.5",
         summary: "A LoadBalancer/NodePort Service publishes Ray's dashboard, GCS, client or agent port",
         fix: "Make the Service ClusterIP (port-forward or an authenticating proxy for access), or remove Ray's control-plane ports from it.",
+        scope: WholeRun,
+        fixer: None,
+        companion: None,
     }
 }
 
 impl Rule for ServiceExposesRayPorts {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
     fn check_inventory(&self, inv: &Inventory<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         let mut pods_by_ns = None;
         for (_, svc) in inv.of_kind(Kind::Service) {

@@ -1,7 +1,7 @@
 use super::{cluster_at, cluster_auth, Auth};
 use crate::fix::{Changes, Fix, FixContext};
 use crate::util::version::{cluster_version, Version, VersionSource};
-use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, Ctx, Rule, Sink};
 use rayward_manifest::{JsonPath, Node, Object, Workload};
 
 /// The first Ray release with token authentication.
@@ -51,18 +51,13 @@ declare_rule! {
         section: "1.5",
         summary: "Ray ≥ 2.52 cluster without token authentication",
         fix: "Set `spec.authOptions.mode: token` (or RAY_AUTH_MODE=token with RAY_AUTH_TOKEN from a Secret on every Ray container).",
+        scope: Object,
+        fixer: Some(&TokenAuthMissing),
+        companion: None,
     }
 }
 
 impl Rule for TokenAuthMissing {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
-    fn fixer(&self) -> Option<&'static dyn Fix> {
-        Some(&TokenAuthMissing)
-    }
-
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         for ci in 0..w.clusters.len() {
             let Some((version, source)) = cluster_version(w, ci) else {

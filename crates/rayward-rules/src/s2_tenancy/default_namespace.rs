@@ -1,5 +1,5 @@
 use crate::fix::{Changes, Fix, FixContext};
-use crate::{declare_rule, object_pos, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, object_pos, Ctx, Rule, Sink};
 use rayward_manifest::Object;
 use rayward_manifest::{JsonPath, Node, Workload};
 
@@ -45,18 +45,13 @@ declare_rule! {
         section: "2",
         summary: "Ray object in the `default` namespace, or with no namespace",
         fix: "Set `metadata.namespace` to the team's own namespace (not `default`).",
+        scope: Object,
+        fixer: Some(&DefaultNamespace),
+        companion: Some("`--namespace` sets every object's namespace (and emits the Namespace)"),
     }
 }
 
 impl Rule for DefaultNamespace {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
-    fn fixer(&self) -> Option<&'static dyn Fix> {
-        Some(&DefaultNamespace)
-    }
-
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         let obj = w.obj;
         if !obj.kind.is_ray() {

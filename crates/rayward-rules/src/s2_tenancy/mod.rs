@@ -4,6 +4,8 @@ mod default_namespace;
 mod namespace_without_quota;
 mod quota_without_gpu_cap;
 
+pub use namespace_without_quota::NamespaceWithoutQuota;
+
 use crate::Rule;
 
 pub(crate) const RULES: &[&dyn Rule] = &[

@@ -1,4 +1,4 @@
-use crate::{declare_rule, object_pos, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, object_pos, Ctx, Rule, Sink};
 use rayward_manifest::{Inventory, JsonPath, Kind};
 
 declare_rule! {
@@ -28,14 +28,13 @@ declare_rule! {
         section: "3",
         summary: "Namespace with Ray objects has no ResourceQuota",
         fix: "Add a ResourceQuota for the namespace capping CPU, memory and GPUs.",
+        scope: JudgesOthers,
+        fixer: None,
+        companion: Some("a ResourceQuota per namespace sized from the clusters' maximum replicas"),
     }
 }
 
 impl Rule for NamespaceWithoutQuota {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
     fn check_inventory(&self, inv: &Inventory<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         for ns in inv.namespaces() {
             let has_quota = inv

@@ -1,5 +1,5 @@
 use crate::util::tenancy::{gpu_use, is_gpu_resource, ns_display, ns_key, pod_display};
-use crate::{declare_rule, object_pos, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, object_pos, Ctx, Rule, Sink};
 use rayward_manifest::{Inventory, JsonPath, Kind, Object};
 use std::collections::HashMap;
 
@@ -44,6 +44,9 @@ declare_rule! {
         section: "3",
         summary: "ResourceQuota caps no GPUs where Ray pods use them",
         fix: "Add `requests.<gpu resource>` (e.g. `requests.nvidia.com/gpu: \"8\"`) to the quota's `spec.hard`.",
+        scope: JudgesOthers,
+        fixer: None,
+        companion: Some("the ResourceQuota caps every GPU resource the Ray pods use"),
     }
 }
 
@@ -73,10 +76,6 @@ struct NsGpu {
 }
 
 impl Rule for QuotaWithoutGpuCap {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
     fn check_inventory(&self, inv: &Inventory<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         let mut order: Vec<&str> = Vec::new();
         let mut gpus: HashMap<&str, NsGpu> = HashMap::new();

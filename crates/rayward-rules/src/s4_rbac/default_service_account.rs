@@ -2,7 +2,7 @@ use crate::fix::{for_each_pod_spec, Changes, Fix, FixContext};
 use crate::util::rbac::dedicated_service_account;
 use crate::util::rbac::{declared_service_account, kuberay_autoscaler_account};
 use crate::util::tenancy::{is_ray_template, pod_display};
-use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, Ctx, Rule, Sink};
 use rayward_manifest::{Node, Object};
 use rayward_manifest::{PodRole, Workload};
 
@@ -53,18 +53,13 @@ declare_rule! {
         section: "4",
         summary: "Ray pod runs as the namespace's `default` ServiceAccount",
         fix: "Set `serviceAccountName` to a ServiceAccount dedicated to this Ray cluster.",
+        scope: Object,
+        fixer: Some(&DefaultServiceAccount),
+        companion: Some("the ServiceAccount `<name>-ray` (token automount off)"),
     }
 }
 
 impl Rule for DefaultServiceAccount {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
-    fn fixer(&self) -> Option<&'static dyn Fix> {
-        Some(&DefaultServiceAccount)
-    }
-
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         for t in &w.templates {
             if !is_ray_template(w, t) {

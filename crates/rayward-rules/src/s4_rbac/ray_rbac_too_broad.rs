@@ -1,6 +1,6 @@
 use crate::util::rbac::effective_service_account;
 use crate::util::tenancy::{is_ray_template, ns_key, pod_display, same_namespace};
-use crate::{declare_rule, object_pos, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, object_pos, Ctx, Rule, Sink};
 use rayward_manifest::inventory::strings;
 use rayward_manifest::{Inventory, JsonPath, Kind, Node, Object};
 use std::collections::HashMap;
@@ -67,6 +67,9 @@ declare_rule! {
         section: "4",
         summary: "Role bound to a Ray pod's ServiceAccount grants too much",
         fix: "Narrow the rule to the resources and verbs the Ray cluster needs (no `*`, no Secrets, exec, impersonate, escalate or bind), or bind it to another account.",
+        scope: JudgesOthers,
+        fixer: None,
+        companion: None,
     }
 }
 
@@ -171,10 +174,6 @@ impl Accounts {
 }
 
 impl Rule for RayRbacTooBroad {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
     fn check_inventory(&self, inv: &Inventory<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         let mut accounts = Accounts::default();
         for p in &inv.pods {

@@ -1,7 +1,7 @@
 use crate::fix::{for_each_pod_spec, Changes, Fix, FixContext};
 use crate::util::rbac::{effective_service_account, head_api_need};
 use crate::util::tenancy::{is_ray_template, ns_key, pod_display};
-use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, Ctx, Rule, Sink};
 use rayward_manifest::{Inventory, Kind, Node};
 use rayward_manifest::{Object, PodRole, Workload};
 use std::collections::HashMap;
@@ -52,18 +52,13 @@ declare_rule! {
         section: "4",
         summary: "Ray pod mounts a Kubernetes API token it does not need",
         fix: "Set `automountServiceAccountToken: false` on the pod template (or on its ServiceAccount).",
+        scope: JudgesOthers,
+        fixer: Some(&ServiceAccountTokenMounted),
+        companion: Some("the ServiceAccount `<name>-ray` sets `automountServiceAccountToken: false`"),
     }
 }
 
 impl Rule for ServiceAccountTokenMounted {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
-    fn fixer(&self) -> Option<&'static dyn Fix> {
-        Some(&ServiceAccountTokenMounted)
-    }
-
     fn check_inventory(&self, inv: &Inventory<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         // (namespace, name) -> the ServiceAccount's automountServiceAccountToken.
         let mut accounts: HashMap<(&str, &str), Option<bool>> = HashMap::new();

@@ -1,6 +1,6 @@
 use crate::fix::{for_each_container, security_context, Changes, Fix, FixContext};
 use crate::util::pod_security::{describe_container, normalize_cap};
-use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, Ctx, Rule, Sink};
 use rayward_manifest::{Node as TreeNode, Object};
 use rayward_manifest::{Node, Workload};
 
@@ -46,18 +46,13 @@ declare_rule! {
         section: "5",
         summary: "Container does not drop ALL capabilities",
         fix: "Set `securityContext.capabilities.drop: [\"ALL\"]` on the container.",
+        scope: Object,
+        fixer: Some(&CapabilitiesNotDropped),
+        companion: None,
     }
 }
 
 impl Rule for CapabilitiesNotDropped {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
-    fn fixer(&self) -> Option<&'static dyn Fix> {
-        Some(&CapabilitiesNotDropped)
-    }
-
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         for (t, c) in w.containers() {
             let sc = c.get("securityContext").filter(|n| n.is_map());

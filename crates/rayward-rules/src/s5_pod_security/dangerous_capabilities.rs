@@ -1,6 +1,6 @@
 use crate::fix::{for_each_container, Changes, Fix, FixContext};
 use crate::util::pod_security::{describe_container, normalize_cap};
-use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, Ctx, Rule, Sink};
 use rayward_manifest::Object;
 use rayward_manifest::Workload;
 
@@ -111,18 +111,13 @@ declare_rule! {
         section: "5",
         summary: "Container adds a dangerous Linux capability",
         fix: "Remove the capability from `securityContext.capabilities.add`.",
+        scope: Object,
+        fixer: Some(&DangerousCapabilities),
+        companion: None,
     }
 }
 
 impl Rule for DangerousCapabilities {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
-    fn fixer(&self) -> Option<&'static dyn Fix> {
-        Some(&DangerousCapabilities)
-    }
-
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         for (t, c) in w.containers() {
             let Some(add) = c.node.path(&["securityContext", "capabilities", "add"]) else {

@@ -1,6 +1,6 @@
 use crate::fix::{for_each_pod_spec, Changes, Fix, FixContext};
 use crate::util::pod_security::describe_pod;
-use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, Ctx, Rule, Sink};
 use rayward_manifest::Workload;
 use rayward_manifest::{Node as TreeNode, Object};
 
@@ -60,18 +60,13 @@ declare_rule! {
         section: "5",
         summary: "Pod shares the node's network, PID or IPC namespace",
         fix: "Remove `hostNetwork`, `hostPID` and `hostIPC` from the pod spec (default false).",
+        scope: Object,
+        fixer: Some(&HostNamespaces),
+        companion: None,
     }
 }
 
 impl Rule for HostNamespaces {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
-    fn fixer(&self) -> Option<&'static dyn Fix> {
-        Some(&HostNamespaces)
-    }
-
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         for t in &w.templates {
             for (field, gives) in FIELDS {

@@ -1,6 +1,6 @@
 use crate::fix::{for_each_container, for_each_pod_spec, Changes, Fix, FixContext};
 use crate::util::pod_security::{describe_container, describe_pod, host_path_allowed};
-use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, Ctx, Rule, Sink};
 use rayward_manifest::{Node as TreeNode, Object};
 use rayward_manifest::{Node, Workload};
 
@@ -62,6 +62,9 @@ declare_rule! {
         section: "5",
         summary: "hostPath volume outside the allowed prefixes or mounted writable",
         fix: "Use a PersistentVolumeClaim, or a hostPath under `allowed-host-paths` mounted with `readOnly: true`.",
+        scope: Object,
+        fixer: Some(&HostPathVolume),
+        companion: None,
     }
 }
 
@@ -78,14 +81,6 @@ fn host_path_of<'a>(pod_spec: &'a Node, name: &str) -> Option<&'a Node> {
 }
 
 impl Rule for HostPathVolume {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
-    fn fixer(&self) -> Option<&'static dyn Fix> {
-        Some(&HostPathVolume)
-    }
-
     fn check(&self, w: &Workload<'_>, cx: &Ctx<'_>, out: &mut Sink<'_>) {
         let allowed = &cx.settings.allowed_host_paths;
         let allowed_text = if allowed.is_empty() {

@@ -1,6 +1,6 @@
 use crate::fix::{for_each_container, security_context, Changes, Fix, FixContext};
 use crate::util::pod_security::{describe_container, effective_security, shown};
-use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, Ctx, Rule, Sink};
 use rayward_manifest::Workload;
 use rayward_manifest::{Node as TreeNode, Object};
 
@@ -50,18 +50,13 @@ declare_rule! {
         section: "5",
         summary: "Container may gain privileges (allowPrivilegeEscalation not false)",
         fix: "Set `securityContext.allowPrivilegeEscalation: false` on the container.",
+        scope: Object,
+        fixer: Some(&PrivilegeEscalationAllowed),
+        companion: None,
     }
 }
 
 impl Rule for PrivilegeEscalationAllowed {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
-    fn fixer(&self) -> Option<&'static dyn Fix> {
-        Some(&PrivilegeEscalationAllowed)
-    }
-
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         for (t, c) in w.containers() {
             let who = || describe_container(t, &c);

@@ -1,5 +1,5 @@
 use crate::fix::{for_each_container, security_context, Changes, Fix, FixContext};
-use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, Ctx, Rule, Sink};
 use rayward_manifest::Workload;
 use rayward_manifest::{Node as TreeNode, Object};
 
@@ -31,18 +31,13 @@ declare_rule! {
         section: "5",
         summary: "Container runs privileged",
         fix: "Remove `securityContext.privileged: true`; grant only the capability or device the workload needs.",
+        scope: Object,
+        fixer: Some(&PrivilegedContainer),
+        companion: None,
     }
 }
 
 impl Rule for PrivilegedContainer {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
-    fn fixer(&self) -> Option<&'static dyn Fix> {
-        Some(&PrivilegedContainer)
-    }
-
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         for (_, c) in w.containers() {
             if let Some((n, path)) = c.security("privileged") {

@@ -1,6 +1,6 @@
 use crate::fix::{for_each_container, for_each_pod_spec, Changes, Fix, FixContext};
 use crate::util::pod_security::{describe_container, effective_security, shown};
-use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, Ctx, Rule, Sink};
 use rayward_manifest::Workload;
 use rayward_manifest::{Node as TreeNode, Object};
 
@@ -60,18 +60,13 @@ declare_rule! {
         section: "5",
         summary: "Container may run as root (runAsNonRoot not true, or runAsUser 0)",
         fix: "Set `runAsNonRoot: true` (and `runAsUser: 1000` for Ray images) in the pod or container securityContext.",
+        scope: Object,
+        fixer: Some(&RunsAsRoot),
+        companion: None,
     }
 }
 
 impl Rule for RunsAsRoot {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
-    fn fixer(&self) -> Option<&'static dyn Fix> {
-        Some(&RunsAsRoot)
-    }
-
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         for (t, c) in w.containers() {
             let who = || describe_container(t, &c);

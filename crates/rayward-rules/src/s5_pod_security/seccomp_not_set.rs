@@ -1,6 +1,6 @@
 use crate::fix::{for_each_container, for_each_pod_spec, Changes, Fix, FixContext};
 use crate::util::pod_security::{describe_container, effective_security};
-use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, Ctx, Rule, Sink};
 use rayward_manifest::{Node as TreeNode, Object};
 use rayward_manifest::{Node, Workload};
 
@@ -45,18 +45,13 @@ declare_rule! {
         section: "5",
         summary: "Container runs without a seccomp profile (missing or Unconfined)",
         fix: "Set `securityContext.seccompProfile.type: RuntimeDefault` in the pod (or container).",
+        scope: Object,
+        fixer: Some(&SeccompNotSet),
+        companion: None,
     }
 }
 
 impl Rule for SeccompNotSet {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
-    fn fixer(&self) -> Option<&'static dyn Fix> {
-        Some(&SeccompNotSet)
-    }
-
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         for (t, c) in w.containers() {
             let who = || describe_container(t, &c);

@@ -1,6 +1,6 @@
 use super::for_each_image;
 use crate::util::image::ImageRef;
-use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, Ctx, Rule, Sink};
 use rayward_manifest::Workload;
 
 declare_rule! {
@@ -49,6 +49,9 @@ declare_rule! {
         section: "6",
         summary: "Container image has no tag or a mutable tag (latest, nightly, …)",
         fix: "Pin the image to a release tag (e.g. `rayproject/ray:2.56.0-py310`), best by digest (`…@sha256:<digest>`).",
+        scope: Object,
+        fixer: None,
+        companion: None,
     }
 }
 
@@ -70,10 +73,6 @@ pub(crate) fn is_mutable_tag(tag: &str) -> bool {
 }
 
 impl Rule for ImageMutableTag {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         for_each_image(w, |u| {
             let r = ImageRef::parse(u.image);

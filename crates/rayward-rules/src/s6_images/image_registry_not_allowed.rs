@@ -1,6 +1,6 @@
 use super::for_each_image;
 use crate::util::image::ImageRef;
-use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, Ctx, Rule, Sink};
 use rayward_manifest::Workload;
 
 declare_rule! {
@@ -50,6 +50,9 @@ declare_rule! {
         section: "6",
         summary: "Container image is not from an allowed registry (needs `allowed-registries`)",
         fix: "Mirror the image into an allowed registry and use that reference, or add its registry to `allowed-registries`.",
+        scope: Object,
+        fixer: None,
+        companion: None,
     }
 }
 
@@ -105,10 +108,6 @@ fn allowed(name: &str, entries: &[String]) -> bool {
 }
 
 impl Rule for ImageRegistryNotAllowed {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
     fn check(&self, w: &Workload<'_>, cx: &Ctx<'_>, out: &mut Sink<'_>) {
         let entries: Vec<String> = cx
             .settings

@@ -1,6 +1,6 @@
 use super::RayImage;
 use crate::util::version::{from_image, Version};
-use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, Ctx, Rule, Sink};
 use rayward_manifest::Workload;
 
 declare_rule! {
@@ -51,6 +51,9 @@ declare_rule! {
         section: "6",
         summary: "`rayVersion` differs from the Ray version of a Ray container image",
         fix: "Set `rayVersion` to the Ray version of the image (and use one version for every group).",
+        scope: Object,
+        fixer: None,
+        companion: None,
     }
 }
 
@@ -64,10 +67,6 @@ fn differs(declared: Version, parts: usize, image: Version) -> bool {
 }
 
 impl Rule for RayVersionMismatch {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         for (ci, cluster) in w.clusters.iter().enumerate() {
             let Some(text) = cluster.ray_version() else {

@@ -1,7 +1,7 @@
 use super::RayImage;
 use crate::util::image::ImageRef;
 use crate::util::version::{cluster_version, from_image, Version, VersionSource};
-use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, Ctx, Rule, Sink};
 use rayward_manifest::{PodRole, Workload};
 
 declare_rule! {
@@ -77,6 +77,9 @@ declare_rule! {
         section: "6",
         summary: "Ray version has known CVEs (or is older than `min-ray-version`)",
         fix: "Upgrade the Ray image and `rayVersion` to a release that fixes the listed CVEs.",
+        scope: Object,
+        fixer: None,
+        companion: None,
     }
 }
 
@@ -207,10 +210,6 @@ fn is_ray_image(image: &str) -> bool {
 }
 
 impl Rule for RayVersionVulnerable {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
     fn check(&self, w: &Workload<'_>, cx: &Ctx<'_>, out: &mut Sink<'_>) {
         let min = cx
             .settings

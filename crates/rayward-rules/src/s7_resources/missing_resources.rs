@@ -1,6 +1,6 @@
 use crate::fix::{for_each_container, Changes, Fix, FixContext};
 use crate::util::pod_security::describe_container;
-use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, Ctx, Rule, Sink};
 use rayward_manifest::Object;
 use rayward_manifest::{ContainerKind, Node, Workload};
 
@@ -60,6 +60,9 @@ declare_rule! {
         section: "7",
         summary: "Container lacks CPU or memory requests or limits",
         fix: "Set `resources.requests` and `resources.limits` for `cpu` and `memory`.",
+        scope: Object,
+        fixer: Some(&MissingResources),
+        companion: None,
     }
 }
 
@@ -71,14 +74,6 @@ fn has(resources: Option<&Node>, kind: &str, res: &str) -> bool {
 }
 
 impl Rule for MissingResources {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
-    fn fixer(&self) -> Option<&'static dyn Fix> {
-        Some(&MissingResources)
-    }
-
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         for (t, c) in w.containers() {
             let resources = c.get("resources").filter(|n| !n.is_null());

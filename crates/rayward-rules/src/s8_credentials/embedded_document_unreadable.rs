@@ -1,5 +1,5 @@
 use crate::util::embedded::{self, Embedded};
-use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, Ctx, Rule, Sink};
 use rayward_manifest::Workload;
 
 declare_rule! {
@@ -35,14 +35,13 @@ declare_rule! {
         section: "8",
         summary: "runtimeEnvYAML or serveConfigV2 that rayward cannot read (so cannot check)",
         fix: "Write the embedded document as plain YAML (no expanding anchors, within 1 MiB and 64 levels) so it can be checked; keep credentials out of it.",
+        scope: Object,
+        fixer: None,
+        companion: None,
     }
 }
 
 impl Rule for EmbeddedDocumentUnreadable {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         for f in embedded::fields(w.obj) {
             if let Err(e) = Embedded::parse(&f) {

@@ -1,6 +1,6 @@
 use crate::util::credentials::{credential_format, mask, not_a_secret_value, secret_name};
 use crate::util::embedded::{self, Embedded};
-use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, Ctx, Rule, Sink};
 use rayward_manifest::yaml11::Resolved;
 use rayward_manifest::{JsonPath, Node, Pos, Value, Workload};
 
@@ -62,6 +62,9 @@ declare_rule! {
         section: "8",
         summary: "Credential written in plain text in a manifest",
         fix: "Use workload identity (RRSA on ACK, IRSA on EKS, GKE Workload Identity) or a Secret read with `valueFrom.secretKeyRef`; rotate the exposed key.",
+        scope: Object,
+        fixer: None,
+        companion: None,
     }
 }
 
@@ -75,10 +78,6 @@ fn why(name: &str, value: &str) -> Option<String> {
 }
 
 impl Rule for PlaintextCloudCredentials {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         let start = out.out.len();
         // Container env. Read the nodes directly and build paths only for findings: this

@@ -1,6 +1,6 @@
 use super::JobSpec;
 use crate::fix::{Changes, Fix, FixContext};
-use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, Ctx, Rule, Sink};
 use rayward_manifest::Object;
 use rayward_manifest::{Node, Workload};
 
@@ -50,6 +50,9 @@ declare_rule! {
         section: "9",
         summary: "RayJob's own RayCluster keeps running after the job (`shutdownAfterJobFinishes` not true)",
         fix: "Set `shutdownAfterJobFinishes: true` (and a short `ttlSecondsAfterFinished`) so the cluster is deleted when the job ends.",
+        scope: Object,
+        fixer: Some(&RayjobNoShutdown),
+        companion: None,
     }
 }
 
@@ -80,14 +83,6 @@ fn deletion_covers(ds: &Node) -> (bool, bool) {
 }
 
 impl Rule for RayjobNoShutdown {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
-    fn fixer(&self) -> Option<&'static dyn Fix> {
-        Some(&RayjobNoShutdown)
-    }
-
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         let Some(job) = JobSpec::of(w.obj) else {
             return;

@@ -1,5 +1,5 @@
 use super::JobSpec;
-use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, Ctx, Rule, Sink};
 use rayward_manifest::Workload;
 
 declare_rule! {
@@ -42,14 +42,13 @@ declare_rule! {
         section: "9",
         summary: "RayJob runs on an existing, shared RayCluster (`clusterSelector`)",
         fix: "Give the RayJob its own `rayClusterSpec` (with `shutdownAfterJobFinishes: true`) instead of `clusterSelector`.",
+        scope: Object,
+        fixer: None,
+        companion: None,
     }
 }
 
 impl Rule for RayjobSharedCluster {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         let Some(job) = JobSpec::of(w.obj) else {
             return;

@@ -1,6 +1,6 @@
 use super::JobSpec;
 use crate::fix::{Changes, Fix, FixContext};
-use crate::{declare_rule, Ctx, Rule, RuleMeta, Sink};
+use crate::{declare_rule, Ctx, Rule, Sink};
 use rayward_manifest::Workload;
 use rayward_manifest::{Node, Object};
 
@@ -51,6 +51,9 @@ declare_rule! {
         section: "1.6",
         summary: "RayJob does not use `submissionMode: K8sJobMode`",
         fix: "Set `submissionMode: K8sJobMode` (or remove the field: it is the default).",
+        scope: Object,
+        fixer: Some(&RayjobSubmissionMode),
+        companion: None,
     }
 }
 
@@ -65,14 +68,6 @@ fn why(mode: &str) -> String {
 }
 
 impl Rule for RayjobSubmissionMode {
-    fn meta(&self) -> &'static RuleMeta {
-        &Self::META
-    }
-
-    fn fixer(&self) -> Option<&'static dyn Fix> {
-        Some(&RayjobSubmissionMode)
-    }
-
     fn check(&self, w: &Workload<'_>, _cx: &Ctx<'_>, out: &mut Sink<'_>) {
         let Some(job) = JobSpec::of(w.obj) else {
             return;
