@@ -11,6 +11,7 @@ pub mod load;
 pub mod node;
 pub mod object;
 pub mod pod;
+pub mod ray;
 pub mod selector;
 pub mod source;
 pub mod terminal;

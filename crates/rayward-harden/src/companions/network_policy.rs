@@ -5,13 +5,14 @@ use super::{
     OPERATOR_LABEL,
 };
 use crate::options::{Options, Source};
+use rayward_manifest::ray;
 use rayward_manifest::{Kind, Node, Object, PodRole, Workload};
 use rayward_rules::util::tenancy::ns_key;
 
 /// Ray's ports on the head that clients use: dashboard + Jobs API, Ray Client.
-const CLIENT_PORTS: [i64; 2] = [8265, 10001];
-const DASHBOARD: i64 = 8265;
-const SERVE: i64 = 8000;
+const CLIENT_PORTS: [i64; 2] = [ray::DASHBOARD_PORT, ray::CLIENT_PORT];
+const DASHBOARD: i64 = ray::DASHBOARD_PORT;
+const SERVE: i64 = ray::SERVE_PORT;
 
 fn ports(list: &[i64]) -> Node {
     Node::new_seq(
@@ -225,8 +226,8 @@ fn redis_ports(w: &Workload<'_>) -> Vec<i64> {
             .next()
             .unwrap_or("");
         let (host, port) = match hostport.rsplit_once(':') {
-            Some((h, p)) => (h, p.trim_end_matches('/').parse().unwrap_or(6379)),
-            None => (hostport, 6379),
+            Some((h, p)) => (h, p.trim_end_matches('/').parse().unwrap_or(ray::GCS_PORT)),
+            None => (hostport, ray::GCS_PORT),
         };
         if matches!(host, "127.0.0.1" | "localhost" | "[::1]") || host.is_empty() {
             continue;

@@ -9,6 +9,7 @@ mod service_exposes_ray_ports;
 mod token_auth_missing;
 
 use crate::Rule;
+use rayward_manifest::ray;
 use rayward_manifest::{Container, Inventory, JsonPath, Node, Object, PodRef, Pos, Workload};
 use std::collections::HashMap;
 
@@ -24,16 +25,15 @@ pub(crate) const RULES: &[&dyn Rule] = &[
 
 /// Ray's control-plane ports: dashboard + Jobs API, GCS, Ray Client, dashboard agent
 /// (which accepts job submissions too). Whoever reaches one of them runs code.
-const CONTROL_PORTS: [i64; 4] = [8265, 6379, 10001, 52365];
-
-/// The ports KubeRay gives the head service when the head's Ray container lists none.
-const DEFAULT_HEAD_PORTS: [(&str, i64); 5] = [
-    ("client", 10001),
-    ("gcs-server", 6379),
-    ("dashboard", 8265),
-    ("metrics", 8080),
-    ("serve", 8000),
+const CONTROL_PORTS: [i64; 4] = [
+    ray::DASHBOARD_PORT,
+    ray::GCS_PORT,
+    ray::CLIENT_PORT,
+    ray::DASHBOARD_AGENT_PORT,
 ];
+
+// The ports KubeRay gives the head service when the head's Ray container lists none.
+use rayward_manifest::ray::DEFAULT_HEAD_PORTS;
 
 /// Service types that publish a Service outside the Kubernetes cluster.
 fn exposing_type(t: &str) -> bool {
@@ -52,12 +52,12 @@ fn port_label(name: Option<&str>, port: i64) -> String {
         _ => None,
     }
     .or(match port {
-        6379 => Some("GCS"),
-        8265 => Some("dashboard + Jobs API"),
-        10001 => Some("Ray Client"),
-        52365 => Some("dashboard agent (accepts jobs)"),
-        8080 => Some("metrics"),
-        8000 => Some("Serve"),
+        ray::GCS_PORT => Some("GCS"),
+        ray::DASHBOARD_PORT => Some("dashboard + Jobs API"),
+        ray::CLIENT_PORT => Some("Ray Client"),
+        ray::DASHBOARD_AGENT_PORT => Some("dashboard agent (accepts jobs)"),
+        ray::METRICS_PORT => Some("metrics"),
+        ray::SERVE_PORT => Some("Serve"),
         _ => None,
     });
     match what {

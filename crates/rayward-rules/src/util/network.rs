@@ -2,6 +2,7 @@
 
 use crate::util::tenancy::ns_key;
 use rayward_manifest::inventory::{policy_selector, strings};
+use rayward_manifest::ray;
 use rayward_manifest::{
     Inventory, JsonPath, LabelValue, Node, Object, PodRef, PodTemplate, Pos, RayClusterSpec,
     Selector,
@@ -10,10 +11,10 @@ use std::collections::HashMap;
 
 /// Ray's ports that run code or hand out cluster state when reached, with what listens.
 pub const SENSITIVE_PORTS: &[(i64, &str)] = &[
-    (6379, "GCS"),
-    (8265, "dashboard/Jobs API"),
-    (10001, "Ray Client"),
-    (52365, "dashboard agent"),
+    (ray::GCS_PORT, "GCS"),
+    (ray::DASHBOARD_PORT, "dashboard/Jobs API"),
+    (ray::CLIENT_PORT, "Ray Client"),
+    (ray::DASHBOARD_AGENT_PORT, "dashboard agent"),
 ];
 
 /// `rayStartParams` that move one of those ports.
@@ -25,14 +26,7 @@ const PORT_PARAMS: &[(&str, &str)] = &[
 ];
 
 /// Port names KubeRay and its samples give Ray's ports.
-const PORT_NAMES: &[(&str, i64)] = &[
-    ("gcs-server", 6379),
-    ("gcs", 6379),
-    ("redis", 6379),
-    ("dashboard", 8265),
-    ("client", 10001),
-    ("dashboard-agent", 52365),
-];
+const PORT_NAMES: &[(&str, i64)] = ray::CONTROL_PORT_NAMES;
 
 /// Whether a NetworkPolicy restricts ingress: `policyTypes` lists `Ingress`, or is absent
 /// (Kubernetes then always implies `Ingress`).
