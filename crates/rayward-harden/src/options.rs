@@ -47,14 +47,16 @@ impl Source {
             for pair in s.split(',') {
                 let (k, v) = pair.split_once('=').ok_or_else(bad)?;
                 let (k, v) = (k.trim(), v.trim());
-                if !label_key_ok(k) || !label_value_ok(v) {
+                if !rayward_manifest::names::is_label_key(k)
+                    || !rayward_manifest::names::is_label_value(v)
+                {
                     return Err(bad());
                 }
                 labels.push((k.to_string(), v.to_string()));
             }
             return Ok(Source::Namespaces(labels));
         }
-        if dns_label_ok(s) {
+        if rayward_manifest::names::is_dns_label(s) {
             return Ok(Source::Namespaces(vec![(
                 "kubernetes.io/metadata.name".to_string(),
                 s.to_string(),
@@ -62,34 +64,6 @@ impl Source {
         }
         Err(bad())
     }
-}
-
-fn dns_label_ok(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
-fn label_value_ok(s: &str) -> bool {
-    s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
-
-fn label_key_ok(s: &str) -> bool {
-    let name = match s.rsplit_once('/') {
-        Some((prefix, name)) => {
-            if prefix.is_empty() || prefix.len() > 253 {
-                return false;
-            }
-            name
-        }
-        None => s,
-    };
-    !name.is_empty() && label_value_ok(name)
 }
 
 /// Everything harden needs to know.

@@ -8,6 +8,7 @@ pub mod error;
 pub mod fast;
 pub mod inventory;
 pub mod load;
+pub mod names;
 pub mod node;
 pub mod object;
 pub mod pod;

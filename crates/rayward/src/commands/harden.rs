@@ -28,15 +28,6 @@ fn threshold(flag: Option<&str>, cfg: Option<&str>) -> Result<Option<Severity>> 
     }
 }
 
-fn dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
 /// Options from flags, then the config's `[harden]`, then the defaults.
 fn options(args: &HardenArgs, cfg: &Config) -> Result<Options> {
     let h = &cfg.harden;
@@ -48,7 +39,7 @@ fn options(args: &HardenArgs, cfg: &Config) -> Result<Options> {
     };
     let namespace = args.namespace.clone().or_else(|| h.namespace.clone());
     if let Some(ns) = &namespace {
-        if !dns_label(ns) {
+        if !rayward_manifest::names::is_dns_label(ns) {
             bail!("--namespace `{ns}`: not a valid namespace name (lowercase letters, digits and `-`, at most 63)");
         }
     }

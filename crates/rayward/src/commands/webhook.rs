@@ -121,7 +121,7 @@ fn manifests(a: WebhookManifestsArgs) -> Result<u8> {
             a.ca_bundle.display()
         );
     }
-    if !is_dns_label(&a.namespace) {
+    if !rayward_manifest::names::is_dns_label(&a.namespace) {
         bail!(
             "--namespace `{}` is not a valid namespace name",
             a.namespace
@@ -141,13 +141,4 @@ fn manifests(a: WebhookManifestsArgs) -> Result<u8> {
     }
     print!("{out}");
     Ok(0)
-}
-
-fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
 }
