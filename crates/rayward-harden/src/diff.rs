@@ -8,10 +8,22 @@ use std::time::{Duration, Instant};
 /// A unified diff of one object before and after, with `a/` and `b/` headers naming the
 /// file and the object; empty when nothing changed.
 pub fn object_diff(before: Option<&Object>, after: &Object) -> String {
+    let mut out = Vec::new();
+    write_object_diff(&mut out, before, after).expect("writing to memory does not fail");
+    String::from_utf8(out).expect("the diff of two YAML texts is UTF-8")
+}
+
+/// [`object_diff`] written to `w` as it is made: the diff of a large object is never held
+/// whole beside the object's two texts.
+pub fn write_object_diff(
+    w: &mut dyn std::io::Write,
+    before: Option<&Object>,
+    after: &Object,
+) -> std::io::Result<()> {
     let old = before.map(|o| to_yaml(&o.root)).unwrap_or_default();
     let new = to_yaml(&after.root);
     if old == new {
-        return String::new();
+        return Ok(());
     }
     // The header names the file and the object, both from the input: escaped for the
     // terminal (the YAML below quotes control characters itself).
@@ -33,5 +45,5 @@ pub fn object_diff(before: Option<&Object>, after: &Object) -> String {
         .unified_diff()
         .context_radius(3)
         .header(&a, &format!("b/{what}"))
-        .to_string()
+        .to_writer(w)
 }

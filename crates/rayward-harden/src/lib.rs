@@ -20,9 +20,10 @@ pub mod quantity;
 pub use options::{BadSource, Options, Source};
 pub use rayward_rules::{Change, Finding, FixOptions};
 
+use rayward_manifest::par;
 use rayward_manifest::{Kind, Object};
 use rayward_rules::{registry, Engine, FixContext, RayPodsWithoutNetworkPolicy};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 /// What harden made of one Ray object.
 #[derive(Clone, Debug)]
@@ -180,86 +181,140 @@ impl Bundle {
     }
 }
 
-/// Hardens every object of a run. Objects keep their file and order; non-Ray objects pass
-/// through unchanged (their namespace is set when `--namespace` is given, so what a cluster
-/// references moves with it).
-pub fn harden_bundle(objects: &[Object], opts: &Options) -> Bundle {
-    let mut bundle = Bundle::default();
-    let mut by_file: Vec<HardenedFile> = Vec::new();
-    let covered = companions::covered_by_input_policies(objects);
-    let indexed: Vec<(usize, &Object)> = objects.iter().enumerate().collect();
-    let done = par_map(&indexed, |&(i, obj)| {
-        let (mut out, changes) = fix_object(obj, opts);
-        if !out.kind.is_ray() && !opts.safe_only {
-            companions::set_namespace(&mut out, opts);
+/// One object of a run as [`harden_stream`] hands it out, in input order.
+pub struct Step<'a> {
+    /// The input object.
+    pub before: &'a Object,
+    /// Its output: hardened if it is a Ray object, else as given (namespace set when
+    /// `--namespace` is).
+    pub after: &'a Object,
+    /// Every edit, with the rule it answers (empty unless asked for: see
+    /// [`harden_stream`]).
+    pub changes: &'a [Change],
+}
+
+/// What is known once every object of a run has passed.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    /// Companions of every Ray object, then the namespaces' own (Namespace, quota); none
+    /// the inputs already hold.
+    pub companions: Vec<Object>,
+    /// How many edits were made.
+    pub changes: usize,
+    /// What the rules still report over the whole output, suppressed findings left out.
+    pub unfixed: Vec<Finding>,
+}
+
+/// Objects hardened at once: enough to keep every core busy, few enough that a run holds
+/// only a bounded number of full output trees.
+const BATCH_PER_THREAD: usize = 8;
+
+/// Hardens every object of a run, handing each output to `each` as soon as it is made,
+/// so a run holds its input, one batch of outputs and slim copies of the rest, never the
+/// whole output. Objects keep their order; non-Ray objects pass through unchanged (their
+/// namespace is set when `--namespace` is given, so what a cluster references moves with
+/// it). The companions and what is left unfixed come at the end.
+///
+/// The edits are handed out only with `keep_changes`: a cluster of thousands of worker
+/// groups makes tens of thousands, and a caller that prints their count need not hold them.
+pub fn harden_stream(
+    objects: Vec<Object>,
+    opts: &Options,
+    keep_changes: bool,
+    mut each: impl FnMut(Step<'_>),
+) -> Summary {
+    let covered = companions::covered_by_input_policies(&objects);
+    let engine = Engine::all(opts.settings.clone());
+    let batch = par::threads(objects.len()) * BATCH_PER_THREAD;
+    let mut quotas = companions::Quotas::default();
+    let mut seen: HashSet<(String, Option<String>, String)> = HashSet::new();
+    let mut summary = Summary::default();
+    let mut found = Vec::new();
+    let mut kept = Vec::new();
+    let mut rest = objects.into_iter().enumerate();
+    loop {
+        let chunk: Vec<(usize, Object)> = rest.by_ref().take(batch).collect();
+        if chunk.is_empty() {
+            break;
         }
-        let comps = if out.kind.is_ray() && !opts.safe_only {
-            let policies =
-                !covered.contains(&i) && !suppressed(&out, RayPodsWithoutNetworkPolicy::META.id);
-            companions::for_object_with(&out, opts, policies)
-        } else {
-            Vec::new()
-        };
-        (out, changes, comps)
-    });
-    for (obj, (out, changes, comps)) in objects.iter().zip(done) {
-        bundle.companions.extend(comps);
-        bundle
-            .changes
-            .extend(changes.into_iter().map(|c| (out.id(), c)));
-        match by_file.last_mut() {
-            Some(f) if f.file == *obj.file => f.objects.push(out),
-            _ => by_file.push(HardenedFile {
-                file: obj.file.to_string(),
-                objects: vec![out],
-            }),
+        let done = par::map(&chunk, |(i, obj)| {
+            let (mut out, mut changes) = fix_object(obj, opts);
+            let count = changes.len();
+            if !keep_changes {
+                changes = Vec::new();
+            }
+            if !out.kind.is_ray() && !opts.safe_only {
+                companions::set_namespace(&mut out, opts);
+            }
+            let comps = if out.kind.is_ray() && !opts.safe_only {
+                let policies =
+                    !covered.contains(i) && !suppressed(&out, RayPodsWithoutNetworkPolicy::META.id);
+                companions::for_object_with(&out, opts, policies)
+            } else {
+                Vec::new()
+            };
+            let mut findings = Vec::new();
+            engine.check_objects(std::slice::from_ref(&out), &mut findings);
+            (out, changes, count, comps, findings)
+        });
+        for ((_, before), (mut out, changes, count, comps, findings)) in chunk.into_iter().zip(done)
+        {
+            each(Step {
+                before: &before,
+                after: &out,
+                changes: &changes,
+            });
+            summary.changes += count;
+            quotas.add(&out);
+            seen.insert(identity(&out));
+            summary.companions.extend(comps);
+            found.extend(findings);
+            out.slim();
+            kept.push(out);
         }
     }
-    bundle.files = by_file;
     if !opts.safe_only {
-        let all: Vec<Object> = bundle.objects().cloned().collect();
-        bundle
+        summary
             .companions
-            .extend(companions::for_namespaces(&all, opts));
+            .extend(companions::for_namespaces_with(quotas, opts));
     }
     // A companion the inputs already hold (harden's own earlier output, or the user's
     // object of that name) is not generated again: the input's passes through.
-    let mut seen: std::collections::HashSet<(String, Option<String>, String)> = bundle
-        .files
-        .iter()
-        .flat_map(|f| f.objects.iter())
-        .map(identity)
+    summary.companions.retain(|c| seen.insert(identity(c)));
+    let mut checked = engine.check_batch(summary.companions.clone());
+    found.append(&mut checked.findings);
+    kept.append(&mut checked.kept);
+    engine.conclude(&kept, &mut found);
+    summary.unfixed = found
+        .into_iter()
+        .filter(|f| f.suppressed.is_none())
+        .filter(|f| rewritten(Kind::of(&f.object.api_version, &f.object.kind)))
         .collect();
-    bundle.companions.retain(|c| seen.insert(identity(c)));
-    let all: Vec<Object> = bundle.objects().cloned().collect();
-    bundle.unfixed = remaining(&all, opts);
-    bundle
+    summary
 }
 
-fn threads(items: usize) -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(items.max(1))
-        .min(16)
-}
-
-/// `f` over `items` on every core, results in input order.
-fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let n = threads(items.len());
-    if n <= 1 {
-        return items.iter().map(f).collect();
+/// Hardens every object of a run and keeps the whole output ([`harden_stream`], collected):
+/// for tests and callers whose runs are small.
+pub fn harden_bundle(objects: &[Object], opts: &Options) -> Bundle {
+    let mut files: Vec<HardenedFile> = Vec::new();
+    let mut changes = Vec::new();
+    let summary = harden_stream(objects.to_vec(), opts, true, |step| {
+        changes.extend(step.changes.iter().map(|c| (step.after.id(), c.clone())));
+        let out = step.after.clone();
+        match files.last_mut() {
+            Some(f) if f.file == *step.before.file => f.objects.push(out),
+            _ => files.push(HardenedFile {
+                file: step.before.file.to_string(),
+                objects: vec![out],
+            }),
+        }
+    });
+    Bundle {
+        files,
+        companions: summary.companions,
+        changes,
+        unfixed: summary.unfixed,
     }
-    let chunk = items.len().div_ceil(n);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|c| s.spawn(|| c.iter().map(&f).collect::<Vec<R>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
 }
 
 /// What makes two objects the same object to the API server.
@@ -286,28 +341,11 @@ fn rewritten(kind: Kind) -> bool {
     )
 }
 
-/// The findings the rules still report over harden's output, suppressed ones left out.
+/// The findings the rules still report over a few objects in memory (one object and its
+/// companions, for the webhook), suppressed ones left out.
 fn remaining(objects: &[Object], opts: &Options) -> Vec<Finding> {
-    let engine = Engine::all(opts.settings.clone());
-    // Per-object rules on every core, whole-run rules on slim copies, as audit runs them.
-    let chunk = objects.len().div_ceil(threads(objects.len())).max(1);
-    let parts = par_map(&objects.chunks(chunk).collect::<Vec<_>>(), |c| {
-        let mut out = Vec::new();
-        engine.check_objects(c, &mut out);
-        out
-    });
-    let mut found: Vec<Finding> = parts.into_iter().flatten().collect();
-    let slim: Vec<Object> = objects
-        .iter()
-        .cloned()
-        .map(|mut o| {
-            o.slim();
-            o
-        })
-        .collect();
-    engine.check_inventory(&slim, &mut found);
-    rayward_rules::engine::finish(&mut found);
-    found
+    Engine::all(opts.settings.clone())
+        .run(objects)
         .into_iter()
         .filter(|f| f.suppressed.is_none())
         .filter(|f| rewritten(Kind::of(&f.object.api_version, &f.object.kind)))

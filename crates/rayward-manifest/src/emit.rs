@@ -14,8 +14,30 @@ use crate::yaml11::{float_text, resolve_plain, Resolved};
 /// Writes one document (no `---` marker).
 pub fn to_yaml(root: &Node) -> String {
     let mut out = String::new();
-    write_root(&mut out, root);
+    write_root(&mut out, root, &mut |_| {});
     out
+}
+
+/// How much text [`write_yaml`] holds before it hands it to the writer.
+const SPILL_BYTES: usize = 64 * 1024;
+
+/// Writes one document (no `---` marker) to `w` as it goes, holding at most about
+/// [`SPILL_BYTES`] of text: a hardened object can be many times its input, and its text
+/// need not exist in memory beside its tree.
+pub fn write_yaml(w: &mut dyn std::io::Write, root: &Node) -> std::io::Result<()> {
+    let mut out = String::with_capacity(SPILL_BYTES + 1024);
+    let mut result = Ok(());
+    let mut spill = |out: &mut String| {
+        if out.len() >= SPILL_BYTES {
+            if result.is_ok() {
+                result = w.write_all(out.as_bytes());
+            }
+            out.clear();
+        }
+    };
+    write_root(&mut out, root, &mut spill);
+    result?;
+    w.write_all(out.as_bytes())
 }
 
 /// Writes documents as one stream, separated by `---`.
@@ -25,15 +47,18 @@ pub fn to_yaml_stream<'a>(docs: impl IntoIterator<Item = &'a Node>) -> String {
         if i > 0 {
             out.push_str("---\n");
         }
-        write_root(&mut out, d);
+        write_root(&mut out, d, &mut |_| {});
     }
     out
 }
 
-fn write_root(out: &mut String, root: &Node) {
+/// Called after each block entry and item: [`write_yaml`] hands full text to its writer.
+type Spill<'a> = &'a mut dyn FnMut(&mut String);
+
+fn write_root(out: &mut String, root: &Node, spill: Spill<'_>) {
     match &root.value {
-        Value::Map(e) if !e.is_empty() => write_map(out, e, 0, false),
-        Value::Seq(i) if !i.is_empty() => write_seq(out, i, 0, false),
+        Value::Map(e) if !e.is_empty() => write_map(out, e, 0, false, spill),
+        Value::Seq(i) if !i.is_empty() => write_seq(out, i, 0, false, spill),
         Value::Map(_) => out.push_str("{}\n"),
         Value::Seq(_) => out.push_str("[]\n"),
         Value::Scalar { .. } => {
@@ -53,50 +78,58 @@ fn pad(out: &mut String, n: usize) {
 
 /// A mapping at `indent`; when `inline`, its first entry continues the current line
 /// (after `- `).
-fn write_map(out: &mut String, entries: &[(Node, Node)], indent: usize, inline: bool) {
+fn write_map(
+    out: &mut String,
+    entries: &[(Node, Node)],
+    indent: usize,
+    inline: bool,
+    spill: Spill<'_>,
+) {
     for (i, (k, v)) in entries.iter().enumerate() {
         if i > 0 || !inline {
             pad(out, indent);
         }
         write_key(out, k);
         out.push(':');
-        write_value(out, v, indent, true);
+        write_value(out, v, indent, true, spill);
+        spill(out);
     }
 }
 
 /// A sequence at `indent`; when `inline`, its first item continues the current line.
-fn write_seq(out: &mut String, items: &[Node], indent: usize, inline: bool) {
+fn write_seq(out: &mut String, items: &[Node], indent: usize, inline: bool, spill: Spill<'_>) {
     for (i, item) in items.iter().enumerate() {
         if i > 0 || !inline {
             pad(out, indent);
         }
         out.push('-');
-        write_value(out, item, indent, false);
+        write_value(out, item, indent, false, spill);
+        spill(out);
     }
 }
 
 /// What follows `key:` (`after_key`) or `-`, for a node whose parent sits at `indent`.
-fn write_value(out: &mut String, v: &Node, indent: usize, after_key: bool) {
+fn write_value(out: &mut String, v: &Node, indent: usize, after_key: bool, spill: Spill<'_>) {
     match &v.value {
         Value::Map(e) if e.is_empty() => out.push_str(" {}\n"),
         Value::Seq(i) if i.is_empty() => out.push_str(" []\n"),
         Value::Map(e) => {
             if after_key {
                 out.push('\n');
-                write_map(out, e, indent + 2, false);
+                write_map(out, e, indent + 2, false, spill);
             } else {
                 out.push(' ');
-                write_map(out, e, indent + 2, true);
+                write_map(out, e, indent + 2, true, spill);
             }
         }
         Value::Seq(items) => {
             if after_key {
                 // Flush with the key, as kubectl writes it.
                 out.push('\n');
-                write_seq(out, items, indent, false);
+                write_seq(out, items, indent, false, spill);
             } else {
                 out.push(' ');
-                write_seq(out, items, indent + 2, true);
+                write_seq(out, items, indent + 2, true, spill);
             }
         }
         Value::Scalar { .. } => {
@@ -252,6 +285,21 @@ fn double_quoted(out: &mut String, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writing_in_pieces_gives_the_same_text() {
+        let text: String = (0..5000)
+            .map(|i| format!("- name: item-{i}\n  value: {{a: [1, \"two\"], b: \"x\\ny\"}}\n"))
+            .collect();
+        let doc = crate::load::parse_documents("f", &text, &Default::default())
+            .unwrap()
+            .remove(0);
+        let whole = to_yaml(&doc.root);
+        assert!(whole.len() > 3 * SPILL_BYTES);
+        let mut pieces = Vec::new();
+        write_yaml(&mut pieces, &doc.root).unwrap();
+        assert_eq!(String::from_utf8(pieces).unwrap(), whole);
+    }
     use crate::load::parse_documents;
 
     fn load(text: &str) -> Node {

@@ -6,11 +6,13 @@ pub mod emit;
 pub mod error;
 #[doc(hidden)]
 pub mod fast;
+pub mod inputs;
 pub mod inventory;
 pub mod load;
 pub mod names;
 pub mod node;
 pub mod object;
+pub mod par;
 pub mod pod;
 pub mod ray;
 pub mod selector;
@@ -19,6 +21,7 @@ pub mod terminal;
 pub mod yaml11;
 
 pub use error::{LoadError, LoadErrorKind};
+pub use inputs::{Input, Inputs};
 pub use inventory::{Inventory, PodRef};
 pub use load::Limits;
 pub use node::{JsonPath, Node, Pos, Value};

@@ -13,12 +13,21 @@ pub struct Loaded {
     pub error: Option<LoadError>,
     /// Documents read that were not Kubernetes objects (skipped quietly).
     pub skipped_documents: usize,
+    /// The input is JSON (its first character is `{` or `[`): JSON quotes every string,
+    /// which a command writing YAML may drop where that keeps them strings.
+    pub json: bool,
 }
 
 /// Loads one input from memory.
 pub fn load_bytes(name: &str, bytes: &[u8], limits: &Limits) -> Loaded {
     let file: Arc<str> = Arc::from(name);
-    let mut out = Loaded::default();
+    let mut out = Loaded {
+        json: bytes
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| *b == b'{' || *b == b'['),
+        ..Loaded::default()
+    };
     let text = match decode(name, bytes, limits) {
         Ok(t) => t,
         Err(e) => {

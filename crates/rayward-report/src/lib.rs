@@ -18,6 +18,17 @@ pub struct InputError {
     pub message: String,
 }
 
+impl From<&rayward_manifest::LoadError> for InputError {
+    fn from(e: &rayward_manifest::LoadError) -> Self {
+        InputError {
+            file: e.file.clone(),
+            line: e.line,
+            column: e.col,
+            message: e.kind.to_string(),
+        }
+    }
+}
+
 /// Counts for the summary line.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Summary {

@@ -4,7 +4,7 @@ use crate::finding::{Finding, Sink};
 use crate::registry;
 use crate::rule::{Ctx, Rule, Severity};
 use crate::settings::Settings;
-use rayward_manifest::{Inventory, Object, Workload};
+use rayward_manifest::{Inputs, Inventory, LoadError, Loaded, Object, Workload};
 
 /// The annotation that suppresses rules on one object: `"RW401,RW501 # reason"`.
 pub const IGNORE_ANNOTATION: &str = "rayward.io/ignore";
@@ -83,23 +83,75 @@ impl Engine {
         self.rules.iter().map(|(r, _)| *r)
     }
 
-    /// Runs every rule over a set of objects: per-object rules on the objects as given,
-    /// whole-run rules on their slim copies (as [`Engine::check_inventory`] expects).
+    /// Runs every rule over a set of objects in memory (the webhook's review, a test):
+    /// per-object rules on the objects as given, whole-run rules on their slim copies.
     /// Findings come sorted; suppressed ones are kept, marked with their reason.
     pub fn run(&self, objects: &[Object]) -> Vec<Finding> {
-        let mut out = Vec::new();
-        self.check_objects(objects, &mut out);
-        let slim: Vec<Object> = objects
-            .iter()
-            .cloned()
+        let mut checked = self.check_batch(objects.to_vec());
+        self.conclude(&checked.kept, &mut checked.findings);
+        checked.findings
+    }
+
+    /// The run path of every command that reads inputs: the inputs are resolved and
+    /// loaded on every core, each input's objects go through the per-object rules and are
+    /// slimmed at once (so a run holds one full input per thread, not all of them), then
+    /// the whole-run rules see every object in input order.
+    pub fn run_inputs(&self, inputs: &Inputs) -> Run {
+        let (list, walk_errors) = inputs.resolve();
+        let mut run = self.run_sources(&list, |i| inputs.load(i));
+        run.errors.splice(0..0, walk_errors);
+        run
+    }
+
+    /// [`Engine::run_inputs`] over any source of objects: `load` turns one source (a
+    /// file, a listing of a live cluster) into objects, on every core.
+    pub fn run_sources<S: Sync>(&self, sources: &[S], load: impl Fn(&S) -> Loaded + Sync) -> Run {
+        let parts = rayward_manifest::par::map(sources, |s| {
+            let loaded = load(s);
+            let objects = loaded.objects.len();
+            (
+                self.check_batch(loaded.objects),
+                loaded.error,
+                objects,
+                loaded.skipped_documents,
+            )
+        });
+        let mut run = Run {
+            inputs: sources.len(),
+            ..Run::default()
+        };
+        let mut kept = Vec::new();
+        for (mut checked, error, objects, skipped) in parts {
+            run.findings.append(&mut checked.findings);
+            kept.append(&mut checked.kept);
+            run.errors.extend(error);
+            run.objects += objects;
+            run.skipped += skipped;
+        }
+        self.conclude(&kept, &mut run.findings);
+        run
+    }
+
+    /// The per-object rules over one batch of objects; the objects come back slim, for
+    /// [`Engine::conclude`]. Safe to call from several threads.
+    pub fn check_batch(&self, objects: Vec<Object>) -> Checked {
+        let mut findings = Vec::new();
+        self.check_objects(&objects, &mut findings);
+        let kept = objects
+            .into_iter()
             .map(|mut o| {
                 o.slim();
                 o
             })
             .collect();
-        self.check_inventory(&slim, &mut out);
-        finish(&mut out);
-        out
+        Checked { findings, kept }
+    }
+
+    /// The end of every run: the whole-run rules over the slim objects of the whole run,
+    /// then findings sorted and exact repeats dropped ([`finish`]).
+    pub fn conclude(&self, kept: &[Object], findings: &mut Vec<Finding>) {
+        self.check_inventory(kept, findings);
+        finish(findings);
     }
 
     /// Runs the per-object rules. Safe to call from several threads on different objects.
@@ -138,6 +190,27 @@ impl Engine {
             rule.check_inventory(&inv, &cx, &mut sink);
         }
     }
+}
+
+/// What the per-object rules gave for one batch.
+#[derive(Debug, Default)]
+pub struct Checked {
+    pub findings: Vec<Finding>,
+    /// The batch's objects, slim ([`Object::slim`]).
+    pub kept: Vec<Object>,
+}
+
+/// What a run gave: its findings (sorted, suppressed ones kept and marked), the inputs
+/// that could not be read, and counts for the summary.
+#[derive(Debug, Default)]
+pub struct Run {
+    pub findings: Vec<Finding>,
+    pub errors: Vec<LoadError>,
+    /// Inputs read (files, standard input, listings).
+    pub inputs: usize,
+    pub objects: usize,
+    /// Documents that were not Kubernetes objects.
+    pub skipped: usize,
 }
 
 /// Sorts findings by file, document, line, column and rule, and drops exact repeats

@@ -21,8 +21,9 @@ pub struct Change {
     pub rule_id: &'static str,
     /// Where in the object (`spec.headGroupSpec.serviceType`).
     pub json_path: String,
-    /// What was done, in a few words.
-    pub description: String,
+    /// What was done, in a few words (most are fixed texts: a hardened object of
+    /// thousands of worker groups makes tens of thousands of changes).
+    pub description: std::borrow::Cow<'static, str>,
 }
 
 /// The choices fixes need. Every field has a safe default.
@@ -90,7 +91,7 @@ impl Changes {
         }
     }
 
-    pub fn add(&mut self, path: &JsonPath, description: impl Into<String>) {
+    pub fn add(&mut self, path: &JsonPath, description: impl Into<std::borrow::Cow<'static, str>>) {
         self.list.push(Change {
             rule_id: self.rule_id,
             json_path: path.to_string(),
@@ -196,7 +197,7 @@ pub fn set_field(
     key: &str,
     value: Node,
     changes: &mut Changes,
-    description: &str,
+    description: impl Into<std::borrow::Cow<'static, str>>,
 ) {
     if parent.set(key, value) {
         changes.add(&parent_path.key(key), description);

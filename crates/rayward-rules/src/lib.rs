@@ -25,7 +25,7 @@ mod s7_resources;
 mod s8_credentials;
 mod s9_jobs;
 
-pub use engine::{Engine, Selection, UnknownRule, IGNORE_ANNOTATION};
+pub use engine::{Checked, Engine, Run, Selection, UnknownRule, IGNORE_ANNOTATION};
 pub use finding::{object_pos, Finding, ObjectRef, Sink};
 pub use fix::{Change, Fix, FixContext, FixOptions};
 pub use rule::{Ctx, Declared, Rule, RuleMeta, Scope, Severity};

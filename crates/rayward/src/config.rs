@@ -73,6 +73,37 @@ impl Config {
         Ok(cfg)
     }
 
+    /// The config a command runs with: none (`--no-config`), the file given
+    /// (`--config`), or the first of [`FILE_NAMES`] found upward from the current folder.
+    pub fn resolve(no_config: bool, given: Option<&Path>) -> Result<Config> {
+        if no_config {
+            return Ok(Config::default());
+        }
+        if let Some(p) = given {
+            return Config::load(p);
+        }
+        let cwd = std::env::current_dir().context("cannot read the current folder")?;
+        match Config::find(&cwd) {
+            Some(p) => Config::load(&p),
+            None => Ok(Config::default()),
+        }
+    }
+
+    /// The `--fail-on` threshold: the flag, else the config's `fail-on`, else `low`.
+    /// `None` (`none`) never fails on findings.
+    pub fn fail_on(&self, flag: Option<&str>) -> Result<Option<Severity>> {
+        match flag.or(self.fail_on.as_deref()) {
+            None => Ok(Some(Severity::Low)),
+            Some(s) if s.eq_ignore_ascii_case("none") => Ok(None),
+            Some(s) => match Severity::parse(s) {
+                Some(v) => Ok(Some(v)),
+                None => {
+                    bail!("--fail-on `{s}`: expected info, low, medium, high, critical or none")
+                }
+            },
+        }
+    }
+
     /// Finds the config upward from `dir`.
     pub fn find(dir: &Path) -> Option<PathBuf> {
         dir.ancestors()

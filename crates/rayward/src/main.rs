@@ -3,6 +3,7 @@
 mod cli;
 mod commands;
 mod config;
+mod exit;
 
 use clap::Parser;
 
@@ -32,7 +33,7 @@ fn main() -> ExitCode {
                 "rayward: error: {}",
                 rayward_manifest::terminal::escape_keep_lines(&text)
             );
-            ExitCode::from(2)
+            ExitCode::from(exit::ERROR)
         }
     }
 }

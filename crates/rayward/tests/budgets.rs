@@ -157,6 +157,28 @@ fn anchors_inside_runtime_env_yaml() {
     );
 }
 
+/// 3,000 small insecure RayClusters in one file (as bench/hostile/gen.py makes them):
+/// harden streams its output, so it holds slim copies, not 3,000 hardened trees.
+#[test]
+fn three_thousand_clusters_in_one_file() {
+    let one = "apiVersion: ray.io/v1\nkind: RayCluster\nmetadata: {name: cNUM, namespace: t}\nspec:\n  headGroupSpec:\n    template:\n      spec:\n        containers:\n        - name: ray-head\n          image: rayproject/ray:2.40.0\n          securityContext: {privileged: yes}\n";
+    let text: Vec<String> = (0..3000)
+        .map(|i| one.replace("NUM", &i.to_string()))
+        .collect();
+    check("clusters-3000", &text.join("---\n"), false);
+}
+
+/// One RayCluster of 3,000 worker groups: its hardened form is 16 times its input
+/// (6.5 MB of YAML), written as it is made rather than held as text beside the tree.
+#[test]
+fn three_thousand_worker_groups_in_one_cluster() {
+    let mut s = String::from("apiVersion: ray.io/v1\nkind: RayCluster\nmetadata: {name: a, namespace: t}\nspec:\n  rayVersion: \"2.60.0\"\n  headGroupSpec:\n    template:\n      spec:\n        containers: [{name: ray-head, image: rayproject/ray:2.60.0}]\n  workerGroupSpecs:\n");
+    for i in 0..3000 {
+        s.push_str(&format!("  - groupName: g{i}\n    replicas: 1\n    template:\n      spec:\n        containers: [{{name: ray-worker, image: rayproject/ray:2.60.0}}]\n"));
+    }
+    check("worker-groups-3000", &s, false);
+}
+
 #[test]
 fn alias_bomb_inside_runtime_env_yaml() {
     let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");

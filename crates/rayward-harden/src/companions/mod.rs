@@ -12,6 +12,7 @@ mod quota;
 mod rbac;
 
 pub use network_policy::covered_by_input_policies;
+pub use quota::Quotas;
 
 use crate::options::Options;
 use rayward_manifest::{Kind, Node, Object, PodRole, Workload};
@@ -215,10 +216,19 @@ pub fn for_object_with(obj: &Object, opts: &Options, policies: bool) -> Vec<Obje
 /// Per-namespace companions: the Namespace (with `--namespace`), and a ResourceQuota for
 /// every namespace that holds Ray objects and no quota.
 pub fn for_namespaces(objects: &[Object], opts: &Options) -> Vec<Object> {
+    let mut quotas = Quotas::default();
+    for o in objects {
+        quotas.add(o);
+    }
+    for_namespaces_with(quotas, opts)
+}
+
+/// [`for_namespaces`] from quotas gathered while the objects streamed past.
+pub fn for_namespaces_with(quotas: Quotas, opts: &Options) -> Vec<Object> {
     let mut out = Vec::new();
     if let Some(ns) = &opts.fix.namespace {
         out.push(namespace::namespace(ns));
     }
-    out.extend(quota::quotas(objects));
+    out.extend(quotas.finish());
     out
 }

@@ -5,39 +5,58 @@ use super::{metadata, object};
 use crate::quantity;
 use rayward_manifest::{Kind, Node, Object, PodRole, Workload};
 use rayward_rules::util::tenancy::{is_gpu_resource, ns_key};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
-/// A ResourceQuota for every namespace that holds Ray objects and no quota (unless every
-/// Ray object there suppresses RW202).
-pub(super) fn quotas(objects: &[Object]) -> Vec<Object> {
-    let mut out = Vec::new();
-    let mut totals: BTreeMap<String, (Option<String>, Totals)> = BTreeMap::new();
-    for o in objects.iter().filter(|o| o.kind.is_ray()) {
+/// The ResourceQuotas a run needs, gathered one object at a time (harden streams its
+/// output and keeps only slim copies, which have no cpu or memory to sum).
+#[derive(Default)]
+pub struct Quotas {
+    /// Namespace key -> (namespace, totals of its Ray objects).
+    totals: BTreeMap<String, (Option<String>, Totals)>,
+    /// Namespaces that already hold a ResourceQuota.
+    has_quota: HashSet<String>,
+    /// Namespaces with a Ray object that does not suppress RW202.
+    unsuppressed: HashSet<String>,
+}
+
+impl Quotas {
+    /// Counts one object of the output.
+    pub fn add(&mut self, o: &Object) {
         let key = ns_key(o.namespace.as_deref()).to_string();
-        let e = totals
-            .entry(key)
-            .or_insert_with(|| (o.namespace.clone(), Totals::default()));
-        e.1.add_object(o);
-    }
-    for (key, (ns, t)) in totals {
-        let has_quota = objects
-            .iter()
-            .any(|o| o.kind == Kind::ResourceQuota && ns_key(o.namespace.as_deref()) == key);
-        let all_suppress = objects
-            .iter()
-            .filter(|o| o.kind.is_ray() && ns_key(o.namespace.as_deref()) == key)
-            .all(|o| crate::suppressed(o, rayward_rules::NamespaceWithoutQuota::META.id));
-        if has_quota || t.is_empty() || all_suppress {
-            continue;
+        if o.kind == Kind::ResourceQuota {
+            self.has_quota.insert(key);
+            return;
         }
-        out.push(object(Node::map_of([
-            ("apiVersion", Node::string("v1")),
-            ("kind", Node::string("ResourceQuota")),
-            ("metadata", metadata("ray-quota", ns.as_deref(), Vec::new())),
-            ("spec", Node::map_of([("hard", t.hard())])),
-        ])));
+        if !o.kind.is_ray() {
+            return;
+        }
+        if !crate::suppressed(o, rayward_rules::NamespaceWithoutQuota::META.id) {
+            self.unsuppressed.insert(key.clone());
+        }
+        self.totals
+            .entry(key)
+            .or_insert_with(|| (o.namespace.clone(), Totals::default()))
+            .1
+            .add_object(o);
     }
-    out
+
+    /// A ResourceQuota for every namespace that holds Ray objects and no quota (unless
+    /// every Ray object there suppresses RW202).
+    pub fn finish(self) -> Vec<Object> {
+        let mut out = Vec::new();
+        for (key, (ns, t)) in self.totals {
+            if self.has_quota.contains(&key) || t.is_empty() || !self.unsuppressed.contains(&key) {
+                continue;
+            }
+            out.push(object(Node::map_of([
+                ("apiVersion", Node::string("v1")),
+                ("kind", Node::string("ResourceQuota")),
+                ("metadata", metadata("ray-quota", ns.as_deref(), Vec::new())),
+                ("spec", Node::map_of([("hard", t.hard())])),
+            ])));
+        }
+        out
+    }
 }
 
 /// Requests and limits summed over every pod the Ray objects of a namespace can run at

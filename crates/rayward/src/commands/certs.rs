@@ -1,6 +1,7 @@
 //! `rayward certs ca|node|check`.
 
 use crate::cli::{CertsArgs, CertsCommand, KeyAlgArg};
+use crate::exit;
 use anyhow::Result;
 use rayward_certs::{CaOptions, CheckOptions, KeyAlg, NodeOptions};
 
@@ -32,7 +33,7 @@ pub fn run(args: CertsArgs) -> Result<u8> {
                     rayward_certs::ca_secret_yaml(&a.out, name, a.namespace.as_deref())?
                 );
             }
-            Ok(0)
+            Ok(exit::OK)
         }
         CertsCommand::Node(a) => {
             let opts = NodeOptions {
@@ -46,12 +47,16 @@ pub fn run(args: CertsArgs) -> Result<u8> {
             for p in rayward_certs::issue_node(&a.ca, &a.out, &opts)? {
                 eprintln!("wrote {}", p.display());
             }
-            Ok(0)
+            Ok(exit::OK)
         }
         CertsCommand::Check(a) => {
             let report = rayward_certs::check(&a.dir, &CheckOptions { ca: a.ca, ip: a.ip })?;
             print!("{report}");
-            Ok(if report.ok() { 0 } else { 1 })
+            Ok(if report.ok() {
+                exit::OK
+            } else {
+                exit::FINDINGS
+            })
         }
     }
 }

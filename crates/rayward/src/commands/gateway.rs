@@ -1,6 +1,7 @@
 //! `rayward gateway --config FILE` and `rayward gateway passwd FILE USER`.
 
 use crate::cli::{GatewayArgs, GatewayCommand, GatewayPasswdArgs};
+use crate::exit;
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, IsTerminal};
 
@@ -9,7 +10,7 @@ pub fn run(args: GatewayArgs) -> Result<u8> {
         (Some(GatewayCommand::Passwd(a)), _) => passwd(a),
         (None, Some(config)) => {
             rayward_gateway::server::run_blocking(&config)?;
-            Ok(0)
+            Ok(exit::OK)
         }
         (None, None) => bail!("gateway needs --config FILE (or the passwd subcommand)"),
     }
@@ -42,5 +43,5 @@ fn passwd(a: GatewayPasswdArgs) -> Result<u8> {
         a.user,
         a.file.display()
     );
-    Ok(0)
+    Ok(exit::OK)
 }

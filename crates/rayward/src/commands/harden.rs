@@ -3,30 +3,19 @@
 
 use crate::cli::HardenArgs;
 use crate::config::Config;
+use crate::exit;
 use anyhow::{bail, Context, Result};
 use rayward_harden::companions::COMPANIONS_FILE;
-use rayward_harden::diff::object_diff;
-use rayward_harden::{harden_bundle, Options, Source};
-use rayward_manifest::emit::to_yaml_stream;
+use rayward_harden::diff::write_object_diff;
+use rayward_harden::{harden_stream, Options, Source};
+use rayward_manifest::emit::{to_yaml_stream, write_yaml};
 use rayward_manifest::terminal::escape;
-use rayward_manifest::{expand_paths, load_bytes, load_file, Limits, LoadError, Object};
-use rayward_report::{write, Format, InputError, Report, Style};
+use rayward_manifest::{par, Input, Inputs, Limits, Node, Object};
+use rayward_report::{write, Format, Report, Style};
 use rayward_rules::util::quantity;
-use rayward_rules::Severity;
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-
-fn threshold(flag: Option<&str>, cfg: Option<&str>) -> Result<Option<Severity>> {
-    match flag.or(cfg) {
-        None => Ok(Some(Severity::Low)),
-        Some(s) if s.eq_ignore_ascii_case("none") => Ok(None),
-        Some(s) => match Severity::parse(s) {
-            Some(v) => Ok(Some(v)),
-            None => bail!("--fail-on `{s}`: expected info, low, medium, high, critical or none"),
-        },
-    }
-}
 
 /// Options from flags, then the config's `[harden]`, then the defaults.
 fn options(args: &HardenArgs, cfg: &Config) -> Result<Options> {
@@ -97,190 +86,102 @@ fn options(args: &HardenArgs, cfg: &Config) -> Result<Options> {
     Ok(o)
 }
 
-fn input_error(e: &LoadError) -> InputError {
-    InputError {
-        file: e.file.clone(),
-        line: e.line,
-        column: e.col,
-        message: e.kind.to_string(),
-    }
-}
-
 pub fn run(args: HardenArgs) -> Result<u8> {
-    let cfg = if args.no_config {
-        Config::default()
-    } else if let Some(p) = &args.config {
-        Config::load(p)?
-    } else {
-        let cwd = std::env::current_dir().context("cannot read the current folder")?;
-        match Config::find(&cwd) {
-            Some(p) => Config::load(&p)?,
-            None => Config::default(),
-        }
-    };
-    let fail_on = threshold(args.fail_on.as_deref(), cfg.fail_on.as_deref())?;
+    let cfg = Config::resolve(args.no_config, args.config.as_deref())?;
+    let fail_on = cfg.fail_on(args.fail_on.as_deref())?;
     let opts = options(&args, &cfg)?;
-    let limits = Limits {
-        max_file_bytes: args.max_file_size,
-        ..Limits::default()
+    let inputs = Inputs {
+        paths: args.paths.clone(),
+        stdin_name: args.stdin_name.clone(),
+        limits: Limits {
+            max_file_bytes: args.max_file_size,
+            ..Limits::default()
+        },
     };
 
-    // Inputs, with the name each gets under -o.
-    let mut errors: Vec<InputError> = Vec::new();
+    // Every input is read before anything is written.
+    let (list, mut errors) = inputs.resolve();
+    let loaded = par::map(&list, |i| inputs.load(i));
     let mut objects: Vec<Object> = Vec::new();
-    let mut out_names: HashMap<String, PathBuf> = HashMap::new();
     let mut skipped = 0;
-    let mut file_count = 0;
-    for p in &args.paths {
-        if p.as_os_str() == "-" {
-            let mut buf = Vec::new();
-            let read = std::io::stdin()
-                .lock()
-                .take(limits.max_file_bytes + 1)
-                .read_to_end(&mut buf);
-            file_count += 1;
-            let name = args.stdin_name.clone();
-            match read {
-                Ok(_) => {
-                    let mut l = load_bytes(&name, &buf, &limits);
-                    errors.extend(l.error.as_ref().map(input_error));
-                    skipped += l.skipped_documents;
-                    if looks_like_json(&buf) {
-                        plain_strings(&mut l.objects);
-                    }
-                    objects.extend(l.objects);
-                }
-                Err(e) => errors.push(InputError {
-                    file: name.clone(),
-                    line: 0,
-                    column: 0,
-                    message: format!("cannot read: {e}"),
-                }),
-            }
-            out_names.insert(name.clone(), PathBuf::from(&name));
-            continue;
+    for mut l in loaded {
+        errors.extend(l.error.take());
+        skipped += l.skipped_documents;
+        if l.json {
+            plain_strings(&mut l.objects);
         }
-        let (files, walk_errors) = expand_paths(std::slice::from_ref(p));
-        errors.extend(walk_errors.iter().map(input_error));
-        for f in files {
-            file_count += 1;
-            let mut l = load_file(&f, &limits);
-            errors.extend(l.error.as_ref().map(input_error));
-            skipped += l.skipped_documents;
-            if f.extension().is_some_and(|e| e == "json") {
-                plain_strings(&mut l.objects);
-            }
-            objects.extend(l.objects);
-            let rel = if p.is_dir() {
-                f.strip_prefix(p)
-                    .map(Path::to_path_buf)
-                    .unwrap_or_else(|_| f.clone())
-            } else {
-                PathBuf::from(f.file_name().unwrap_or(f.as_os_str()))
-            };
-            out_names.insert(f.display().to_string(), rel);
-        }
+        objects.append(&mut l.objects);
     }
     if !errors.is_empty() {
         // Half a bundle applied is worse than none: nothing is written.
         for e in &errors {
             // `file: message` for an error of the whole file (line 0), as audit writes it.
-            let (file, message) = (escape(&e.file), escape(&e.message));
+            let message = e.kind.to_string();
+            let (file, message) = (escape(&e.file), escape(&message));
             if e.line == 0 {
                 eprintln!("rayward: error: {file}: {message}");
             } else {
-                eprintln!("rayward: error: {file}:{}:{}: {message}", e.line, e.column);
+                eprintln!("rayward: error: {file}:{}:{}: {message}", e.line, e.col);
             }
         }
         eprintln!("rayward: nothing written: fix the input errors above");
-        return Ok(2);
+        return Ok(exit::ERROR);
     }
 
-    let bundle = harden_bundle(&objects, &opts);
-
-    if args.diff {
-        let before: HashMap<(String, usize, String), &Object> = objects
-            .iter()
-            .map(|o| ((o.file.to_string(), o.doc, o.doc_path.to_string()), o))
-            .collect();
-        let mut text = String::new();
-        for f in &bundle.files {
-            for o in &f.objects {
-                let key = (o.file.to_string(), o.doc, o.doc_path.to_string());
-                text.push_str(&object_diff(before.get(&key).copied(), o));
-            }
-        }
-        for c in &bundle.companions {
-            text.push_str(&object_diff(None, c));
-        }
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
-    }
-    match &args.output {
-        Some(dir) => {
-            // Every path is decided, and checked, before anything is written.
-            let mut planned: Vec<(PathBuf, String)> = Vec::new();
-            for f in &bundle.files {
-                let rel = out_names
-                    .get(&f.file)
-                    .cloned()
-                    .unwrap_or_else(|| PathBuf::from(&f.file));
-                // The output is YAML whatever the input was.
-                let rel = if rel.extension().is_some_and(|e| e == "json") {
-                    rel.with_extension("yaml")
-                } else {
-                    rel
-                };
-                planned.push((rel, to_yaml_stream(f.objects.iter().map(|o| &o.root))));
-            }
-            let companions = companions_name(planned.iter().map(|(r, _)| r.as_path()));
-            if companions != Path::new(COMPANIONS_FILE) {
-                eprintln!(
-                    "rayward: an input is named {COMPANIONS_FILE}: the companion objects go to {}",
-                    escape(&companions.display().to_string())
-                );
-            }
-            if !bundle.companions.is_empty() {
-                planned.push((
-                    companions,
-                    to_yaml_stream(bundle.companions.iter().map(|o| &o.root)),
-                ));
-            }
-            if let Err(why) = check_outputs(dir, planned.iter().map(|(r, _)| r.as_path())) {
+    // Under -o, every path is decided, and checked, before anything is written.
+    let plan = match &args.output {
+        Some(dir) => match Plan::new(dir, &list, &objects) {
+            Ok(p) => Some(p),
+            Err(why) => {
                 eprintln!("rayward: error: {}", escape(&why));
                 eprintln!("rayward: nothing written");
-                return Ok(2);
+                return Ok(exit::ERROR);
             }
-            for (rel, text) in &planned {
-                write_file(&dir.join(rel), text)?;
-            }
-        }
-        None if !args.diff => {
-            let text = to_yaml_stream(bundle.objects().map(|o| &o.root));
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
-        }
-        None => {}
-    }
+        },
+        None => None,
+    };
+    let stdout_yaml = args.output.is_none() && !args.diff;
+    let mut out = Out {
+        stdout: std::io::BufWriter::new(std::io::stdout().lock()),
+        stdout_docs: 0,
+        plan,
+        failed: None,
+    };
 
+    let count = objects.len();
     let ray = objects.iter().filter(|o| o.kind.is_ray()).count();
+    let summary = harden_stream(objects, &opts, false, |step| {
+        if args.diff {
+            let _ = write_object_diff(&mut out.stdout, Some(step.before), step.after);
+        }
+        if stdout_yaml {
+            out.stdout_doc(&step.after.root);
+        }
+        out.file_doc(&step.before.file, &step.after.root);
+    });
+    for c in &summary.companions {
+        if args.diff {
+            let _ = write_object_diff(&mut out.stdout, None, c);
+        }
+        if stdout_yaml {
+            out.stdout_doc(&c.root);
+        }
+    }
+    out.companions(&summary.companions);
+    out.close()?;
+
     eprintln!(
-        "rayward: hardened {ray} Ray object(s) of {} in {file_count} file(s): {} change(s), {} companion object(s); {} finding(s) left that harden does not fix",
-        objects.len(),
-        bundle.changes.len(),
-        bundle.companions.len(),
-        bundle.unfixed.len()
+        "rayward: hardened {ray} Ray object(s) of {count} in {} file(s): {} change(s), {} companion object(s); {} finding(s) left that harden does not fix",
+        list.len(),
+        summary.changes,
+        summary.companions.len(),
+        summary.unfixed.len()
     );
     if skipped > 0 {
         eprintln!("rayward: note: {skipped} document(s) that are not Kubernetes objects (no apiVersion/kind) are not in the output");
     }
-    if !bundle.unfixed.is_empty() {
-        let report = Report::new(
-            bundle.unfixed.clone(),
-            Vec::new(),
-            file_count,
-            objects.len(),
-        );
+    if !summary.unfixed.is_empty() {
+        let report = Report::new(summary.unfixed.clone(), Vec::new(), list.len(), count);
         let mut err = std::io::stderr().lock();
         let style = Style {
             color: false,
@@ -288,8 +189,143 @@ pub fn run(args: HardenArgs) -> Result<u8> {
         };
         let _ = write(&report, Format::Text, style, &mut err);
     }
-    let failing = fail_on.is_some_and(|t| bundle.unfixed.iter().any(|f| f.severity >= t));
-    Ok(u8::from(failing))
+    let failing = fail_on.is_some_and(|t| summary.unfixed.iter().any(|f| f.severity >= t));
+    Ok(if failing { exit::FINDINGS } else { exit::OK })
+}
+
+/// Where `-o DIR` writes each input's output and the companions.
+struct Plan {
+    dir: PathBuf,
+    /// Input name -> path under `dir`.
+    rel: HashMap<String, PathBuf>,
+    companions: PathBuf,
+    /// The file being written: its input name, writer and path.
+    open: Option<(String, std::io::BufWriter<std::fs::File>, PathBuf)>,
+}
+
+impl Plan {
+    fn new(dir: &Path, list: &[Input], objects: &[Object]) -> Result<Plan, String> {
+        let with_objects: std::collections::HashSet<&str> =
+            objects.iter().map(|o| &*o.file).collect();
+        let mut rel = HashMap::new();
+        let mut order: Vec<PathBuf> = Vec::new();
+        for i in list {
+            // Only inputs with objects get a file; the output is YAML whatever the input was.
+            if !with_objects.contains(i.name.as_str()) {
+                continue;
+            }
+            let r = if i.rel.extension().is_some_and(|e| e == "json") {
+                i.rel.with_extension("yaml")
+            } else {
+                i.rel.clone()
+            };
+            order.push(r.clone());
+            rel.insert(i.name.clone(), r);
+        }
+        let companions = companions_name(order.iter().map(PathBuf::as_path));
+        if companions != Path::new(COMPANIONS_FILE) {
+            eprintln!(
+                "rayward: an input is named {COMPANIONS_FILE}: the companion objects go to {}",
+                escape(&companions.display().to_string())
+            );
+        }
+        check_outputs(
+            dir,
+            order
+                .iter()
+                .map(PathBuf::as_path)
+                .chain([companions.as_path()]),
+        )?;
+        Ok(Plan {
+            dir: dir.to_path_buf(),
+            rel,
+            companions,
+            open: None,
+        })
+    }
+}
+
+/// Harden's output as it streams: standard output (YAML or diff) and `-o` files. The first
+/// write error stops further writes and is returned by [`Out::close`].
+struct Out<'a> {
+    stdout: std::io::BufWriter<std::io::StdoutLock<'a>>,
+    stdout_docs: usize,
+    plan: Option<Plan>,
+    failed: Option<anyhow::Error>,
+}
+
+impl Out<'_> {
+    fn stdout(&mut self, text: &str) {
+        // A closed pipe (`| head`) is not an error worth a panic, nor a reason to stop.
+        let _ = self.stdout.write_all(text.as_bytes());
+    }
+
+    fn stdout_doc(&mut self, root: &Node) {
+        if self.stdout_docs > 0 {
+            self.stdout("---\n");
+        }
+        self.stdout_docs += 1;
+        let _ = write_yaml(&mut self.stdout, root);
+    }
+
+    fn file_doc(&mut self, input: &str, root: &Node) {
+        if self.failed.is_some() {
+            return;
+        }
+        let Some(plan) = &mut self.plan else { return };
+        let result = (|| -> Result<()> {
+            let first = plan.open.as_ref().is_none_or(|(name, _, _)| name != input);
+            if first {
+                if let Some((_, mut w, path)) = plan.open.take() {
+                    w.flush()
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                }
+                let rel = plan
+                    .rel
+                    .get(input)
+                    .cloned()
+                    .unwrap_or_else(|| PathBuf::from(input));
+                let path = plan.dir.join(rel);
+                plan.open = Some((input.to_string(), create(&path)?, path));
+            }
+            let (_, w, path) = plan.open.as_mut().expect("opened above");
+            let sep = if first { "" } else { "---\n" };
+            w.write_all(sep.as_bytes())
+                .and_then(|_| write_yaml(w, root))
+                .with_context(|| format!("cannot write {}", path.display()))
+        })();
+        if let Err(e) = result {
+            self.failed = Some(e);
+        }
+    }
+
+    fn companions(&mut self, objects: &[Object]) {
+        if self.failed.is_some() || objects.is_empty() {
+            return;
+        }
+        let Some(plan) = &self.plan else { return };
+        let path = plan.dir.join(&plan.companions);
+        let text = to_yaml_stream(objects.iter().map(|o| &o.root));
+        if let Err(e) = create(&path).and_then(|mut w| {
+            w.write_all(text.as_bytes())
+                .and_then(|_| w.flush())
+                .with_context(|| format!("cannot write {}", path.display()))
+        }) {
+            self.failed = Some(e);
+        }
+    }
+
+    fn close(mut self) -> Result<()> {
+        let _ = self.stdout.flush();
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        if let Some((_, mut w, path)) = self.plan.and_then(|p| p.open) {
+            w.flush()
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(())
+    }
 }
 
 /// JSON quotes every string; written as YAML they read better plain where that keeps
@@ -298,13 +334,6 @@ fn plain_strings(objects: &mut [Object]) {
     for o in objects {
         o.root.prefer_plain();
     }
-}
-
-fn looks_like_json(bytes: &[u8]) -> bool {
-    bytes
-        .iter()
-        .find(|b| !b.is_ascii_whitespace())
-        .is_some_and(|b| *b == b'{' || *b == b'[')
 }
 
 /// Where the companions go: `companions.yaml`, or `companions-N.yaml` when an input's own
@@ -355,10 +384,12 @@ fn check_outputs<'a>(dir: &Path, rels: impl Iterator<Item = &'a Path>) -> Result
     Ok(())
 }
 
-fn write_file(path: &Path, text: &str) -> Result<()> {
+fn create(path: &Path) -> Result<std::io::BufWriter<std::fs::File>> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
-    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+    let f =
+        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(std::io::BufWriter::new(f))
 }

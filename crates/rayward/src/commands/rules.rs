@@ -1,6 +1,7 @@
 //! `rayward rules` and `rayward explain`.
 
 use crate::cli::{ExplainArgs, RulesArgs, RulesFormat};
+use crate::exit;
 use anyhow::{bail, Result};
 use rayward_rules::{docs, registry};
 
@@ -43,7 +44,7 @@ pub fn list(args: RulesArgs) -> Result<u8> {
             }
         }
     }
-    Ok(0)
+    Ok(exit::OK)
 }
 
 pub fn explain(args: ExplainArgs) -> Result<u8> {
@@ -53,7 +54,7 @@ pub fn explain(args: ExplainArgs) -> Result<u8> {
                 "{}",
                 docs::rule_markdown(r.meta(), harden_fix(r.meta().id).as_deref())
             );
-            Ok(0)
+            Ok(exit::OK)
         }
         None => bail!("unknown rule `{}` (see `rayward rules`)", args.rule),
     }

@@ -2,6 +2,7 @@
 
 use crate::cli::{WebhookArgs, WebhookCommand, WebhookManifestsArgs, WebhookServeArgs};
 use crate::config::Config;
+use crate::exit;
 use anyhow::{bail, Context, Result};
 use base64::Engine as _;
 use rayward_rules::engine::Selection;
@@ -19,10 +20,8 @@ pub fn run(args: WebhookArgs) -> Result<u8> {
 }
 
 fn serve(a: WebhookServeArgs) -> Result<u8> {
-    let cfg = match &a.config {
-        Some(p) => Config::load(p)?,
-        None => Config::default(),
-    };
+    // In a pod there is no project folder to search: only the file given is read.
+    let cfg = Config::resolve(a.config.is_none(), a.config.as_deref())?;
     let selection: Selection = cfg.selection()?;
     let Some(deny_at) = Severity::parse(&a.deny_at) else {
         bail!(
@@ -62,7 +61,7 @@ fn serve(a: WebhookServeArgs) -> Result<u8> {
         }
         Ok::<_, anyhow::Error>(())
     })?;
-    Ok(0)
+    Ok(exit::OK)
 }
 
 /// SIGTERM (Kubernetes stopping the pod) or Ctrl-C.
@@ -140,5 +139,5 @@ fn manifests(a: WebhookManifestsArgs) -> Result<u8> {
         out.push_str(t.trim_start_matches("---\n"));
     }
     print!("{out}");
-    Ok(0)
+    Ok(exit::OK)
 }
