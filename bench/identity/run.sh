@@ -23,7 +23,7 @@ git -C "$ROOT" worktree add --detach "$WORK/base" "$BASE_REV" >/dev/null
 (cd "$ROOT" && cargo build --release -p rayward --locked -q)
 BASE=${BASE_TARGET:-$ROOT/target/identity-base}/release/rayward
 NEW=$ROOT/target/release/rayward
-python3 "$ROOT/bench/hostile/gen.py" "$WORK/hostile" >/dev/null
+mkdir -p "$WORK/hostile" && python3 "$ROOT/bench/hostile/gen.py" "$WORK/hostile" >/dev/null
 
 cd "$ROOT"
 fail=0
