@@ -86,10 +86,7 @@ impl Metrics {
     }
 
     pub fn encode(&self) -> String {
-        let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)
-            .expect("writing to a String");
-        out
+        rayward_serve::endpoints::encode(&self.registry)
     }
 }
 

@@ -1,6 +1,6 @@
-//! Listening: builds the gateway from a config, accepts connections (plain or TLS) and
-//! serves them with HTTP/1.1 limits (header size, header read timeout). Certificates and
-//! the htpasswd file are re-read when they change.
+//! Listening: builds the gateway from a config and serves it on [`rayward_serve`]'s accept
+//! loop (plain or TLS, HTTP/1.1 limits, graceful shutdown). Certificates, the htpasswd
+//! file, the Ray token file and the OIDC keys are re-read when they change.
 
 use crate::audit_log::AuditLog;
 use crate::authn::cache::VerifyCache;
@@ -9,15 +9,12 @@ use crate::authn::token::TokenStore;
 use crate::authn::Authenticator;
 use crate::config::{Config, TlsConfig};
 use crate::service::Gateway;
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use rayward_serve::{CertStore, ConnOptions};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio_rustls::rustls::ServerConfig;
-use tokio_rustls::TlsAcceptor;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -46,29 +43,16 @@ fn ray_token(cfg: &Config) -> Result<String, StartError> {
     Ok(t)
 }
 
-fn load_tls(tls: &TlsConfig) -> Result<Arc<ServerConfig>, String> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert)
-        .and_then(|i| i.collect())
-        .map_err(|e| format!("tls.cert {}: {e}", tls.cert.display()))?;
-    if certs.is_empty() {
-        return Err(format!("tls.cert {}: no certificate", tls.cert.display()));
-    }
-    let key = PrivateKeyDer::from_pem_file(&tls.key)
-        .map_err(|e| format!("tls.key {}: {e}", tls.key.display()))?;
-    let mut sc = ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("tls: {e}"))?;
-    sc.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(sc))
-}
-
 fn stamp(p: &Path) -> Option<(std::time::SystemTime, u64)> {
     let m = std::fs::metadata(p).ok()?;
     Some((m.modified().ok()?, m.len()))
 }
+
+/// How the gateway names itself in logs.
+const NAME: &str = "rayward gateway";
+
+/// How often the certificate files are re-read.
+const TLS_RELOAD_EVERY: Duration = Duration::from_secs(2);
 
 type HandleFuture = std::pin::Pin<
     Box<
@@ -82,7 +66,7 @@ type HandleFuture = std::pin::Pin<
 pub struct Server {
     gateway: Arc<Gateway>,
     listener: TcpListener,
-    tls: Option<(TlsConfig, Arc<RwLock<Arc<ServerConfig>>>)>,
+    tls: Option<Arc<CertStore>>,
     max_header_bytes: usize,
     header_timeout: Duration,
     token_file: Option<std::path::PathBuf>,
@@ -116,10 +100,7 @@ impl Server {
         }
         let gateway = Gateway::new(cfg, authn, &token, audit).map_err(StartError::Other)?;
         let tls = match &cfg.tls {
-            Some(t) => Some((
-                t.clone(),
-                Arc::new(RwLock::new(load_tls(t).map_err(StartError::Other)?)),
-            )),
+            Some(t) => Some(load_tls(t)?),
             None => None,
         };
         let listener = TcpListener::bind(cfg.listen)
@@ -143,8 +124,14 @@ impl Server {
         &self.gateway
     }
 
-    /// Serves until the task is dropped or aborted.
+    /// Serves until the task is dropped or aborted (connections then close at once).
     pub async fn serve(self) {
+        self.serve_until(std::future::pending()).await
+    }
+
+    /// Serves until `shutdown` resolves, then stops gracefully: no new connections,
+    /// requests in flight finish within the drain time ([`rayward_serve::listen`]).
+    pub async fn serve_until(self, shutdown: impl std::future::Future<Output = ()>) {
         let Server {
             gateway,
             listener,
@@ -154,67 +141,42 @@ impl Server {
             token_file,
         } = self;
         let _reloaders = spawn_reloaders(&gateway, tls.clone(), token_file);
-        let tls_cfg = tls.map(|(_, c)| c);
-        loop {
-            let (stream, peer) = match listener.accept().await {
-                Ok(x) => x,
-                Err(e) => {
-                    eprintln!("rayward gateway: accept: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            let _ = stream.set_nodelay(true);
+        let opts = ConnOptions {
+            name: NAME,
+            header_timeout,
+            max_header_bytes: Some(max_header_bytes),
+            max_headers: Some(100),
+            ..ConnOptions::default()
+        };
+        let make = move |peer: SocketAddr| {
             let gw = gateway.clone();
-            let tls_cfg = tls_cfg
-                .as_ref()
-                .map(|c| c.read().expect("tls lock").clone());
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req| {
-                    let gw = gw.clone();
-                    // Boxed with its Send bound spelled out: rustc cannot prove it for the
-                    // nested async blocks on its own (higher-ranked lifetime limitation).
-                    let fut: HandleFuture = Box::pin(async move { Ok(gw.handle(req, peer).await) });
-                    fut
-                });
-                let mut builder = http1::Builder::new();
-                builder
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(header_timeout)
-                    .max_buf_size(max_header_bytes)
-                    .max_headers(100);
-                match tls_cfg {
-                    None => {
-                        let _ = builder
-                            .serve_connection(TokioIo::new(stream), svc)
-                            .with_upgrades()
-                            .await;
-                    }
-                    Some(c) => {
-                        let Ok(Ok(tls)) = tokio::time::timeout(
-                            header_timeout,
-                            TlsAcceptor::from(c).accept(stream),
-                        )
-                        .await
-                        else {
-                            return;
-                        };
-                        let _ = builder
-                            .serve_connection(TokioIo::new(tls), svc)
-                            .with_upgrades()
-                            .await;
-                    }
-                }
-            });
-        }
+            hyper::service::service_fn(move |req| {
+                let gw = gw.clone();
+                // Boxed with its Send bound spelled out: rustc cannot prove it for the
+                // nested async blocks on its own (higher-ranked lifetime limitation).
+                let fut: HandleFuture = Box::pin(async move { Ok(gw.handle(req, peer).await) });
+                fut
+            })
+        };
+        rayward_serve::serve(listener, tls, opts, make, shutdown).await;
     }
+}
+
+/// Reads the serving certificate; the gateway does not start without a usable one.
+fn load_tls(t: &TlsConfig) -> Result<Arc<CertStore>, StartError> {
+    let store =
+        CertStore::load(&t.cert, &t.key).map_err(|e| StartError::Other(format!("tls: {e}")))?;
+    store
+        .server_config()
+        .map_err(|e| StartError::Other(format!("tls: {e}")))?;
+    Ok(store)
 }
 
 /// Polls the htpasswd file, the TLS files, the Ray token file and the OIDC keys, and swaps
 /// in new versions; a version that fails to load leaves the previous one in force.
 fn spawn_reloaders(
     gateway: &Arc<Gateway>,
-    tls: Option<(TlsConfig, Arc<RwLock<Arc<ServerConfig>>>)>,
+    tls: Option<Arc<CertStore>>,
     token_file: Option<std::path::PathBuf>,
 ) -> Reloaders {
     let mut tasks = Vec::new();
@@ -265,25 +227,8 @@ fn spawn_reloaders(
             }
         }));
     }
-    if let Some((t, current)) = tls {
-        tasks.push(tokio::spawn(async move {
-            let mut last = (stamp(&t.cert), stamp(&t.key));
-            let mut tick = tokio::time::interval(Duration::from_secs(2));
-            loop {
-                tick.tick().await;
-                let now = (stamp(&t.cert), stamp(&t.key));
-                if now == last {
-                    continue;
-                }
-                match load_tls(&t) {
-                    Ok(c) => {
-                        *current.write().expect("tls lock") = c;
-                        last = now;
-                    }
-                    Err(e) => eprintln!("rayward gateway: keeping previous certificate: {e}"),
-                }
-            }
-        }));
+    if let Some(store) = tls {
+        tasks.push(tokio::spawn(store.watch(TLS_RELOAD_EVERY, NAME)));
     }
     Reloaders(tasks)
 }
@@ -316,13 +261,7 @@ pub async fn run(config_path: &Path) -> Result<(), StartError> {
             .map_err(|e| StartError::Other(e.to_string()))?,
         cfg.upstream
     );
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| StartError::Other(e.to_string()))?;
-    tokio::select! {
-        _ = server.serve() => {}
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    server.serve_until(rayward_serve::shutdown::signal()).await;
     Ok(())
 }
 

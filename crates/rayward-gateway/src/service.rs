@@ -20,6 +20,7 @@ use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
+use rayward_serve::endpoints::{Own, HEALTHY, OPENMETRICS};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -160,20 +161,16 @@ impl Gateway {
         // The gateway's own endpoints, never forwarded. /healthz answers anyone (kubelet
         // probes come from node addresses); /metrics only sources the network filter allows.
         if req.method() == Method::GET && req.uri().query().is_none() {
-            match req.uri().path() {
-                "/healthz" => {
+            match Own::of(req.uri().path()) {
+                Some(Own::Health) => {
                     self.metrics.request(OWN_CLASS, "answered");
-                    return text(StatusCode::OK, "ok\n");
+                    return text(StatusCode::OK, HEALTHY);
                 }
-                "/metrics" if self.net.check(peer.ip()).is_ok() => {
+                Some(Own::Metrics) if self.net.check(peer.ip()).is_ok() => {
                     self.metrics.request(OWN_CLASS, "answered");
                     let mut r = text(StatusCode::OK, self.metrics.encode());
-                    r.headers_mut().insert(
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static(
-                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                        ),
-                    );
+                    r.headers_mut()
+                        .insert(header::CONTENT_TYPE, HeaderValue::from_static(OPENMETRICS));
                     return r;
                 }
                 _ => {}

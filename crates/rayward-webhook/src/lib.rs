@@ -11,8 +11,9 @@
 //! - [`policy`]: object → findings → verdict (modes, exemptions, messages);
 //! - [`mutate`]: the JSONPatch of safe fixes;
 //! - [`metrics`]: Prometheus counters and the latency histogram;
-//! - [`tls`]: certificate and key read from files and swapped in when they change;
-//! - [`server`]: the HTTPS server and its routes.
+//! - [`server`]: the routes, on [`rayward_serve`]'s HTTPS server (certificate reload,
+//!   accept loop, graceful shutdown, health and metrics endpoints);
+//! - [`tls`]: re-exported from [`rayward_serve::tls`].
 
 pub mod client;
 pub mod metrics;
@@ -20,7 +21,7 @@ pub mod mutate;
 pub mod policy;
 pub mod review;
 pub mod server;
-pub mod tls;
+pub use rayward_serve::tls;
 
 pub use policy::{Mode, Policy};
 pub use server::{App, Reply, Server, ServerOptions};

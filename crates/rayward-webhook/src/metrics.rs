@@ -99,9 +99,6 @@ impl Default for Metrics {
 impl Metrics {
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> String {
-        let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)
-            .expect("writing to a String cannot fail");
-        out
+        rayward_serve::endpoints::encode(&self.registry)
     }
 }

@@ -7,18 +7,17 @@
 use crate::metrics::{EndpointLabels, FindingLabels, Metrics, ReviewLabels};
 use crate::policy::{Mode, Policy, Verdict};
 use crate::review::{self, Response, ReviewOut, Status};
-use crate::tls::CertStore;
 use base64::Engine as _;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use rayward_serve::endpoints::{Own, HEALTHY, OPENMETRICS};
+use rayward_serve::{CertStore, ConnOptions, TlsError};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
-use tokio_rustls::TlsAcceptor;
 
 /// Bounds of the server.
 #[derive(Clone, Debug)]
@@ -92,15 +91,21 @@ impl App {
         let (endpoint, mode) = match path {
             "/validate" => ("validate", Some(self.policy.mode)),
             "/mutate" => ("mutate", None),
-            "/healthz" | "/readyz" if method == "GET" => return Reply::text(200, "ok"),
-            "/metrics" if method == "GET" => {
+            p if Own::of(p).is_some() && method != "GET" => return Reply::text(405, "use GET"),
+            p if Own::of(p) == Some(Own::Health) => {
                 return Reply {
                     status: 200,
-                    content_type: "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    content_type: "text/plain; charset=utf-8",
+                    body: HEALTHY.as_bytes().to_vec(),
+                }
+            }
+            p if Own::of(p) == Some(Own::Metrics) => {
+                return Reply {
+                    status: 200,
+                    content_type: OPENMETRICS,
                     body: self.metrics.encode().into_bytes(),
                 }
             }
-            "/healthz" | "/readyz" | "/metrics" => return Reply::text(405, "use GET"),
             p => match p.strip_prefix("/validate/").and_then(Mode::parse) {
                 Some(m) => ("validate", Some(m)),
                 None => return Reply::text(404, format!("no such path `{p}`")),
@@ -238,9 +243,11 @@ fn ignores_all(obj: &serde_json::Value) -> bool {
         })
 }
 
-/// A running server; dropping it stops accepting and closes every connection.
+/// A running server; dropping it stops accepting and closes every connection at once,
+/// [`Server::stop`] lets requests in flight finish first.
 pub struct Server {
     addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
     tasks: JoinSet<()>,
 }
 
@@ -252,70 +259,75 @@ impl Server {
         store: Arc<CertStore>,
         app: Arc<App>,
         opts: ServerOptions,
-    ) -> Result<Server, crate::tls::TlsError> {
-        let addr = listener
-            .local_addr()
-            .map_err(|e| crate::tls::TlsError::File {
-                path: "listener".into(),
-                message: e.to_string(),
-            })?;
-        let acceptor = TlsAcceptor::from(store.server_config()?);
+    ) -> Result<Server, TlsError> {
+        let addr = listener.local_addr().map_err(|e| TlsError::File {
+            path: "listener".into(),
+            message: e.to_string(),
+        })?;
+        // Fail now, not in the accept loop, when the certificate cannot serve.
+        store.server_config()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let conn = ConnOptions {
+            name: NAME,
+            header_timeout: opts.header_timeout,
+            ..ConnOptions::default()
+        };
+        let max = opts.max_body;
+        let make = move |_peer| {
+            let app = app.clone();
+            service_fn(move |req| {
+                let app = app.clone();
+                async move { Ok::<_, std::convert::Infallible>(serve(&app, req, max).await) }
+            })
+        };
         let mut tasks = JoinSet::new();
-        tasks.spawn(store.watch(opts.reload_every));
-        tasks.spawn(accept_loop(listener, acceptor, app, opts));
-        Ok(Server { addr, tasks })
+        tasks.spawn(store.clone().watch(opts.reload_every, NAME));
+        tasks.spawn(async move {
+            rayward_serve::serve(listener, Some(store), conn, make, async {
+                let _ = stopped.await;
+            })
+            .await;
+        });
+        Ok(Server {
+            addr,
+            stop: Some(stop),
+            tasks,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// Runs until the server fails (it does not on its own) — for the binary.
+    /// Runs until the server fails (it does not on its own).
     pub async fn run(mut self) {
         while self.tasks.join_next().await.is_some() {}
     }
-}
 
-async fn accept_loop(
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
-    app: Arc<App>,
-    opts: ServerOptions,
-) {
-    let mut conns = JoinSet::new();
-    loop {
-        let (tcp, _) = match listener.accept().await {
-            Ok(c) => c,
-            Err(e) => {
-                // Out of file descriptors and the like: wait a little rather than spin.
-                eprintln!("rayward webhook: accept: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
+    /// Runs until `signal` resolves, then stops gracefully ([`Server::stop`]).
+    pub async fn run_until(self, signal: impl std::future::Future<Output = ()>) {
+        signal.await;
+        self.stop().await;
+    }
+
+    /// Stops accepting, lets the requests in flight finish (within the drain time), and
+    /// returns when the accept loop has ended.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        // The accept loop ends after draining; the certificate poller never does.
+        while let Some(done) = self.tasks.join_next().await {
+            if done.is_ok() {
+                break;
             }
-        };
-        while conns.try_join_next().is_some() {}
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        let opts = opts.clone();
-        conns.spawn(async move {
-            let _ = tcp.set_nodelay(true);
-            let Ok(Ok(tls)) = tokio::time::timeout(opts.header_timeout, acceptor.accept(tcp)).await
-            else {
-                return;
-            };
-            let svc = service_fn(move |req| {
-                let app = app.clone();
-                let max = opts.max_body;
-                async move { Ok::<_, std::convert::Infallible>(serve(&app, req, max).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(opts.header_timeout)
-                .serve_connection(TokioIo::new(tls), svc)
-                .await;
-        });
+        }
+        self.tasks.abort_all();
     }
 }
+
+/// How the webhook names itself in logs.
+const NAME: &str = "rayward webhook";
 
 async fn serve(
     app: &App,

@@ -55,29 +55,15 @@ fn serve(a: WebhookServeArgs) -> Result<u8> {
             server.local_addr(),
             mode.as_str()
         );
-        tokio::select! {
-            _ = server.run() => {}
-            _ = shutdown() => eprintln!("rayward webhook: stopping"),
-        }
+        server
+            .run_until(async {
+                rayward_serve::shutdown::signal().await;
+                eprintln!("rayward webhook: stopping");
+            })
+            .await;
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(exit::OK)
-}
-
-/// SIGTERM (Kubernetes stopping the pod) or Ctrl-C.
-async fn shutdown() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = term => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
 }
 
 /// The manifests of deploy/, in apply order.

@@ -1,4 +1,5 @@
-//! The serving certificate, read from files and swapped in when they change.
+//! The serving certificate, read from files and swapped in when they change (the webhook's
+//! and the gateway's alike).
 //!
 //! Kubernetes updates a mounted Secret by swapping a symlink, which file watchers often
 //! miss; the files are therefore polled (a read of two small files every few seconds) and
@@ -103,19 +104,17 @@ impl CertStore {
         Ok(true)
     }
 
-    /// Polls the files every `every` until the task is dropped.
-    pub async fn watch(self: Arc<Self>, every: Duration) {
+    /// Polls the files every `every` until the task is dropped; `who` names the server in
+    /// what it logs (`rayward webhook`).
+    pub async fn watch(self: Arc<Self>, every: Duration, who: &'static str) {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
             match self.reload() {
-                Ok(true) => eprintln!(
-                    "rayward webhook: reloaded certificate {}",
-                    self.cert.display()
-                ),
+                Ok(true) => eprintln!("{who}: reloaded certificate {}", self.cert.display()),
                 Ok(false) => {}
-                Err(e) => eprintln!("rayward webhook: keeping the current certificate: {e}"),
+                Err(e) => eprintln!("{who}: keeping the current certificate: {e}"),
             }
         }
     }
