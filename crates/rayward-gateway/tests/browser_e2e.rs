@@ -182,12 +182,11 @@ async fn submit_job(token: &str, id: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Ray in netns-run; run by scripts/test.sh"]
 async fn ray_e2e_gateway_dashboard_in_a_browser() {
-    let venv = venv();
     let chromedriver = chromedriver_path();
     let home = tempfile::tempdir().unwrap();
     let token = random_token();
-    let ray = RayHead::start(&venv, home.path(), &token);
-    wait_for_ray(&token, home.path()).await;
+    let ray = start_ray(&token);
+    wait_for_ray(&token, &ray).await;
     let job_id = "browser-e2e-probe";
     submit_job(&token, job_id).await;
 

@@ -14,15 +14,10 @@ use std::time::Duration;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Ray in netns-run; run by scripts/test.sh"]
 async fn ray_e2e_gateway_in_front_of_real_ray() {
-    let venv = venv();
     let home = tempfile::tempdir().unwrap();
-    let token = {
-        let mut b = [0u8; 24];
-        getrandom::fill(&mut b).unwrap();
-        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
-    };
-    let ray = RayHead::start(&venv, home.path(), &token);
-    wait_for_ray(&token, home.path()).await;
+    let token = random_token();
+    let ray = start_ray(&token);
+    wait_for_ray(&token, &ray).await;
     // Ray itself refuses a request without its token (the gap the gateway closes).
     let direct = raw(RAY_DASHBOARD.parse().unwrap(), &get("/api/jobs/", None, "")).await;
     assert_eq!(direct.status, 401);
@@ -54,10 +49,10 @@ async fn ray_e2e_gateway_in_front_of_real_ray() {
     let before = ray_jobs(&token).await;
 
     // Viewer: list works.
-    let (code, out, err) = ray_job(&venv, home.path(), g, Some(&vic), &["list"]);
+    let (code, out, err) = ray_job(&ray, g, Some(&vic), &["list"]);
     assert_eq!(code, 0, "viewer list: {out}\n{err}");
     // No credentials: refused with 401.
-    let (code, out, err) = ray_job(&venv, home.path(), g, None, &["list"]);
+    let (code, out, err) = ray_job(&ray, g, None, &["list"]);
     assert_ne!(code, 0, "{out}");
     // Ray's CLI words a 401 as "Authentication required: <body>".
     let said = format!("{out}{err}");
@@ -67,8 +62,7 @@ async fn ray_e2e_gateway_in_front_of_real_ray() {
     );
     // Viewer submission: refused with 403, no job appears in Ray.
     let (code, out, err) = ray_job(
-        &venv,
-        home.path(),
+        &ray,
         g,
         Some(&vic),
         &[
@@ -93,8 +87,7 @@ async fn ray_e2e_gateway_in_front_of_real_ray() {
 
     // Submitter: upload, submission and log tail (WebSocket) through the gateway.
     let (code, out, err) = ray_job(
-        &venv,
-        home.path(),
+        &ray,
         g,
         Some(&alice),
         &[
@@ -123,25 +116,13 @@ async fn ray_e2e_gateway_in_front_of_real_ray() {
         "{after_submit:?}"
     );
     // Logs with --follow (WebSocket) as the viewer: read is allowed.
-    let (code, out, err) = ray_job(
-        &venv,
-        home.path(),
-        g,
-        Some(&vic),
-        &["logs", "--follow", "rayward-e2e-1"],
-    );
+    let (code, out, err) = ray_job(&ray, g, Some(&vic), &["logs", "--follow", "rayward-e2e-1"]);
     assert_eq!(code, 0, "viewer logs --follow: {out}\n{err}");
     assert!(
         out.contains("hello through rayward gateway"),
         "{out}\n{err}"
     );
-    let (code, out, err) = ray_job(
-        &venv,
-        home.path(),
-        g,
-        Some(&vic),
-        &["status", "rayward-e2e-1"],
-    );
+    let (code, out, err) = ray_job(&ray, g, Some(&vic), &["status", "rayward-e2e-1"]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("Job 'rayward-e2e-1' succeeded"), "{out}");
 

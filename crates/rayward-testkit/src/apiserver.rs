@@ -87,6 +87,27 @@ impl KubeApiserver {
         format!("https://127.0.0.1:{}", self.port)
     }
 
+    /// `127.0.0.1:<port>`, for clients other than kube's.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// The admin's bearer token (first field of `DIR/tokens.csv`, group `system:masters`).
+    pub fn admin_token(&self) -> String {
+        let tokens = std::fs::read_to_string(self.dir().join("tokens.csv")).expect("tokens.csv");
+        tokens
+            .split(',')
+            .next()
+            .expect("a token")
+            .trim()
+            .to_string()
+    }
+
+    /// The server's self-signed serving certificate (PEM), to pin in a client.
+    pub fn serving_cert(&self) -> Vec<u8> {
+        std::fs::read(self.dir().join("serving.crt")).expect("serving.crt")
+    }
+
     /// A client authenticated as the admin (`system:masters`) of `DIR/kubeconfig`.
     pub async fn client(&self) -> Client {
         let kc = Kubeconfig::read_from(self.kubeconfig()).expect("read kubeconfig");

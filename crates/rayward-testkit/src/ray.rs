@@ -29,6 +29,19 @@ impl Tls {
     }
 }
 
+/// The dashboard and Jobs API of a head started here: Ray's default port, on loopback.
+pub const DASHBOARD: &str = "127.0.0.1:8265";
+
+/// A fresh random cluster token (48 hex digits), as `RAY_AUTH_TOKEN` takes it.
+pub fn random_token() -> String {
+    use std::io::Read;
+    let mut b = [0u8; 24];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .expect("read /dev/urandom");
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
 /// One test's Ray processes. Drop stops all of them.
 pub struct Ray {
     venv: PathBuf,
@@ -74,7 +87,14 @@ impl Ray {
                 c.env_remove(k);
             }
         }
+        // The venv's own tools first, as an activated venv has them.
+        let path = format!(
+            "{}:{}",
+            self.venv.join("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
         c.env("HOME", &home)
+            .env("PATH", path)
             .env("RAY_USAGE_STATS_ENABLED", "0")
             .env(TAG_VAR, &self.tag);
         if let Some(t) = tls {
@@ -107,6 +127,46 @@ impl Ray {
             .arg("--temp-dir")
             .arg(self.temp_dir("head"));
         self.run(&mut c, "start-head", deadline)
+    }
+
+    /// `ray start --head` as [`Ray::start_head`], with Ray's token authentication on
+    /// (`RAY_AUTH_MODE=token`, `RAY_AUTH_TOKEN`) and the dashboard on [`DASHBOARD`]: the
+    /// cluster the gateway fronts.
+    pub fn start_head_with_token(&self, token: &str, deadline: Duration) -> Outcome {
+        let mut c = self.command("head", None);
+        c.env("RAY_AUTH_MODE", "token")
+            .env("RAY_AUTH_TOKEN", token)
+            .args(["start", "--head", "--node-ip-address", "127.0.0.1"])
+            .args(["--dashboard-host", "127.0.0.1", "--num-cpus", "1"])
+            .args(["--include-dashboard", "true", "--disable-usage-stats"])
+            .arg("--temp-dir")
+            .arg(self.temp_dir("head"));
+        self.run(&mut c, "start-head", deadline)
+    }
+
+    /// `ray job <args[0]> --address <address> [--headers {"Authorization": auth}]
+    /// <args[1..]>` as a client with home `client` and no Ray token of its own (the
+    /// command strips `RAY_*`), logged as `job-<client>-<n>`.
+    pub fn job(
+        &self,
+        client: &str,
+        address: &str,
+        auth: Option<&str>,
+        args: &[&str],
+        deadline: Duration,
+    ) -> Outcome {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        // Options go right after the subcommand: anything after `--` is the entrypoint.
+        let (sub, rest) = args.split_first().expect("a `ray job` subcommand");
+        let mut c = self.command(client, None);
+        c.arg("job").arg(sub).arg("--address").arg(address);
+        if let Some(a) = auth {
+            c.arg("--headers")
+                .arg(serde_json::json!({ "Authorization": a }).to_string());
+        }
+        c.args(rest);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.run(&mut c, &format!("job-{client}-{n}"), deadline)
     }
 
     /// `ray start --address 127.0.0.1:6379` as node `node`; `agent_port` must differ per

@@ -5,103 +5,18 @@
 use rayward_rules::engine::Selection;
 use rayward_rules::settings::Settings;
 use rayward_rules::Severity;
+use rayward_testkit::apiserver::KubeApiserver;
 use rayward_webhook::client::{Answer, Client};
 use rayward_webhook::tls::CertStore;
 use rayward_webhook::{App, Mode, Policy, Server, ServerOptions};
 use serde_json::{json, Value};
-use std::net::{SocketAddr, TcpListener as StdListener};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// etcd + kube-apiserver on free loopback ports; `down` on drop, even when a test fails.
-struct ApiServer {
-    script: PathBuf,
-    dir: PathBuf,
-    addr: SocketAddr,
-    token: String,
-}
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl ApiServer {
-    fn up(dir: &Path) -> ApiServer {
-        let script = PathBuf::from(std::env::var("RAYWARD_KUBE_APISERVER").expect(
-            "RAYWARD_KUBE_APISERVER (path of shared/tools/kube-apiserver) must be set; run scripts/test.sh",
-        ));
-        let kube_port = free_port();
-        // etcd takes ETCD_PORT and ETCD_PORT+1: find a free pair.
-        let etcd_port = loop {
-            let p = free_port();
-            if p < 65000 && StdListener::bind(("127.0.0.1", p + 1)).is_ok() && p + 1 != kube_port {
-                break p;
-            }
-        };
-        let mut guard = ApiServer {
-            script: script.clone(),
-            dir: dir.to_path_buf(),
-            addr: SocketAddr::from(([127, 0, 0, 1], kube_port)),
-            token: String::new(),
-        };
-        let out = Command::new("bash")
-            .arg(&script)
-            .args(["up", dir.to_str().unwrap()])
-            .env("KUBE_PORT", kube_port.to_string())
-            .env("ETCD_PORT", etcd_port.to_string())
-            .output()
-            .expect("run kube-apiserver up");
-        assert!(
-            out.status.success(),
-            "kube-apiserver up failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let tokens = std::fs::read_to_string(dir.join("tokens.csv")).unwrap();
-        guard.token = tokens.split(',').next().unwrap().to_string();
-        guard
-    }
-
-    fn client(&self) -> Client {
-        let ca = std::fs::read(self.dir.join("serving.crt")).unwrap();
-        Client::pinned(self.addr, &ca, Some(self.token.clone())).unwrap()
-    }
-}
-
-impl Drop for ApiServer {
-    fn drop(&mut self) {
-        let pids: Vec<String> = ["apiserver.pid", "etcd.pid"]
-            .iter()
-            .filter_map(|f| std::fs::read_to_string(self.dir.join(f)).ok())
-            .map(|p| p.trim().to_string())
-            .collect();
-        let _ = Command::new("bash")
-            .arg(&self.script)
-            .args(["down", self.dir.to_str().unwrap()])
-            .status();
-        // `down` sends SIGTERM; wait for both to be gone so no test leaves them behind.
-        let t0 = Instant::now();
-        while pids.iter().any(|p| alive(p)) && t0.elapsed() < Duration::from_secs(20) {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        for p in pids.iter().filter(|p| alive(p)) {
-            let _ = Command::new("kill").args(["-9", p]).status();
-        }
-    }
-}
-
-/// Whether a process runs (a zombie, already ended, does not count).
-fn alive(pid: &str) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        s.rsplit(')')
-            .next()
-            .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
-    })
+/// The webhook's HTTPS client, pinned to the API server's own certificate, as its admin.
+fn client(api: &KubeApiserver) -> Client {
+    Client::pinned(api.addr(), &api.serving_cert(), Some(api.admin_token())).unwrap()
 }
 
 async fn send(c: &Client, method: &str, path: &str, ct: &str, body: Vec<u8>) -> Answer {
@@ -263,8 +178,8 @@ fn b64(bytes: &[u8]) -> String {
 #[ignore = "needs kube-apiserver; run by scripts/test.sh"]
 async fn kube_e2e_webhook_enforce_warn_and_failure_policy() {
     let tmp = tempdir();
-    let api = ApiServer::up(&tmp.join("kube"));
-    let kube = api.client();
+    let api = KubeApiserver::start();
+    let kube = client(&api);
 
     // The webhook's serving certificate from rayward's own CA code: a real caBundle.
     let ca_dir = tmp.join("ca");

@@ -1,28 +1,13 @@
 //! `rayward certs` end to end: ca → node → check, and the failures Ray would hit.
 
-use std::path::{Path, PathBuf};
+use rayward_testkit::cli::{run, tmp};
+use std::path::Path;
 use std::process::Command;
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_rayward"));
     c.env("NO_COLOR", "1").env_remove("POD_IP");
     c
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("rayward-certs-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let o = cmd.output().expect("runs");
-    (
-        o.status.code().expect("exited"),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
 }
 
 fn certs(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Command {

@@ -1,28 +1,13 @@
 //! `rayward gateway` and `rayward gateway passwd` from the command line: exit codes and
 //! messages for good and bad input.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use rayward_testkit::cli::run_stdin;
+use std::process::Command;
 
 fn run(args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rayward"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
-    (
-        o.status.code().expect("exited"),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
+    run_stdin(
+        Command::new(env!("CARGO_BIN_EXE_rayward")).args(args),
+        stdin.as_bytes(),
     )
 }
 

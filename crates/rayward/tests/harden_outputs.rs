@@ -3,16 +3,10 @@
 //! `--stdin-name ../x.yaml`, an absolute name or a symbolic link in DIR are refused with
 //! exit 2 before anything is written.
 
+use rayward_testkit::cli::tmp;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("rayward-harden-out-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/insecure/raycluster.yaml")

@@ -2,30 +2,14 @@
 //! through the `rayward` binary (audit and harden). Each case here audited wrongly while the
 //! loader read YAML 1.2 (issue 10 §1).
 
+use rayward_testkit::cli::{self, run_stdin};
 use serde_json::Value;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 fn rayward(args: &[&str], input: &str) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rayward"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
-    (
-        o.status.code().unwrap(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
+    run_stdin(
+        cli::command(env!("CARGO_BIN_EXE_rayward")).args(args),
+        input.as_bytes(),
     )
 }
 

@@ -3,38 +3,9 @@
 //! the other inputs were never audited. Now each is refused at once with its name and
 //! exit 2, and the other inputs are still audited (or, for harden, nothing is written).
 
+use rayward_testkit::cli::{self, run_within};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// Runs rayward with a deadline: a regression that blocks fails instead of hanging.
-fn run(args: &[&str]) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rayward"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if t0.elapsed() > Duration::from_secs(20) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("rayward {args:?} did not finish in 20 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let o = child.wait_with_output().unwrap();
-    (
-        o.status.code().unwrap(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
+use std::time::Duration;
 
 fn example() -> String {
     format!(
@@ -49,6 +20,15 @@ fn fifo(tag: &str) -> String {
     let ok = Command::new("mkfifo").arg(&p).status().unwrap();
     assert!(ok.success());
     p.display().to_string()
+}
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    run_within(
+        cli::command(env!("CARGO_BIN_EXE_rayward"))
+            .args(args)
+            .stdin(Stdio::null()),
+        Duration::from_secs(20),
+    )
 }
 
 #[test]

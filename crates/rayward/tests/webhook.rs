@@ -1,7 +1,7 @@
 //! `rayward webhook manifests` and `serve` as a user runs them.
 
+use rayward_testkit::cli::tmp;
 use std::io::Read;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -11,13 +11,6 @@ fn bin() -> Command {
         .env_remove("POD_IP")
         .env_remove("POD_NAMESPACE");
     c
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("rayward-webhook-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 fn certs(dir: &std::path::Path) {

@@ -1,161 +1,39 @@
-//! Real Ray for the `ray_e2e_*` tests: a token-auth head started with Ray's CLI (stopped
-//! on drop), commands with deadlines, and direct reads of Ray's job list.
+//! Real Ray for the `ray_e2e_*` tests, from `rayward-testkit` (a token-auth head whose
+//! processes are all stopped on drop, `ray job` clients with deadlines), plus direct reads
+//! of Ray's job list over HTTP.
 
 use super::{get, raw};
+#[allow(unused_imports)] // each test binary uses a part
+pub use rayward_testkit::ray::{random_token, Ray, DASHBOARD as RAY_DASHBOARD};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub const RAY_DASHBOARD: &str = "127.0.0.1:8265";
-
-pub fn venv() -> PathBuf {
-    let v = std::env::var("RAYWARD_RAY_VENV").unwrap_or_else(|_| {
-        panic!(
-            "RAYWARD_RAY_VENV is not set: point it at a venv with Ray 2.60 (bash scripts/ray-venv.sh) \
-             and run inside shared/tools/netns-run (scripts/test.sh does both)"
-        )
-    });
-    let v = PathBuf::from(v);
-    assert!(
-        v.join("bin/ray").is_file(),
-        "RAYWARD_RAY_VENV={} has no bin/ray",
-        v.display()
-    );
-    v
+/// A Ray 2.60 head with token authentication, started by the test kit (panics with Ray's
+/// output when it does not start).
+pub fn start_ray(token: &str) -> Ray {
+    let ray = Ray::new();
+    let o = ray.start_head_with_token(token, Duration::from_secs(180));
+    assert!(o.success(), "ray start --head: {o}");
+    ray
 }
 
-pub fn path_with(venv: &Path) -> String {
-    format!(
-        "{}:{}",
-        venv.join("bin").display(),
-        std::env::var("PATH").unwrap_or_default()
-    )
-}
-
-/// `ray start --head --block` in its own process group; dropped → SIGTERM to the group
-/// (Ray's --block mode then stops every process it started), SIGKILL after a grace time.
-pub struct RayHead {
-    child: Child,
-}
-
-impl RayHead {
-    pub fn start(venv: &Path, home: &Path, token: &str) -> RayHead {
-        use std::os::unix::process::CommandExt;
-        let temp = home.join("ray-tmp");
-        std::fs::create_dir_all(&temp).unwrap();
-        let log = std::fs::File::create(home.join("ray-head.log")).unwrap();
-        let child = Command::new(venv.join("bin/ray"))
-            .args([
-                "start",
-                "--head",
-                "--block",
-                "--node-ip-address",
-                "127.0.0.1",
-                "--dashboard-host",
-                "127.0.0.1",
-                "--num-cpus",
-                "1",
-                "--disable-usage-stats",
-                "--include-dashboard",
-                "true",
-            ])
-            .arg("--temp-dir")
-            .arg(&temp)
-            .env("HOME", home)
-            .env("PATH", path_with(venv))
-            .env("RAY_AUTH_MODE", "token")
-            .env("RAY_AUTH_TOKEN", token)
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .process_group(0)
-            .spawn()
-            .expect("ray start");
-        RayHead { child }
-    }
-
-    fn pgid(&self) -> i32 {
-        self.child.id() as i32
-    }
-}
-
-impl Drop for RayHead {
-    fn drop(&mut self) {
-        let pg = self.pgid();
-        // SAFETY-free: plain kill(2) on our own process group via the `kill` utility.
-        let _ = Command::new("kill")
-            .args(["-TERM", "--", &format!("-{pg}")])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{pg}")])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs a command with a deadline; returns (exit code, stdout, stderr).
-pub fn run(mut cmd: Command, limit: Duration) -> (i32, String, String) {
-    let out_path = tempfile::NamedTempFile::new().unwrap();
-    let err_path = tempfile::NamedTempFile::new().unwrap();
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(out_path.reopen().unwrap())
-        .stderr(err_path.reopen().unwrap())
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + limit;
-    let code = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s.code().unwrap_or(-1);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break -2;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    (
-        code,
-        std::fs::read_to_string(out_path.path()).unwrap_or_default(),
-        std::fs::read_to_string(err_path.path()).unwrap_or_default(),
-    )
-}
-
-/// `ray job …` against the gateway, as a client with no Ray token of its own.
+/// `ray job …` against the gateway, as a client with no Ray token of its own:
+/// (exit code, stdout, stderr); -2 when it ran past its deadline.
 pub fn ray_job(
-    venv: &Path,
-    home: &Path,
+    ray: &Ray,
     gw: SocketAddr,
     auth: Option<&str>,
     args: &[&str],
 ) -> (i32, String, String) {
-    // Options go right after the subcommand: anything after `--` is the entrypoint.
-    let (sub, rest) = args.split_first().expect("a subcommand");
-    let mut c = Command::new(venv.join("bin/ray"));
-    c.arg("job")
-        .arg(sub)
-        .arg("--address")
-        .arg(format!("http://{gw}"))
-        .env("HOME", home)
-        .env("PATH", path_with(venv))
-        .env_remove("RAY_AUTH_MODE")
-        .env_remove("RAY_AUTH_TOKEN")
-        .env_remove("RAY_ADDRESS");
-    if let Some(a) = auth {
-        c.arg("--headers")
-            .arg(serde_json::json!({ "Authorization": a }).to_string());
-    }
-    c.args(rest);
-    run(c, Duration::from_secs(240))
+    let o = ray.job(
+        "client",
+        &format!("http://{gw}"),
+        auth,
+        args,
+        Duration::from_secs(240),
+    );
+    let code = o.status.map_or(-2, |s| s.code().unwrap_or(-1));
+    (code, o.stdout, o.stderr)
 }
 
 /// Ray's job list, read directly from Ray with the cluster token: (submission id, status).
@@ -183,7 +61,8 @@ pub async fn ray_jobs(token: &str) -> Vec<(String, String)> {
     jobs
 }
 
-pub async fn wait_for_ray(token: &str, home: &Path) {
+/// Waits until the dashboard answers the job list with the token (180 s at most).
+pub async fn wait_for_ray(token: &str, ray: &Ray) {
     let addr: SocketAddr = RAY_DASHBOARD.parse().unwrap();
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
@@ -198,16 +77,10 @@ pub async fn wait_for_ray(token: &str, home: &Path) {
             }
         }
         if Instant::now() > deadline {
-            let log = std::fs::read_to_string(home.join("ray-head.log")).unwrap_or_default();
+            let log =
+                std::fs::read_to_string(ray.dir().join("logs/start-head.err")).unwrap_or_default();
             panic!("Ray dashboard not ready after 180 s; ray start said:\n{log}");
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-}
-
-/// A fresh random cluster token (48 hex digits).
-pub fn random_token() -> String {
-    let mut b = [0u8; 24];
-    getrandom::fill(&mut b).unwrap();
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
