@@ -3,10 +3,13 @@
 //! silently open gateway. See docs/gateway.md for the annotated example.
 
 use crate::route::Class;
+use ipnet::IpNet;
+use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -414,7 +417,13 @@ impl Config {
         if self.limits.requests_per_second < 0.0 || self.limits.burst < 1.0 {
             return Err("limits: requests_per_second >= 0 and burst >= 1".into());
         }
-        crate::net::NetFilter::from_config(&self.network)?;
+        for (name, list) in [
+            ("allow", &self.network.allow),
+            ("deny", &self.network.deny),
+            ("trusted_proxies", &self.network.trusted_proxies),
+        ] {
+            parse_cidrs(name, list)?;
+        }
         if let Some(url) = &self.ratelimit.redis {
             // The URL may carry a password: name the error, never echo the URL.
             let info = redis::IntoConnectionInfo::into_connection_info(url.as_str())
@@ -462,8 +471,7 @@ impl Config {
             return Err("auth.oidc.algorithms: list at least one".into());
         }
         for a in &o.algorithms {
-            crate::authn::oidc::parse_algorithm(a)
-                .map_err(|e| format!("auth.oidc.algorithms: {e}"))?;
+            parse_algorithm(a).map_err(|e| format!("auth.oidc.algorithms: {e}"))?;
         }
         if o.leeway_secs > 300 {
             return Err("auth.oidc.leeway_secs: at most 300".into());
@@ -488,6 +496,37 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
     (line, column)
+}
+
+/// Parses `network.<name>`: addresses or CIDRs, truncated to their network. Here, with the
+/// rest of the config's validation, so the modules that use the values (`net`) depend on
+/// the config and not the other way round.
+pub fn parse_cidrs(name: &str, list: &[String]) -> Result<Vec<IpNet>, String> {
+    list.iter()
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                .map(|n| n.trunc())
+                .map_err(|_| format!("network.{name}: {s:?} is not an address or CIDR"))
+        })
+        .collect()
+}
+
+/// Algorithms a JWKS key may verify: asymmetric ones only.
+pub fn parse_algorithm(name: &str) -> Result<Algorithm, String> {
+    if name.eq_ignore_ascii_case("none") {
+        return Err(format!("{name:?}: unsigned tokens are never accepted"));
+    }
+    let alg = Algorithm::from_str(name).map_err(|_| {
+        format!("{name:?}: unknown algorithm (RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA)")
+    })?;
+    if alg.family() == jsonwebtoken::AlgorithmFamily::Hmac {
+        return Err(format!(
+            "{name:?}: HMAC algorithms are refused (a JWKS holds public keys; an HMAC check keyed \
+             with a public key lets anyone forge tokens)"
+        ));
+    }
+    Ok(alg)
 }
 
 #[cfg(test)]

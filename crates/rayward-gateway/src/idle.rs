@@ -14,6 +14,9 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, Sleep};
 
+/// The error of a streamed body or an upgraded connection.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// The error a body yields when its sender was idle too long.
 #[derive(Debug, thiserror::Error)]
 #[error("no data for {0:?}")]
@@ -51,10 +54,10 @@ impl<B> IdleBody<B> {
 impl<B> Body for IdleBody<B>
 where
     B: Body<Data = Bytes> + Unpin,
-    B::Error: Into<crate::proxy::BoxError>,
+    B::Error: Into<BoxError>,
 {
     type Data = Bytes;
-    type Error = crate::proxy::BoxError;
+    type Error = BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,

@@ -2,7 +2,7 @@
 //! proxies. `X-Forwarded-For` is read only when the TCP peer is a configured proxy, and
 //! then from the right, skipping further trusted proxies, so a client cannot name itself.
 
-use crate::config::NetworkConfig;
+use crate::config::{parse_cidrs, NetworkConfig};
 use ipnet::IpNet;
 use std::net::IpAddr;
 
@@ -21,17 +21,6 @@ pub enum NetError {
     BadForwardedFor,
 }
 
-fn parse_list(name: &str, list: &[String]) -> Result<Vec<IpNet>, String> {
-    list.iter()
-        .map(|s| {
-            s.parse::<IpNet>()
-                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-                .map(|n| n.trunc())
-                .map_err(|_| format!("network.{name}: {s:?} is not an address or CIDR"))
-        })
-        .collect()
-}
-
 fn contains(list: &[IpNet], ip: IpAddr) -> bool {
     let ip = canonical(ip);
     list.iter().any(|n| n.contains(&ip))
@@ -48,9 +37,9 @@ fn canonical(ip: IpAddr) -> IpAddr {
 impl NetFilter {
     pub fn from_config(c: &NetworkConfig) -> Result<NetFilter, String> {
         Ok(NetFilter {
-            allow: parse_list("allow", &c.allow)?,
-            deny: parse_list("deny", &c.deny)?,
-            trusted: parse_list("trusted_proxies", &c.trusted_proxies)?,
+            allow: parse_cidrs("allow", &c.allow)?,
+            deny: parse_cidrs("deny", &c.deny)?,
+            trusted: parse_cidrs("trusted_proxies", &c.trusted_proxies)?,
         })
     }
 

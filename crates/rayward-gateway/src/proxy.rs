@@ -14,7 +14,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::time::Duration;
 
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use crate::idle::BoxError;
 pub type Body = http_body_util::combinators::BoxBody<Bytes, BoxError>;
 
 pub fn full(bytes: impl Into<Bytes>) -> Body {

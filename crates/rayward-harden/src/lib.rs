@@ -15,7 +15,6 @@
 pub mod companions;
 pub mod diff;
 pub mod options;
-pub mod quantity;
 
 pub use options::{BadSource, Options, Source};
 pub use rayward_rules::{Change, Finding, FixOptions};
@@ -288,7 +287,7 @@ pub fn harden_stream(
     summary.unfixed = found
         .into_iter()
         .filter(|f| f.suppressed.is_none())
-        .filter(|f| rewritten(Kind::of(&f.object.api_version, &f.object.kind)))
+        .filter(|f| !Kind::of(&f.object.api_version, &f.object.kind).is_plain_workload())
         .collect();
     summary
 }
@@ -327,20 +326,6 @@ fn identity(o: &Object) -> (String, Option<String>, String) {
     (o.kind_name.clone(), ns, o.name.clone())
 }
 
-/// Plain workloads harden does not rewrite; their findings are audit's business.
-fn rewritten(kind: Kind) -> bool {
-    !matches!(
-        kind,
-        Kind::Pod
-            | Kind::Deployment
-            | Kind::StatefulSet
-            | Kind::DaemonSet
-            | Kind::ReplicaSet
-            | Kind::Job
-            | Kind::CronJob
-    )
-}
-
 /// The findings the rules still report over a few objects in memory (one object and its
 /// companions, for the webhook), suppressed ones left out.
 fn remaining(objects: &[Object], opts: &Options) -> Vec<Finding> {
@@ -348,6 +333,6 @@ fn remaining(objects: &[Object], opts: &Options) -> Vec<Finding> {
         .run(objects)
         .into_iter()
         .filter(|f| f.suppressed.is_none())
-        .filter(|f| rewritten(Kind::of(&f.object.api_version, &f.object.kind)))
+        .filter(|f| !Kind::of(&f.object.api_version, &f.object.kind).is_plain_workload())
         .collect()
 }

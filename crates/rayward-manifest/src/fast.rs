@@ -12,7 +12,7 @@
 //! indentless sequence is said to start, how a block scalar at the end of the input is
 //! chomped). `tests/fast_differential.rs` checks the two against each other.
 
-use crate::load::{Document, Limits};
+use crate::limits::{Document, Limits};
 use crate::node::{Node, Pos, Value};
 use std::borrow::Cow;
 

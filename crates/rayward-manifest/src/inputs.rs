@@ -50,6 +50,19 @@ pub enum From {
 }
 
 impl Inputs {
+    /// The inputs of a command line: its paths, the name of standard input, and the
+    /// largest input accepted (the other limits keep their defaults).
+    pub fn new(paths: &[PathBuf], stdin_name: &str, max_file_bytes: u64) -> Inputs {
+        Inputs {
+            paths: paths.to_vec(),
+            stdin_name: stdin_name.to_string(),
+            limits: Limits {
+                max_file_bytes,
+                ..Limits::default()
+            },
+        }
+    }
+
     /// Expands folders (sorted, recursive, `.yaml`/`.yml`/`.json`), in argument order.
     /// Standard input is read once, however often `-` is given. Paths that do not exist
     /// are errors, returned beside the inputs that do.

@@ -116,10 +116,13 @@ pub fn pod_labels<'a>(w: &Workload<'a>, ti: usize) -> Labels<'a> {
             LabelValue::Known(c) => LabelValue::Known(Cow::Owned(format!("{c}-{node_type}"))),
             LabelValue::Any => LabelValue::Any,
         };
-        labels.push((Cow::Borrowed("ray.io/cluster"), cluster));
-        labels.push((Cow::Borrowed("ray.io/node-type"), known(node_type)));
-        labels.push((Cow::Borrowed("ray.io/group"), LabelValue::Known(group)));
-        labels.push((Cow::Borrowed("ray.io/is-ray-node"), known("yes")));
+        labels.push((Cow::Borrowed(crate::ray::CLUSTER_LABEL), cluster));
+        labels.push((Cow::Borrowed(crate::ray::NODE_TYPE_LABEL), known(node_type)));
+        labels.push((
+            Cow::Borrowed(crate::ray::GROUP_LABEL),
+            LabelValue::Known(group),
+        ));
+        labels.push((Cow::Borrowed(crate::ray::IS_RAY_NODE_LABEL), known("yes")));
         labels.push((Cow::Borrowed("ray.io/identifier"), identifier));
         labels.push((
             Cow::Borrowed("app.kubernetes.io/created-by"),
@@ -131,9 +134,12 @@ pub fn pod_labels<'a>(w: &Workload<'a>, ti: usize) -> Labels<'a> {
                 Kind::RayService => "RayService",
                 _ => "RayJob",
             };
-            labels.push((Cow::Borrowed("ray.io/originated-from-crd"), known(crd)));
             labels.push((
-                Cow::Borrowed("ray.io/originated-from-cr-name"),
+                Cow::Borrowed(crate::ray::ORIGINATED_FROM_CRD_LABEL),
+                known(crd),
+            ));
+            labels.push((
+                Cow::Borrowed(crate::ray::ORIGINATED_FROM_NAME_LABEL),
                 LabelValue::Known(Cow::Borrowed(obj.name.as_str())),
             ));
         }
@@ -164,4 +170,11 @@ pub fn strings(node: Option<&Node>) -> Vec<&str> {
         .iter()
         .filter_map(Node::as_str)
         .collect()
+}
+
+/// Whether a NetworkPolicy restricts ingress: `policyTypes` lists `Ingress`, or is absent
+/// (Kubernetes then always implies `Ingress`).
+pub fn is_ingress_policy(np: &Object) -> bool {
+    let types = strings(np.root.path(&["spec", "policyTypes"]));
+    types.is_empty() || types.contains(&"Ingress")
 }

@@ -10,37 +10,7 @@ use crate::yaml11;
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 use std::collections::{HashMap, HashSet};
 
-/// Bounds applied while loading. The defaults fit any real manifest with room to spare.
-#[derive(Clone, Debug)]
-pub struct Limits {
-    /// Largest file accepted, in bytes.
-    pub max_file_bytes: u64,
-    /// Deepest nesting of sequences and mappings.
-    pub max_depth: usize,
-    /// Most nodes that aliases may copy in one file.
-    pub max_alias_nodes: usize,
-    /// Most nodes in one file, aliases included.
-    pub max_nodes: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_file_bytes: 64 * 1024 * 1024,
-            max_depth: 128,
-            max_alias_nodes: 100_000,
-            max_nodes: 20_000_000,
-        }
-    }
-}
-
-/// One YAML document of a file.
-#[derive(Debug, Clone)]
-pub struct Document {
-    /// 0-based index of the document in its file.
-    pub index: usize,
-    pub root: Node,
-}
+pub use crate::limits::{Document, Limits};
 
 /// Checks raw bytes and decodes them: NUL bytes, invalid UTF-8 and oversize inputs are
 /// errors that name the line where the problem starts.

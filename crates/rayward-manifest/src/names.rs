@@ -34,6 +34,23 @@ pub fn is_label_key(s: &str) -> bool {
     !name.is_empty() && is_label_value(name)
 }
 
+/// The namespace an object will be applied to, for matching objects with one another: an
+/// object without `metadata.namespace` lands in kubectl's current namespace, which is
+/// `default` unless the user says otherwise. So "not set" and `default` are the same
+/// namespace here (the KubeRay samples leave it unset on the RayCluster and write
+/// `namespace: default` in their RoleBinding subjects).
+pub fn ns_key(ns: Option<&str>) -> &str {
+    match ns {
+        Some(n) if !n.is_empty() => n,
+        _ => "default",
+    }
+}
+
+/// Whether two objects' namespaces are the same namespace (see [`ns_key`]).
+pub fn same_namespace(a: Option<&str>, b: Option<&str>) -> bool {
+    ns_key(a) == ns_key(b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

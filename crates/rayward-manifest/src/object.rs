@@ -69,6 +69,22 @@ impl Kind {
         )
     }
 
+    /// The Kubernetes workloads that hold a plain pod template (Pod, Deployment,
+    /// StatefulSet, DaemonSet, ReplicaSet, Job, CronJob): audited like Ray's pods, but
+    /// not rewritten by harden.
+    pub fn is_plain_workload(self) -> bool {
+        matches!(
+            self,
+            Kind::Pod
+                | Kind::Deployment
+                | Kind::StatefulSet
+                | Kind::DaemonSet
+                | Kind::ReplicaSet
+                | Kind::Job
+                | Kind::CronJob
+        )
+    }
+
     /// Kinds that are namespaced (everything rayward reads but the cluster-scoped ones).
     pub fn is_namespaced(self) -> bool {
         !matches!(
@@ -209,18 +225,7 @@ impl Object {
     /// `tolerations`. Everything else (metadata, selectors, Services, policies, RBAC, Ray
     /// cluster settings) stays. Positions are kept.
     pub fn slim(&mut self) {
-        if !(self.kind.is_ray()
-            || matches!(
-                self.kind,
-                Kind::Pod
-                    | Kind::Deployment
-                    | Kind::StatefulSet
-                    | Kind::DaemonSet
-                    | Kind::ReplicaSet
-                    | Kind::Job
-                    | Kind::CronJob
-            ))
-        {
+        if !(self.kind.is_ray() || self.kind.is_plain_workload()) {
             return;
         }
         slim_node(&mut self.root, 0);

@@ -33,3 +33,14 @@ pub const CONTROL_PORT_NAMES: &[(&str, i64)] = &[
     ("client", CLIENT_PORT),
     ("dashboard-agent", DASHBOARD_AGENT_PORT),
 ];
+
+/// The labels KubeRay puts on every pod of a cluster (CONTEXT §3): the cluster's name,
+/// `head` or `worker`, the worker group's name, and `yes`.
+pub const CLUSTER_LABEL: &str = "ray.io/cluster";
+pub const NODE_TYPE_LABEL: &str = "ray.io/node-type";
+pub const GROUP_LABEL: &str = "ray.io/group";
+pub const IS_RAY_NODE_LABEL: &str = "ray.io/is-ray-node";
+/// On the pods of a cluster a RayJob or RayService created: the kind and the name of the
+/// object it came from.
+pub const ORIGINATED_FROM_CRD_LABEL: &str = "ray.io/originated-from-crd";
+pub const ORIGINATED_FROM_NAME_LABEL: &str = "ray.io/originated-from-cr-name";

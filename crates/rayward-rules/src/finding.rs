@@ -1,6 +1,6 @@
 //! Findings and the sink rules write them to.
 
-use crate::rule::{RuleMeta, Severity};
+use crate::meta::{RuleMeta, Severity};
 use rayward_manifest::{JsonPath, Object, Pos};
 use serde::Serialize;
 use std::borrow::Cow;
@@ -99,7 +99,7 @@ impl<'a> Sink<'a> {
             path: path.to_string(),
             message: message.into(),
             fix: fix.into(),
-            suppressed: crate::engine::suppression(obj, self.meta.id, self.meta.name),
+            suppressed: crate::suppress::suppression(obj, self.meta.id, self.meta.name),
             doc: obj.doc,
         });
     }

@@ -9,9 +9,11 @@ pub mod docs;
 pub mod engine;
 pub mod finding;
 pub mod fix;
+pub mod meta;
 pub mod registry;
 pub mod rule;
 pub mod settings;
+pub mod suppress;
 pub mod util;
 
 mod s1_1_tls;
@@ -33,3 +35,6 @@ pub use rule::{Ctx, Declared, Rule, RuleMeta, Scope, Severity};
 pub use s1_4_network::RayPodsWithoutNetworkPolicy;
 pub use s2_tenancy::NamespaceWithoutQuota;
 pub use settings::Settings;
+/// What the RBAC rules (§4) expect, for harden to write exactly that: the dedicated
+/// ServiceAccount's name and what a head pod needs from the API server.
+pub use util::rbac::{dedicated_service_account, head_api_need};

@@ -11,6 +11,7 @@
 //! of tokens with made-up `kid`s cannot turn the gateway into a load generator for the IdP.
 
 use super::AuthError;
+pub use crate::config::parse_algorithm;
 use crate::config::OidcConfig;
 use http_body_util::{BodyExt, Empty, Limited};
 use jsonwebtoken::jwk::{AlgorithmParameters, KeyAlgorithm, PublicKeyUse};
@@ -25,23 +26,6 @@ use std::time::{Duration, Instant};
 const MAX_JWKS_BYTES: usize = 1024 * 1024;
 /// Time allowed for one JWKS fetch.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Algorithms a JWKS key may verify: asymmetric ones only.
-pub fn parse_algorithm(name: &str) -> Result<Algorithm, String> {
-    if name.eq_ignore_ascii_case("none") {
-        return Err(format!("{name:?}: unsigned tokens are never accepted"));
-    }
-    let alg = Algorithm::from_str(name).map_err(|_| {
-        format!("{name:?}: unknown algorithm (RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA)")
-    })?;
-    if alg.family() == jsonwebtoken::AlgorithmFamily::Hmac {
-        return Err(format!(
-            "{name:?}: HMAC algorithms are refused (a JWKS holds public keys; an HMAC check keyed \
-             with a public key lets anyone forge tokens)"
-        ));
-    }
-    Ok(alg)
-}
 
 /// Who a valid token names, and the roles its claim maps to.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,8 +15,8 @@ pub use network_policy::covered_by_input_policies;
 pub use quota::Quotas;
 
 use crate::options::Options;
-use rayward_manifest::{Kind, Node, Object, PodRole, Workload};
-use rayward_rules::util::rbac::head_api_need;
+use rayward_manifest::{ray, Kind, Node, Object, PodRole, Workload};
+use rayward_rules::head_api_need;
 use rayward_rules::Change;
 use std::sync::Arc;
 
@@ -36,7 +36,7 @@ pub const OPERATOR_LABEL: (&str, &str) = ("app.kubernetes.io/name", "kuberay-ope
 
 /// The dedicated ServiceAccount of a Ray object's pods.
 pub fn service_account_name(obj: &Object) -> String {
-    rayward_rules::util::rbac::dedicated_service_account(&obj.name)
+    rayward_rules::dedicated_service_account(&obj.name)
 }
 
 /// A name as a label value: at most 63 characters, ending in a letter or digit (KubeRay
@@ -60,14 +60,14 @@ pub fn cluster_labels(obj: &Object) -> Vec<(&'static str, String)> {
         return vec![(OWNER_LABEL, name)];
     }
     match obj.kind {
-        Kind::RayCluster => vec![("ray.io/cluster", name)],
+        Kind::RayCluster => vec![(ray::CLUSTER_LABEL, name)],
         Kind::RayJob => vec![
-            ("ray.io/originated-from-crd", "RayJob".into()),
-            ("ray.io/originated-from-cr-name", name),
+            (ray::ORIGINATED_FROM_CRD_LABEL, "RayJob".into()),
+            (ray::ORIGINATED_FROM_NAME_LABEL, name),
         ],
         _ => vec![
-            ("ray.io/originated-from-crd", "RayService".into()),
-            ("ray.io/originated-from-cr-name", name),
+            (ray::ORIGINATED_FROM_CRD_LABEL, "RayService".into()),
+            (ray::ORIGINATED_FROM_NAME_LABEL, name),
         ],
     }
 }

@@ -5,9 +5,9 @@ use super::{
     OPERATOR_LABEL,
 };
 use crate::options::{Options, Source};
+use rayward_manifest::names::ns_key;
 use rayward_manifest::ray;
 use rayward_manifest::{Kind, Node, Object, PodRole, Workload};
-use rayward_rules::util::tenancy::ns_key;
 
 /// Ray's ports on the head that clients use: dashboard + Jobs API, Ray Client.
 const CLIENT_PORTS: [i64; 2] = [ray::DASHBOARD_PORT, ray::CLIENT_PORT];
@@ -73,7 +73,7 @@ pub(super) fn network_policies(obj: &Object, opts: &Options, head_needs_api: boo
             continue;
         }
         let mut selector = own.clone();
-        selector.push(("ray.io/node-type", node_type.to_string()));
+        selector.push((ray::NODE_TYPE_LABEL, node_type.to_string()));
         let mut ingress = vec![rule("from", vec![peer_pods(&own)], None)];
         if node_type == "head" {
             if !sources.is_empty() {
@@ -181,7 +181,7 @@ pub fn covered_by_input_policies(objects: &[Object]) -> std::collections::HashSe
     let inv = rayward_manifest::Inventory::new(objects);
     let mut out = std::collections::HashSet::new();
     for (_, np) in inv.of_kind(Kind::NetworkPolicy) {
-        if !rayward_rules::util::network::is_ingress_policy(np) {
+        if !rayward_manifest::inventory::is_ingress_policy(np) {
             continue;
         }
         let sel = rayward_manifest::inventory::policy_selector(np);

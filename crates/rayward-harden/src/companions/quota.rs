@@ -2,9 +2,10 @@
 //! clusters' maximum replicas, every GPU resource capped (guide §3).
 
 use super::{metadata, object};
-use crate::quantity;
+use rayward_manifest::names::ns_key;
+use rayward_manifest::quantity;
+use rayward_manifest::quantity::is_gpu_resource;
 use rayward_manifest::{Kind, Node, Object, PodRole, Workload};
-use rayward_rules::util::tenancy::{is_gpu_resource, ns_key};
 use std::collections::{BTreeMap, HashSet};
 
 /// The ResourceQuotas a run needs, gathered one object at a time (harden streams its
@@ -152,7 +153,7 @@ impl Totals {
                 for (kind, amounts) in SUBMITTER_DEFAULT {
                     for (res, q) in amounts {
                         let e = self.sums.entry((kind, res.to_string())).or_default();
-                        *e = e.saturating_add(quantity::parse(res, q).unwrap_or(0));
+                        *e = e.saturating_add(quantity::units(res, q).unwrap_or(0));
                     }
                 }
             }
@@ -166,7 +167,7 @@ impl Totals {
                             amounts.push((
                                 kind,
                                 res.to_string(),
-                                quantity::parse(res, q).unwrap_or(0),
+                                quantity::units(res, q).unwrap_or(0),
                             ));
                         }
                     }
@@ -188,7 +189,7 @@ impl Totals {
                 if let Some(v) = self.sums.get(&(kind, res.to_string())) {
                     entries.push((
                         format!("{kind}.{res}"),
-                        Node::string(quantity::format(res, *v)),
+                        Node::string(quantity::format_units(res, *v)),
                     ));
                 }
             }
@@ -224,7 +225,7 @@ fn container_amounts(resources: Option<&Node>) -> Vec<(&'static str, String, u12
             .iter()
             .filter_map(|(k, v)| {
                 let k = k.as_str()?;
-                Some((k.to_string(), quantity::parse(k, v.as_str()?)?))
+                Some((k.to_string(), quantity::units(k, v.as_str()?)?))
             })
             .collect()
     };

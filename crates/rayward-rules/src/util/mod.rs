@@ -5,7 +5,6 @@ pub mod embedded;
 pub mod image;
 pub mod network;
 pub mod pod_security;
-pub mod quantity;
 pub mod rbac;
 pub mod tenancy;
 pub mod version;

@@ -28,12 +28,7 @@ const PORT_PARAMS: &[(&str, &str)] = &[
 /// Port names KubeRay and its samples give Ray's ports.
 const PORT_NAMES: &[(&str, i64)] = ray::CONTROL_PORT_NAMES;
 
-/// Whether a NetworkPolicy restricts ingress: `policyTypes` lists `Ingress`, or is absent
-/// (Kubernetes then always implies `Ingress`).
-pub fn is_ingress_policy(np: &Object) -> bool {
-    let types = strings(np.root.path(&["spec", "policyTypes"]));
-    types.is_empty() || types.contains(&"Ingress")
-}
+pub use rayward_manifest::inventory::is_ingress_policy;
 
 /// Whether a name or label mentions Ray: a word of it starts with `ray` (`ray-head`,
 /// `raycluster-a`, `ray.io/node-type`) or is `kuberay`. Plain substrings do not count

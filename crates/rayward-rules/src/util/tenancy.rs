@@ -1,25 +1,10 @@
 //! Namespace matching, pod descriptions and GPU detection for the whole-run rules of
 //! §1.4 (network), §2-§3 (tenancy) and §4 (RBAC).
 
-use crate::util::quantity;
+use rayward_manifest::quantity;
 use rayward_manifest::{Node, PodRole, PodTemplate, Workload};
 
-/// The namespace an object will be applied to, for matching objects with one another: an
-/// object without `metadata.namespace` lands in kubectl's current namespace, which is
-/// `default` unless the user says otherwise. So "not set" and `default` are the same
-/// namespace here (the KubeRay samples leave it unset on the RayCluster and write
-/// `namespace: default` in their RoleBinding subjects).
-pub fn ns_key(ns: Option<&str>) -> &str {
-    match ns {
-        Some(n) if !n.is_empty() => n,
-        _ => "default",
-    }
-}
-
-/// Whether two objects' namespaces are the same namespace (see [`ns_key`]).
-pub fn same_namespace(a: Option<&str>, b: Option<&str>) -> bool {
-    ns_key(a) == ns_key(b)
-}
+pub use rayward_manifest::names::{ns_key, same_namespace};
 
 /// A namespace for messages.
 pub fn ns_display(ns: Option<&str>) -> String {
@@ -52,11 +37,7 @@ pub fn is_ray_template(w: &Workload<'_>, t: &PodTemplate<'_>) -> bool {
     w.obj.kind.is_ray() && t.role != PodRole::Workload
 }
 
-/// Whether `name` is a GPU resource name: `nvidia.com/gpu`, `amd.com/gpu`,
-/// `aliyun.com/gpu-mem`, `aliyun.com/gpu-count`, or any `<vendor>/gpu`.
-pub fn is_gpu_resource(name: &str) -> bool {
-    matches!(name, "aliyun.com/gpu-mem" | "aliyun.com/gpu-count") || name.ends_with("/gpu")
-}
+pub use rayward_manifest::quantity::is_gpu_resource;
 
 /// The GPUs a pod template asks for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::exit;
 use anyhow::{Context, Result};
 use rayward_manifest::terminal::escape;
-use rayward_manifest::{Inputs, Limits};
+use rayward_manifest::Inputs;
 use rayward_report::{write, Format, InputError, Report, Style};
 use rayward_rules::Engine;
 use std::io::{IsTerminal, Write};
@@ -19,14 +19,7 @@ pub fn run(args: AuditArgs) -> Result<u8> {
         sel.only = args.only.clone();
     }
     let engine = Engine::new(cfg.settings.clone(), &sel)?;
-    let inputs = Inputs {
-        paths: args.paths.clone(),
-        stdin_name: args.stdin_name.clone(),
-        limits: Limits {
-            max_file_bytes: args.max_file_size,
-            ..Limits::default()
-        },
-    };
+    let inputs = Inputs::new(&args.paths, &args.stdin_name, args.max_file_size);
 
     let run = engine.run_inputs(&inputs);
 

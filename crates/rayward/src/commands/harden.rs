@@ -9,10 +9,10 @@ use rayward_harden::companions::COMPANIONS_FILE;
 use rayward_harden::diff::write_object_diff;
 use rayward_harden::{harden_stream, Options, Source};
 use rayward_manifest::emit::{to_yaml_stream, write_yaml};
+use rayward_manifest::quantity;
 use rayward_manifest::terminal::escape;
-use rayward_manifest::{par, Input, Inputs, Limits, Node, Object};
+use rayward_manifest::{par, Input, Inputs, Node, Object};
 use rayward_report::{write, Format, Report, Style};
-use rayward_rules::util::quantity;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -90,14 +90,7 @@ pub fn run(args: HardenArgs) -> Result<u8> {
     let cfg = Config::resolve(args.no_config, args.config.as_deref())?;
     let fail_on = cfg.fail_on(args.fail_on.as_deref())?;
     let opts = options(&args, &cfg)?;
-    let inputs = Inputs {
-        paths: args.paths.clone(),
-        stdin_name: args.stdin_name.clone(),
-        limits: Limits {
-            max_file_bytes: args.max_file_size,
-            ..Limits::default()
-        },
-    };
+    let inputs = Inputs::new(&args.paths, &args.stdin_name, args.max_file_size);
 
     // Every input is read before anything is written.
     let (list, mut errors) = inputs.resolve();
