@@ -9,7 +9,7 @@
 //! | `config` | the TOML file, validated at start |
 //! | `net` | CIDR allow/deny, client address behind trusted proxies |
 //! | `route` | path normalisation, route classification |
-//! | `authn` | htpasswd (bcrypt, apr1), bearer tokens, OIDC JWTs, sessions, verification cache |
+//! | `authn` | `rayward-auth`: htpasswd (bcrypt, apr1), bearer tokens, OIDC JWTs, sessions, verification cache, login page |
 //! | `authz` | roles → route classes |
 //! | `ratelimit` | failed-login backoff, per-user request rate |
 //! | `proxy` | header rewriting, streaming, WebSocket splice, 5xx replacement |
@@ -18,10 +18,11 @@
 //! | `metrics` | Prometheus `/metrics` |
 //! | `passwd` | `rayward gateway passwd` |
 //! | `service` | the order of the stages |
-//! | `server` | listening, TLS, reloading |
+//! | `server` | building the parts; listening is `rayward-serve`'s |
 
 pub mod audit_log;
-pub mod authn;
+/// Authentication lives in its own crate, for every server that lets people in.
+pub use rayward_auth as authn;
 pub mod authz;
 pub mod config;
 pub mod idle;

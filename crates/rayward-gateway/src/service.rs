@@ -710,21 +710,9 @@ fn accepts_html<B>(req: &Request<B>) -> bool {
         .is_some_and(|v| v.contains("text/html"))
 }
 
-/// The login form: no script, no framing, nothing cached.
+/// The login form ([`rayward_auth::login`]): no script, no framing, nothing cached.
 fn login_page(status: StatusCode, failed: bool) -> Response<Body> {
-    let note = if failed {
-        "<p class=e>Wrong user name or password.</p>"
-    } else {
-        ""
-    };
-    let html = format!(
-        "<!doctype html><html><head><meta charset=utf-8><title>Ray dashboard login</title>\
-<style>body{{font-family:sans-serif;max-width:20em;margin:4em auto}}input{{display:block;width:100%;margin:.3em 0 1em}}.e{{color:#b00}}</style>\
-</head><body><h1>Ray dashboard</h1>{note}<form method=post action=\"{LOGIN_PATH}\">\
-<label>User<input name=user autocomplete=username required></label>\
-<label>Password<input name=password type=password autocomplete=current-password required></label>\
-<button type=submit>Log in</button></form></body></html>"
-    );
+    let html = crate::authn::login::page("Ray dashboard", LOGIN_PATH, failed);
     let mut r = Response::new(proxy::full(html));
     *r.status_mut() = status;
     let h = r.headers_mut();
@@ -734,7 +722,7 @@ fn login_page(status: StatusCode, failed: bool) -> Response<Body> {
     );
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
+        HeaderValue::from_static(crate::authn::login::CSP),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

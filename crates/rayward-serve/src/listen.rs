@@ -96,20 +96,47 @@ pub async fn serve<M, S, B>(
         let _ = tcp.set_nodelay(true);
         let svc = make(peer);
         let opts = opts.clone();
-        let stopping = stopping.clone();
-        match acceptor.clone() {
-            None => {
-                conns.spawn(connection(tcp, svc, opts, stopping));
+        let mut stopping = stopping.clone();
+        let acceptor = acceptor.clone();
+        conns.spawn(async move {
+            let io: Box<dyn Stream> = match acceptor {
+                None => Box::new(tcp),
+                Some(a) => match tokio::time::timeout(opts.header_timeout, a.accept(tcp)).await {
+                    Ok(Ok(tls)) => Box::new(tls),
+                    _ => return,
+                },
+            };
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(opts.header_timeout);
+            if let Some(n) = opts.max_header_bytes {
+                builder.max_buf_size(n);
             }
-            Some(acceptor) => {
-                conns.spawn(async move {
-                    let timeout = opts.header_timeout;
-                    if let Ok(Ok(tls)) = tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
-                        connection(tls, svc, opts, stopping).await;
+            if let Some(n) = opts.max_headers {
+                builder.max_headers(n);
+            }
+            let conn = builder
+                .serve_connection(TokioIo::new(io), svc)
+                .with_upgrades();
+            tokio::pin!(conn);
+            // Closed gracefully when shutdown begins; a dropped sender means the server
+            // is gone: stop as well.
+            let stop = async move {
+                while !*stopping.borrow_and_update() {
+                    if stopping.changed().await.is_err() {
+                        break;
                     }
-                });
+                }
+            };
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stop => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
             }
-        }
+        });
     }
     drop(listener);
     let _ = stop.send(true);
@@ -127,44 +154,6 @@ pub async fn serve<M, S, B>(
     }
 }
 
-/// One HTTP/1.1 connection, closed gracefully when `stopping` turns true.
-async fn connection<I, S, B>(io: I, svc: S, opts: ConnOptions, mut stopping: watch::Receiver<bool>)
-where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    S: Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<Box<dyn StdError + Send + Sync>>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn StdError + Send + Sync>>,
-{
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(opts.header_timeout);
-    if let Some(n) = opts.max_header_bytes {
-        builder.max_buf_size(n);
-    }
-    if let Some(n) = opts.max_headers {
-        builder.max_headers(n);
-    }
-    let conn = builder
-        .serve_connection(TokioIo::new(io), svc)
-        .with_upgrades();
-    tokio::pin!(conn);
-    let stop = async move {
-        // A dropped sender means the server is gone: stop as well.
-        while !*stopping.borrow_and_update() {
-            if stopping.changed().await.is_err() {
-                break;
-            }
-        }
-    };
-    tokio::select! {
-        _ = conn.as_mut() => {}
-        _ = stop => {
-            conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
-        }
-    }
-}
+/// A client connection, plain or TLS.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}

@@ -1,4 +1,5 @@
-//! Authentication: who is asking. Basic credentials are checked against the htpasswd
+//! Authentication for every rayward server that lets people in (the gateway today, the
+//! history server next): who is asking. Basic credentials are checked against the htpasswd
 //! file (through the verification cache), bearer tokens against the hashed token store,
 //! bearer JWTs (three dot-separated parts) against the OIDC provider's keys. The result is
 //! an [`Identity`]: a user name, plus the roles an OIDC token's claims map to; what that
@@ -6,7 +7,9 @@
 
 pub mod apr1;
 pub mod cache;
+pub mod config;
 pub mod htpasswd;
+pub mod login;
 pub mod oidc;
 pub mod session;
 pub mod token;
