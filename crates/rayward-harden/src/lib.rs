@@ -64,6 +64,13 @@ pub fn fix_map() -> Vec<(&'static str, String)> {
     out.into_iter().collect()
 }
 
+/// The fixes of one object and the edits they made, without companions or the re-audit
+/// of what is left: what the webhook's `/mutate` needs, at the cost of one copy of the
+/// object rather than the several a full [`harden_object`] takes.
+pub fn fix_only(obj: &Object, opts: &Options) -> (Object, Vec<Change>) {
+    fix_object(obj, opts)
+}
+
 /// Applies the fixes to one object, without companions or re-audit.
 fn fix_object(obj: &Object, opts: &Options) -> (Object, Vec<Change>) {
     let mut out = obj.clone();

@@ -120,7 +120,7 @@ pub fn write(
     out: &mut dyn std::io::Write,
 ) -> std::io::Result<()> {
     match format {
-        Format::Text => out.write_all(text::render(report, style).as_bytes()),
+        Format::Text => text::render_to(report, style, out),
         Format::Json => {
             serde_json::to_writer_pretty(&mut *out, report)?;
             out.write_all(b"\n")

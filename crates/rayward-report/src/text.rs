@@ -27,9 +27,19 @@ fn esc(s: &str) -> std::borrow::Cow<'_, str> {
     rayward_manifest::terminal::escape(s)
 }
 
-pub(crate) fn render(r: &Report, style: Style) -> String {
+/// How much text is held before it is handed to the writer: a report of 200,000
+/// findings is written as it is made, not built whole in memory first.
+const SPILL: usize = 64 * 1024;
+
+/// Writes the text report to `w` as it is made.
+pub(crate) fn render_to(
+    r: &Report,
+    style: Style,
+    w: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
     let c = style.color;
     let mut out = String::new();
+    let mut wrote = false;
     let mut current_file: Option<&str> = None;
     for f in r
         .findings
@@ -68,9 +78,14 @@ pub(crate) fn render(r: &Report, style: Style) -> String {
             };
             let _ = writeln!(out, "    {} {}", paint("suppressed:", "2", c), esc(why));
         }
+        if out.len() >= SPILL {
+            w.write_all(out.as_bytes())?;
+            out.clear();
+            wrote = true;
+        }
     }
     if !r.errors.is_empty() {
-        if !out.is_empty() {
+        if wrote || !out.is_empty() {
             out.push('\n');
         }
         for e in &r.errors {
@@ -88,7 +103,7 @@ pub(crate) fn render(r: &Report, style: Style) -> String {
             );
         }
     }
-    if !out.is_empty() {
+    if wrote || !out.is_empty() {
         out.push('\n');
     }
     let s = &r.summary;
@@ -119,5 +134,5 @@ pub(crate) fn render(r: &Report, style: Style) -> String {
         );
     }
     out.push('\n');
-    out
+    w.write_all(out.as_bytes())
 }

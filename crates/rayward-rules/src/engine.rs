@@ -86,9 +86,19 @@ impl Engine {
     /// per-object rules on the objects as given, whole-run rules on their slim copies.
     /// Findings come sorted; suppressed ones are kept, marked with their reason.
     pub fn run(&self, objects: &[Object]) -> Vec<Finding> {
-        let mut checked = self.check_batch(objects.to_vec());
-        self.conclude(&checked.kept, &mut checked.findings);
-        checked.findings
+        let mut findings = Vec::new();
+        self.check_objects(objects, &mut findings);
+        // One full copy at a time, slimmed at once: a 1 MB review is never held twice whole.
+        let kept: Vec<Object> = objects
+            .iter()
+            .map(|o| {
+                let mut o = o.clone();
+                o.slim();
+                o
+            })
+            .collect();
+        self.conclude(&kept, &mut findings);
+        findings
     }
 
     /// The run path of every command that reads inputs: the inputs are resolved and

@@ -299,6 +299,15 @@ impl DryRun {
     /// `metadata.namespace` is replaced: a bundle is checked in one test namespace, which
     /// must exist — see [`ensure_namespace`]). `Err` is the API server's message.
     pub async fn create(&self, namespace: &str, obj: &Value) -> Result<Value, String> {
+        self.send(namespace, obj, true).await
+    }
+
+    /// Creates `obj` for real (stored in etcd), as [`create`](Self::create) places it.
+    pub async fn store(&self, namespace: &str, obj: &Value) -> Result<Value, String> {
+        self.send(namespace, obj, false).await
+    }
+
+    async fn send(&self, namespace: &str, obj: &Value, dry_run: bool) -> Result<Value, String> {
         let api_version = obj["apiVersion"].as_str().unwrap_or("");
         let kind = obj["kind"].as_str().unwrap_or("");
         let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
@@ -318,7 +327,7 @@ impl DryRun {
         let dynamic: DynamicObject =
             serde_json::from_value(obj).map_err(|e| format!("not an object: {e}"))?;
         let pp = PostParams {
-            dry_run: true,
+            dry_run,
             ..PostParams::default()
         };
         match api.create(&pp, &dynamic).await {

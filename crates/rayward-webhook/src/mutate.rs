@@ -4,7 +4,7 @@
 //! head service `ClusterIP`, token auth, RayJob `K8sJobMode`, …: harden's
 //! `Options::safe_only()`); anything else stays a finding for `/validate` to report.
 
-use rayward_harden::{harden_object, Options};
+use rayward_harden::{fix_only, Options};
 use rayward_manifest::emit::to_json;
 use rayward_manifest::{load_bytes, Limits, Object};
 use serde_json::Value;
@@ -12,41 +12,74 @@ use serde_json::Value;
 /// The annotation listing what `/mutate` changed.
 pub const CHANGED_ANNOTATION: &str = "rayward.io/mutated";
 
-/// The safe fixes of one object (`harden_object(.., &Options::safe_only())`): the fixed
-/// object as JSON and a description of each change. `raw` is the object as the review
-/// carries it, loaded with the audit loader as `/validate` does.
-pub fn safe_fixes(raw: &[u8]) -> Result<(Value, Vec<String>), String> {
+/// What `/mutate` does with one object.
+#[derive(Debug)]
+pub enum Mutation {
+    /// `rayward.io/ignore: all` (or `*`): the object opts out of mutation too.
+    Skipped,
+    /// No safe fix applies.
+    Unchanged,
+    /// The JSONPatch (RFC 6902) to its safely fixed form, [`CHANGED_ANNOTATION`] included.
+    Patched(json_patch::Patch),
+}
+
+/// The safe fixes of one object (`fix_only(.., &Options::safe_only())`): the fixed
+/// object as JSON and a description of each change; `None` when the object opts out.
+/// `raw` is the object as the review carries it, loaded with the audit loader as
+/// `/validate` does.
+pub fn safe_fixes(raw: &[u8]) -> Result<Option<(Value, Vec<String>)>, String> {
     let loaded = load_bytes("object", raw, &Limits::default());
     if let Some(e) = loaded.error {
         return Err(e.to_string());
     }
     let [obj] = <[Object; 1]>::try_from(loaded.objects)
         .map_err(|o| format!("expected one Kubernetes object, found {}", o.len()))?;
-    let hardened = harden_object(&obj, &Options::safe_only());
+    if ignores_all(&obj) {
+        return Ok(None);
+    }
+    // Only the fixes: what is left unfixed is /validate's answer, not /mutate's.
+    let (fixed_obj, edits) = fix_only(&obj, &Options::safe_only());
     // Each tree is dropped as soon as the next form exists: a review of 1 MB makes trees of
     // tens of MB, and the webhook's memory limit is what admission availability rests on.
     drop(obj);
-    let changes = hardened
-        .changes
+    let changes = edits
         .iter()
         .map(|c| format!("{} {}: {}", c.rule_id, c.json_path, c.description))
         .collect();
-    let json = to_json(&hardened.object.root);
-    drop(hardened);
+    let json = to_json(&fixed_obj.root);
+    drop(fixed_obj);
     let fixed =
         serde_json::from_str(&json).map_err(|e| format!("harden's output is not JSON: {e}"))?;
-    Ok((fixed, changes))
+    Ok(Some((fixed, changes)))
 }
 
-/// The JSONPatch (RFC 6902) turning `object` into its safely fixed form, with the
-/// [`CHANGED_ANNOTATION`] added; `None` when nothing changes.
-pub fn patch(raw: &[u8], object: &Value) -> Result<Option<json_patch::Patch>, String> {
-    let (mut fixed, changes) = safe_fixes(raw)?;
-    if changes.is_empty() || fixed == *object {
-        return Ok(None);
+/// `/mutate` on one object. The object's trees are made one after the other (the loader's,
+/// its fixed copy, then the two JSON values the patch compares), never all at once.
+pub fn patch(raw: &[u8]) -> Result<Mutation, String> {
+    let Some((mut fixed, changes)) = safe_fixes(raw)? else {
+        return Ok(Mutation::Skipped);
+    };
+    if changes.is_empty() {
+        return Ok(Mutation::Unchanged);
+    }
+    let object: Value =
+        serde_json::from_slice(raw).map_err(|e| format!("cannot read the object: {e}"))?;
+    if fixed == object {
+        return Ok(Mutation::Unchanged);
     }
     annotate(&mut fixed, &changes.join("; "))?;
-    Ok(Some(json_patch::diff(object, &fixed)))
+    Ok(Mutation::Patched(json_patch::diff(&object, &fixed)))
+}
+
+/// `rayward.io/ignore: all` (or `*`) opts an object out of mutation too.
+fn ignores_all(obj: &Object) -> bool {
+    obj.annotation(rayward_rules::engine::IGNORE_ANNOTATION)
+        .is_some_and(|v| {
+            rayward_rules::engine::parse_ignore(v)
+                .0
+                .iter()
+                .any(|t| *t == "*" || t.eq_ignore_ascii_case("all"))
+        })
 }
 
 /// Sets `metadata.annotations[key]`, creating the maps as needed.

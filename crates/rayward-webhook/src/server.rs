@@ -5,6 +5,7 @@
 //! terminates TLS, bounds the body and the time to send headers, and maps replies.
 
 use crate::metrics::{EndpointLabels, FindingLabels, Metrics, ReviewLabels};
+use crate::mutate::Mutation;
 use crate::policy::{Mode, Policy, Verdict};
 use crate::review::{self, Response, ReviewOut, Status};
 use base64::Engine as _;
@@ -189,32 +190,23 @@ impl App {
         let own = self.policy.own_namespace.is_some() && req.namespace == self.policy.own_namespace;
         let verdict = match req.object.as_ref().filter(|_| !own) {
             None => "skipped",
-            Some(raw) => match serde_json::from_str::<serde_json::Value>(raw.get()) {
+            Some(raw) => match crate::mutate::patch(raw.get().as_bytes()) {
+                Ok(Mutation::Skipped) => "skipped",
+                Ok(Mutation::Unchanged) => "unchanged",
+                Ok(Mutation::Patched(patch)) => {
+                    let bytes = serde_json::to_vec(&patch).expect("a patch serialises");
+                    response.patch_type = Some("JSONPatch");
+                    response.patch = Some(base64::engine::general_purpose::STANDARD.encode(bytes));
+                    "patched"
+                }
                 Err(e) => {
-                    // Mutation is a convenience: an unreadable object is let through here
-                    // and judged by /validate.
+                    // Mutation is a convenience: an object that cannot be read or fixed is
+                    // let through here and judged by /validate.
                     response
                         .warnings
-                        .push(format!("rayward: cannot read the object: {e}"));
+                        .push(format!("rayward: no fixes applied: {e}"));
                     "error"
                 }
-                Ok(obj) if ignores_all(&obj) => "skipped",
-                Ok(obj) => match crate::mutate::patch(raw.get().as_bytes(), &obj) {
-                    Ok(Some(patch)) => {
-                        let bytes = serde_json::to_vec(&patch).expect("a patch serialises");
-                        response.patch_type = Some("JSONPatch");
-                        response.patch =
-                            Some(base64::engine::general_purpose::STANDARD.encode(bytes));
-                        "patched"
-                    }
-                    Ok(None) => "unchanged",
-                    Err(e) => {
-                        response
-                            .warnings
-                            .push(format!("rayward: no fixes applied: {e}"));
-                        "error"
-                    }
-                },
             },
         };
         self.metrics
@@ -228,19 +220,6 @@ impl App {
             .inc();
         Reply::review(&ReviewOut::new(response))
     }
-}
-
-/// `rayward.io/ignore: all` (or `*`) opts an object out of mutation too.
-fn ignores_all(obj: &serde_json::Value) -> bool {
-    obj.pointer("/metadata/annotations")
-        .and_then(|a| a.get(rayward_rules::engine::IGNORE_ANNOTATION))
-        .and_then(serde_json::Value::as_str)
-        .is_some_and(|v| {
-            rayward_rules::engine::parse_ignore(v)
-                .0
-                .iter()
-                .any(|t| *t == "*" || t.eq_ignore_ascii_case("all"))
-        })
 }
 
 /// A running server; dropping it stops accepting and closes every connection at once,

@@ -335,8 +335,9 @@ async fn kube_e2e_webhook_enforce_warn_and_failure_policy() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    let (fixed, changes) =
-        rayward_webhook::mutate::safe_fixes(&with_namespace(&sample, "team-w")).unwrap();
+    let (fixed, changes) = rayward_webhook::mutate::safe_fixes(&with_namespace(&sample, "team-w"))
+        .unwrap()
+        .expect("the sample does not opt out");
     assert!(!changes.is_empty());
     assert_eq!(
         stored["spec"], fixed["spec"],

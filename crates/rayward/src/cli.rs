@@ -238,6 +238,54 @@ pub struct AuditArgs {
     /// Name shown for standard input in findings.
     #[arg(long, default_value = "<stdin>", value_name = "NAME")]
     pub stdin_name: String,
+
+    /// Audit the running cluster of the kubeconfig (or, in a pod, its own) instead of
+    /// files: the Ray objects and everything that judges them, never a Secret.
+    #[arg(long, conflicts_with = "paths")]
+    pub cluster: bool,
+
+    /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster).
+    #[arg(long, value_name = "FILE", requires = "cluster")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Kubeconfig context (default: the current one).
+    #[arg(long, value_name = "NAME", requires = "cluster")]
+    pub context: Option<String>,
+
+    /// Namespace to read (repeatable; default: the context's namespace).
+    #[arg(
+        short = 'n',
+        long = "namespace",
+        value_name = "NS",
+        requires = "cluster"
+    )]
+    pub namespaces: Vec<String>,
+
+    /// Read every namespace.
+    #[arg(short = 'A', long, requires = "cluster", conflicts_with = "namespaces")]
+    pub all_namespaces: bool,
+
+    /// Label selector for the Ray objects (`app=x,team in (a,b)`); the objects that judge
+    /// them are read whole.
+    #[arg(short = 'l', long, value_name = "SELECTOR", requires = "cluster")]
+    pub selector: Option<String>,
+
+    /// Most API requests per second.
+    #[arg(long, default_value_t = 20.0, value_name = "N", requires = "cluster")]
+    pub qps: f64,
+
+    /// Most API requests in flight at once.
+    #[arg(long, default_value_t = 4, value_name = "N", requires = "cluster")]
+    pub concurrency: usize,
+
+    /// Seconds one API request may take.
+    #[arg(
+        long,
+        default_value_t = 30,
+        value_name = "SECONDS",
+        requires = "cluster"
+    )]
+    pub request_timeout: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

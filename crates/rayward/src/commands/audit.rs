@@ -4,11 +4,73 @@ use crate::cli::{AuditArgs, ColorChoice, OutputFormat};
 use crate::config::Config;
 use crate::exit;
 use anyhow::{Context, Result};
+use rayward_live::{Cluster, ListOptions};
 use rayward_manifest::terminal::escape;
-use rayward_manifest::Inputs;
+use rayward_manifest::{load_bytes, Inputs, Limits};
 use rayward_report::{write, Format, InputError, Report, Style};
 use rayward_rules::Engine;
+use rayward_rules::Run;
 use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+/// `--cluster`: the cluster's objects through the same engine. A kind that could not be
+/// read is an input error (exit 2, like an unreadable file), naming the permission that
+/// would allow it; the rest is audited.
+fn live(args: &AuditArgs, engine: &Engine) -> Result<(Run, Vec<InputError>)> {
+    let opts = ListOptions {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+        namespaces: args.namespaces.clone(),
+        all_namespaces: args.all_namespaces,
+        selector: args.selector.clone(),
+        qps: args.qps,
+        concurrency: args.concurrency,
+        timeout: Duration::from_secs(args.request_timeout.max(1)),
+        ..ListOptions::default()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let (listing, context) = rt.block_on(async {
+        let cluster = Cluster::connect(opts).await?;
+        let listing = cluster.list().await?;
+        Ok::<_, rayward_live::LiveError>((listing, cluster.context().to_string()))
+    })?;
+    if listing
+        .not_served
+        .iter()
+        .filter(|k| k.ends_with("(ray.io)"))
+        .count()
+        == 4
+    {
+        eprintln!(
+            "rayward: note: {} serves no Ray kind (are KubeRay's CRDs installed?)",
+            escape(&context)
+        );
+    }
+    let limits = Limits {
+        max_file_bytes: args.max_file_size,
+        ..Limits::default()
+    };
+    let run = engine.run_sources(&listing.objects, |o| {
+        load_bytes(&o.name, o.json.as_bytes(), &limits)
+    });
+    let errors = listing
+        .unreadable
+        .iter()
+        .map(|u| InputError {
+            file: format!("k8s://{context}: {}", u.what),
+            line: 0,
+            column: 0,
+            message: match &u.permission {
+                Some(p) => format!("cannot read: {} (needs: {p})", u.why),
+                None => format!("cannot read: {}", u.why),
+            },
+        })
+        .collect();
+    Ok((run, errors))
+}
 
 pub fn run(args: AuditArgs) -> Result<u8> {
     let cfg = Config::resolve(args.no_config, args.config.as_deref())?;
@@ -19,11 +81,13 @@ pub fn run(args: AuditArgs) -> Result<u8> {
         sel.only = args.only.clone();
     }
     let engine = Engine::new(cfg.settings.clone(), &sel)?;
-    let inputs = Inputs::new(&args.paths, &args.stdin_name, args.max_file_size);
-
-    let run = engine.run_inputs(&inputs);
-
-    let errors: Vec<InputError> = run.errors.iter().map(InputError::from).collect();
+    let (run, mut errors) = if args.cluster {
+        live(&args, &engine)?
+    } else {
+        let inputs = Inputs::new(&args.paths, &args.stdin_name, args.max_file_size);
+        (engine.run_inputs(&inputs), Vec::new())
+    };
+    errors.splice(0..0, run.errors.iter().map(InputError::from));
     let report = Report::new(run.findings, errors, run.inputs, run.objects);
     let color = match args.color {
         ColorChoice::Always => true,

@@ -1,0 +1,431 @@
+//! A running cluster as a source of objects for rayward's one run path: what `rayward
+//! audit --cluster` reads (issue 13).
+//!
+//! [`Cluster::connect`] takes the kubeconfig (its current context, or `--context`) or,
+//! inside a pod, the ServiceAccount's credentials. [`Cluster::list`] reads every kind
+//! rayward judges ([`KINDS`]): the Ray kinds and the objects that decide about them
+//! (Pods, Services, Ingresses, HTTPRoutes, NetworkPolicies, quotas, namespaces, RBAC), in
+//! pages of [`ListOptions::page`] objects, with at most [`ListOptions::concurrency`]
+//! requests in flight, at most [`ListOptions::qps`] per second, each within
+//! [`ListOptions::timeout`]. Secrets are never listed. A kind the credentials may not list
+//! is reported with the permission that would allow it, and the rest is still read.
+//!
+//! Each object becomes one input of the engine: its JSON (as `kubectl get -o json` shows
+//! it, without `managedFields` and the last-applied annotation) named
+//! `k8s://<context>/<namespace>/<kind>/<name>`, loaded by the same loader as files.
+
+use kube::api::{Api, DynamicObject, ListParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::TypeMeta;
+use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope};
+use kube::{Client, Config};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{Mutex, Semaphore};
+
+/// The kinds rayward reads from a cluster: (API group, kind). Never `Secret`.
+pub const KINDS: &[(&str, &str)] = &[
+    ("ray.io", "RayCluster"),
+    ("ray.io", "RayJob"),
+    ("ray.io", "RayService"),
+    ("ray.io", "RayCronJob"),
+    ("", "Namespace"),
+    ("", "Pod"),
+    ("", "Service"),
+    ("", "ServiceAccount"),
+    ("", "ResourceQuota"),
+    ("", "LimitRange"),
+    ("apps", "Deployment"),
+    ("apps", "StatefulSet"),
+    ("apps", "DaemonSet"),
+    ("apps", "ReplicaSet"),
+    ("batch", "Job"),
+    ("batch", "CronJob"),
+    ("networking.k8s.io", "Ingress"),
+    ("networking.k8s.io", "NetworkPolicy"),
+    ("gateway.networking.k8s.io", "HTTPRoute"),
+    ("rbac.authorization.k8s.io", "Role"),
+    ("rbac.authorization.k8s.io", "ClusterRole"),
+    ("rbac.authorization.k8s.io", "RoleBinding"),
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
+];
+
+/// Where to connect and what to read.
+#[derive(Clone, Debug)]
+pub struct ListOptions {
+    /// A kubeconfig file; `None`: `$KUBECONFIG`, `~/.kube/config`, or in-cluster.
+    pub kubeconfig: Option<PathBuf>,
+    /// A context of the kubeconfig; `None`: its current context.
+    pub context: Option<String>,
+    /// Namespaces to read; empty with `all_namespaces` false: the context's namespace.
+    pub namespaces: Vec<String>,
+    pub all_namespaces: bool,
+    /// A label selector for the Ray objects (the objects that judge them are read whole).
+    pub selector: Option<String>,
+    /// Objects per page (`limit`).
+    pub page: u32,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Requests per second, at most.
+    pub qps: f64,
+    /// Time one request may take.
+    pub timeout: Duration,
+}
+
+impl Default for ListOptions {
+    fn default() -> Self {
+        ListOptions {
+            kubeconfig: None,
+            context: None,
+            namespaces: Vec::new(),
+            all_namespaces: false,
+            selector: None,
+            page: 500,
+            concurrency: 4,
+            qps: 20.0,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error("kubeconfig: {0}")]
+    Config(String),
+    #[error("API discovery: {0}")]
+    Discovery(String),
+}
+
+/// A kind that could not be read, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unreadable {
+    /// `RayCluster (ray.io)` and the namespace, when the refusal was for one.
+    pub what: String,
+    /// The API server's answer, or the timeout.
+    pub why: String,
+    /// The RBAC rule that would allow it: `list rayclusters.ray.io in namespace x`.
+    pub permission: Option<String>,
+}
+
+/// One object read from the cluster.
+#[derive(Clone, Debug)]
+pub struct Listed {
+    /// `k8s://<context>/<namespace or _cluster>/<Kind>/<name>`.
+    pub name: String,
+    /// The object as JSON.
+    pub json: String,
+}
+
+/// What [`Cluster::list`] read.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub objects: Vec<Listed>,
+    pub unreadable: Vec<Unreadable>,
+    /// Kinds the API server does not serve (no Ray CRDs, no Gateway API): not errors.
+    pub not_served: Vec<String>,
+    /// Requests made.
+    pub requests: usize,
+}
+
+/// A connected cluster.
+pub struct Cluster {
+    client: Client,
+    context: String,
+    default_namespace: String,
+    opts: ListOptions,
+}
+
+impl Cluster {
+    /// Connects with the kubeconfig (or in-cluster credentials when there is none).
+    pub async fn connect(opts: ListOptions) -> Result<Cluster, LiveError> {
+        let kco = KubeConfigOptions {
+            context: opts.context.clone(),
+            ..KubeConfigOptions::default()
+        };
+        let (mut config, context) = match &opts.kubeconfig {
+            Some(p) => {
+                let kc = Kubeconfig::read_from(p)
+                    .map_err(|e| LiveError::Config(format!("{}: {e}", p.display())))?;
+                let ctx = opts
+                    .context
+                    .clone()
+                    .or_else(|| kc.current_context.clone())
+                    .unwrap_or_default();
+                let c = Config::from_custom_kubeconfig(kc, &kco)
+                    .await
+                    .map_err(|e| LiveError::Config(e.to_string()))?;
+                (c, ctx)
+            }
+            None if opts.context.is_some() => {
+                let c = Config::from_kubeconfig(&kco)
+                    .await
+                    .map_err(|e| LiveError::Config(e.to_string()))?;
+                (c, opts.context.clone().unwrap_or_default())
+            }
+            None => {
+                let c = Config::infer()
+                    .await
+                    .map_err(|e| LiveError::Config(e.to_string()))?;
+                let ctx = Kubeconfig::read()
+                    .ok()
+                    .and_then(|k| k.current_context)
+                    .unwrap_or_else(|| "in-cluster".to_string());
+                (c, ctx)
+            }
+        };
+        config.read_timeout = Some(opts.timeout);
+        config.connect_timeout = Some(opts.timeout.min(Duration::from_secs(10)));
+        let default_namespace = config.default_namespace.clone();
+        let client = Client::try_from(config).map_err(|e| LiveError::Config(e.to_string()))?;
+        Ok(Cluster {
+            client,
+            context,
+            default_namespace,
+            opts,
+        })
+    }
+
+    /// The context's name (or `in-cluster`), as findings name their source.
+    pub fn context(&self) -> &str {
+        &self.context
+    }
+
+    /// Reads every kind of [`KINDS`] in scope.
+    pub async fn list(&self) -> Result<Listing, LiveError> {
+        let groups: Vec<&str> = {
+            let mut g: Vec<&str> = KINDS.iter().map(|(g, _)| *g).collect();
+            g.dedup();
+            g
+        };
+        let discovery = tokio::time::timeout(
+            self.opts.timeout,
+            Discovery::new(self.client.clone()).filter(&groups).run(),
+        )
+        .await
+        .map_err(|_| LiveError::Discovery(format!("no answer in {:?}", self.opts.timeout)))?
+        .map_err(|e| LiveError::Discovery(e.to_string()))?;
+        let mut listing = Listing::default();
+        // (resource, capabilities, namespace or None for all/cluster-scoped)
+        let mut jobs: Vec<(ApiResource, ApiCapabilities, Option<String>)> = Vec::new();
+        let namespaces: Option<Vec<String>> = if self.opts.all_namespaces {
+            None
+        } else if self.opts.namespaces.is_empty() {
+            Some(vec![self.default_namespace.clone()])
+        } else {
+            Some(self.opts.namespaces.clone())
+        };
+        for (group, kind) in KINDS {
+            let found = discovery.get(group).and_then(|g| g.recommended_kind(kind));
+            let Some((ar, caps)) = found else {
+                listing
+                    .not_served
+                    .push(format!("{kind} ({})", display_group(group)));
+                continue;
+            };
+            match (&caps.scope, &namespaces) {
+                (Scope::Cluster, _) | (Scope::Namespaced, None) => jobs.push((ar, caps, None)),
+                (Scope::Namespaced, Some(list)) => {
+                    for ns in list {
+                        jobs.push((ar.clone(), caps.clone(), Some(ns.clone())));
+                    }
+                }
+            }
+        }
+        let limiter = Arc::new(Limiter::new(self.opts.qps));
+        let slots = Arc::new(Semaphore::new(self.opts.concurrency.max(1)));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, (ar, caps, ns)) in jobs.into_iter().enumerate() {
+            let client = self.client.clone();
+            let limiter = limiter.clone();
+            let slots = slots.clone();
+            let opts = self.opts.clone();
+            let context = self.context.clone();
+            let wanted = namespaces.clone();
+            tasks.spawn(async move {
+                let _slot = slots.acquire_owned().await.expect("never closed");
+                let r = list_kind(
+                    &client,
+                    &ar,
+                    &caps,
+                    ns.as_deref(),
+                    &opts,
+                    &limiter,
+                    &context,
+                    wanted.as_deref(),
+                )
+                .await;
+                (i, r)
+            });
+        }
+        let mut parts = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            parts.push(done.expect("a listing task does not panic"));
+        }
+        // Kinds in the order of KINDS, whatever order the answers came in.
+        parts.sort_by_key(|(i, _)| *i);
+        for (_, part) in parts {
+            listing.requests += part.requests;
+            listing.objects.extend(part.objects);
+            listing.unreadable.extend(part.unreadable);
+        }
+        Ok(listing)
+    }
+}
+
+fn display_group(group: &str) -> &str {
+    if group.is_empty() {
+        "core"
+    } else {
+        group
+    }
+}
+
+/// At most `qps` requests per second across every task, spaced evenly.
+struct Limiter {
+    every: Duration,
+    next: Mutex<Instant>,
+}
+
+impl Limiter {
+    fn new(qps: f64) -> Limiter {
+        let every = if qps > 0.0 {
+            Duration::from_secs_f64(1.0 / qps)
+        } else {
+            Duration::ZERO
+        };
+        Limiter {
+            every,
+            next: Mutex::new(Instant::now()),
+        }
+    }
+
+    async fn wait(&self) {
+        let at = {
+            let mut next = self.next.lock().await;
+            let now = Instant::now();
+            let at = (*next).max(now);
+            *next = at + self.every;
+            at
+        };
+        tokio::time::sleep_until(at.into()).await;
+    }
+}
+
+/// One kind in one namespace (or everywhere), page by page.
+#[allow(clippy::too_many_arguments)]
+async fn list_kind(
+    client: &Client,
+    ar: &ApiResource,
+    caps: &ApiCapabilities,
+    ns: Option<&str>,
+    opts: &ListOptions,
+    limiter: &Limiter,
+    context: &str,
+    wanted: Option<&[String]>,
+) -> Listing {
+    let api: Api<DynamicObject> = match (ns, &caps.scope) {
+        (Some(ns), Scope::Namespaced) => Api::namespaced_with(client.clone(), ns, ar),
+        _ => Api::all_with(client.clone(), ar),
+    };
+    let mut out = Listing::default();
+    let is_ray = ar.group == "ray.io";
+    let mut token: Option<String> = None;
+    loop {
+        let mut lp = ListParams::default().limit(opts.page);
+        if let Some(t) = &token {
+            lp = lp.continue_token(t);
+        }
+        if let (true, Some(sel)) = (is_ray, &opts.selector) {
+            lp = lp.labels(sel);
+        }
+        limiter.wait().await;
+        out.requests += 1;
+        let page = match tokio::time::timeout(opts.timeout, api.list(&lp)).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => {
+                out.unreadable.push(refusal(ar, ns, &e));
+                return out;
+            }
+            Err(_) => {
+                out.unreadable.push(Unreadable {
+                    what: what(ar, ns),
+                    why: format!("no answer in {:?}", opts.timeout),
+                    permission: None,
+                });
+                return out;
+            }
+        };
+        for mut obj in page.items {
+            // Namespaces outside the scope are not listed (they are cluster-scoped).
+            if ar.kind == "Namespace" {
+                if let (Some(list), Some(name)) = (wanted, obj.metadata.name.as_deref()) {
+                    if !list.iter().any(|n| n == name) {
+                        continue;
+                    }
+                }
+            }
+            obj.types = Some(TypeMeta {
+                api_version: ar.api_version.clone(),
+                kind: ar.kind.clone(),
+            });
+            obj.metadata.managed_fields = None;
+            if let Some(a) = obj.metadata.annotations.as_mut() {
+                a.remove("kubectl.kubernetes.io/last-applied-configuration");
+            }
+            let name = format!(
+                "k8s://{context}/{}/{}/{}",
+                obj.metadata.namespace.as_deref().unwrap_or("_cluster"),
+                ar.kind,
+                obj.metadata.name.as_deref().unwrap_or("")
+            );
+            match serde_json::to_string_pretty(&obj) {
+                Ok(json) => out.objects.push(Listed { name, json }),
+                Err(e) => out.unreadable.push(Unreadable {
+                    what: name,
+                    why: e.to_string(),
+                    permission: None,
+                }),
+            }
+        }
+        match page.metadata.continue_ {
+            Some(t) if !t.is_empty() => token = Some(t),
+            _ => return out,
+        }
+    }
+}
+
+fn what(ar: &ApiResource, ns: Option<&str>) -> String {
+    match ns {
+        Some(ns) => format!(
+            "{} ({}) in namespace {ns}",
+            ar.kind,
+            display_group(&ar.group)
+        ),
+        None => format!("{} ({})", ar.kind, display_group(&ar.group)),
+    }
+}
+
+fn refusal(ar: &ApiResource, ns: Option<&str>, e: &kube::Error) -> Unreadable {
+    let forbidden = matches!(e, kube::Error::Api(s) if s.code == 403);
+    let resource = if ar.group.is_empty() {
+        ar.plural.clone()
+    } else {
+        format!("{}.{}", ar.plural, ar.group)
+    };
+    Unreadable {
+        what: what(ar, ns),
+        why: match e {
+            kube::Error::Api(s) => format!("{} {}", s.code, s.message),
+            e => e.to_string(),
+        },
+        permission: forbidden.then(|| match ns {
+            Some(ns) => {
+                format!("list {resource} in namespace {ns} (a Role, or a ClusterRole bound there)")
+            }
+            None => format!(
+                "list {resource} in every namespace (a ClusterRole with a ClusterRoleBinding)"
+            ),
+        }),
+    }
+}
