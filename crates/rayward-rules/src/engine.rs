@@ -129,10 +129,20 @@ impl Engine {
             inputs: sources.len(),
             ..Run::default()
         };
+        // The first batch's vectors are taken as they are: appending them to empty ones
+        // would copy the 200,000 findings of one large input while the original is alive.
         let mut kept = Vec::new();
         for (mut checked, error, objects, skipped) in parts {
-            run.findings.append(&mut checked.findings);
-            kept.append(&mut checked.kept);
+            if run.findings.is_empty() {
+                run.findings = std::mem::take(&mut checked.findings);
+            } else {
+                run.findings.append(&mut checked.findings);
+            }
+            if kept.is_empty() {
+                kept = std::mem::take(&mut checked.kept);
+            } else {
+                kept.append(&mut checked.kept);
+            }
             run.errors.extend(error);
             run.objects += objects;
             run.skipped += skipped;
@@ -145,10 +155,12 @@ impl Engine {
     /// [`Engine::conclude`]. Safe to call from several threads.
     pub fn check_batch(&self, objects: Vec<Object>) -> Checked {
         let mut findings = Vec::new();
-        self.check_objects(&objects, &mut findings);
+        // Each object is slimmed as soon as it is checked, so its full tree is freed while
+        // the findings grow: one stream of 10,000 clusters never holds both whole.
         let kept = objects
             .into_iter()
             .map(|mut o| {
+                self.check_objects(std::slice::from_ref(&o), &mut findings);
                 o.slim();
                 o
             })
@@ -170,13 +182,17 @@ impl Engine {
         };
         for obj in objects {
             let w = Workload::of(obj);
+            // Every rule's findings on this object share one reference to it.
+            let mut last = None;
             for (rule, sev) in &self.rules {
                 let mut sink = Sink {
                     meta: rule.meta(),
                     severity: *sev,
                     out,
+                    last: last.take(),
                 };
                 rule.check(&w, &cx, &mut sink);
+                last = sink.last;
             }
         }
     }
@@ -195,6 +211,7 @@ impl Engine {
                 meta: rule.meta(),
                 severity: *sev,
                 out,
+                last: None,
             };
             rule.check_inventory(&inv, &cx, &mut sink);
         }

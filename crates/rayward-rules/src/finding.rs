@@ -16,6 +16,16 @@ pub struct ObjectRef {
 }
 
 impl ObjectRef {
+    /// The reference to an object.
+    pub fn of(obj: &Object) -> ObjectRef {
+        ObjectRef {
+            api_version: obj.api_version.clone(),
+            kind: obj.kind_name.clone(),
+            namespace: obj.namespace.clone(),
+            name: obj.name.clone(),
+        }
+    }
+
     /// `kind/namespace/name` or `kind/name`.
     pub fn id(&self) -> String {
         match &self.namespace {
@@ -33,7 +43,7 @@ pub struct Finding {
     pub severity: Severity,
     /// The guide's section.
     pub section: &'static str,
-    pub object: ObjectRef,
+    pub object: Arc<ObjectRef>,
     pub file: Arc<str>,
     pub line: u32,
     pub column: u32,
@@ -56,6 +66,10 @@ pub struct Sink<'a> {
     pub(crate) meta: &'static RuleMeta,
     pub(crate) severity: Severity,
     pub(crate) out: &'a mut Vec<Finding>,
+    /// The last object reported on (by address) and its shared reference: the findings of
+    /// one object share one `ObjectRef` (200,000 findings would otherwise hold 800,000
+    /// small strings).
+    pub(crate) last: Option<(usize, Arc<ObjectRef>)>,
 }
 
 impl<'a> Sink<'a> {
@@ -65,6 +79,20 @@ impl<'a> Sink<'a> {
             meta,
             severity: meta.severity,
             out,
+            last: None,
+        }
+    }
+
+    /// The shared reference to `obj`, made once per object.
+    fn object_ref(&mut self, obj: &Object) -> Arc<ObjectRef> {
+        let at = obj as *const Object as usize;
+        match &self.last {
+            Some((a, r)) if *a == at => r.clone(),
+            _ => {
+                let r = Arc::new(ObjectRef::of(obj));
+                self.last = Some((at, r.clone()));
+                r
+            }
         }
     }
 
@@ -82,17 +110,13 @@ impl<'a> Sink<'a> {
         message: impl Into<String>,
         fix: impl Into<Cow<'static, str>>,
     ) {
+        let object = self.object_ref(obj);
         self.out.push(Finding {
             rule_id: self.meta.id,
             rule_name: self.meta.name,
             severity: self.severity,
             section: self.meta.section,
-            object: ObjectRef {
-                api_version: obj.api_version.clone(),
-                kind: obj.kind_name.clone(),
-                namespace: obj.namespace.clone(),
-                name: obj.name.clone(),
-            },
+            object,
             file: obj.file.clone(),
             line: pos.line,
             column: pos.col,
