@@ -21,7 +21,7 @@ use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope};
 use kube::{Client, Config};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::{Mutex, Semaphore};
 
 /// The kinds rayward reads from a cluster: (API group, kind). Never `Secret`.
@@ -281,34 +281,47 @@ fn display_group(group: &str) -> &str {
     }
 }
 
-/// At most `qps` requests per second across every task, spaced evenly.
+/// At most `qps` requests per second across every task, after a first burst of
+/// [`BURST`] (client-go's token bucket: a small cluster is read at once, a large one at
+/// the rate the API server was promised).
 struct Limiter {
-    every: Duration,
-    next: Mutex<Instant>,
+    qps: f64,
+    state: Mutex<(f64, tokio::time::Instant)>,
 }
+
+/// Requests allowed at once before the rate applies (kubectl allows 300).
+const BURST: f64 = 50.0;
 
 impl Limiter {
     fn new(qps: f64) -> Limiter {
-        let every = if qps > 0.0 {
-            Duration::from_secs_f64(1.0 / qps)
-        } else {
-            Duration::ZERO
-        };
         Limiter {
-            every,
-            next: Mutex::new(Instant::now()),
+            qps,
+            state: Mutex::new((BURST, tokio::time::Instant::now())),
         }
     }
 
     async fn wait(&self) {
-        let at = {
-            let mut next = self.next.lock().await;
-            let now = Instant::now();
-            let at = (*next).max(now);
-            *next = at + self.every;
-            at
+        if self.qps <= 0.0 {
+            return;
+        }
+        let wait = {
+            let mut st = self.state.lock().await;
+            let now = tokio::time::Instant::now();
+            let (tokens, at) = *st;
+            let tokens = (tokens + now.duration_since(at).as_secs_f64() * self.qps).min(BURST);
+            if tokens >= 1.0 {
+                *st = (tokens - 1.0, now);
+                Duration::ZERO
+            } else {
+                // The token this request takes arrives in (1 - tokens) / qps.
+                let wait = Duration::from_secs_f64((1.0 - tokens) / self.qps);
+                *st = (tokens - 1.0, now);
+                wait
+            }
         };
-        tokio::time::sleep_until(at.into()).await;
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
     }
 }
 
@@ -427,5 +440,29 @@ fn refusal(ar: &ApiResource, ns: Option<&str>, e: &kube::Error) -> Unreadable {
                 "list {resource} in every namespace (a ClusterRole with a ClusterRoleBinding)"
             ),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_rate_holds_after_the_burst() {
+        let l = Limiter::new(10.0);
+        let t0 = tokio::time::Instant::now();
+        for _ in 0..BURST as usize {
+            l.wait().await;
+        }
+        assert!(t0.elapsed() < Duration::from_millis(1), "the burst is free");
+        for _ in 0..20 {
+            l.wait().await;
+        }
+        // 20 more at 10 per second: about two seconds.
+        let took = t0.elapsed();
+        assert!(
+            took >= Duration::from_millis(1900) && took <= Duration::from_millis(2100),
+            "{took:?}"
+        );
     }
 }
