@@ -191,8 +191,22 @@ impl Cluster {
         &self.context
     }
 
-    /// Reads every kind of [`KINDS`] in scope.
+    /// Reads every kind of [`KINDS`] in scope, all objects kept in the listing.
     pub async fn list(&self) -> Result<Listing, LiveError> {
+        let mut objects = Vec::new();
+        let mut listing = self.list_each(|page| objects.extend(page)).await?;
+        listing.objects = objects;
+        Ok(listing)
+    }
+
+    /// Reads every kind of [`KINDS`] in scope and hands each page of objects to `on_page`
+    /// as it arrives, so a caller can judge and drop it before the next: a large cluster
+    /// is never held whole as JSON. At most a few pages wait while `on_page` works. The
+    /// listing returned holds no objects, only what could not be read and the counts.
+    pub async fn list_each(
+        &self,
+        mut on_page: impl FnMut(Vec<Listed>),
+    ) -> Result<Listing, LiveError> {
         let groups: Vec<&str> = {
             let mut g: Vec<&str> = KINDS.iter().map(|(g, _)| *g).collect();
             g.dedup();
@@ -234,6 +248,7 @@ impl Cluster {
         }
         let limiter = Arc::new(Limiter::new(self.opts.qps));
         let slots = Arc::new(Semaphore::new(self.opts.concurrency.max(1)));
+        let (pages, mut arriving) = tokio::sync::mpsc::channel::<Vec<Listed>>(4);
         let mut tasks = tokio::task::JoinSet::new();
         for (i, (ar, caps, ns)) in jobs.into_iter().enumerate() {
             let client = self.client.clone();
@@ -242,6 +257,7 @@ impl Cluster {
             let opts = self.opts.clone();
             let context = self.context.clone();
             let wanted = namespaces.clone();
+            let pages = pages.clone();
             tasks.spawn(async move {
                 let _slot = slots.acquire_owned().await.expect("never closed");
                 let r = list_kind(
@@ -253,10 +269,16 @@ impl Cluster {
                     &limiter,
                     &context,
                     wanted.as_deref(),
+                    &pages,
                 )
                 .await;
                 (i, r)
             });
+        }
+        // The tasks hold the only senders left: the loop ends when every kind is read.
+        drop(pages);
+        while let Some(page) = arriving.recv().await {
+            on_page(page);
         }
         let mut parts = Vec::new();
         while let Some(done) = tasks.join_next().await {
@@ -266,7 +288,6 @@ impl Cluster {
         parts.sort_by_key(|(i, _)| *i);
         for (_, part) in parts {
             listing.requests += part.requests;
-            listing.objects.extend(part.objects);
             listing.unreadable.extend(part.unreadable);
         }
         Ok(listing)
@@ -336,6 +357,7 @@ async fn list_kind(
     limiter: &Limiter,
     context: &str,
     wanted: Option<&[String]>,
+    pages: &tokio::sync::mpsc::Sender<Vec<Listed>>,
 ) -> Listing {
     let api: Api<DynamicObject> = match (ns, &caps.scope) {
         (Some(ns), Scope::Namespaced) => Api::namespaced_with(client.clone(), ns, ar),
@@ -400,6 +422,10 @@ async fn list_kind(
                     permission: None,
                 }),
             }
+        }
+        if !out.objects.is_empty() && pages.send(std::mem::take(&mut out.objects)).await.is_err() {
+            // The receiver is gone: nobody wants the rest.
+            return out;
         }
         match page.metadata.continue_ {
             Some(t) if !t.is_empty() => token = Some(t),

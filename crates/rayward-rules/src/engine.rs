@@ -125,8 +125,19 @@ impl Engine {
                 loaded.skipped_documents,
             )
         });
+        self.gather(parts, sources.len())
+    }
+
+    /// The end of a run from the batches of its inputs (in input order): findings and slim
+    /// objects put together, the whole-run rules, [`finish`]. `run_sources` ends here, and
+    /// so does a source whose batches arrive by other means (a live cluster's pages).
+    pub fn gather(
+        &self,
+        parts: Vec<(Checked, Option<LoadError>, usize, usize)>,
+        inputs: usize,
+    ) -> Run {
         let mut run = Run {
-            inputs: sources.len(),
+            inputs,
             ..Run::default()
         };
         // The first batch's vectors are taken as they are: appending them to empty ones

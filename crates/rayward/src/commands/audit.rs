@@ -9,7 +9,7 @@ use rayward_manifest::terminal::escape;
 use rayward_manifest::{load_bytes, Inputs, Limits};
 use rayward_report::{write, Format, InputError, Report, Style};
 use rayward_rules::Engine;
-use rayward_rules::Run;
+use rayward_rules::{Checked, Run};
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
@@ -28,13 +28,36 @@ fn live(args: &AuditArgs, engine: &Engine) -> Result<(Run, Vec<InputError>)> {
         timeout: Duration::from_secs(args.request_timeout.max(1)),
         ..ListOptions::default()
     };
+    let limits = Limits {
+        max_file_bytes: args.max_file_size,
+        ..Limits::default()
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    // Each page is judged as it arrives and kept only slim: the cluster is never held
+    // whole as JSON.
+    let mut parts = Vec::new();
+    let mut count = 0;
     let (listing, context) = rt.block_on(async {
         let cluster = Cluster::connect(opts).await?;
-        let listing = cluster.list().await?;
+        let listing = cluster
+            .list_each(|page| {
+                count += page.len();
+                let mut objects = Vec::new();
+                for o in &page {
+                    let mut loaded = load_bytes(&o.name, o.json.as_bytes(), &limits);
+                    objects.append(&mut loaded.objects);
+                    if let Some(e) = loaded.error {
+                        parts.push((Checked::default(), Some(e), 0, 0));
+                    }
+                }
+                drop(page);
+                let n = objects.len();
+                parts.push((engine.check_batch(objects), None, n, 0));
+            })
+            .await?;
         Ok::<_, rayward_live::LiveError>((listing, cluster.context().to_string()))
     })?;
     if listing
@@ -49,13 +72,13 @@ fn live(args: &AuditArgs, engine: &Engine) -> Result<(Run, Vec<InputError>)> {
             escape(&context)
         );
     }
-    let limits = Limits {
-        max_file_bytes: args.max_file_size,
-        ..Limits::default()
-    };
-    let run = engine.run_sources(&listing.objects, |o| {
-        load_bytes(&o.name, o.json.as_bytes(), &limits)
+    // Pages arrive in any order; the whole-run rules see them in the order of their first
+    // object's name, so a run's report never depends on the network's timing.
+    parts.sort_by(|a, b| {
+        let first = |p: &(Checked, _, _, _)| p.0.kept.first().map(|o| o.file.clone());
+        first(a).cmp(&first(b))
     });
+    let run = engine.gather(parts, count);
     let errors = listing
         .unreadable
         .iter()
