@@ -32,7 +32,12 @@ impl From<&rayward_manifest::LoadError> for InputError {
 /// Counts for the summary line.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Summary {
+    /// Inputs read: files, standard input, or (live) objects of the cluster.
     pub files: usize,
+    /// The cluster's context when the objects came from a running cluster
+    /// (`audit --cluster`); absent for files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
     pub objects: usize,
     pub findings: usize,
     pub suppressed: usize,

@@ -121,7 +121,14 @@ pub(crate) fn render_to(
     if !sev.is_empty() {
         let _ = write!(out, " ({})", sev.join(", "));
     }
-    let _ = write!(out, " in {} objects from {} files", s.objects, s.files);
+    match &s.cluster {
+        Some(ctx) => {
+            let _ = write!(out, " in {} objects of cluster {}", s.objects, esc(ctx));
+        }
+        None => {
+            let _ = write!(out, " in {} objects from {} files", s.objects, s.files);
+        }
+    }
     if s.suppressed > 0 {
         let _ = write!(out, "; {} suppressed", s.suppressed);
     }

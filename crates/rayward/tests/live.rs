@@ -177,8 +177,31 @@ fn kube_e2e_audit_cluster_matches_file_audit_on_the_corpus() {
         &only_files[..only_files.len().min(30)],
         &only_live[..only_live.len().min(30)]
     );
-    // Where each finding came from: the object in the cluster.
+    // Where each finding came from: the object in the cluster, and the run's context.
     let v: Value = serde_json::from_str(&live_out).unwrap();
+    assert_eq!(v["summary"]["cluster"], "local", "{}", v["summary"]);
+    let file_v: Value = serde_json::from_str(&file_out).unwrap();
+    assert!(
+        file_v["summary"].get("cluster").is_none(),
+        "{}",
+        file_v["summary"]
+    );
+    let (_, text, _) = run(cli::command(env!("CARGO_BIN_EXE_rayward"))
+        .args([
+            "audit",
+            "--no-config",
+            "--fail-on",
+            "none",
+            "--cluster",
+            "-A",
+            "--kubeconfig",
+        ])
+        .arg(&kc));
+    assert!(
+        text.contains(" objects of cluster local"),
+        "{}",
+        &text[text.len().saturating_sub(300)..]
+    );
     let f = &v["findings"][0];
     assert!(
         f["file"].as_str().unwrap().starts_with("k8s://local/f"),

@@ -16,7 +16,7 @@ use std::time::Duration;
 /// `--cluster`: the cluster's objects through the same engine. A kind that could not be
 /// read is an input error (exit 2, like an unreadable file), naming the permission that
 /// would allow it; the rest is audited.
-fn live(args: &AuditArgs, engine: &Engine) -> Result<(Run, Vec<InputError>)> {
+fn live(args: &AuditArgs, engine: &Engine) -> Result<(Run, Vec<InputError>, String)> {
     let opts = ListOptions {
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
@@ -92,7 +92,7 @@ fn live(args: &AuditArgs, engine: &Engine) -> Result<(Run, Vec<InputError>)> {
             },
         })
         .collect();
-    Ok((run, errors))
+    Ok((run, errors, context))
 }
 
 pub fn run(args: AuditArgs) -> Result<u8> {
@@ -104,14 +104,16 @@ pub fn run(args: AuditArgs) -> Result<u8> {
         sel.only = args.only.clone();
     }
     let engine = Engine::new(cfg.settings.clone(), &sel)?;
-    let (run, mut errors) = if args.cluster {
-        live(&args, &engine)?
+    let (run, mut errors, cluster) = if args.cluster {
+        let (run, errors, context) = live(&args, &engine)?;
+        (run, errors, Some(context))
     } else {
         let inputs = Inputs::new(&args.paths, &args.stdin_name, args.max_file_size);
-        (engine.run_inputs(&inputs), Vec::new())
+        (engine.run_inputs(&inputs), Vec::new(), None)
     };
     errors.splice(0..0, run.errors.iter().map(InputError::from));
-    let report = Report::new(run.findings, errors, run.inputs, run.objects);
+    let mut report = Report::new(run.findings, errors, run.inputs, run.objects);
+    report.summary.cluster = cluster;
     let color = match args.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
