@@ -122,11 +122,25 @@ pub struct Listed {
 pub struct Listing {
     pub objects: Vec<Listed>,
     pub unreadable: Vec<Unreadable>,
-    /// Kinds the API server does not serve (no Ray CRDs, no Gateway API): not errors.
-    pub not_served: Vec<String>,
+    /// Kinds the API server does not serve (no Ray CRDs, no Gateway API), as (API group,
+    /// kind): not errors.
+    pub not_served: Vec<(&'static str, &'static str)>,
     /// Requests made.
     pub requests: usize,
 }
+
+impl Listing {
+    /// Whether the server serves none of the Ray kinds (KubeRay's CRDs are not installed).
+    pub fn serves_no_ray_kind(&self) -> bool {
+        KINDS
+            .iter()
+            .filter(|(g, _)| *g == RAY_GROUP)
+            .all(|k| self.not_served.contains(k))
+    }
+}
+
+/// The API group of KubeRay's kinds.
+const RAY_GROUP: &str = "ray.io";
 
 /// A connected cluster.
 pub struct Cluster {
@@ -232,9 +246,7 @@ impl Cluster {
         for (group, kind) in KINDS {
             let found = discovery.get(group).and_then(|g| g.recommended_kind(kind));
             let Some((ar, caps)) = found else {
-                listing
-                    .not_served
-                    .push(format!("{kind} ({})", display_group(group)));
+                listing.not_served.push((group, kind));
                 continue;
             };
             match (&caps.scope, &namespaces) {
@@ -364,7 +376,7 @@ async fn list_kind(
         _ => Api::all_with(client.clone(), ar),
     };
     let mut out = Listing::default();
-    let is_ray = ar.group == "ray.io";
+    let is_ray = ar.group == RAY_GROUP;
     let mut token: Option<String> = None;
     loop {
         let mut lp = ListParams::default().limit(opts.page);
@@ -472,6 +484,20 @@ fn refusal(ar: &ApiResource, ns: Option<&str>, e: &kube::Error) -> Unreadable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_ray_kind_only_when_every_ray_kind_is_missing() {
+        let mut l = Listing::default();
+        assert!(!l.serves_no_ray_kind());
+        l.not_served = vec![
+            ("ray.io", "RayCluster"),
+            ("ray.io", "RayJob"),
+            ("ray.io", "RayService"),
+        ];
+        assert!(!l.serves_no_ray_kind(), "RayCronJob is still served");
+        l.not_served.push(("ray.io", "RayCronJob"));
+        assert!(l.serves_no_ray_kind());
+    }
 
     #[tokio::test(start_paused = true)]
     async fn the_rate_holds_after_the_burst() {

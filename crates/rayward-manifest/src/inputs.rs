@@ -35,7 +35,7 @@ pub struct Input {
     /// The name findings and errors give it.
     pub name: String,
     /// Where it is read from.
-    pub from: From,
+    pub origin: Origin,
     /// Its path relative to the argument that named it (a folder's file keeps its path
     /// inside the folder, a file given by path its file name): where a command that
     /// mirrors its inputs (`harden -o DIR`) writes it.
@@ -44,7 +44,7 @@ pub struct Input {
 
 /// Where an input is read from.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum From {
+pub enum Origin {
     Stdin,
     File(PathBuf),
 }
@@ -81,7 +81,7 @@ impl Inputs {
                 if !std::mem::replace(&mut stdin, true) {
                     out.push(Input {
                         name: self.stdin_name.clone(),
-                        from: From::Stdin,
+                        origin: Origin::Stdin,
                         rel: PathBuf::from(&self.stdin_name),
                     });
                 }
@@ -99,7 +99,7 @@ impl Inputs {
                 };
                 out.push(Input {
                     name: f.display().to_string(),
-                    from: From::File(f),
+                    origin: Origin::File(f),
                     rel,
                 });
             }
@@ -111,9 +111,9 @@ impl Inputs {
     /// limit (which [`load_bytes`] then refuses), so an oversized stream is
     /// refused, not swallowed.
     pub fn load(&self, input: &Input) -> Loaded {
-        match &input.from {
-            From::File(p) => load_file(p, &self.limits),
-            From::Stdin => {
+        match &input.origin {
+            Origin::File(p) => load_file(p, &self.limits),
+            Origin::Stdin => {
                 let mut buf = Vec::new();
                 let read = std::io::stdin()
                     .lock()
@@ -160,7 +160,7 @@ mod tests {
         let (got, errors) = inputs.resolve();
         let rels: Vec<_> = got.iter().map(|i| i.rel.display().to_string()).collect();
         assert_eq!(rels, ["<stdin>", "a.yml", "sub/b.yaml", "notes.txt"]);
-        assert_eq!(got[0].from, From::Stdin);
+        assert_eq!(got[0].origin, Origin::Stdin);
         assert_eq!(errors.len(), 1);
         assert!(errors[0].file.ends_with("missing.yaml"));
         std::fs::remove_dir_all(&dir).unwrap();

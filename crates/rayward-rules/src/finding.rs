@@ -26,6 +26,14 @@ impl ObjectRef {
         }
     }
 
+    /// Whether this is the reference to `obj`.
+    fn names(&self, obj: &Object) -> bool {
+        self.name == obj.name
+            && self.kind == obj.kind_name
+            && self.namespace == obj.namespace
+            && self.api_version == obj.api_version
+    }
+
     /// `kind/namespace/name` or `kind/name`.
     pub fn id(&self) -> String {
         match &self.namespace {
@@ -66,10 +74,9 @@ pub struct Sink<'a> {
     pub(crate) meta: &'static RuleMeta,
     pub(crate) severity: Severity,
     pub(crate) out: &'a mut Vec<Finding>,
-    /// The last object reported on (by address) and its shared reference: the findings of
-    /// one object share one `ObjectRef` (200,000 findings would otherwise hold 800,000
-    /// small strings).
-    pub(crate) last: Option<(usize, Arc<ObjectRef>)>,
+    /// The last object reported on: the findings of one object share one `ObjectRef`
+    /// (200,000 findings would otherwise hold 800,000 small strings).
+    pub(crate) last: Option<Arc<ObjectRef>>,
 }
 
 impl<'a> Sink<'a> {
@@ -83,14 +90,15 @@ impl<'a> Sink<'a> {
         }
     }
 
-    /// The shared reference to `obj`, made once per object.
+    /// The shared reference to `obj`, made once per object. Matched by what it names, not
+    /// by address: a rule may report on a temporary object (a decoded embedded document)
+    /// whose address a later one reuses.
     fn object_ref(&mut self, obj: &Object) -> Arc<ObjectRef> {
-        let at = obj as *const Object as usize;
         match &self.last {
-            Some((a, r)) if *a == at => r.clone(),
+            Some(r) if r.names(obj) => r.clone(),
             _ => {
                 let r = Arc::new(ObjectRef::of(obj));
-                self.last = Some((at, r.clone()));
+                self.last = Some(r.clone());
                 r
             }
         }

@@ -60,13 +60,7 @@ fn live(args: &AuditArgs, engine: &Engine) -> Result<(Run, Vec<InputError>, Stri
             .await?;
         Ok::<_, rayward_live::LiveError>((listing, cluster.context().to_string()))
     })?;
-    if listing
-        .not_served
-        .iter()
-        .filter(|k| k.ends_with("(ray.io)"))
-        .count()
-        == 4
-    {
+    if listing.serves_no_ray_kind() {
         eprintln!(
             "rayward: note: {} serves no Ray kind (are KubeRay's CRDs installed?)",
             escape(&context)
