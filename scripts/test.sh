@@ -21,6 +21,10 @@ shared=$(cd "$root/../shared" && pwd)
 if ! cargo fmt --version >/dev/null 2>&1; then rustup component add rustfmt; fi
 if ! cargo clippy --version >/dev/null 2>&1; then rustup component add clippy; fi
 
+# A one-off build gains nothing from incremental caches, and they doubled the target dir.
+export CARGO_INCREMENTAL=0
+df -h . | tail -1 | awk '{ print "== disk before the build: " $4 " free" }'
+
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 
@@ -65,6 +69,7 @@ if [ "${RAYWARD_STATIC_CHECK:-0}" = 1 ]; then
   bash scripts/static-build.sh
 fi
 
+du -sh target 2>/dev/null | awk '{ print "== target dir: " $1 }'
 # One closing line for all stages (cargo prints one per test binary).
 cat "$logs"/*.log | awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
      END { printf "tests: %d passed, %d failed\n", p, f }'

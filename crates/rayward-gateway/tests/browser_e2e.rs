@@ -4,9 +4,9 @@
 //! written there) then proves that none of the UI's requests was refused. Runs inside
 //! shared/tools/netns-run, started by scripts/test.sh:
 //!
-//! `RAYWARD_RAY_VENV=… RAYWARD_CHROMEDRIVER=/usr/bin/chromedriver ../shared/tools/netns-run cargo test -p rayward-gateway --test browser_e2e -- --ignored ray_e2e`
+//! `RAYWARD_RAY_VENV=… RAYWARD_CHROMEDRIVER=/usr/bin/chromedriver ../shared/tools/netns-run cargo test -p rayward-gateway --test rayward-gateway -- --ignored browser_e2e::`
 
-mod common;
+use crate::common;
 
 use common::ray::*;
 use common::*;

@@ -2,7 +2,7 @@
 //! goes quiet, a WebSocket with no traffic and an upload that stalls are closed on both
 //! sides once `stream_idle_timeout_secs` passes; a stream that keeps talking is not cut.
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::*;

@@ -1,7 +1,7 @@
 //! A stopped gateway leaves nothing running: aborting the serving task also stops its
 //! reloaders (htpasswd, Ray token, OIDC keys), which each hold the gateway.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! authentication-mode probe) are counted under their own labels, never as `forwarded`,
 //! and none of them reaches the upstream.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::sync::atomic::Ordering;

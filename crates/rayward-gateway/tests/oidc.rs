@@ -3,7 +3,7 @@
 //! forged or out-of-policy token must get 401 and never reach the upstream; mapped roles
 //! must authorize exactly as the role table says.
 
-mod common;
+use crate::common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;

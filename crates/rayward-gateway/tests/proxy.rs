@@ -3,7 +3,7 @@
 //! path forwarded, bodies streamed, WebSockets spliced, 5xx bodies replaced, refusals
 //! audited, and nothing refused reaching the upstream.
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::*;

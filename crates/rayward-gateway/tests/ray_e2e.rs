@@ -3,9 +3,9 @@
 //! for Ray's job list staying unchanged. Runs inside shared/tools/netns-run (only
 //! loopback), started by scripts/test.sh:
 //!
-//! `RAYWARD_RAY_VENV=… ../shared/tools/netns-run cargo test -p rayward-gateway --test ray_e2e -- --ignored ray_e2e`
+//! `RAYWARD_RAY_VENV=… ../shared/tools/netns-run cargo test -p rayward-gateway --test rayward-gateway -- --ignored ray_e2e::`
 
-mod common;
+use crate::common;
 
 use common::ray::*;
 use common::*;

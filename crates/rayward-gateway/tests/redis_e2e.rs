@@ -3,7 +3,7 @@
 //! session cookie issued by one is accepted by the other, and a Redis outage falls back
 //! to per-replica memory instead of locking everyone out. Run by scripts/test.sh.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::net::{SocketAddr, TcpListener as StdListener};

@@ -1,7 +1,7 @@
 //! The HTTPS listener: serves with the configured certificate and picks up a new one
 //! when the files change, without a restart.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::convert::Infallible;

@@ -1,0 +1,17 @@
+//! All integration tests of `rayward` in one binary: one link instead of one per file keeps
+//! the test build small enough for CI's disk (each binary statically links every dependency).
+//! Each file below is one module; run one with `cargo test -p rayward --test rayward -- MODULE::`.
+mod budgets;
+mod certs;
+mod cli;
+mod corpus;
+mod gateway_cli;
+mod harden;
+mod harden_outputs;
+mod kubernetes_reading;
+mod live;
+mod proof;
+mod ray_tls;
+mod special_files;
+mod terminal_output;
+mod webhook;
