@@ -43,11 +43,20 @@ pub fn random_token() -> String {
 }
 
 /// One test's Ray processes. Drop stops all of them.
+///
+/// A Ray head takes fixed ports (GCS 6379, dashboard 8265, …), so two heads cannot run at
+/// once in one network namespace: a `Ray` holds a process-wide lock until it is dropped,
+/// and the tests of one binary that start Ray take turns.
 pub struct Ray {
     venv: PathBuf,
     tag: String,
     dir: tempfile::TempDir,
+    // Declared last: dropped after `Drop::drop` has stopped this guard's processes.
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
+
+/// The turn of the one `Ray` alive in this process.
+static ONE_HEAD_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Ray {
     /// Reads `RAYWARD_RAY_VENV` (panics naming it when unset) and checks it holds `bin/ray`.
@@ -58,10 +67,16 @@ impl Ray {
             "RAYWARD_RAY_VENV={} has no bin/ray (scripts/ray-venv.sh creates it)",
             venv.display()
         );
+        // A test that panicked with Ray up poisons the lock; its processes are stopped by
+        // then (drop runs while unwinding), so the next test may go on.
+        let turn = ONE_HEAD_AT_A_TIME
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         Ray {
             venv,
             tag: process::new_tag("ray"),
             dir: crate::short_temp_dir(),
+            _turn: turn,
         }
     }
 
