@@ -226,6 +226,17 @@ impl Engine {
             };
             rule.check_inventory(&inv, &cx, &mut sink);
         }
+        let mut derived = Vec::new();
+        for (rule, sev) in &self.rules {
+            let mut sink = Sink {
+                meta: rule.meta(),
+                severity: *sev,
+                out: &mut derived,
+                last: None,
+            };
+            rule.check_findings(&inv, out, &cx, &mut sink);
+        }
+        out.append(&mut derived);
     }
 }
 

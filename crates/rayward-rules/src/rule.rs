@@ -1,6 +1,6 @@
 //! What a rule is: its metadata (documentation included) and the checks it runs.
 
-use crate::finding::Sink;
+use crate::finding::{Finding, Sink};
 pub use crate::meta::{RuleMeta, Scope, Severity};
 use crate::settings::Settings;
 use rayward_manifest::{Inventory, Workload};
@@ -26,6 +26,18 @@ pub trait Rule: Declared + Send + Sync {
     fn check(&self, _w: &Workload<'_>, _cx: &Ctx<'_>, _out: &mut Sink<'_>) {}
 
     fn check_inventory(&self, _inv: &Inventory<'_>, _cx: &Ctx<'_>, _out: &mut Sink<'_>) {}
+
+    /// For rules that judge what the other rules found (a running pod that still has a
+    /// problem its owner no longer has): called once per run, after every
+    /// [`Rule::check_inventory`], with all findings so far.
+    fn check_findings(
+        &self,
+        _inv: &Inventory<'_>,
+        _found: &[Finding],
+        _cx: &Ctx<'_>,
+        _out: &mut Sink<'_>,
+    ) {
+    }
 }
 
 /// Declares a rule struct whose doc comment is its documentation.

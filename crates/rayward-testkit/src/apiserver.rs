@@ -7,9 +7,9 @@
 
 use crate::process::{self, TAG_VAR};
 use crate::yaml::Manifest;
-use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DynamicObject, PostParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::GroupVersionKind;
 use kube::discovery::{Discovery, Scope};
@@ -212,6 +212,19 @@ pub async fn install_ray_crds(client: &Client) {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+}
+
+/// Sets a Pod's `status` as a kubelet would (no kubelet runs here): a merge patch of the
+/// status subresource, e.g. `{"phase": "Running", "containerStatuses": [...]}`.
+pub async fn set_pod_status(client: &Client, namespace: &str, name: &str, status: Value) {
+    Api::<Pod>::namespaced(client.clone(), namespace)
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": status })),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("status of pod {namespace}/{name}: {e}"));
 }
 
 /// Creates namespace `name` and its `default` ServiceAccount (no controller-manager runs,

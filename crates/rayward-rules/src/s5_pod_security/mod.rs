@@ -4,8 +4,10 @@ mod capabilities_not_dropped;
 mod dangerous_capabilities;
 mod host_namespaces;
 mod host_path_volume;
+mod namespace_without_pod_security;
 mod privilege_escalation_allowed;
 mod privileged_container;
+mod ray_pod_older_than_owner;
 mod runs_as_root;
 mod seccomp_not_set;
 
@@ -20,4 +22,6 @@ pub(crate) const RULES: &[&dyn Rule] = &[
     &dangerous_capabilities::DangerousCapabilities,
     &capabilities_not_dropped::CapabilitiesNotDropped,
     &seccomp_not_set::SeccompNotSet,
+    &namespace_without_pod_security::NamespaceWithoutPodSecurity,
+    &ray_pod_older_than_owner::RayPodOlderThanOwner,
 ];

@@ -2,8 +2,11 @@
 
 mod image_mutable_tag;
 mod image_registry_not_allowed;
+mod kuberay_operator_outdated;
 mod ray_version_mismatch;
 mod ray_version_vulnerable;
+
+pub(crate) use ray_version_vulnerable::RayVersionVulnerable;
 
 use crate::Rule;
 use rayward_manifest::{Container, ContainerKind, JsonPath, Node, PodRole, PodTemplate, Workload};
@@ -13,6 +16,7 @@ pub(crate) const RULES: &[&dyn Rule] = &[
     &image_registry_not_allowed::ImageRegistryNotAllowed,
     &ray_version_vulnerable::RayVersionVulnerable,
     &ray_version_mismatch::RayVersionMismatch,
+    &kuberay_operator_outdated::KuberayOperatorOutdated,
 ];
 
 /// One `image` field of a container. Its path and description are built only when a rule

@@ -2,7 +2,8 @@ use super::RayImage;
 use crate::util::image::ImageRef;
 use crate::util::version::{cluster_version, from_image, Version, VersionSource};
 use crate::{declare_rule, Ctx, Rule, Sink};
-use rayward_manifest::{PodRole, Workload};
+use rayward_manifest::ray::NODE_TYPE_LABEL;
+use rayward_manifest::{ContainerKind, Kind, Node, PodRole, Workload};
 
 declare_rule! {
     /// ## What it checks
@@ -13,6 +14,11 @@ declare_rule! {
     /// `rayproject/ray-ml:…`, `…/ray-llm:…`), else `rayVersion`. Worker groups can run
     /// another image: each group whose Ray container image names a different version is
     /// checked and reported on its own.
+    ///
+    /// Running Ray pods (Pods labelled `ray.io/node-type`, as `rayward audit --cluster`
+    /// reads them) are judged by the Ray version they actually run: the image the
+    /// kubelet reports in `status.containerStatuses` for the Ray container (the first
+    /// container), with its digest, else the image of the spec.
     ///
     /// | CVE | what | fixed in |
     /// |---|---|---|
@@ -209,6 +215,59 @@ fn is_ray_image(image: &str) -> bool {
     last == "ray" || last.starts_with("ray-") || last.starts_with("ray_")
 }
 
+/// The Ray version a running Ray pod really runs: its Ray container's image as the
+/// kubelet reports it (with the digest it resolved to), else as the spec asks.
+fn check_running_pod(w: &Workload<'_>, min: Option<Version>, out: &mut Sink<'_>) {
+    let obj = w.obj;
+    if obj.kind != Kind::Pod || !obj.labels().iter().any(|(k, _)| *k == NODE_TYPE_LABEL) {
+        return;
+    }
+    let Some((_, c)) = w
+        .containers()
+        .into_iter()
+        .find(|(_, c)| c.kind == ContainerKind::Main && c.index == 0)
+    else {
+        return;
+    };
+    let name = c.get("name").and_then(Node::as_str).unwrap_or("");
+    let status = obj
+        .root
+        .path(&["status", "containerStatuses"])
+        .and_then(|s| {
+            s.as_seq()
+                .iter()
+                .find(|cs| cs.get("name").and_then(Node::as_str) == Some(name))
+        });
+    let running = status.and_then(|s| s.get("image")).and_then(Node::as_str);
+    let digest = status
+        .and_then(|s| s.get("imageID"))
+        .and_then(Node::as_str)
+        .and_then(|id| id.rsplit_once('@').map(|(_, d)| d));
+    let Some(image) = running.or(c.image()) else {
+        return;
+    };
+    let Some(v) = from_image(image) else { return };
+    let Some((msg, target)) = assess(v, min) else {
+        return;
+    };
+    let how = match (running, digest) {
+        (Some(_), Some(d)) => format!("runs image `{image}` ({d})"),
+        (Some(_), None) => format!("runs image `{image}`"),
+        _ => format!("is to run image `{image}`"),
+    };
+    let pos = c.get("image").map_or(c.pos, |n| n.pos);
+    out.report_fix(
+        obj,
+        c.field_path("image"),
+        pos,
+        format!(
+            "Ray {v}: container `{name}` of Ray pod `{}` {how}, which {msg}",
+            obj.name
+        ),
+        format!("Upgrade the owner's Ray image to {target} or later and recreate the pod."),
+    );
+}
+
 impl Rule for RayVersionVulnerable {
     fn check(&self, w: &Workload<'_>, cx: &Ctx<'_>, out: &mut Sink<'_>) {
         let min = cx
@@ -216,6 +275,7 @@ impl Rule for RayVersionVulnerable {
             .min_ray_version
             .as_deref()
             .and_then(Version::parse);
+        check_running_pod(w, min, out);
         for (ci, cluster) in w.clusters.iter().enumerate() {
             let head_image = w.head_of(ci).and_then(RayImage::of);
             // A Ray image whose tag names no version runs an unknown build; rayVersion is
