@@ -306,6 +306,149 @@ impl Cluster {
     }
 }
 
+/// What `rayward audit --cluster` asks the API server a Ray ServiceAccount may do, in
+/// its own namespace (rule RW404): (verb, API group, resource, subresource).
+pub const ACCESS_CHECKS: &[(&str, &str, &str, &str)] = &[
+    ("get", "", "secrets", ""),
+    ("list", "", "secrets", ""),
+    ("create", "", "pods", ""),
+    ("create", "", "pods", "exec"),
+    ("escalate", "rbac.authorization.k8s.io", "roles", ""),
+    ("escalate", "rbac.authorization.k8s.io", "clusterroles", ""),
+    ("bind", "rbac.authorization.k8s.io", "clusterroles", ""),
+    ("impersonate", "", "serviceaccounts", ""),
+];
+
+/// What [`Cluster::review_access`] learnt.
+#[derive(Debug, Default)]
+pub struct Reviewed {
+    /// The reviews the server allowed, as `SubjectAccessReview` objects (spec and status)
+    /// named `k8s://<context>/<namespace>/SubjectAccessReview/<account>-<verb>-<resource>`.
+    pub allowed: Vec<Listed>,
+    /// Set when the credentials may not create reviews (or the server did not answer).
+    pub unreadable: Option<Unreadable>,
+    pub requests: usize,
+}
+
+impl Cluster {
+    /// Asks the API server, with one `SubjectAccessReview` per account and check of
+    /// [`ACCESS_CHECKS`], what each ServiceAccount `(namespace, name)` may do in its
+    /// namespace. It authorizes as the account would be: its user name and the groups
+    /// Kubernetes gives every ServiceAccount. Requests share the listing's QPS and
+    /// concurrency bounds; the first refusal stops the reviews (the credentials may not
+    /// create them) and is reported once.
+    pub async fn review_access(&self, accounts: &[(String, String)]) -> Reviewed {
+        use k8s_openapi::api::authorization::v1::SubjectAccessReview;
+        let limiter = Arc::new(Limiter::new(self.opts.qps));
+        let slots = Arc::new(Semaphore::new(self.opts.concurrency.max(1)));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, ((ns, name), check)) in accounts
+            .iter()
+            .flat_map(|a| ACCESS_CHECKS.iter().map(move |c| (a, c)))
+            .enumerate()
+        {
+            let (verb, group, resource, sub) = *check;
+            let review = serde_json::json!({
+                "apiVersion": "authorization.k8s.io/v1",
+                "kind": "SubjectAccessReview",
+                "spec": {
+                    "user": format!("system:serviceaccount:{ns}:{name}"),
+                    "groups": ["system:serviceaccounts", format!("system:serviceaccounts:{ns}"), "system:authenticated"],
+                    "resourceAttributes": {"namespace": ns, "verb": verb, "group": group, "resource": resource, "subresource": sub},
+                },
+            });
+            let label = if sub.is_empty() {
+                format!("{name}-{verb}-{resource}")
+            } else {
+                format!("{name}-{verb}-{resource}-{sub}")
+            };
+            let file = format!("k8s://{}/{ns}/SubjectAccessReview/{label}", self.context);
+            let (client, limiter, slots, stop, timeout, ns) = (
+                self.client.clone(),
+                limiter.clone(),
+                slots.clone(),
+                stop.clone(),
+                self.opts.timeout,
+                ns.clone(),
+            );
+            tasks.spawn(async move {
+                let _slot = slots.acquire_owned().await.expect("never closed");
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    return (i, None);
+                }
+                limiter.wait().await;
+                let sar: SubjectAccessReview =
+                    serde_json::from_value(review).expect("a well-formed review");
+                let api: Api<SubjectAccessReview> = Api::all(client);
+                let answer = tokio::time::timeout(
+                    timeout,
+                    api.create(&kube::api::PostParams::default(), &sar),
+                )
+                .await;
+                let r = match answer {
+                    Ok(Ok(done)) => {
+                        let allowed = done.status.as_ref().is_some_and(|s| s.allowed);
+                        let mut v = serde_json::to_value(&done).unwrap_or_default();
+                        v["metadata"] = serde_json::json!({"name": label, "namespace": ns});
+                        Ok(allowed.then(|| Listed {
+                            name: file,
+                            json: serde_json::to_string_pretty(&v).unwrap_or_default(),
+                        }))
+                    }
+                    Ok(Err(e)) => {
+                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                        let forbidden = matches!(&e, kube::Error::Api(s) if s.code == 403);
+                        Err(Unreadable {
+                            what: "what Ray ServiceAccounts may do (SubjectAccessReview)"
+                                .to_string(),
+                            why: match &e {
+                                kube::Error::Api(s) => format!("{} {}", s.code, s.message),
+                                e => e.to_string(),
+                            },
+                            permission: forbidden.then(|| {
+                                "create subjectaccessreviews.authorization.k8s.io (a ClusterRole with a ClusterRoleBinding)".to_string()
+                            }),
+                        })
+                    }
+                    Err(_) => {
+                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                        Err(Unreadable {
+                            what: "what Ray ServiceAccounts may do (SubjectAccessReview)"
+                                .to_string(),
+                            why: format!("no answer in {timeout:?}"),
+                            permission: None,
+                        })
+                    }
+                };
+                (i, Some(r))
+            });
+        }
+        let mut answers = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            answers.push(done.expect("a review task does not panic"));
+        }
+        answers.sort_by_key(|(i, _)| *i);
+        let mut out = Reviewed::default();
+        for (_, a) in answers {
+            match a {
+                None => {}
+                Some(Ok(allowed)) => {
+                    out.requests += 1;
+                    out.allowed.extend(allowed);
+                }
+                Some(Err(u)) => {
+                    out.requests += 1;
+                    if out.unreadable.is_none() {
+                        out.unreadable = Some(u);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
 fn display_group(group: &str) -> &str {
     if group.is_empty() {
         "core"

@@ -37,4 +37,4 @@ pub use s2_tenancy::NamespaceWithoutQuota;
 pub use settings::Settings;
 /// What the RBAC rules (§4) expect, for harden to write exactly that: the dedicated
 /// ServiceAccount's name and what a head pod needs from the API server.
-pub use util::rbac::{dedicated_service_account, head_api_need};
+pub use util::rbac::{dedicated_service_account, head_api_need, ray_service_accounts};

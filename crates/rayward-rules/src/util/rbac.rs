@@ -1,7 +1,9 @@
 //! Which ServiceAccount a Ray pod runs as, and whether it needs the Kubernetes API, for
 //! the §4 rules.
 
-use rayward_manifest::{Node, PodRole, PodTemplate, Workload};
+use rayward_manifest::ray::NODE_TYPE_LABEL;
+use rayward_manifest::{Kind, Node, Object, PodRole, PodTemplate, Workload};
+use std::collections::BTreeSet;
 
 /// The ServiceAccount a pod template names: `serviceAccountName`, else the deprecated
 /// `serviceAccount`; empty strings count as unset (as in Kubernetes). Gives the value
@@ -45,6 +47,35 @@ pub fn effective_service_account(w: &Workload<'_>, t: &PodTemplate<'_>) -> Optio
             .and_then(|c| c.name.clone());
     }
     Some("default".to_string())
+}
+
+/// The ServiceAccounts Ray pods run as, as (namespace, name): those of every Ray node
+/// template of the objects (see [`effective_service_account`]) and those running Ray pods
+/// (Pods labelled `ray.io/node-type`) name. Objects without a namespace are in `default`.
+/// `rayward audit --cluster` asks the API server what these accounts may do.
+pub fn ray_service_accounts(objects: &[Object]) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for obj in objects {
+        let ns = obj
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_string());
+        let ray_pod =
+            obj.kind == Kind::Pod && obj.labels().iter().any(|(k, _)| *k == NODE_TYPE_LABEL);
+        if !(obj.kind.is_ray() || ray_pod) {
+            continue;
+        }
+        let w = Workload::of(obj);
+        for t in &w.templates {
+            if !(ray_pod || t.role.is_ray_node()) {
+                continue;
+            }
+            if let Some(sa) = effective_service_account(&w, t) {
+                out.insert((ns.clone(), sa));
+            }
+        }
+    }
+    out
 }
 
 /// The ServiceAccount `rayward harden` gives a Ray object's pods.

@@ -9,7 +9,7 @@ use rayward_manifest::terminal::escape;
 use rayward_manifest::{load_bytes, Inputs, Limits};
 use rayward_report::{write, Format, InputError, Report, Style};
 use rayward_rules::Engine;
-use rayward_rules::{Checked, Run};
+use rayward_rules::{ray_service_accounts, Checked, Run};
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
@@ -58,6 +58,27 @@ fn live(args: &AuditArgs, engine: &Engine) -> Result<(Run, Vec<InputError>, Stri
                 parts.push((engine.check_batch(objects), None, n, 0));
             })
             .await?;
+        let mut listing = listing;
+        // What the Ray pods' ServiceAccounts may really do: the server's own answers are
+        // inputs of the run like the objects (rule RW404).
+        let accounts: Vec<(String, String)> = parts
+            .iter()
+            .flat_map(|p| ray_service_accounts(&p.0.kept))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if !accounts.is_empty() {
+            let reviewed = cluster.review_access(&accounts).await;
+            listing.requests += reviewed.requests;
+            listing.unreadable.extend(reviewed.unreadable);
+            count += reviewed.allowed.len();
+            let mut objects = Vec::new();
+            for o in &reviewed.allowed {
+                objects.append(&mut load_bytes(&o.name, o.json.as_bytes(), &limits).objects);
+            }
+            let n = objects.len();
+            parts.push((engine.check_batch(objects), None, n, 0));
+        }
         Ok::<_, rayward_live::LiveError>((listing, cluster.context().to_string()))
     })?;
     if listing.serves_no_ray_kind() {
