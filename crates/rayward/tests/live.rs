@@ -489,6 +489,30 @@ fn kube_e2e_live_only_rules_judge_running_pods() {
         .await
         .unwrap();
     });
+    // On a terminal (a pty from util-linux `script`) the progress shows on stderr; through
+    // pipes, as above, stderr carries none of it.
+    let (_, _, piped_err) = run(rayward().args(["--cluster", "-A", "--kubeconfig"]).arg(&kc));
+    assert!(
+        !piped_err.contains("objects read") && !piped_err.contains("reading the cluster"),
+        "{piped_err}"
+    );
+    let cmd = format!(
+        "{} audit --no-config --fail-on none --cluster -A --kubeconfig {} >/dev/null",
+        env!("CARGO_BIN_EXE_rayward"),
+        kc.display()
+    );
+    let tty = std::process::Command::new("script")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .output()
+        .expect("script (util-linux)");
+    let shown = String::from_utf8_lossy(&tty.stdout);
+    // Draws are rate-limited (20 a second), so which messages show depends on timing;
+    // some progress always does.
+    assert!(
+        shown.contains("reading the cluster") || shown.contains("objects read and judged"),
+        "{shown}"
+    );
+
     let after = audit();
     assert!(
         has(&after, "RW510", "Pod", head_name).is_none(),

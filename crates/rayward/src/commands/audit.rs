@@ -40,7 +40,20 @@ fn live(args: &AuditArgs, engine: &Engine) -> Result<(Run, Vec<InputError>, Stri
     // whole as JSON.
     let mut parts = Vec::new();
     let mut count = 0;
-    let (listing, context) = rt.block_on(async {
+    // Progress on stderr, and only on a terminal: a pipe or a CI log gets the report alone.
+    let progress = if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar.set_message("reading the cluster…");
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let listed = rt.block_on(async {
         let cluster = Cluster::connect(opts).await?;
         let listing = cluster
             .list_each(|page| {
@@ -56,6 +69,7 @@ fn live(args: &AuditArgs, engine: &Engine) -> Result<(Run, Vec<InputError>, Stri
                 drop(page);
                 let n = objects.len();
                 parts.push((engine.check_batch(objects), None, n, 0));
+                progress.set_message(format!("{count} objects read and judged"));
             })
             .await?;
         let mut listing = listing;
@@ -68,6 +82,10 @@ fn live(args: &AuditArgs, engine: &Engine) -> Result<(Run, Vec<InputError>, Stri
             .into_iter()
             .collect();
         if !accounts.is_empty() {
+            progress.set_message(format!(
+                "{count} objects judged; asking what {} ServiceAccount(s) may do…",
+                accounts.len()
+            ));
             let reviewed = cluster.review_access(&accounts).await;
             listing.requests += reviewed.requests;
             listing.unreadable.extend(reviewed.unreadable);
@@ -80,7 +98,9 @@ fn live(args: &AuditArgs, engine: &Engine) -> Result<(Run, Vec<InputError>, Stri
             parts.push((engine.check_batch(objects), None, n, 0));
         }
         Ok::<_, rayward_live::LiveError>((listing, cluster.context().to_string()))
-    })?;
+    });
+    progress.finish_and_clear();
+    let (listing, context) = listed?;
     if listing.serves_no_ray_kind() {
         eprintln!(
             "rayward: note: {} serves no Ray kind (are KubeRay's CRDs installed?)",
