@@ -3,7 +3,6 @@
 
 use crate::Report;
 use rayward_rules::registry;
-use std::fmt::Write;
 
 fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
@@ -21,29 +20,44 @@ fn esc(s: &str) -> String {
     o
 }
 
-pub(crate) fn render(r: &Report) -> String {
+/// Writes the JUnit XML as it goes: the counts of the header come from a first pass,
+/// the failures are written one at a time (200,000 of them built as one string took 550 MB).
+pub(crate) fn write(r: &Report, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     let rules = registry::all();
-    let mut body = String::new();
-    let mut failures = 0;
+    let failing: std::collections::HashSet<&str> = r.active().map(|f| f.rule_id).collect();
+    let failures = rules
+        .iter()
+        .filter(|rule| failing.contains(rule.meta().id))
+        .count();
+    let errors = r.errors.len();
+    out.write_all(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")?;
+    writeln!(
+        out,
+        "<testsuites name=\"rayward\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\">",
+        rules.len()
+    )?;
+    writeln!(
+        out,
+        "  <testsuite name=\"rayward audit\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\">",
+        rules.len()
+    )?;
     for rule in &rules {
         let m = rule.meta();
-        let fs: Vec<_> = r.active().filter(|f| f.rule_id == m.id).collect();
-        let _ = write!(
-            body,
+        write!(
+            out,
             "    <testcase classname=\"rayward.{}\" name=\"{} {}\"",
             esc(m.section),
             m.id,
             esc(m.name)
-        );
-        if fs.is_empty() {
-            body.push_str("/>\n");
+        )?;
+        if !failing.contains(m.id) {
+            out.write_all(b"/>\n")?;
             continue;
         }
-        failures += 1;
-        body.push_str(">\n");
-        for f in fs {
-            let _ = writeln!(
-                body,
+        out.write_all(b">\n")?;
+        for f in r.active().filter(|f| f.rule_id == m.id) {
+            writeln!(
+                out,
                 "      <failure type=\"{}\" message=\"{}:{}:{}: {}\">{} at {}; fix: {}</failure>",
                 f.severity,
                 esc(&f.file),
@@ -53,31 +67,17 @@ pub(crate) fn render(r: &Report) -> String {
                 esc(&f.object.id()),
                 esc(&f.path),
                 esc(&f.fix)
-            );
+            )?;
         }
-        body.push_str("    </testcase>\n");
+        out.write_all(b"    </testcase>\n")?;
     }
-    let errors = r.errors.len();
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        out,
-        "<testsuites name=\"rayward\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\">",
-        rules.len()
-    );
-    let _ = writeln!(
-        out,
-        "  <testsuite name=\"rayward audit\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\">",
-        rules.len()
-    );
-    out.push_str(&body);
     for e in &r.errors {
-        let _ = writeln!(
+        writeln!(
             out,
             "    <testcase classname=\"rayward.input\" name=\"{}\"><error message=\"{}\"/></testcase>",
             esc(&e.file),
             esc(&format!("{}:{}: {}", e.line, e.column, e.message))
-        );
+        )?;
     }
-    out.push_str("  </testsuite>\n</testsuites>\n");
-    out
+    out.write_all(b"  </testsuite>\n</testsuites>\n")
 }

@@ -131,6 +131,6 @@ pub fn write(
             out.write_all(b"\n")
         }
         Format::Sarif => sarif::write(report, out),
-        Format::Junit => out.write_all(junit::render(report).as_bytes()),
+        Format::Junit => junit::write(report, out),
     }
 }

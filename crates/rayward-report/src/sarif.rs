@@ -46,6 +46,58 @@ fn uri(file: &str) -> String {
     f.strip_prefix("./").unwrap_or(&f).to_string()
 }
 
+/// One finding as a SARIF result.
+fn result(f: &rayward_rules::Finding, rule_index: i64) -> SarifResult {
+    let region = Region::builder()
+        .start_line(i64::from(f.line.max(1)))
+        .start_column(i64::from(f.column.max(1)))
+        .build();
+    let loc = Location::builder()
+        .physical_location(
+            PhysicalLocation::builder()
+                .artifact_location(ArtifactLocation::builder().uri(uri(&f.file)).build())
+                .region(region)
+                .build(),
+        )
+        .build();
+    let mut fp = BTreeMap::new();
+    fp.insert(
+        "rayward/v1".to_string(),
+        format!("{}:{}:{}", f.rule_id, f.object.id(), f.path),
+    );
+    let text = format!(
+        "{} ({}; at {}). Fix: {}",
+        f.message,
+        f.object.id(),
+        f.path,
+        f.fix
+    );
+    let mut res = SarifResult::builder()
+        .rule_id(f.rule_id)
+        .message(Message::builder().text(text).build())
+        .level(level(f.severity))
+        .locations(vec![loc])
+        .partial_fingerprints(fp)
+        .properties(props(
+            vec![],
+            &[
+                ("object", json!(f.object.id())),
+                ("jsonPath", json!(f.path)),
+                ("severity", json!(f.severity.as_str())),
+            ],
+        ))
+        .rule_index(rule_index)
+        .build();
+    if let Some(reason) = &f.suppressed {
+        let mut s = Suppression::builder().kind(json!("inSource")).build();
+        if !reason.is_empty() {
+            s.justification = Some(reason.clone());
+        }
+        res.suppressions = Some(vec![s]);
+    }
+    res
+}
+
 /// Writes the SARIF log; streamed, so a large report is not held twice (log + text).
 pub(crate) fn write(r: &Report, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     let rules = registry::all();
@@ -82,60 +134,6 @@ pub(crate) fn write(r: &Report, out: &mut dyn std::io::Write) -> std::io::Result
             .position(|x| x.meta().id == id)
             .map(|i| i as i64)
     };
-    let results: Vec<SarifResult> = r
-        .findings
-        .iter()
-        .map(|f| {
-            let region = Region::builder()
-                .start_line(i64::from(f.line.max(1)))
-                .start_column(i64::from(f.column.max(1)))
-                .build();
-            let loc = Location::builder()
-                .physical_location(
-                    PhysicalLocation::builder()
-                        .artifact_location(ArtifactLocation::builder().uri(uri(&f.file)).build())
-                        .region(region)
-                        .build(),
-                )
-                .build();
-            let mut fp = BTreeMap::new();
-            fp.insert(
-                "rayward/v1".to_string(),
-                format!("{}:{}:{}", f.rule_id, f.object.id(), f.path),
-            );
-            let text = format!(
-                "{} ({}; at {}). Fix: {}",
-                f.message,
-                f.object.id(),
-                f.path,
-                f.fix
-            );
-            let mut res = SarifResult::builder()
-                .rule_id(f.rule_id)
-                .message(Message::builder().text(text).build())
-                .level(level(f.severity))
-                .locations(vec![loc])
-                .partial_fingerprints(fp)
-                .properties(props(
-                    vec![],
-                    &[
-                        ("object", json!(f.object.id())),
-                        ("jsonPath", json!(f.path)),
-                        ("severity", json!(f.severity.as_str())),
-                    ],
-                ))
-                .rule_index(index_of(f.rule_id).unwrap_or(-1))
-                .build();
-            if let Some(reason) = &f.suppressed {
-                let mut s = Suppression::builder().kind(json!("inSource")).build();
-                if !reason.is_empty() {
-                    s.justification = Some(reason.clone());
-                }
-                res.suppressions = Some(vec![s]);
-            }
-            res
-        })
-        .collect();
     let notifications: Vec<Notification> = r
         .errors
         .iter()
@@ -171,7 +169,7 @@ pub(crate) fn write(r: &Report, out: &mut dyn std::io::Write) -> std::io::Result
         .build();
     let run = Run::builder()
         .tool(Tool::builder().driver(driver).build())
-        .results(results)
+        .results(Vec::new())
         .invocations(vec![invocation])
         .column_kind(json!("unicodeCodePoints"))
         .build();
@@ -180,6 +178,40 @@ pub(crate) fn write(r: &Report, out: &mut dyn std::io::Write) -> std::io::Result
         .schema(serde_sarif::sarif::SCHEMA_URL)
         .runs(vec![run])
         .build();
-    serde_json::to_writer_pretty(&mut *out, &sarif)?;
+    // The log is written around its results, which are made and written one at a time:
+    // 200,000 results built as `serde_sarif` values took 1.3 GB. The bytes are those of
+    // the whole log pretty-printed at once (the results array at its indentation).
+    let skeleton = serde_json::to_string_pretty(&sarif).map_err(std::io::Error::other)?;
+    let marker = "\"results\": []";
+    let at = skeleton
+        .find(marker)
+        .ok_or_else(|| std::io::Error::other("SARIF skeleton without results"))?;
+    let (head, tail) = (&skeleton[..at], &skeleton[at + marker.len()..]);
+    let indent = &head[head.rfind('\n').map_or(0, |i| i + 1)..];
+    out.write_all(head.as_bytes())?;
+    if r.findings.is_empty() {
+        out.write_all(marker.as_bytes())?;
+    } else {
+        out.write_all(b"\"results\": [")?;
+        let mut buf = Vec::new();
+        for (i, f) in r.findings.iter().enumerate() {
+            out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+            buf.clear();
+            serde_json::to_writer_pretty(&mut buf, &result(f, index_of(f.rule_id).unwrap_or(-1)))?;
+            // JSON strings hold no raw newline, so lines are the printer's own.
+            for (j, line) in buf.split(|b| *b == b'\n').enumerate() {
+                if j > 0 {
+                    out.write_all(b"\n")?;
+                }
+                out.write_all(indent.as_bytes())?;
+                out.write_all(b"  ")?;
+                out.write_all(line)?;
+            }
+        }
+        out.write_all(b"\n")?;
+        out.write_all(indent.as_bytes())?;
+        out.write_all(b"]")?;
+    }
+    out.write_all(tail.as_bytes())?;
     out.write_all(b"\n")
 }

@@ -142,15 +142,22 @@ impl Engine {
         };
         // The first batch's vectors are taken as they are: appending them to empty ones
         // would copy the 200,000 findings of one large input while the original is alive.
+        // They then grow once, to the exact total: growing by doubling as batches are
+        // appended (a live cluster comes in dozens of pages) held up to twice the findings.
+        let total_findings: usize = parts.iter().map(|p| p.0.findings.len()).sum();
+        let total_kept: usize = parts.iter().map(|p| p.0.kept.len()).sum();
         let mut kept = Vec::new();
         for (mut checked, error, objects, skipped) in parts {
             if run.findings.is_empty() {
                 run.findings = std::mem::take(&mut checked.findings);
+                run.findings
+                    .reserve_exact(total_findings.saturating_sub(run.findings.len()));
             } else {
                 run.findings.append(&mut checked.findings);
             }
             if kept.is_empty() {
                 kept = std::mem::take(&mut checked.kept);
+                kept.reserve_exact(total_kept.saturating_sub(kept.len()));
             } else {
                 kept.append(&mut checked.kept);
             }
@@ -176,6 +183,8 @@ impl Engine {
                 o
             })
             .collect();
+        // Batches wait for the end of the run: the slack of a grown vector would wait too.
+        findings.shrink_to_fit();
         Checked { findings, kept }
     }
 
