@@ -449,6 +449,163 @@ impl Cluster {
     }
 }
 
+/// A Ray head found in the cluster, for `rayward probe --cluster`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    /// `Service` or `Pod`.
+    pub kind: &'static str,
+    pub namespace: String,
+    pub name: String,
+    /// The cluster IP of a Service, the pod IP of a Pod.
+    pub address: String,
+    /// A Service's ports; empty for a Pod (every Ray port is asked).
+    pub ports: Vec<u16>,
+}
+
+impl Cluster {
+    /// Every Ray head in scope: Services that select (or are labelled as) KubeRay head
+    /// pods (`ray.io/node-type: head`) with a cluster IP, and running head Pods with a
+    /// pod IP. Paged and bounded as the listing is.
+    pub async fn ray_heads(&self) -> Result<(Vec<Head>, Vec<Unreadable>), LiveError> {
+        use k8s_openapi::api::core::v1::{Pod, Service};
+        let namespaces: Vec<Option<String>> = if self.opts.all_namespaces {
+            vec![None]
+        } else if self.opts.namespaces.is_empty() {
+            vec![Some(self.default_namespace.clone())]
+        } else {
+            self.opts.namespaces.iter().cloned().map(Some).collect()
+        };
+        let head = |m: Option<&std::collections::BTreeMap<String, String>>| {
+            m.and_then(|m| m.get("ray.io/node-type"))
+                .map(String::as_str)
+                == Some("head")
+        };
+        let mut heads = Vec::new();
+        let mut unreadable = Vec::new();
+        for ns in &namespaces {
+            let services: Api<Service> = match ns {
+                Some(ns) => Api::namespaced(self.client.clone(), ns),
+                None => Api::all(self.client.clone()),
+            };
+            let pods: Api<Pod> = match ns {
+                Some(ns) => Api::namespaced(self.client.clone(), ns),
+                None => Api::all(self.client.clone()),
+            };
+            let mut token: Option<String> = None;
+            loop {
+                let mut lp = ListParams::default().limit(self.opts.page);
+                if let Some(t) = &token {
+                    lp = lp.continue_token(t);
+                }
+                match tokio::time::timeout(self.opts.timeout, services.list(&lp)).await {
+                    Ok(Ok(page)) => {
+                        for svc in &page.items {
+                            let spec = svc.spec.as_ref();
+                            if !(head(svc.metadata.labels.as_ref())
+                                || head(spec.and_then(|s| s.selector.as_ref())))
+                            {
+                                continue;
+                            }
+                            let Some(ip) = spec
+                                .and_then(|s| s.cluster_ip.clone())
+                                .filter(|ip| !ip.is_empty() && ip != "None")
+                            else {
+                                continue;
+                            };
+                            let ports = spec
+                                .and_then(|s| s.ports.as_ref())
+                                .map(|ps| {
+                                    ps.iter()
+                                        .filter_map(|p| u16::try_from(p.port).ok())
+                                        .collect()
+                                })
+                                .unwrap_or_default();
+                            heads.push(Head {
+                                kind: "Service",
+                                namespace: svc.metadata.namespace.clone().unwrap_or_default(),
+                                name: svc.metadata.name.clone().unwrap_or_default(),
+                                address: ip,
+                                ports,
+                            });
+                        }
+                        token = page.metadata.continue_.filter(|t| !t.is_empty());
+                        if token.is_none() {
+                            break;
+                        }
+                    }
+                    Ok(Err(e)) => {
+                        unreadable.push(refusal(
+                            &ApiResource::erase::<Service>(&()),
+                            ns.as_deref(),
+                            &e,
+                        ));
+                        break;
+                    }
+                    Err(_) => {
+                        unreadable.push(Unreadable {
+                            what: what(&ApiResource::erase::<Service>(&()), ns.as_deref()),
+                            why: format!("no answer in {:?}", self.opts.timeout),
+                            permission: None,
+                        });
+                        break;
+                    }
+                }
+            }
+            let lp = ListParams::default()
+                .labels("ray.io/node-type=head")
+                .limit(self.opts.page);
+            let mut lp = lp;
+            loop {
+                match tokio::time::timeout(self.opts.timeout, pods.list(&lp)).await {
+                    Ok(Ok(page)) => {
+                        for pod in &page.items {
+                            let status = pod.status.as_ref();
+                            let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("");
+                            if matches!(phase, "Succeeded" | "Failed") {
+                                continue;
+                            }
+                            let Some(ip) = status
+                                .and_then(|s| s.pod_ip.clone())
+                                .filter(|ip| !ip.is_empty())
+                            else {
+                                continue;
+                            };
+                            heads.push(Head {
+                                kind: "Pod",
+                                namespace: pod.metadata.namespace.clone().unwrap_or_default(),
+                                name: pod.metadata.name.clone().unwrap_or_default(),
+                                address: ip,
+                                ports: Vec::new(),
+                            });
+                        }
+                        match page.metadata.continue_.filter(|t| !t.is_empty()) {
+                            Some(t) => lp = lp.continue_token(&t),
+                            None => break,
+                        }
+                    }
+                    Ok(Err(e)) => {
+                        unreadable.push(refusal(
+                            &ApiResource::erase::<Pod>(&()),
+                            ns.as_deref(),
+                            &e,
+                        ));
+                        break;
+                    }
+                    Err(_) => {
+                        unreadable.push(Unreadable {
+                            what: what(&ApiResource::erase::<Pod>(&()), ns.as_deref()),
+                            why: format!("no answer in {:?}", self.opts.timeout),
+                            permission: None,
+                        });
+                        break;
+                    }
+                }
+            }
+        }
+        Ok((heads, unreadable))
+    }
+}
+
 fn display_group(group: &str) -> &str {
     if group.is_empty() {
         "core"

@@ -223,9 +223,39 @@ impl Object {
     /// `ports`, extended `resources` (GPUs; not cpu and memory) and the `env` entries in [`SLIM_ENV_KEEP`] (Ray's
     /// auth and API-access settings); pod specs lose `volumes`, `affinity` and
     /// `tolerations`. Everything else (metadata, selectors, Services, policies, RBAC, Ray
-    /// cluster settings) stays. Positions are kept.
+    /// cluster settings) stays. Every object also loses the server's bookkeeping in
+    /// `metadata` ([`META_DROP`]), and Ray objects and workloads their `status`, but for a
+    /// Pod's `status.phase`: a live cluster's objects carry them, no whole-run rule reads
+    /// them. Positions are kept.
     pub fn slim(&mut self) {
-        if !(self.kind.is_ray() || self.kind.is_plain_workload()) {
+        let bookkept = self.root.get("metadata").is_some_and(|m| {
+            m.as_map()
+                .iter()
+                .any(|(k, _)| k.scalar_text().is_some_and(|k| META_DROP.contains(&k)))
+        });
+        let workload = self.kind.is_ray() || self.kind.is_plain_workload();
+        if !workload && !bookkept {
+            return;
+        }
+        if let Value::Map(top) = &mut self.root.value {
+            for (k, v) in top.iter_mut() {
+                if k.scalar_text() == Some("metadata") {
+                    if let Value::Map(meta) = &mut v.value {
+                        meta.retain(|(k, _)| {
+                            !k.scalar_text().is_some_and(|k| META_DROP.contains(&k))
+                        });
+                    }
+                }
+                if workload && k.scalar_text() == Some("status") {
+                    if let Value::Map(status) = &mut v.value {
+                        let keep_phase = self.kind == Kind::Pod;
+                        status.retain(|(k, _)| keep_phase && k.scalar_text() == Some("phase"));
+                    }
+                }
+            }
+        }
+        if !workload {
+            self.root = self.root.clone();
             return;
         }
         slim_node(&mut self.root, 0);
@@ -261,6 +291,16 @@ impl Object {
         string_pairs(self.metadata().and_then(|m| m.get("labels")))
     }
 }
+
+/// `metadata` the API server keeps for itself, dropped from slim objects.
+pub const META_DROP: &[&str] = &[
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "selfLink",
+    "managedFields",
+];
 
 /// Keys a container keeps in a slim object.
 const CONTAINER_KEEP: &[&str] = &["name", "ports", "resources", "env"];

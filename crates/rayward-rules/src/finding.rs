@@ -119,6 +119,10 @@ impl<'a> Sink<'a> {
         fix: impl Into<Cow<'static, str>>,
     ) {
         let object = self.object_ref(obj);
+        // Findings are kept until the run ends (200,000 of them on a large cluster): their
+        // texts are stored at their length, without the slack `format!` leaves.
+        let mut message: String = message.into();
+        message.shrink_to_fit();
         self.out.push(Finding {
             rule_id: self.meta.id,
             rule_name: self.meta.name,
@@ -128,8 +132,8 @@ impl<'a> Sink<'a> {
             file: obj.file.clone(),
             line: pos.line,
             column: pos.col,
-            path: path.to_string(),
-            message: message.into(),
+            path: String::from(path.as_str()),
+            message,
             fix: fix.into(),
             suppressed: crate::suppress::suppression(obj, self.meta.id, self.meta.name),
             doc: obj.doc,

@@ -33,6 +33,68 @@ pub enum Command {
     /// Kubernetes admission webhook: the audit rules (and harden's safe fixes) applied to
     /// Ray objects and the Services/Ingresses that could expose them.
     Webhook(WebhookArgs),
+    /// Ask running Ray endpoints, read-only, whether they answer without credentials
+    /// (Jobs API, dashboard agent, Ray Client) and whether the GCS speaks TLS; targets
+    /// given as HOST[:PORT] or discovered with --cluster (docs/probe.md).
+    Probe(ProbeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ProbeArgs {
+    /// Hosts to probe: `HOST` (every Ray port) or `HOST:PORT`.
+    #[arg(required_unless_present = "cluster")]
+    pub targets: Vec<String>,
+
+    /// Discover every Ray head Service (its cluster IP and ports) and head Pod (its pod
+    /// IP) in the cluster, and probe those. From a pod, this shows what the
+    /// NetworkPolicies let that pod reach.
+    #[arg(long, conflicts_with = "targets")]
+    pub cluster: bool,
+
+    /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster).
+    #[arg(long, value_name = "FILE", requires = "cluster")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Kubeconfig context (default: the current one).
+    #[arg(long, value_name = "NAME", requires = "cluster")]
+    pub context: Option<String>,
+
+    /// Namespace to search (repeatable; default: the context's namespace).
+    #[arg(
+        short = 'n',
+        long = "namespace",
+        value_name = "NS",
+        requires = "cluster"
+    )]
+    pub namespaces: Vec<String>,
+
+    /// Search every namespace.
+    #[arg(short = 'A', long, requires = "cluster", conflicts_with = "namespaces")]
+    pub all_namespaces: bool,
+
+    /// Seconds each question may take (connect included).
+    #[arg(long, default_value_t = 3.0, value_name = "SECONDS")]
+    pub timeout: f64,
+
+    /// Questions in flight at once.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub concurrency: usize,
+
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+
+    /// Write the report to FILE instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Exit 1 when a finding is at least this severe (default: high; `none` never).
+    #[arg(long, value_name = "SEVERITY", default_value = "high")]
+    pub fail_on: String,
+
+    /// Colour in the text report.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
 }
 
 #[derive(Args, Debug)]

@@ -13,6 +13,10 @@ use std::path::{Path, PathBuf};
 /// A copy of the server's kubeconfig that skips verifying its self-signed serving
 /// certificate (it carries `CA:TRUE`, which rustls refuses as a server certificate; see
 /// `KubeApiserver::client`). The admin token is what matters on loopback.
+pub(crate) fn insecure_kubeconfig(api: &KubeApiserver, dir: &Path) -> PathBuf {
+    kubeconfig(api, dir)
+}
+
 fn kubeconfig(api: &KubeApiserver, dir: &Path) -> PathBuf {
     let text = std::fs::read_to_string(api.kubeconfig()).unwrap();
     let text: String = text

@@ -4,5 +4,6 @@ pub mod audit;
 pub mod certs;
 pub mod gateway;
 pub mod harden;
+pub mod probe;
 pub mod rules;
 pub mod webhook;

@@ -56,6 +56,16 @@ pub fn explain(args: ExplainArgs) -> Result<u8> {
             );
             Ok(exit::OK)
         }
-        None => bail!("unknown rule `{}` (see `rayward rules`)", args.rule),
+        // The checks of `rayward probe`, documented the same way.
+        None => match rayward_probe::checks::all()
+            .into_iter()
+            .find(|m| m.is(&args.rule))
+        {
+            Some(m) => {
+                print!("{}", docs::rule_markdown(m, None));
+                Ok(exit::OK)
+            }
+            None => bail!("unknown rule `{}` (see `rayward rules`)", args.rule),
+        },
     }
 }
