@@ -236,7 +236,7 @@ pub async fn probe(targets: &[Target], opts: Options) -> Outcome {
                         file: file.clone(),
                         line: 0,
                         column: 0,
-                        path,
+                        path: path.into(),
                         message,
                         fix: Cow::Borrowed(meta.fix),
                         suppressed: None,

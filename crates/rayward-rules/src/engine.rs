@@ -1,6 +1,6 @@
 //! Runs the catalog over a set of objects.
 
-use crate::finding::{Finding, Sink};
+use crate::finding::{Finding, Paths, Sink};
 use crate::registry;
 use crate::rule::{Ctx, Rule, Severity};
 use crate::settings::Settings;
@@ -173,12 +173,13 @@ impl Engine {
     /// [`Engine::conclude`]. Safe to call from several threads.
     pub fn check_batch(&self, objects: Vec<Object>) -> Checked {
         let mut findings = Vec::new();
+        let mut paths = Paths::default();
         // Each object is slimmed as soon as it is checked, so its full tree is freed while
         // the findings grow: one stream of 10,000 clusters never holds both whole.
         let kept = objects
             .into_iter()
             .map(|mut o| {
-                self.check_objects(std::slice::from_ref(&o), &mut findings);
+                self.check_objects_sharing(std::slice::from_ref(&o), &mut findings, &mut paths);
                 o.slim();
                 o
             })
@@ -197,6 +198,11 @@ impl Engine {
 
     /// Runs the per-object rules. Safe to call from several threads on different objects.
     pub fn check_objects(&self, objects: &[Object], out: &mut Vec<Finding>) {
+        self.check_objects_sharing(objects, out, &mut Paths::default());
+    }
+
+    /// [`Engine::check_objects`], the findings' JSON paths shared through `paths`.
+    fn check_objects_sharing(&self, objects: &[Object], out: &mut Vec<Finding>, paths: &mut Paths) {
         let cx = Ctx {
             settings: &self.settings,
         };
@@ -210,6 +216,7 @@ impl Engine {
                     severity: *sev,
                     out,
                     last: last.take(),
+                    paths: Some(&mut *paths),
                 };
                 rule.check(&w, &cx, &mut sink);
                 last = sink.last;
@@ -232,6 +239,7 @@ impl Engine {
                 severity: *sev,
                 out,
                 last: None,
+                paths: None,
             };
             rule.check_inventory(&inv, &cx, &mut sink);
         }
@@ -242,6 +250,7 @@ impl Engine {
                 severity: *sev,
                 out: &mut derived,
                 last: None,
+                paths: None,
             };
             rule.check_findings(&inv, out, &cx, &mut sink);
         }

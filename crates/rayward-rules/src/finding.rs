@@ -55,8 +55,9 @@ pub struct Finding {
     pub file: Arc<str>,
     pub line: u32,
     pub column: u32,
-    /// JSON path inside the object.
-    pub path: String,
+    /// JSON path inside the object; one shared copy per distinct path of a batch (the
+    /// same few hundred paths recur across thousands of clusters).
+    pub path: Arc<str>,
     pub message: String,
     /// The fix hint; most are the rule's static default, so no copy is made per finding.
     pub fix: Cow<'static, str>,
@@ -77,6 +78,24 @@ pub struct Sink<'a> {
     /// The last object reported on: the findings of one object share one `ObjectRef`
     /// (200,000 findings would otherwise hold 800,000 small strings).
     pub(crate) last: Option<Arc<ObjectRef>>,
+    /// Where the JSON paths of a batch are shared, when the engine runs the rules.
+    pub(crate) paths: Option<&'a mut Paths>,
+}
+
+/// The JSON paths of a batch of findings, one copy each.
+#[derive(Debug, Default)]
+pub struct Paths(std::collections::HashSet<Arc<str>>);
+
+impl Paths {
+    /// The shared copy of `path`.
+    pub fn get(&mut self, path: &str) -> Arc<str> {
+        if let Some(p) = self.0.get(path) {
+            return p.clone();
+        }
+        let p: Arc<str> = Arc::from(path);
+        self.0.insert(p.clone());
+        p
+    }
 }
 
 impl<'a> Sink<'a> {
@@ -87,6 +106,7 @@ impl<'a> Sink<'a> {
             severity: meta.severity,
             out,
             last: None,
+            paths: None,
         }
     }
 
@@ -132,7 +152,10 @@ impl<'a> Sink<'a> {
             file: obj.file.clone(),
             line: pos.line,
             column: pos.col,
-            path: String::from(path.as_str()),
+            path: match self.paths.as_deref_mut() {
+                Some(paths) => paths.get(path.as_str()),
+                None => Arc::from(path.as_str()),
+            },
             message,
             fix: fix.into(),
             suppressed: crate::suppress::suppression(obj, self.meta.id, self.meta.name),
