@@ -2,10 +2,11 @@
 //! JUnit XML). Every format carries the same findings and input errors.
 
 mod junit;
+mod markdown;
 mod sarif;
 mod text;
 
-use rayward_rules::{Finding, Severity};
+use rayward_rules::{Finding, ObjectRef, Severity};
 use serde::Serialize;
 
 /// An input that could not be read (the file is named; the line when known).
@@ -54,6 +55,10 @@ pub struct Report {
     pub findings: Vec<Finding>,
     pub errors: Vec<InputError>,
     pub summary: Summary,
+    /// The Ray objects of the run, clean ones included (the scorecard's columns); set by
+    /// the caller when it knows them. Not part of the JSON report.
+    #[serde(skip)]
+    pub ray_objects: Vec<ObjectRef>,
 }
 
 impl Report {
@@ -83,6 +88,7 @@ impl Report {
             findings,
             errors,
             summary,
+            ray_objects: Vec::new(),
         }
     }
 
@@ -99,6 +105,8 @@ pub enum Format {
     Json,
     Sarif,
     Junit,
+    /// A short summary for a pull-request comment or `$GITHUB_STEP_SUMMARY`.
+    Markdown,
 }
 
 /// Options for rendering.
@@ -132,5 +140,6 @@ pub fn write(
         }
         Format::Sarif => sarif::write(report, out),
         Format::Junit => junit::write(report, out),
+        Format::Markdown => out.write_all(markdown::render(report, markdown::MAX_CHARS).as_bytes()),
     }
 }

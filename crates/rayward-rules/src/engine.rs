@@ -1,6 +1,6 @@
 //! Runs the catalog over a set of objects.
 
-use crate::finding::{Finding, Paths, Sink};
+use crate::finding::{Finding, ObjectRef, Paths, Sink};
 use crate::registry;
 use crate::rule::{Ctx, Rule, Severity};
 use crate::settings::Settings;
@@ -166,6 +166,11 @@ impl Engine {
             run.skipped += skipped;
         }
         self.conclude(&kept, &mut run.findings);
+        run.ray_objects = kept
+            .iter()
+            .filter(|o| o.kind.is_ray())
+            .map(ObjectRef::of)
+            .collect();
         run
     }
 
@@ -277,6 +282,9 @@ pub struct Run {
     pub objects: usize,
     /// Documents that were not Kubernetes objects.
     pub skipped: usize,
+    /// The Ray objects of the run (RayCluster, RayJob, RayService, RayCronJob), in input
+    /// order, clean ones included: the columns of a scorecard.
+    pub ray_objects: Vec<ObjectRef>,
 }
 
 /// Sorts findings by file, document, line, column and rule, and drops exact repeats

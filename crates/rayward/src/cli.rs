@@ -241,6 +241,9 @@ pub enum OutputFormat {
     Json,
     Sarif,
     Junit,
+    /// A short summary (counts, the guide as a scorecard, the most severe findings) for a
+    /// pull-request comment or `$GITHUB_STEP_SUMMARY`, at most 60,000 characters.
+    Markdown,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -10,6 +10,7 @@ mod harden;
 mod harden_outputs;
 mod kubernetes_reading;
 mod live;
+mod markdown;
 mod probe;
 mod proof;
 mod ray_tls;

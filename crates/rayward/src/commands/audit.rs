@@ -149,6 +149,7 @@ pub fn run(args: AuditArgs) -> Result<u8> {
     errors.splice(0..0, run.errors.iter().map(InputError::from));
     let mut report = Report::new(run.findings, errors, run.inputs, run.objects);
     report.summary.cluster = cluster;
+    report.ray_objects = run.ray_objects;
     let color = match args.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -163,6 +164,7 @@ pub fn run(args: AuditArgs) -> Result<u8> {
         OutputFormat::Json => Format::Json,
         OutputFormat::Sarif => Format::Sarif,
         OutputFormat::Junit => Format::Junit,
+        OutputFormat::Markdown => Format::Markdown,
     };
     let style = Style {
         color,

@@ -120,6 +120,7 @@ pub fn run(args: ProbeArgs) -> Result<u8> {
         OutputFormat::Json => Format::Json,
         OutputFormat::Sarif => Format::Sarif,
         OutputFormat::Junit => Format::Junit,
+        OutputFormat::Markdown => Format::Markdown,
     };
     let color = match args.color {
         ColorChoice::Always => true,
