@@ -10,6 +10,8 @@
 #   2. tests named kube_e2e_* (ignored by plain `cargo test`) against a real kube-apiserver,
 #      then tests named redis_e2e_* against a real redis-server
 #   3. tests named ray_e2e_* (ignored by plain `cargo test`) inside netns-run with a real Ray
+#   4. the CI integrations (scripts/integrations-check.sh: PyPI pre-commit and
+#      check-jsonschema in .cache/pytools)
 # RAYWARD_SKIP_E2E=1 runs stage 1 only (for quick local runs; CI never sets it).
 # RAYWARD_STATIC_CHECK=1 also builds the static binary of the container image and checks it
 # (scripts/static-build.sh; a full release build, many minutes on 2 cores, hence opt-in).
@@ -63,6 +65,9 @@ if [ "${RAYWARD_SKIP_E2E:-0}" != 1 ]; then
   echo "== end-to-end: real Ray inside netns-run (ray_e2e_*)"
   "$RAYWARD_NETNS_RUN" cargo test --workspace --locked --offline -- --ignored ray_e2e 2>&1 | tee "$logs/3.log"
 fi
+
+echo "== integrations: action.yml, GitLab example, pre-commit hook (schemas, try-repo)"
+bash scripts/integrations-check.sh
 
 if [ "${RAYWARD_STATIC_CHECK:-0}" = 1 ]; then
   echo "== static binary for the container image"
