@@ -213,14 +213,29 @@ impl Cluster {
         Ok(listing)
     }
 
-    /// Reads every kind of [`KINDS`] in scope and hands each page of objects to `on_page`
-    /// as it arrives, so a caller can judge and drop it before the next: a large cluster
-    /// is never held whole as JSON. At most a few pages wait while `on_page` works. The
-    /// listing returned holds no objects, only what could not be read and the counts.
-    pub async fn list_each(
+    /// The namespaces in scope: `None` for all.
+    fn scope(&self) -> Option<Vec<String>> {
+        if self.opts.all_namespaces {
+            None
+        } else if self.opts.namespaces.is_empty() {
+            Some(vec![self.default_namespace.clone()])
+        } else {
+            Some(self.opts.namespaces.clone())
+        }
+    }
+
+    /// What to read: each served kind of [`KINDS`] in its preferred version, once per
+    /// namespace in scope (or once for all), and the kinds the server does not serve.
+    #[allow(clippy::type_complexity)]
+    async fn jobs(
         &self,
-        mut on_page: impl FnMut(Vec<Listed>),
-    ) -> Result<Listing, LiveError> {
+    ) -> Result<
+        (
+            Vec<(ApiResource, ApiCapabilities, Option<String>)>,
+            Vec<(&'static str, &'static str)>,
+        ),
+        LiveError,
+    > {
         let groups: Vec<&str> = {
             let mut g: Vec<&str> = KINDS.iter().map(|(g, _)| *g).collect();
             g.dedup();
@@ -233,20 +248,14 @@ impl Cluster {
         .await
         .map_err(|_| LiveError::Discovery(format!("no answer in {:?}", self.opts.timeout)))?
         .map_err(|e| LiveError::Discovery(e.to_string()))?;
-        let mut listing = Listing::default();
+        let mut not_served = Vec::new();
         // (resource, capabilities, namespace or None for all/cluster-scoped)
         let mut jobs: Vec<(ApiResource, ApiCapabilities, Option<String>)> = Vec::new();
-        let namespaces: Option<Vec<String>> = if self.opts.all_namespaces {
-            None
-        } else if self.opts.namespaces.is_empty() {
-            Some(vec![self.default_namespace.clone()])
-        } else {
-            Some(self.opts.namespaces.clone())
-        };
+        let namespaces = self.scope();
         for (group, kind) in KINDS {
             let found = discovery.get(group).and_then(|g| g.recommended_kind(kind));
             let Some((ar, caps)) = found else {
-                listing.not_served.push((group, kind));
+                not_served.push((*group, *kind));
                 continue;
             };
             match (&caps.scope, &namespaces) {
@@ -258,6 +267,21 @@ impl Cluster {
                 }
             }
         }
+        Ok((jobs, not_served))
+    }
+
+    /// Reads every kind of [`KINDS`] in scope and hands each page of objects to `on_page`
+    /// as it arrives, so a caller can judge and drop it before the next: a large cluster
+    /// is never held whole as JSON. At most a few pages wait while `on_page` works. The
+    /// listing returned holds no objects, only what could not be read and the counts.
+    pub async fn list_each(
+        &self,
+        mut on_page: impl FnMut(Vec<Listed>),
+    ) -> Result<Listing, LiveError> {
+        let mut listing = Listing::default();
+        let (jobs, not_served) = self.jobs().await?;
+        listing.not_served = not_served;
+        let namespaces = self.scope();
         let limiter = Arc::new(Limiter::new(self.opts.qps));
         let slots = Arc::new(Semaphore::new(self.opts.concurrency.max(1)));
         let (pages, mut arriving) = tokio::sync::mpsc::channel::<Vec<Listed>>(4);
@@ -712,27 +736,9 @@ async fn list_kind(
                     }
                 }
             }
-            obj.types = Some(TypeMeta {
-                api_version: ar.api_version.clone(),
-                kind: ar.kind.clone(),
-            });
-            obj.metadata.managed_fields = None;
-            if let Some(a) = obj.metadata.annotations.as_mut() {
-                a.remove("kubectl.kubernetes.io/last-applied-configuration");
-            }
-            let name = format!(
-                "k8s://{context}/{}/{}/{}",
-                obj.metadata.namespace.as_deref().unwrap_or("_cluster"),
-                ar.kind,
-                obj.metadata.name.as_deref().unwrap_or("")
-            );
-            match serde_json::to_string_pretty(&obj) {
-                Ok(json) => out.objects.push(Listed { name, json }),
-                Err(e) => out.unreadable.push(Unreadable {
-                    what: name,
-                    why: e.to_string(),
-                    permission: None,
-                }),
+            match listed(ar, &mut obj, context) {
+                Ok(l) => out.objects.push(l),
+                Err(u) => out.unreadable.push(u),
             }
         }
         if !out.objects.is_empty() && pages.send(std::mem::take(&mut out.objects)).await.is_err() {
@@ -743,6 +749,115 @@ async fn list_kind(
             Some(t) if !t.is_empty() => token = Some(t),
             _ => return out,
         }
+    }
+}
+
+/// The name an object of the cluster goes by in findings.
+pub fn object_name(context: &str, namespace: Option<&str>, kind: &str, name: &str) -> String {
+    format!(
+        "k8s://{context}/{}/{kind}/{name}",
+        namespace.unwrap_or("_cluster")
+    )
+}
+
+/// An object as an input: its JSON as `kubectl get -o json` shows it, without
+/// `managedFields` and the last-applied annotation.
+fn listed(ar: &ApiResource, obj: &mut DynamicObject, context: &str) -> Result<Listed, Unreadable> {
+    obj.types = Some(TypeMeta {
+        api_version: ar.api_version.clone(),
+        kind: ar.kind.clone(),
+    });
+    obj.metadata.managed_fields = None;
+    if let Some(a) = obj.metadata.annotations.as_mut() {
+        a.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+    let name = object_name(
+        context,
+        obj.metadata.namespace.as_deref(),
+        &ar.kind,
+        obj.metadata.name.as_deref().unwrap_or(""),
+    );
+    match serde_json::to_string_pretty(&*obj) {
+        Ok(json) => Ok(Listed { name, json }),
+        Err(e) => Err(Unreadable {
+            what: name,
+            why: e.to_string(),
+            permission: None,
+        }),
+    }
+}
+
+/// What a watch tells: an object is new or changed, or gone; a kind's first listing is
+/// complete; a request failed (the watch retries with backoff).
+#[derive(Debug)]
+pub enum Change {
+    Apply(Listed),
+    Delete(String),
+    Synced,
+    Error(String),
+}
+
+impl Cluster {
+    /// Watches every kind of [`KINDS`] in scope (kube-rs' watcher: a list, then a watch
+    /// from its resource version, relisting after a gap, with backoff on errors) and sends
+    /// each change to `changes`. Returns the number of watches started (each sends one
+    /// [`Change::Synced`] once its first listing is complete, and again after a relist);
+    /// the watches run until `changes` is closed.
+    pub async fn watch_each(
+        &self,
+        changes: tokio::sync::mpsc::Sender<Change>,
+    ) -> Result<usize, LiveError> {
+        use futures_util::StreamExt;
+        use kube::runtime::{watcher, WatchStreamExt};
+        let (jobs, _) = self.jobs().await?;
+        let n = jobs.len();
+        let wanted = self.scope();
+        for (ar, caps, ns) in jobs {
+            let api: Api<DynamicObject> = match (&ns, &caps.scope) {
+                (Some(ns), Scope::Namespaced) => Api::namespaced_with(self.client.clone(), ns, &ar),
+                _ => Api::all_with(self.client.clone(), &ar),
+            };
+            let mut config = watcher::Config::default().page_size(self.opts.page);
+            if let (true, Some(sel)) = (ar.group == RAY_GROUP, &self.opts.selector) {
+                config = config.labels(sel);
+            }
+            let (tx, context, wanted) = (changes.clone(), self.context.clone(), wanted.clone());
+            tokio::spawn(async move {
+                let mut stream = std::pin::pin!(watcher(api, config).default_backoff());
+                while let Some(ev) = stream.next().await {
+                    let change = match ev {
+                        Ok(watcher::Event::Apply(mut o) | watcher::Event::InitApply(mut o)) => {
+                            if ar.kind == "Namespace" {
+                                if let (Some(list), Some(name)) =
+                                    (&wanted, o.metadata.name.as_deref())
+                                {
+                                    if !list.iter().any(|n| n == name) {
+                                        continue;
+                                    }
+                                }
+                            }
+                            match listed(&ar, &mut o, &context) {
+                                Ok(l) => Change::Apply(l),
+                                Err(u) => Change::Error(format!("{}: {}", u.what, u.why)),
+                            }
+                        }
+                        Ok(watcher::Event::Delete(o)) => Change::Delete(object_name(
+                            &context,
+                            o.metadata.namespace.as_deref(),
+                            &ar.kind,
+                            o.metadata.name.as_deref().unwrap_or(""),
+                        )),
+                        Ok(watcher::Event::Init) => continue,
+                        Ok(watcher::Event::InitDone) => Change::Synced,
+                        Err(e) => Change::Error(format!("{}: {e}", what(&ar, ns.as_deref()))),
+                    };
+                    if tx.send(change).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        Ok(n)
     }
 }
 

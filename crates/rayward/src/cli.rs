@@ -37,6 +37,48 @@ pub enum Command {
     /// (Jobs API, dashboard agent, Ray Client) and whether the GCS speaks TLS; targets
     /// given as HOST[:PORT] or discovered with --cluster (docs/probe.md).
     Probe(ProbeArgs),
+    /// The audit of a running cluster kept current: objects re-judged as they change,
+    /// findings as Prometheus metrics on /metrics, /healthz and /readyz (docs/watch.md).
+    Watch(WatchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct WatchArgs {
+    /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Kubeconfig context (default: the current one).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// Namespace to watch (repeatable; default: the context's namespace).
+    #[arg(short = 'n', long = "namespace", value_name = "NS")]
+    pub namespaces: Vec<String>,
+
+    /// Watch every namespace.
+    #[arg(short = 'A', long, conflicts_with = "namespaces")]
+    pub all_namespaces: bool,
+
+    /// Label selector for the Ray objects.
+    #[arg(short = 'l', long, value_name = "SELECTOR")]
+    pub selector: Option<String>,
+
+    /// Address of /metrics, /healthz and /readyz (plain HTTP).
+    #[arg(long, default_value = "0.0.0.0:9464", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+
+    /// Milliseconds of quiet after a change before the whole-run rules run again.
+    #[arg(long, default_value_t = 300, value_name = "MS")]
+    pub settle_ms: u64,
+
+    /// Config file (default: .rayward.toml upward from the current folder).
+    #[arg(short, long, value_name = "FILE", conflicts_with = "no_config")]
+    pub config: Option<PathBuf>,
+
+    /// Use no config file.
+    #[arg(long)]
+    pub no_config: bool,
 }
 
 #[derive(Args, Debug)]

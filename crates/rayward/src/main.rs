@@ -76,6 +76,7 @@ fn main() -> ExitCode {
         cli::Command::Gateway(args) => commands::gateway::run(args),
         cli::Command::Webhook(args) => commands::webhook::run(args),
         cli::Command::Probe(args) => commands::probe::run(args),
+        cli::Command::Watch(args) => commands::watch::run(args),
     };
     match code {
         Ok(c) => ExitCode::from(c),

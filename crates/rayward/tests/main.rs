@@ -16,4 +16,5 @@ mod proof;
 mod ray_tls;
 mod special_files;
 mod terminal_output;
+mod watch;
 mod webhook;

@@ -6,4 +6,5 @@ pub mod gateway;
 pub mod harden;
 pub mod probe;
 pub mod rules;
+pub mod watch;
 pub mod webhook;
