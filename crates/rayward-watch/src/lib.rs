@@ -60,8 +60,7 @@ impl Metrics {
             "Failed list or watch requests (the watch retries with backoff)",
             api_errors.clone(),
         );
-        let reaudit_seconds =
-            Histogram::new([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0]);
+        let reaudit_seconds = Histogram::new([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0]);
         registry.register(
             "reaudit_seconds",
             "Time to judge one changed object with the per-object rules",
