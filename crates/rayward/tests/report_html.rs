@@ -1090,3 +1090,140 @@ async fn browser_e2e_report_hostile_names_stay_text() {
     assert!(errors.is_empty(), "console: {errors:?}");
     c.close().await.unwrap();
 }
+
+/// The scorecard in the page's data, as the model words its cells: per Ray object, its
+/// label and cells (practice rows, then the score).
+fn data_object_columns(d: &Value) -> Vec<(String, Vec<String>)> {
+    let s = d["s"].as_array().unwrap();
+    let str_at = |i: &Value| {
+        s[i.as_u64().unwrap() as usize]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let o = &d["objects"];
+    d["columns"]["obj"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(c, obj)| {
+            let i = obj.as_u64().unwrap() as usize;
+            let ns = o["ns"][i].as_i64().unwrap();
+            let name = str_at(&o["name"][i]);
+            let label = format!(
+                "{} {}",
+                str_at(&o["kind"][i]),
+                if ns >= 0 {
+                    format!("{}/{name}", s[ns as usize].as_str().unwrap())
+                } else {
+                    name
+                }
+            );
+            let mut cells: Vec<String> = d["columns"]["cells"][c]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| match x.as_i64().unwrap() {
+                    -1 => "n/a".to_string(),
+                    0 => "✓ pass".to_string(),
+                    n => format!("✗ {n}"),
+                })
+                .collect();
+            cells.push(format!("{}%", d["columns"]["score"][c]));
+            (label, cells)
+        })
+        .collect()
+}
+
+/// `audit --cluster --format html`: the objects of a running cluster (a real
+/// kube-apiserver) as a page. Its files are `k8s://` names without links; the Service and
+/// the Ingress read from the cluster count against the RayCluster they select; the
+/// scorecard is the one computed from the live JSON report.
+#[test]
+#[ignore = "needs kube-apiserver; run by scripts/test.sh"]
+fn kube_e2e_report_of_a_live_cluster() {
+    use rayward_testkit::apiserver::{ensure_namespace, install_ray_crds, DryRun, KubeApiserver};
+    let api = KubeApiserver::start();
+    let dir = cli::tmp("html-live");
+    let kc = crate::live::insecure_kubeconfig(&api, &dir);
+    let root = cli::repo_root();
+    let objects = rayward_testkit::yaml::load_dir(&root.join("examples/insecure"));
+    rayward_testkit::block_on(async {
+        let client = api.client().await;
+        install_ray_crds(&client).await;
+        let dr = DryRun::new(client.clone()).await;
+        ensure_namespace(&client, "team-html").await;
+        for m in objects
+            .iter()
+            .filter(|m| dr.serves(&m.api_version, &m.kind))
+        {
+            let mut v = m.value.clone();
+            v["metadata"]["namespace"] = json!("team-html");
+            dr.store("team-html", &v)
+                .await
+                .unwrap_or_else(|e| panic!("{}: {e}", m.id()));
+        }
+    });
+    let kc = kc.to_str().unwrap();
+    let live = ["--cluster", "-n", "team-html", "--kubeconfig", kc];
+    let mut args = vec!["--format", "html", "-o", "live.html"];
+    args.extend_from_slice(&live);
+    audit(&dir, &args);
+    let mut args = vec!["--format", "json"];
+    args.extend_from_slice(&live);
+    let report: Value = serde_json::from_str(&audit(&dir, &args)).unwrap();
+    let html = std::fs::read_to_string(dir.join("live.html")).unwrap();
+    assert!(html.contains("<title>rayward audit: cluster local</title>"));
+    let d = page_data(&html);
+    assert_eq!(d["cluster"], "local");
+    let s = d["s"].as_array().unwrap();
+    for (n, h) in d["files"]["name"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(d["files"]["href"].as_array().unwrap())
+    {
+        let name = s[n.as_u64().unwrap() as usize].as_str().unwrap();
+        assert!(name.starts_with("k8s://local/"), "{name}");
+        assert_eq!(h, -1, "no link for {name}");
+    }
+    let (code, rules, err) = rayward(&dir, &["rules", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let model = Model::new(&report, &serde_json::from_str(&rules).unwrap());
+    let want = model.object_view();
+    let got = data_object_columns(&d);
+    assert_eq!(got.len(), 2, "the RayCluster and the RayJob");
+    assert_eq!(got[..], want[..got.len()]);
+    // The Service (NodePort, dashboard) and the Ingress read from the cluster count
+    // against raycluster-demo.
+    let related: Vec<&str> = report["related"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["object"]["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        related.contains(&"Service") && related.contains(&"Ingress"),
+        "{related:?}"
+    );
+}
+
+/// Without a browser: the scorecard rayward writes into the page (examples/ and the
+/// KubeRay corpus) is the one computed here from the JSON report and the rule catalog.
+#[test]
+fn the_scorecard_data_is_the_one_computed_from_json() {
+    let root = cli::repo_root();
+    let corpus = rayward_testkit::yaml::corpus_dir();
+    for (dir, input) in [(root.as_path(), "examples/"), (corpus.as_path(), ".")] {
+        let d = page_data(&audit(dir, &["--format", "html", input]));
+        let report: Value =
+            serde_json::from_str(&audit(dir, &["--format", "json", input])).unwrap();
+        let (code, rules, err) = rayward(dir, &["rules", "--format", "json"]);
+        assert_eq!(code, 0, "{err}");
+        let model = Model::new(&report, &serde_json::from_str(&rules).unwrap());
+        let got = data_object_columns(&d);
+        assert!(!got.is_empty());
+        assert_eq!(got[..], model.object_view()[..got.len()], "{input}");
+    }
+}

@@ -428,6 +428,11 @@
     $('errors').hidden = false;
   }
 
+  // On paper, the definitions are part of the page.
+  window.addEventListener('beforeprint', function () {
+    var d = document.querySelector('details.defs');
+    if (d) d.open = true;
+  });
   setupCard();
   renderCard();
   setupFilters();
