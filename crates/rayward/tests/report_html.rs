@@ -1227,3 +1227,80 @@ fn the_scorecard_data_is_the_one_computed_from_json() {
         assert_eq!(got[..], model.object_view()[..got.len()], "{input}");
     }
 }
+
+/// The scale: 10,000 insecure clusters (about 200,000 findings) as one page that
+/// Chromium renders in under 2 s (navigation start to the first frame painted after the
+/// page is ready, by the page's own performance marks), and filters in well under one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and chromedriver (RAYWARD_CHROMEDRIVER)"]
+async fn browser_e2e_report_of_10000_clusters_renders_within_2_s() {
+    let dir = cli::tmp("browser-scale");
+    let mut yaml = String::new();
+    for i in 0..10_000 {
+        yaml.push_str(&format!(
+            "---\napiVersion: ray.io/v1\nkind: RayCluster\nmetadata: {{name: c{i:05}, namespace: team-{}}}\nspec:\n  rayVersion: \"2.40.0\"\n  headGroupSpec:\n    serviceType: LoadBalancer\n    template:\n      spec:\n        containers: [{{name: ray-head, image: \"rayproject/ray:2.40.0\", securityContext: {{privileged: true}}}}]\n  workerGroupSpecs:\n  - groupName: w\n    replicas: 2\n    template:\n      spec:\n        containers: [{{name: ray-worker, image: \"rayproject/ray:2.40.0\"}}]\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: c{i:05}-dash, namespace: team-{}}}\nspec:\n  type: NodePort\n  selector: {{ray.io/cluster: c{i:05}, ray.io/node-type: head}}\n  ports: [{{port: 8265}}]\n",
+            i % 10,
+            i % 10
+        ));
+    }
+    std::fs::write(dir.join("clusters.yaml"), yaml).unwrap();
+    audit(
+        &dir,
+        &["--format", "html", "-o", "report.html", "clusters.yaml"],
+    );
+    let driver = browser::Driver::start(&dir.join("chromedriver.log"));
+    let c = browser::open(&driver, &dir.join("profile")).await;
+    c.goto(&browser::file_url(&dir.join("report.html")))
+        .await
+        .unwrap();
+    browser::wait_until(
+        &c,
+        "the page paints",
+        "return performance.getEntriesByName('rw-painted').length === 1;",
+    )
+    .await;
+    let v = js(&c, "const f = JSON.parse(document.getElementById('rw-data').textContent); return {painted: performance.getEntriesByName('rw-painted')[0].startTime, findings: f.summary.findings, rows: document.querySelectorAll('#t-active tbody tr').length, status: document.getElementById('f-count').textContent, columns: document.querySelectorAll('#card-table thead th').length - 1};", vec![]).await;
+    let findings = v["findings"].as_u64().unwrap();
+    assert!(findings >= 200_000, "{v}");
+    let painted = v["painted"].as_f64().unwrap();
+    eprintln!("10,000 clusters, {findings} findings: painted at {painted:.0} ms");
+    assert!(painted < 2000.0, "first render at {painted:.0} ms: {v}");
+    assert_eq!(v["rows"], 100);
+    // The coarser view: a column per namespace.
+    assert_eq!(v["columns"], 10);
+    let total = findings.to_string();
+    let grouped = format!(
+        "{},{}",
+        &total[..total.len() - 3],
+        &total[total.len() - 3..]
+    );
+    assert!(
+        v["status"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("of {grouped} matching")),
+        "{v}"
+    );
+    let t = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; const s = document.getElementById('f-sev'); const t0 = performance.now(); s.value = '4'; s.dispatchEvent(new Event('change')); requestAnimationFrame(() => setTimeout(() => done({ms: performance.now() - t0, status: document.getElementById('f-count').textContent}), 0));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    eprintln!("filter change: {t}");
+    assert!(t["ms"].as_f64().unwrap() < 1000.0, "{t}");
+    // Three critical findings per cluster: the head's LoadBalancer (RW110), the privileged
+    // head (RW501), the NodePort Service publishing the dashboard (RW112).
+    assert!(
+        t["status"].as_str().unwrap().contains("of 30,000 matching"),
+        "{t}"
+    );
+    let errors: Vec<_> = browser::console(&c)
+        .await
+        .into_iter()
+        .filter(|(level, _)| level == "SEVERE" || level == "WARNING")
+        .collect();
+    assert!(errors.is_empty(), "console: {errors:?}");
+    c.close().await.unwrap();
+}
