@@ -42,6 +42,19 @@ pub(crate) fn esc(s: &str) -> String {
     o
 }
 
+/// A count with thousands separators (`200,020`).
+pub(crate) fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn sha256_b64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(Sha256::digest(s.as_bytes()))
 }
@@ -89,7 +102,10 @@ impl Write for ScriptSafe<'_> {
 fn title(r: &Report) -> String {
     match &r.summary.cluster {
         Some(c) => format!("rayward audit: cluster {c}"),
-        None => format!("rayward audit: {} input(s)", r.summary.files),
+        None => format!(
+            "rayward audit: {} input(s)",
+            grouped(r.summary.files as u64)
+        ),
     }
 }
 
@@ -97,21 +113,22 @@ fn summary(r: &Report) -> String {
     let s = &r.summary;
     let source = match &s.cluster {
         Some(c) => format!("the objects of cluster <code>{}</code>", esc(c)),
-        None => format!("{} input(s)", s.files),
+        None => format!("{} input(s)", grouped(s.files as u64)),
     };
+    let n = |x: usize| grouped(x as u64);
     let mut out = format!(
         "<p class=\"lead\"><strong>{} finding(s)</strong> in {} object(s) read from {source}, {} Ray object(s); {} suppressed; {} input error(s). rayward {}.</p>\n<ul class=\"counts\" aria-label=\"Findings by severity\">",
-        s.findings,
-        s.objects,
-        r.ray_objects.len(),
-        s.suppressed,
-        s.errors,
+        n(s.findings),
+        n(s.objects),
+        n(r.ray_objects.len()),
+        n(s.suppressed),
+        n(s.errors),
         esc(r.version),
     );
     for sev in Severity::ALL.iter().rev() {
-        let n = s.by_severity.get(sev).copied().unwrap_or(0);
+        let count = n(s.by_severity.get(sev).copied().unwrap_or(0));
         out.push_str(&format!(
-            "<li class=\"sev sev-{0}\"><span class=\"n\">{n}</span> {0}</li>",
+            "<li class=\"sev sev-{0}\"><span class=\"n\">{count}</span> {0}</li>",
             sev.as_str()
         ));
     }
@@ -180,6 +197,15 @@ pub(crate) fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_are_grouped() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(1000), "1,000");
+        assert_eq!(grouped(200_020), "200,020");
+        assert_eq!(grouped(1_234_567), "1,234,567");
+    }
 
     #[test]
     fn script_safe_json_has_no_markup() {

@@ -1,7 +1,7 @@
 //! Bar charts as inline SVG, drawn here: no charting library, no request. Colours come
 //! from the page's stylesheet (classes), so they follow light and dark mode and print.
 
-use super::esc;
+use super::{esc, grouped};
 
 const WIDTH: u32 = 560;
 const LABEL: u32 = 250;
@@ -17,7 +17,7 @@ pub(crate) fn bars(id: &str, title: &str, rows: &[(String, u64, String)]) -> Str
         "<svg id=\"{id}\" class=\"bars\" role=\"img\" aria-labelledby=\"{id}-t\" viewBox=\"0 0 {WIDTH} {height}\" width=\"{WIDTH}\" height=\"{height}\"><title id=\"{id}-t\">{}: {}</title>",
         esc(title),
         rows.iter()
-            .map(|(l, n, _)| format!("{} {n}", esc(l)))
+            .map(|(l, n, _)| format!("{} {}", esc(l), grouped(*n)))
             .collect::<Vec<_>>()
             .join(", ")
     );
@@ -32,7 +32,7 @@ pub(crate) fn bars(id: &str, title: &str, rows: &[(String, u64, String)]) -> Str
                 .max(2.0) as u32
         };
         s.push_str(&format!(
-            "<text class=\"label\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text><rect class=\"bar {}\" x=\"{LABEL}\" y=\"{}\" width=\"{w}\" height=\"{}\" rx=\"2\"/><text class=\"value\" x=\"{}\" y=\"{}\">{n}</text>",
+            "<text class=\"label\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text><rect class=\"bar {}\" x=\"{LABEL}\" y=\"{}\" width=\"{w}\" height=\"{}\" rx=\"2\"/><text class=\"value\" x=\"{}\" y=\"{}\">{}</text>",
             LABEL - 8,
             y + ROW / 2 + 4,
             esc(label),
@@ -41,6 +41,7 @@ pub(crate) fn bars(id: &str, title: &str, rows: &[(String, u64, String)]) -> Str
             ROW - 8,
             LABEL + w + 6,
             y + ROW / 2 + 4,
+            grouped(*n),
         ));
     }
     s.push_str("</svg>");
