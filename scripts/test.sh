@@ -8,7 +8,9 @@
 # Stages:
 #   1. cargo fmt --check, cargo clippy -D warnings, cargo test (unit, CLI, corpus tests)
 #   2. tests named kube_e2e_* (ignored by plain `cargo test`) against a real kube-apiserver,
-#      then tests named redis_e2e_* against a real redis-server
+#      then tests named redis_e2e_* against a real redis-server, then tests named
+#      browser_e2e_* (the HTML report in headless Chromium, with axe-core from npm in
+#      .cache/npm)
 #   3. tests named ray_e2e_* (ignored by plain `cargo test`) inside netns-run with a real Ray
 #   4. the CI integrations (scripts/integrations-check.sh: PyPI pre-commit and
 #      check-jsonschema in .cache/pytools)
@@ -62,6 +64,19 @@ if [ "${RAYWARD_SKIP_E2E:-0}" != 1 ]; then
   cargo test --workspace --locked -- --ignored kube_e2e 2>&1 | tee "$logs/2.log"
   echo "== end-to-end: redis-server (redis_e2e_*)"
   cargo test --workspace --locked -- --ignored redis_e2e 2>&1 | tee "$logs/2-redis.log"
+  # axe-core (npm) for the accessibility check of the HTML report, installed once.
+  if ! command -v npm >/dev/null; then
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+  fi
+  if [ ! -f .cache/npm/node_modules/axe-core/axe.min.js ]; then
+    mkdir -p .cache/npm
+    npm install --prefix .cache/npm --no-audit --no-fund --silent axe-core@4.14.1 >/dev/null
+  fi
+  export RAYWARD_AXE_JS=$root/.cache/npm/node_modules/axe-core/axe.min.js
+  echo "== end-to-end: the HTML report in headless Chromium (browser_e2e_*)"
+  # Needs no Ray and no network namespace; the gateway's browser test is a ray_e2e_ test
+  # (its module is called browser_e2e) and runs in stage 3.
+  cargo test --workspace --locked -- --ignored browser_e2e --skip ray_e2e 2>&1 | tee "$logs/2-browser.log"
   echo "== end-to-end: real Ray inside netns-run (ray_e2e_*)"
   "$RAYWARD_NETNS_RUN" cargo test --workspace --locked --offline -- --ignored ray_e2e 2>&1 | tee "$logs/3.log"
 fi

@@ -118,9 +118,20 @@ impl Selector {
     }
 
     pub fn matches(&self, labels: &Labels<'_>) -> bool {
+        self.matches_with(labels, true)
+    }
+
+    /// Like [`Selector::matches`], but a generated value (`Any`) matches no `In` term: for
+    /// telling which named cluster a selector means, where the optimistic reading would
+    /// name every RayJob of the namespace as well.
+    pub fn matches_known(&self, labels: &Labels<'_>) -> bool {
+        self.matches_with(labels, false)
+    }
+
+    fn matches_with(&self, labels: &Labels<'_>, any_matches: bool) -> bool {
         self.terms.iter().all(|t| match t {
             Term::In(k, vs) => match lookup(labels, k) {
-                Some(LabelValue::Any) => true,
+                Some(LabelValue::Any) => any_matches,
                 Some(LabelValue::Known(v)) => vs.iter().any(|x| x == v.as_ref()),
                 None => false,
             },
@@ -181,6 +192,15 @@ mod tests {
             ("team", Some("a")),
             ("x", Some(""))
         ])));
+    }
+
+    #[test]
+    fn generated_values_match_only_optimistically() {
+        let s = Selector::from_map(&node("{ray.io/cluster: a}"));
+        let generated = labels(&[("ray.io/cluster", None)]);
+        assert!(s.matches(&generated));
+        assert!(!s.matches_known(&generated));
+        assert!(s.matches_known(&labels(&[("ray.io/cluster", Some("a"))])));
     }
 
     #[test]

@@ -1,13 +1,17 @@
-//! Renders the result of an audit for people (text) and machines (JSON, SARIF 2.1.0,
-//! JUnit XML). Every format carries the same findings and input errors.
+//! Renders the result of an audit for people (text, a self-contained HTML page, a Markdown
+//! summary) and machines (JSON, SARIF 2.1.0, JUnit XML). Every format carries the same
+//! findings and input errors.
 
+mod html;
 mod junit;
 mod markdown;
 mod sarif;
+pub mod scorecard;
 mod text;
 
-use rayward_rules::{Finding, ObjectRef, Severity};
+use rayward_rules::{Finding, ObjectRef, Related, RuleMeta, Severity};
 use serde::Serialize;
+use std::path::PathBuf;
 
 /// An input that could not be read (the file is named; the line when known).
 #[derive(Clone, Debug, Serialize)]
@@ -56,9 +60,26 @@ pub struct Report {
     pub errors: Vec<InputError>,
     pub summary: Summary,
     /// The Ray objects of the run, clean ones included (the scorecard's columns); set by
-    /// the caller when it knows them. Not part of the JSON report.
-    #[serde(skip)]
+    /// the caller when it knows them.
     pub ray_objects: Vec<ObjectRef>,
+    /// The other objects with findings that concern some of the Ray objects, with the
+    /// indices of those in `ray_objects` (a Service selecting a cluster's pods, …).
+    pub related: Vec<Related>,
+    /// The rules that ran (decides where a practice is not applicable); empty: all.
+    #[serde(skip)]
+    pub rules: Vec<&'static RuleMeta>,
+    /// For links from an HTML report to the files: the directory the findings' relative
+    /// file names start from and the directory the page is written to (both absolute).
+    /// `None`: links are relative to the current directory, as if the page sat there.
+    #[serde(skip)]
+    pub links: Option<Links>,
+}
+
+/// Where file names start from and where the HTML report goes (see [`Report::links`]).
+#[derive(Clone, Debug)]
+pub struct Links {
+    pub cwd: PathBuf,
+    pub out_dir: PathBuf,
 }
 
 impl Report {
@@ -89,6 +110,9 @@ impl Report {
             errors,
             summary,
             ray_objects: Vec::new(),
+            related: Vec::new(),
+            rules: Vec::new(),
+            links: None,
         }
     }
 
@@ -107,6 +131,8 @@ pub enum Format {
     Junit,
     /// A short summary for a pull-request comment or `$GITHUB_STEP_SUMMARY`.
     Markdown,
+    /// One self-contained HTML page: the scorecard, charts, and the findings to filter.
+    Html,
 }
 
 /// Options for rendering.
@@ -141,5 +167,6 @@ pub fn write(
         Format::Sarif => sarif::write(report, out),
         Format::Junit => junit::write(report, out),
         Format::Markdown => out.write_all(markdown::render(report, markdown::MAX_CHARS).as_bytes()),
+        Format::Html => html::write(report, out),
     }
 }

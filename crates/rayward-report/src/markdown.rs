@@ -5,9 +5,9 @@
 //! Everything from the input (names, paths, messages) is escaped: Markdown table syntax,
 //! inline HTML (GitHub renders it) and line breaks cannot come through.
 
+use crate::scorecard::{self, Cell, PRACTICES};
 use crate::Report;
-use rayward_rules::{Finding, ObjectRef, Severity};
-use std::collections::BTreeMap;
+use rayward_rules::{Finding, Severity};
 use std::fmt::Write;
 
 /// GitHub refuses comments over 65,536 characters; this leaves room for a wrapper.
@@ -17,30 +17,6 @@ pub const MAX_CHARS: usize = 60_000;
 const MAX_COLUMNS: usize = 12;
 /// Rows of the top-findings table at most.
 const MAX_TOP: usize = 25;
-
-/// The guide's practices, as rows: (label, the rule sections that make it up).
-pub const PRACTICES: &[(&str, &[&str])] = &[
-    ("TLS between nodes (§1.1)", &["1.1"]),
-    ("NetworkPolicies (§1.4)", &["1.4"]),
-    ("Exposure & authentication (§1.5–1.6)", &["1.5", "1.6"]),
-    ("Namespaces & quotas (§2–3)", &["2", "3"]),
-    ("RBAC (§4)", &["4"]),
-    ("Pod security (§5)", &["5"]),
-    ("Images & Ray versions (§6)", &["6"]),
-    ("Requests & limits (§7)", &["7"]),
-    ("Cloud credentials (§8)", &["8"]),
-    ("One job per cluster (§9)", &["9"]),
-];
-
-/// Whether a practice applies to a kind of Ray object: §9 judges RayJobs and
-/// RayCronJobs only.
-fn applies(practice: usize, kind: &str) -> bool {
-    PRACTICES[practice].1 != ["9"] || matches!(kind, "RayJob" | "RayCronJob")
-}
-
-fn practice_of(section: &str) -> Option<usize> {
-    PRACTICES.iter().position(|(_, s)| s.contains(&section))
-}
 
 /// Text from the input, safe in a Markdown table cell.
 fn esc(s: &str) -> String {
@@ -63,41 +39,25 @@ fn esc(s: &str) -> String {
     o
 }
 
-fn same(f: &Finding, o: &ObjectRef) -> bool {
-    f.object.kind == o.kind && f.object.namespace == o.namespace && f.object.name == o.name
-}
-
 /// A scorecard column: a Ray object, or (when there are many) a namespace.
 struct Column {
     label: String,
-    /// Failing findings per practice; `None` where the practice applies to none of it.
-    cells: Vec<Option<usize>>,
+    cells: Vec<Cell>,
+    score: Option<u32>,
 }
 
-fn columns(r: &Report) -> (Vec<Column>, bool) {
-    let active: Vec<&Finding> = r.active().collect();
-    // Findings per Ray object, per practice.
-    let per_object: Vec<(&ObjectRef, Vec<Option<usize>>)> = r
-        .ray_objects
-        .iter()
-        .map(|o| {
-            let mut cells: Vec<Option<usize>> = (0..PRACTICES.len())
-                .map(|p| applies(p, &o.kind).then_some(0))
-                .collect();
-            for f in active.iter().filter(|f| same(f, o)) {
-                if let Some(p) = practice_of(f.section) {
-                    if let Some(c) = cells[p].as_mut() {
-                        *c += 1;
-                    }
-                }
-            }
-            (o, cells)
-        })
-        .collect();
-    if per_object.len() <= MAX_COLUMNS {
-        let cols = per_object
-            .into_iter()
-            .map(|(o, cells)| Column {
+/// The columns, whether namespaces were cut, and the findings on objects that concern no
+/// Ray object.
+fn columns(r: &Report) -> (Vec<Column>, bool, u32) {
+    let card = scorecard::build(r);
+    let other = card.other.values().flatten().sum();
+    if r.ray_objects.len() <= MAX_COLUMNS {
+        let cols = r
+            .ray_objects
+            .iter()
+            .zip(card.columns)
+            .zip(card.scores)
+            .map(|((o, cells), score)| Column {
                 label: format!(
                     "{} {}",
                     o.kind,
@@ -106,37 +66,32 @@ fn columns(r: &Report) -> (Vec<Column>, bool) {
                         .map_or(o.name.clone(), |ns| format!("{ns}/{}", o.name))
                 ),
                 cells,
+                score: Some(score),
             })
             .collect();
-        return (cols, false);
+        return (cols, false, other);
     }
-    let mut by_ns: BTreeMap<String, Vec<Option<usize>>> = BTreeMap::new();
-    let mut count: BTreeMap<String, usize> = BTreeMap::new();
-    for (o, cells) in per_object {
-        let ns = o
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "(no namespace)".into());
-        *count.entry(ns.clone()).or_default() += 1;
-        let acc = by_ns
-            .entry(ns)
-            .or_insert_with(|| vec![None; PRACTICES.len()]);
-        for (a, c) in acc.iter_mut().zip(cells) {
-            if let Some(c) = c {
-                *a = Some(a.unwrap_or(0) + c);
-            }
-        }
-    }
-    let cut = by_ns.len() > MAX_COLUMNS;
-    let cols = by_ns
+    // Namespaces with Ray objects; those with only other objects are in the counts.
+    let with_ray: Vec<_> = card
+        .namespaces
+        .into_iter()
+        .filter(|n| !n.members.is_empty())
+        .collect();
+    let cut = with_ray.len() > MAX_COLUMNS;
+    let cols = with_ray
         .into_iter()
         .take(MAX_COLUMNS)
-        .map(|(ns, cells)| Column {
-            label: format!("namespace {ns} ({} Ray objects)", count[&ns]),
-            cells,
+        .map(|n| Column {
+            label: format!(
+                "namespace {} ({} Ray objects)",
+                n.namespace.as_deref().unwrap_or("(no namespace)"),
+                n.members.len()
+            ),
+            cells: n.cells,
+            score: n.score,
         })
         .collect();
-    (cols, cut)
+    (cols, cut, other)
 }
 
 /// The summary, at most `max` characters.
@@ -165,7 +120,7 @@ pub fn render(r: &Report, max: usize) -> String {
     );
 
     // The scorecard.
-    let (cols, ns_cut) = columns(r);
+    let (cols, ns_cut, other) = columns(r);
     if cols.is_empty() {
         let _ = writeln!(out, "No Ray object (RayCluster, RayJob, RayService, RayCronJob) among the inputs: no scorecard.\n");
     } else {
@@ -177,35 +132,39 @@ pub fn render(r: &Report, max: usize) -> String {
             rule.push_str(":---:|");
         }
         let _ = writeln!(out, "{head}\n{rule}");
-        for (p, (label, _)) in PRACTICES.iter().enumerate() {
-            let mut row = format!("| {label} |");
+        for (p, practice) in PRACTICES.iter().enumerate() {
+            let mut row = format!("| {} |", practice.label);
             for c in &cols {
-                row.push_str(match c.cells[p] {
-                    None => " — |",
-                    Some(0) => " ✅ |",
-                    Some(_) => "",
-                });
-                if let Some(n) = c.cells[p].filter(|n| *n > 0) {
-                    let _ = write!(row, " ❌ {n} |");
+                match c.cells[p] {
+                    Cell::NotApplicable => row.push_str(" — |"),
+                    Cell::Pass => row.push_str(" ✅ |"),
+                    Cell::Fail(n) => {
+                        let _ = write!(row, " ❌ {n} |");
+                    }
                 }
             }
             let _ = writeln!(out, "{row}");
         }
         let mut score = String::from("| **score** |");
         for c in &cols {
-            let applicable = c.cells.iter().flatten().count();
-            let passed = c.cells.iter().flatten().filter(|n| **n == 0).count();
-            let _ = write!(
-                score,
-                " {}% |",
-                (passed * 100).checked_div(applicable).unwrap_or(100)
-            );
+            match c.score {
+                Some(s) => {
+                    let _ = write!(score, " {s}% |");
+                }
+                None => score.push_str(" — |"),
+            }
         }
         let _ = writeln!(out, "{score}\n");
         let _ = writeln!(
             out,
-            "✅ no finding of that practice on the object · ❌ n findings · — does not apply (§9 judges RayJobs and RayCronJobs). Score: the share of applicable practices with no finding. Findings on other objects (Services, NetworkPolicies, RBAC, plain workloads) are in the counts and the list below, not in the columns.\n"
+            "✅ no finding of that practice · ❌ n findings · — does not apply (no rule of the practice that ran judges that kind: §9 judges RayJobs and RayCronJobs). A finding on another object counts against the Ray objects it concerns (a Service or NetworkPolicy selecting their pods, their ServiceAccount's RBAC, their namespace's quota). Score: the share of applicable practices with no finding (a namespace: the mean of its Ray objects' scores).\n"
         );
+        if other > 0 {
+            let _ = writeln!(
+                out,
+                "{other} finding(s) on objects that concern no Ray object (a policy selecting no Ray pod, a plain workload) are in the counts and the list below.\n"
+            );
+        }
         if ns_cut {
             cuts.push(format!(
                 "scorecard columns after the first {MAX_COLUMNS} namespaces"

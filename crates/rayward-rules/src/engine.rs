@@ -171,6 +171,7 @@ impl Engine {
             .filter(|o| o.kind.is_ray())
             .map(ObjectRef::of)
             .collect();
+        run.related = related(&kept, &run.findings);
         run
     }
 
@@ -285,6 +286,73 @@ pub struct Run {
     /// The Ray objects of the run (RayCluster, RayJob, RayService, RayCronJob), in input
     /// order, clean ones included: the columns of a scorecard.
     pub ray_objects: Vec<ObjectRef>,
+    /// The other objects with findings that concern some of those Ray objects (a Service
+    /// selecting a cluster's pods, the RoleBinding of its ServiceAccount, …).
+    pub related: Vec<Related>,
+}
+
+/// The Ray objects each object with findings concerns ([`crate::relate`]), as indices
+/// into the run's `ray_objects` (the Ray objects of `kept`, in order).
+fn related(kept: &[Object], findings: &[Finding]) -> Vec<Related> {
+    use std::collections::{HashMap, HashSet};
+    let with_findings: HashSet<(&str, &str, Option<&str>, &str)> = findings
+        .iter()
+        .map(|f| {
+            let o = &f.object;
+            (
+                o.api_version.as_str(),
+                o.kind.as_str(),
+                o.namespace.as_deref(),
+                o.name.as_str(),
+            )
+        })
+        .collect();
+    let of = |o: &Object| -> bool {
+        with_findings.contains(&(
+            o.api_version.as_str(),
+            o.kind_name.as_str(),
+            o.namespace.as_deref(),
+            o.name.as_str(),
+        ))
+    };
+    let mut ray_pos = vec![u32::MAX; kept.len()];
+    let mut n = 0;
+    for (i, o) in kept.iter().enumerate() {
+        if o.kind.is_ray() {
+            ray_pos[i] = n;
+            n += 1;
+        }
+    }
+    let mut out: Vec<Related> = Vec::new();
+    let mut seen: HashMap<ObjectRef, usize> = HashMap::new();
+    for (i, concerns) in crate::relate::concerned(kept, of) {
+        let object = ObjectRef::of(&kept[i]);
+        let mut ray: Vec<u32> = concerns.iter().map(|&j| ray_pos[j]).collect();
+        // The same object read twice (two files) concerns what both readings concern.
+        match seen.get(&object) {
+            Some(&at) => out[at].ray_objects.append(&mut ray),
+            None => {
+                seen.insert(object.clone(), out.len());
+                out.push(Related {
+                    object,
+                    ray_objects: ray,
+                });
+            }
+        }
+    }
+    for r in &mut out {
+        r.ray_objects.sort_unstable();
+        r.ray_objects.dedup();
+    }
+    out
+}
+
+/// An object that is not a Ray object, and the Ray objects its findings concern.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Related {
+    pub object: ObjectRef,
+    /// Indices into [`Run::ray_objects`].
+    pub ray_objects: Vec<u32>,
 }
 
 /// Sorts findings by file, document, line, column and rule, and drops exact repeats

@@ -11,6 +11,7 @@ pub mod finding;
 pub mod fix;
 pub mod meta;
 pub mod registry;
+pub mod relate;
 pub mod rule;
 pub mod settings;
 pub mod suppress;
@@ -27,7 +28,7 @@ mod s7_resources;
 mod s8_credentials;
 mod s9_jobs;
 
-pub use engine::{Checked, Engine, Run, Selection, UnknownRule, IGNORE_ANNOTATION};
+pub use engine::{Checked, Engine, Related, Run, Selection, UnknownRule, IGNORE_ANNOTATION};
 pub use finding::{object_pos, Finding, ObjectRef, Sink};
 pub use fix::{Change, Fix, FixContext, FixOptions};
 pub use rule::{Ctx, Declared, Rule, RuleMeta, Scope, Severity};

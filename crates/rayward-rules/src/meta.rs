@@ -69,7 +69,15 @@ pub struct RuleMeta {
     pub scope: Scope,
     /// The object harden writes beside the input that answers the rule, if one does.
     pub companion: Option<&'static str>,
+    /// The Ray kinds whose clusters the rule can judge (`RayCluster`, `RayJob`,
+    /// `RayService`, `RayCronJob`): every one unless the declaration narrows it. A
+    /// scorecard calls a practice "not applicable" to a Ray object when no rule of the
+    /// practice that ran judges its kind.
+    pub ray_kinds: &'static [&'static str],
 }
+
+/// Every Ray kind: the default of [`RuleMeta::ray_kinds`].
+pub const ALL_RAY_KINDS: &[&str] = &["RayCluster", "RayJob", "RayService", "RayCronJob"];
 
 /// What a rule's findings rest on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -53,11 +53,18 @@ pub trait Rule: Declared + Send + Sync {
 ///         scope: Object,                 // Object | WholeRun | JudgesOthers
 ///         fixer: Some(&Privileged),      // the `Fix` harden applies, or None
 ///         companion: None,               // Some("the object harden writes beside it")
+///         ray_kinds: &["RayJob"],        // optional: the Ray kinds it judges (default all)
 ///     }
 /// }
 /// ```
 #[macro_export]
 macro_rules! declare_rule {
+    (@kinds) => {
+        $crate::meta::ALL_RAY_KINDS
+    };
+    (@kinds $kinds:expr) => {
+        $kinds
+    };
     (
         $(#[doc = $doc:literal])*
         $vis:vis struct $name:ident {
@@ -69,7 +76,8 @@ macro_rules! declare_rule {
             fix: $fix:literal,
             scope: $scope:ident,
             fixer: $fixer:expr,
-            companion: $companion:expr $(,)?
+            companion: $companion:expr
+            $(, ray_kinds: $kinds:expr)? $(,)?
         }
     ) => {
         $(#[doc = $doc])*
@@ -87,6 +95,7 @@ macro_rules! declare_rule {
                 raw_doc: concat!($($doc, "\n"),*),
                 scope: $crate::Scope::$scope,
                 companion: $companion,
+                ray_kinds: $crate::declare_rule!(@kinds $($kinds)?),
             };
         }
 

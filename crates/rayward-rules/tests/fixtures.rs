@@ -67,8 +67,21 @@ fn every_rule_has_fixtures_that_hold() {
             );
             let text = std::fs::read_to_string(&f).unwrap();
             let want = marked_lines(&text, id);
-            let got: BTreeSet<u32> = engine
-                .run(&loaded.objects)
+            let found = engine.run(&loaded.objects);
+            // A rule reports on no Ray kind outside those it declares (`ray_kinds`, which
+            // decides where a scorecard says "not applicable").
+            for x in found.iter().filter(|x| x.rule_id == id) {
+                let k = rayward_manifest::Kind::of(&x.object.api_version, &x.object.kind);
+                if k.is_ray() && !rule.meta().ray_kinds.contains(&x.object.kind.as_str()) {
+                    failures.push(format!(
+                        "{}: {id} reports on a {} but declares ray_kinds {:?}",
+                        f.display(),
+                        x.object.kind,
+                        rule.meta().ray_kinds
+                    ));
+                }
+            }
+            let got: BTreeSet<u32> = found
                 .iter()
                 .filter(|x| x.rule_id == id && x.suppressed.is_none())
                 .map(|x| x.line)

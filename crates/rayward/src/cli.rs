@@ -286,6 +286,9 @@ pub enum OutputFormat {
     /// A short summary (counts, the guide as a scorecard, the most severe findings) for a
     /// pull-request comment or `$GITHUB_STEP_SUMMARY`, at most 60,000 characters.
     Markdown,
+    /// One self-contained HTML page (no request leaves it): the guide as a scorecard,
+    /// charts, and every finding to filter. Use with `-o report.html`.
+    Html,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

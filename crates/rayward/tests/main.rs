@@ -14,6 +14,7 @@ mod markdown;
 mod probe;
 mod proof;
 mod ray_tls;
+mod report_html;
 mod special_files;
 mod terminal_output;
 mod watch;

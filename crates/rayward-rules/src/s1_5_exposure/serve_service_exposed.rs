@@ -45,6 +45,7 @@ declare_rule! {
         scope: Object,
         fixer: Some(&ServeServiceExposed),
         companion: None,
+        ray_kinds: &["RayService"],
     }
 }
 

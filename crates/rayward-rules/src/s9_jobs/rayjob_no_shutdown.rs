@@ -53,6 +53,7 @@ declare_rule! {
         scope: Object,
         fixer: Some(&RayjobNoShutdown),
         companion: None,
+        ray_kinds: &["RayJob", "RayCronJob"],
     }
 }
 

@@ -45,6 +45,7 @@ declare_rule! {
         scope: Object,
         fixer: None,
         companion: None,
+        ray_kinds: &["RayJob", "RayCronJob"],
     }
 }
 

@@ -54,6 +54,7 @@ declare_rule! {
         scope: Object,
         fixer: Some(&RayjobSubmissionMode),
         companion: None,
+        ray_kinds: &["RayJob", "RayCronJob"],
     }
 }
 

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use rayward_live::{Cluster, ListOptions};
 use rayward_manifest::terminal::escape;
 use rayward_manifest::{load_bytes, Inputs, Limits};
-use rayward_report::{write, Format, InputError, Report, Style};
+use rayward_report::{write, Format, InputError, Links, Report, Style};
 use rayward_rules::Engine;
 use rayward_rules::{ray_service_accounts, Checked, Run};
 use std::io::{IsTerminal, Write};
@@ -150,6 +150,8 @@ pub fn run(args: AuditArgs) -> Result<u8> {
     let mut report = Report::new(run.findings, errors, run.inputs, run.objects);
     report.summary.cluster = cluster;
     report.ray_objects = run.ray_objects;
+    report.related = run.related;
+    report.rules = engine.rules().map(|r| r.meta()).collect();
     let color = match args.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -165,7 +167,18 @@ pub fn run(args: AuditArgs) -> Result<u8> {
         OutputFormat::Sarif => Format::Sarif,
         OutputFormat::Junit => Format::Junit,
         OutputFormat::Markdown => Format::Markdown,
+        OutputFormat::Html => Format::Html,
     };
+    if format == Format::Html {
+        // Links from the page to the files: relative to where the page is written.
+        if let Ok(cwd) = std::env::current_dir() {
+            let out_dir = match args.output.as_deref().and_then(|p| p.parent()) {
+                Some(d) if !d.as_os_str().is_empty() => cwd.join(d),
+                _ => cwd.clone(),
+            };
+            report.links = Some(Links { cwd, out_dir });
+        }
+    }
     let style = Style {
         color,
         show_suppressed: args.show_suppressed,

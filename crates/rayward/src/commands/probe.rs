@@ -121,6 +121,7 @@ pub fn run(args: ProbeArgs) -> Result<u8> {
         OutputFormat::Sarif => Format::Sarif,
         OutputFormat::Junit => Format::Junit,
         OutputFormat::Markdown => Format::Markdown,
+        OutputFormat::Html => Format::Html,
     };
     let color = match args.color {
         ColorChoice::Always => true,

@@ -25,6 +25,7 @@ pub fn list(args: RulesArgs) -> Result<u8> {
                     serde_json::json!({
                         "id": m.id, "name": m.name, "severity": m.severity,
                         "section": m.section, "summary": m.summary, "fix": m.fix, "harden": harden_fix(m.id), "doc": m.doc(),
+                        "ray_kinds": m.ray_kinds,
                     })
                 })
                 .collect();
