@@ -200,6 +200,16 @@ impl Cluster {
         })
     }
 
+    /// The client, for the writes of `rayward watch` (Events, its Lease).
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
+    /// The context's namespace (in a pod: its own), where a Lease goes by default.
+    pub fn default_namespace(&self) -> &str {
+        &self.default_namespace
+    }
+
     /// The context's name (or `in-cluster`), as findings name their source.
     pub fn context(&self) -> &str {
         &self.context

@@ -34,6 +34,8 @@ pub struct KubeApiserver {
     dir: tempfile::TempDir,
     tag: String,
     port: u16,
+    /// API servers started again by [`KubeApiserver::restart`], reaped on drop.
+    restarted: std::sync::Mutex<Vec<std::process::Child>>,
 }
 
 impl KubeApiserver {
@@ -56,6 +58,7 @@ impl KubeApiserver {
             dir: crate::short_temp_dir(),
             tag: process::new_tag("kube"),
             port,
+            restarted: std::sync::Mutex::new(Vec::new()),
         };
         let mut c = Command::new(&g.script);
         c.arg("up")
@@ -108,6 +111,73 @@ impl KubeApiserver {
         std::fs::read(self.dir().join("serving.crt")).expect("serving.crt")
     }
 
+    /// Stops the API server (etcd keeps running, so every object stays), keeps it down for
+    /// `down_for`, and starts it again with the same command line on the same port and
+    /// certificate: what a client sees when the control plane restarts. Returns once
+    /// `/readyz` answers again.
+    pub fn restart(&self, down_for: Duration) {
+        let pid_file = self.dir().join("apiserver.pid");
+        let pid: i32 = std::fs::read_to_string(&pid_file)
+            .expect("apiserver.pid")
+            .trim()
+            .parse()
+            .expect("a pid");
+        let argv: Vec<String> = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .expect("the API server's command line")
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        // SAFETY: kill(2) with a pid this guard started.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            // A zombie (the script's child, reaped by nobody) still has /proc/PID: done
+            // when it no longer runs.
+            let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            if state.split_whitespace().nth(2) == Some("Z") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the API server did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(down_for);
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir().join("apiserver.log"))
+            .expect("apiserver.log");
+        let child = Command::new(&argv[0])
+            .args(&argv[1..])
+            .env(TAG_VAR, &self.tag)
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start the API server again");
+        std::fs::write(&pid_file, child.id().to_string()).expect("apiserver.pid");
+        self.restarted.lock().expect("restarted").push(child);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let ok = Command::new("curl")
+                .args(["-sf", "--cacert"])
+                .arg(self.dir().join("serving.crt"))
+                .arg("-H")
+                .arg(format!("Authorization: Bearer {}", self.admin_token()))
+                .arg(format!("{}/readyz", self.url()))
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false);
+            if ok {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the API server did not come back: {}",
+                std::fs::read_to_string(self.dir().join("apiserver.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
     /// A client authenticated as the admin (`system:masters`) of `DIR/kubeconfig`.
     pub async fn client(&self) -> Client {
         let kc = Kubeconfig::read_from(self.kubeconfig()).expect("read kubeconfig");
@@ -129,6 +199,15 @@ impl Drop for KubeApiserver {
         c.arg("down").arg(self.dir());
         let _ = process::run_with_deadline(&mut c, self.dir(), "down", Duration::from_secs(30));
         let left = process::kill_tagged(&self.tag);
+        for mut c in self
+            .restarted
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
+        {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
         if !left.is_empty() {
             eprintln!("rayward-testkit: kube-apiserver processes survived SIGKILL: {left:?}");
         }

@@ -2,79 +2,32 @@
 //! the per-object rules when it changes (one object, not the cluster); the whole-run rules
 //! (NetworkPolicy coverage, quotas, RBAC, stale pods) run again over every kept object at
 //! most every [`Options::settle`] after a change. Findings are served as Prometheus
-//! metrics that go away when the object is fixed or deleted; `/healthz` answers while the
-//! process runs, `/readyz` once every kind's first listing is in.
+//! metrics that go away when the object is fixed or deleted, and written as Kubernetes
+//! Events on the offending objects (de-duplicated and rate-limited, [`events`]); with
+//! several replicas, only the holder of a Lease writes Events ([`lease`]). `/healthz`
+//! answers while the process runs, `/readyz` once every kind's first listing is in.
 //!
 //! Same engine, same rules as `rayward audit --cluster` (no second copy): objects arrive
 //! through `rayward_live::Cluster::watch_each` as the same JSON inputs.
 
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::registry::Registry;
+pub mod events;
+mod http;
+pub mod lease;
+pub mod metrics;
+mod state;
+
+pub use http::serve;
+pub use metrics::{FindingLabels, Metrics};
+
+use events::{Active, Decision, Details, EventGate, Writer, Written};
 use rayward_live::{Change, Cluster};
-use rayward_manifest::{load_bytes, Limits, Object};
-use rayward_rules::{Engine, Finding};
-use std::collections::{BTreeMap, HashMap};
+use rayward_manifest::{load_bytes, Limits, Node};
+use rayward_rules::{Engine, Severity};
+use state::State;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
-
-/// Labels of the findings gauge.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
-pub struct FindingLabels {
-    pub namespace: String,
-    pub rule: String,
-    pub severity: String,
-}
-
-/// The metrics `rayward watch` serves.
-pub struct Metrics {
-    pub registry: Registry,
-    findings: Family<FindingLabels, Gauge>,
-    last_full_audit: Gauge,
-    api_errors: Counter,
-    reaudit_seconds: Histogram,
-}
-
-impl Metrics {
-    fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("rayward_watch");
-        let findings = Family::<FindingLabels, Gauge>::default();
-        registry.register(
-            "findings",
-            "Active findings now, by namespace, rule and severity",
-            findings.clone(),
-        );
-        let last_full_audit = Gauge::default();
-        registry.register(
-            "last_full_audit_timestamp_seconds",
-            "When the whole-run rules last ran over every object (Unix time)",
-            last_full_audit.clone(),
-        );
-        let api_errors = Counter::default();
-        registry.register(
-            "api_errors",
-            "Failed list or watch requests (the watch retries with backoff)",
-            api_errors.clone(),
-        );
-        let reaudit_seconds = Histogram::new([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0]);
-        registry.register(
-            "reaudit_seconds",
-            "Time to judge one changed object with the per-object rules",
-            reaudit_seconds.clone(),
-        );
-        Metrics {
-            registry,
-            findings,
-            last_full_audit,
-            api_errors,
-            reaudit_seconds,
-        }
-    }
-}
 
 /// Bounds and pace.
 #[derive(Clone, Copy, Debug)]
@@ -91,40 +44,35 @@ impl Default for Options {
     }
 }
 
-/// What the watch holds: every object slim, with its per-object findings, and the
-/// findings of the last whole run.
-#[derive(Default)]
-struct State {
-    objects: Vec<Object>,
-    index: HashMap<String, usize>,
-    per_object: HashMap<String, Vec<Finding>>,
-    whole: Vec<Finding>,
-    dirty: bool,
+/// How Events are written.
+#[derive(Clone, Debug)]
+pub struct EventOptions {
+    /// Findings below this severity get no Event (they stay in the metrics).
+    pub min_severity: Severity,
+    /// Events written per second on average, and at once.
+    pub per_second: f64,
+    pub burst: u32,
+    /// A finding still active this long after its Event is announced again (the Event's
+    /// count goes up); below the API server's Event TTL (one hour by default), so an
+    /// active finding keeps a visible Event.
+    pub repeat: Duration,
+    /// `reportingInstance`: this replica.
+    pub identity: String,
+    /// The namespaces watched (`None`: all), where a new leader looks for Events that
+    /// exist already.
+    pub namespaces: Option<Vec<String>>,
 }
 
-impl State {
-    fn apply(&mut self, name: String, kept: Option<Object>, findings: Vec<Finding>) {
-        match (self.index.get(&name).copied(), kept) {
-            (Some(i), Some(o)) => self.objects[i] = o,
-            (None, Some(o)) => {
-                self.index.insert(name.clone(), self.objects.len());
-                self.objects.push(o);
-            }
-            (Some(_), None) | (None, None) => self.remove(&name),
+impl Default for EventOptions {
+    fn default() -> Self {
+        EventOptions {
+            min_severity: Severity::Medium,
+            per_second: 10.0,
+            burst: 50,
+            repeat: Duration::from_secs(30 * 60),
+            identity: "rayward-watch".into(),
+            namespaces: None,
         }
-        self.per_object.insert(name, findings);
-        self.dirty = true;
-    }
-
-    fn remove(&mut self, name: &str) {
-        if let Some(i) = self.index.remove(name) {
-            self.objects.swap_remove(i);
-            if let Some(moved) = self.objects.get(i) {
-                self.index.insert(moved.file.to_string(), i);
-            }
-        }
-        self.per_object.remove(name);
-        self.dirty = true;
     }
 }
 
@@ -134,15 +82,25 @@ pub struct Watch {
     state: Mutex<State>,
     pub metrics: Metrics,
     ready: AtomicBool,
+    /// The severity from which findings become Events (`None`: no Events).
+    event_floor: Option<Severity>,
 }
 
 impl Watch {
+    /// A watch that serves metrics only.
     pub fn new(engine: Engine) -> Arc<Watch> {
+        Watch::with_events(engine, None)
+    }
+
+    /// A watch that also keeps the set of findings that deserve an Event, from
+    /// `event_floor` up.
+    pub fn with_events(engine: Engine, event_floor: Option<Severity>) -> Arc<Watch> {
         Arc::new(Watch {
             engine,
             state: Mutex::new(State::default()),
             metrics: Metrics::new(),
             ready: AtomicBool::new(false),
+            event_floor,
         })
     }
 
@@ -150,16 +108,31 @@ impl Watch {
         self.ready.load(Ordering::Relaxed)
     }
 
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Judges one changed object with the per-object rules.
     fn on_apply(&self, name: String, json: &str) {
         let t = Instant::now();
         let loaded = load_bytes(&name, json.as_bytes(), &Limits::default());
+        // The uid names the Event (slim objects no longer carry it).
+        let target = loaded.objects.first().map(|o| events::Target {
+            api_version: o.api_version.clone(),
+            kind: o.kind_name.clone(),
+            name: o.name.clone(),
+            namespace: o.namespace.clone(),
+            uid: o
+                .root
+                .get("metadata")
+                .and_then(|m| m.get("uid"))
+                .and_then(Node::as_str)
+                .unwrap_or_default()
+                .to_string(),
+        });
         let checked = self.engine.check_batch(loaded.objects);
         let kept = checked.kept.into_iter().next();
-        self.state
-            .lock()
-            .expect("state lock")
-            .apply(name, kept, checked.findings);
+        self.state().apply(name, kept, target, checked.findings);
         self.metrics
             .reaudit_seconds
             .observe(t.elapsed().as_secs_f64());
@@ -167,32 +140,10 @@ impl Watch {
 
     /// Runs the whole-run rules over every kept object, then publishes every finding.
     fn conclude(&self) {
-        let mut st = self.state.lock().expect("state lock");
-        if !st.dirty {
+        let mut st = self.state();
+        let Some(counts) = st.conclude(&self.engine, self.event_floor) else {
             return;
-        }
-        st.dirty = false;
-        // The whole-run rules see the per-object findings too (a stale pod is judged by
-        // what its owner's rules found); what they add is the tail.
-        let mut all: Vec<Finding> = st.per_object.values().flatten().cloned().collect();
-        let before = all.len();
-        self.engine.check_inventory(&st.objects, &mut all);
-        st.whole = all.split_off(before);
-        let mut counts: BTreeMap<FindingLabels, i64> = BTreeMap::new();
-        for f in st
-            .per_object
-            .values()
-            .flatten()
-            .chain(&st.whole)
-            .filter(|f| f.suppressed.is_none())
-        {
-            let key = FindingLabels {
-                namespace: f.object.namespace.clone().unwrap_or_default(),
-                rule: f.rule_id.to_string(),
-                severity: f.severity.to_string(),
-            };
-            *counts.entry(key).or_default() += 1;
-        }
+        };
         drop(st);
         // Series of fixed or deleted objects go away: the family is rebuilt whole.
         self.metrics.findings.clear();
@@ -224,9 +175,7 @@ impl Watch {
                 Ok(Some(change)) => {
                     match change {
                         Change::Apply(l) => self.on_apply(l.name, &l.json),
-                        Change::Delete(name) => {
-                            self.state.lock().expect("state lock").remove(&name)
-                        }
+                        Change::Delete(name) => self.state().remove(&name),
                         Change::Synced => {
                             synced += 1;
                             if synced >= watches {
@@ -248,55 +197,154 @@ impl Watch {
             }
         }
     }
+
+    /// Writes Events for the active findings while `leader` says this replica leads
+    /// (always `true` without election). A new leader first reads the Events that exist,
+    /// so it writes none twice; an Event's name is fixed by object uid and rule, so even a
+    /// write racing a failover is a 409, never a duplicate. Runs until `leader` closes.
+    pub async fn announce(
+        self: Arc<Self>,
+        cluster: &Cluster,
+        opts: EventOptions,
+        mut leader: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let writer = Writer::new(cluster.client(), opts.identity.clone());
+        let rules: Vec<&'static str> = self.engine.rules().map(|r| r.meta().id).collect();
+        let mut gate = EventGate::new(opts.repeat, opts.per_second, opts.burst, Instant::now());
+        let mut primed = false;
+        let mut seen_generation = u64::MAX;
+        let mut last_pass = Instant::now();
+        let mut deferred = false;
+        loop {
+            let leading = *leader.borrow_and_update();
+            self.metrics.leader.set(i64::from(leading));
+            if !leading {
+                primed = false;
+                if leader.changed().await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            if !primed && self.ready() {
+                match writer.existing(opts.namespaces.as_deref()).await {
+                    Ok(list) => {
+                        gate = EventGate::new(
+                            opts.repeat,
+                            opts.per_second,
+                            opts.burst,
+                            Instant::now(),
+                        );
+                        let st = self.state();
+                        for (t, reason, last) in list {
+                            let Some(rule) = rules.iter().find(|r| **r == reason) else {
+                                continue;
+                            };
+                            let object = rayward_live::object_name(
+                                cluster.context(),
+                                t.namespace.as_deref(),
+                                &t.kind,
+                                &t.name,
+                            );
+                            // An Event of an object since re-created (another uid) is not
+                            // this object's.
+                            if st.uid(&object) != Some(t.uid.as_str()) {
+                                continue;
+                            }
+                            let ago = last
+                                .and_then(|l| SystemTime::now().duration_since(l).ok())
+                                .unwrap_or_default();
+                            let at = Instant::now().checked_sub(ago).unwrap_or_else(Instant::now);
+                            gate.already_announced(
+                                Active {
+                                    object: object.into(),
+                                    rule,
+                                },
+                                at,
+                            );
+                        }
+                        primed = true;
+                        seen_generation = u64::MAX;
+                    }
+                    Err(e) => {
+                        self.metrics.api_errors.inc();
+                        eprintln!(
+                            "rayward watch: cannot list existing Events: {}",
+                            rayward_manifest::terminal::escape(&e.to_string())
+                        );
+                    }
+                }
+            }
+            let (generation, active) = self.state().active();
+            // A pass walks every active finding: only when something changed, something
+            // waits for the rate limit, or a repeat may be due.
+            let due = generation != seen_generation
+                || deferred
+                || last_pass.elapsed() >= (opts.repeat / 10).max(Duration::from_secs(1));
+            if primed && due {
+                seen_generation = generation;
+                last_pass = Instant::now();
+                deferred = false;
+                for (a, decision) in gate.pass(&active, Instant::now()) {
+                    if decision == Decision::Later {
+                        deferred = true;
+                        self.metrics.event("deferred");
+                        continue;
+                    }
+                    if !*leader.borrow() {
+                        break;
+                    }
+                    let Some(details) = self.state().details(&a) else {
+                        continue;
+                    };
+                    match writer.write(&details, decision).await {
+                        Ok(Written::Created) => self.metrics.event("created"),
+                        Ok(Written::Bumped) => self.metrics.event("bumped"),
+                        Ok(Written::Exists) => self.metrics.event("exists"),
+                        Err(e) => {
+                            gate.forget(&a);
+                            deferred = true;
+                            self.metrics.event("failed");
+                            self.metrics.api_errors.inc();
+                            eprintln!(
+                                "rayward watch: Event for {} {}: {}",
+                                rayward_manifest::terminal::escape(&a.object),
+                                a.rule,
+                                rayward_manifest::terminal::escape(&e.to_string())
+                            );
+                        }
+                    }
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                r = leader.changed() => if r.is_err() { return },
+            }
+        }
+    }
 }
 
-/// Serves `/metrics`, `/healthz` and `/readyz` over plain HTTP on `listener` until
-/// `shutdown` completes (metrics carry no secret; put a NetworkPolicy in front).
-pub async fn serve(
-    watch: Arc<Watch>,
-    listener: tokio::net::TcpListener,
-    shutdown: impl std::future::Future<Output = ()>,
-) {
-    use http_body_util::Full;
-    use hyper::body::Bytes;
-    use hyper::service::service_fn;
-    use hyper::{Response, StatusCode};
-    use rayward_serve::endpoints::{encode, OPENMETRICS};
-    let conn = rayward_serve::ConnOptions {
-        name: "rayward watch",
-        ..rayward_serve::ConnOptions::default()
-    };
-    let make = move |_peer| {
-        let watch = watch.clone();
-        service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-            let watch = watch.clone();
-            async move {
-                let (status, ctype, body) = match req.uri().path() {
-                    "/metrics" => (StatusCode::OK, OPENMETRICS, encode(&watch.metrics.registry)),
-                    "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_string()),
-                    "/readyz" if watch.ready() => {
-                        (StatusCode::OK, "text/plain", "ok\n".to_string())
-                    }
-                    "/readyz" => (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "text/plain",
-                        "listing the cluster\n".to_string(),
-                    ),
-                    _ => (
-                        StatusCode::NOT_FOUND,
-                        "text/plain",
-                        "not found\n".to_string(),
-                    ),
-                };
-                Ok::<_, std::convert::Infallible>(
-                    Response::builder()
-                        .status(status)
-                        .header("content-type", ctype)
-                        .body(Full::new(Bytes::from(body)))
-                        .expect("a valid response"),
-                )
-            }
-        })
-    };
-    rayward_serve::serve(listener, None, conn, make, shutdown).await;
+/// The findings that deserve an Event, one per object and rule.
+pub(crate) type ActiveSet = Arc<BTreeSet<Active>>;
+
+/// The Event of one object and rule, from the state's findings.
+pub(crate) fn details_of(
+    target: &events::Target,
+    a: &Active,
+    findings: &mut dyn Iterator<Item = &rayward_rules::Finding>,
+) -> Option<Details> {
+    let mut first: Option<&rayward_rules::Finding> = None;
+    let mut count = 0;
+    for f in findings.filter(|f| f.rule_id == a.rule && f.suppressed.is_none()) {
+        first.get_or_insert(f);
+        count += 1;
+    }
+    let f = first?;
+    Some(Details {
+        target: target.clone(),
+        rule: f.rule_id,
+        rule_name: f.rule_name,
+        severity: f.severity.to_string(),
+        message: f.message.clone(),
+        count,
+    })
 }

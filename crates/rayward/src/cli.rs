@@ -72,6 +72,49 @@ pub struct WatchArgs {
     #[arg(long, default_value_t = 300, value_name = "MS")]
     pub settle_ms: u64,
 
+    /// Write no Kubernetes Events (findings stay in /metrics).
+    #[arg(long)]
+    pub no_events: bool,
+
+    /// Lowest severity that gets an Event on its object.
+    #[arg(long, default_value = "medium", value_name = "SEVERITY")]
+    pub event_severity: String,
+
+    /// Events written per second at most (on average; bursts of --event-burst).
+    #[arg(long, default_value_t = 10.0, value_name = "N")]
+    pub event_rate: f64,
+
+    /// Events written at once at most.
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub event_burst: u32,
+
+    /// Minutes after which a finding still active is announced again (its Event's count
+    /// goes up); keep it under the API server's Event TTL (60 minutes by default).
+    #[arg(long, default_value_t = 30, value_name = "MINUTES")]
+    pub event_repeat_minutes: u64,
+
+    /// Elect a leader through a Lease: only the leader writes Events (run two or more
+    /// replicas with this).
+    #[arg(long)]
+    pub leader_elect: bool,
+
+    /// Namespace of the Lease (default: the context's; in a pod, its own).
+    #[arg(long, value_name = "NS", requires = "leader_elect")]
+    pub lease_namespace: Option<String>,
+
+    /// Name of the Lease.
+    #[arg(long, default_value = "rayward-watch", value_name = "NAME")]
+    pub lease_name: String,
+
+    /// Seconds a silent leader keeps the Lease (failover takes at most this long).
+    #[arg(long, default_value_t = 15, value_name = "SECONDS")]
+    pub lease_duration_seconds: u64,
+
+    /// This replica's name in the Lease and in Events (default: $POD_NAME, else the host
+    /// name and process id).
+    #[arg(long, value_name = "NAME")]
+    pub identity: Option<String>,
+
     /// Config file (default: .rayward.toml upward from the current folder).
     #[arg(short, long, value_name = "FILE", conflicts_with = "no_config")]
     pub config: Option<PathBuf>,

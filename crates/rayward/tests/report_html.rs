@@ -679,11 +679,23 @@ async fn page_filtered(c: &Client, f: &Filter<'_>, model: &Model, table: &str) -
         .click()
         .await
         .unwrap();
+    /// The page re-renders its controls after a change (the pager's size select among
+    /// them), so an element found a moment ago may be replaced: find it again then.
+    fn stale(e: &fantoccini::error::CmdError) -> bool {
+        matches!(e, fantoccini::error::CmdError::Standard(w)
+            if w.error == fantoccini::error::ErrorStatus::StaleElementReference)
+    }
     async fn pick(c: &Client, id: &str, text: &str) {
-        let sel = c.find(Locator::Id(id)).await.unwrap();
-        sel.select_by_label(text)
-            .await
-            .unwrap_or_else(|e| panic!("{id}: no option {text:?}: {e}"));
+        for attempt in 0.. {
+            let sel = c.find(Locator::Id(id)).await.unwrap();
+            match sel.select_by_label(text).await {
+                Ok(_) => return,
+                Err(e) if stale(&e) && attempt < 10 => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await
+                }
+                Err(e) => panic!("{id}: no option {text:?}: {e}"),
+            }
+        }
     }
     if let Some(s) = f.severity {
         pick(c, "f-sev", s).await;
@@ -701,8 +713,16 @@ async fn page_filtered(c: &Client, f: &Filter<'_>, model: &Model, table: &str) -
     if let Some(col) = f.column {
         pick(c, "f-cluster", &Model::label(&model.rays[col])).await;
     }
-    let size = c.find(Locator::Id("size-active")).await.unwrap();
-    size.select_by_value("1000").await.unwrap();
+    for attempt in 0.. {
+        let size = c.find(Locator::Id("size-active")).await.unwrap();
+        match size.select_by_value("1000").await {
+            Ok(_) => break,
+            Err(e) if stale(&e) && attempt < 10 => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("page size: {e}"),
+        }
+    }
     if let Some(t) = f.text {
         let input = c.find(Locator::Id("f-text")).await.unwrap();
         input.send_keys(t).await.unwrap();
@@ -732,10 +752,21 @@ async fn page_filtered(c: &Client, f: &Filter<'_>, model: &Model, table: &str) -
             )))
             .await
             .unwrap();
-        if !next.is_enabled().await.unwrap() {
-            break;
+        let clicked = match next.is_enabled().await {
+            Ok(false) => break,
+            Ok(true) => next.click().await,
+            Err(e) => Err(e),
+        };
+        match clicked {
+            Ok(_) => {}
+            // Re-rendered between find and click: the rows read above are still the
+            // page's (a re-render does not change the page), so read them again.
+            Err(e) if stale(&e) => {
+                out.truncate(out.len() - rows.as_array().unwrap().len());
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("next page: {e}"),
         }
-        next.click().await.unwrap();
     }
     out
 }
