@@ -11,97 +11,20 @@ use crate::common;
 use common::ray::*;
 use common::*;
 use fantoccini::{Client, ClientBuilder, Locator};
+use rayward_testkit::browser::{chrome_options, ChromeDriver};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The longest wait for one page to show its data (the VM is a busy 2-core machine).
 const PAGE_WAIT: Duration = Duration::from_secs(60);
 
-fn chromedriver_path() -> PathBuf {
-    let p = std::env::var("RAYWARD_CHROMEDRIVER").unwrap_or_else(|_| {
-        panic!(
-            "RAYWARD_CHROMEDRIVER is not set: install Debian's chromium and chromium-driver \
-             and point it at /usr/bin/chromedriver (scripts/test.sh does both)"
-        )
-    });
-    let p = PathBuf::from(p);
-    assert!(
-        p.is_file(),
-        "RAYWARD_CHROMEDRIVER={} is not a file",
-        p.display()
-    );
-    p
-}
-
-/// chromedriver on a free loopback port; killed (with the browsers it started) on drop.
-struct ChromeDriver {
-    child: Child,
-    port: u16,
-}
-
-impl ChromeDriver {
-    fn start(bin: &Path, log: &Path) -> ChromeDriver {
-        use std::os::unix::process::CommandExt;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(bin)
-            .arg(format!("--port={port}"))
-            .arg("--allowed-ips=127.0.0.1")
-            .arg(format!("--log-path={}", log.display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("start chromedriver");
-        let d = ChromeDriver { child, port };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "chromedriver did not listen in 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        d
-    }
-}
-
-impl Drop for ChromeDriver {
-    fn drop(&mut self) {
-        // The whole process group: chromedriver and any Chromium it left behind.
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.child.id())])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
 async fn browser(driver: &ChromeDriver, profile: &Path) -> Client {
     let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless=new",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--window-size=1400,1000",
-                format!("--user-data-dir={}", profile.display()),
-            ]
-        }),
-    );
+    caps.insert("goog:chromeOptions".into(), chrome_options(profile));
     ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .connect(&driver.url())
         .await
         .expect("WebDriver session")
 }
@@ -182,7 +105,8 @@ async fn submit_job(token: &str, id: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Ray in netns-run; run by scripts/test.sh"]
 async fn ray_e2e_gateway_dashboard_in_a_browser() {
-    let chromedriver = chromedriver_path();
+    // Before Ray starts: a missing chromedriver fails at once.
+    rayward_testkit::browser::chromedriver_path();
     let home = tempfile::tempdir().unwrap();
     let token = random_token();
     let ray = start_ray(&token);
@@ -208,7 +132,7 @@ async fn ray_e2e_gateway_dashboard_in_a_browser() {
     let gw = start_gateway(&cfg).await;
     let base = format!("http://{}", gw.addr);
 
-    let driver = ChromeDriver::start(&chromedriver, &home.path().join("chromedriver.log"));
+    let driver = ChromeDriver::start(&home.path().join("chromedriver.log"));
     let profile = home.path().join("chromium-profile");
     std::fs::create_dir_all(&profile).unwrap();
     let c = browser(&driver, &profile).await;

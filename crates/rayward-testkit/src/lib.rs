@@ -6,6 +6,7 @@
 //! test failure with a message saying what to set, never a silent skip.
 
 pub mod apiserver;
+pub mod browser;
 pub mod cli;
 pub mod crd;
 pub mod process;

@@ -454,81 +454,21 @@ mod browser {
     use fantoccini::{Client, ClientBuilder};
     use serde_json::{json, Value};
     use std::path::{Path, PathBuf};
-    use std::process::{Child, Command, Stdio};
     use std::time::{Duration, Instant};
 
-    /// chromedriver on a free loopback port; killed with the browsers it started on drop.
-    pub struct Driver {
-        child: Child,
-        pub port: u16,
-    }
-
-    impl Driver {
-        pub fn start(log: &Path) -> Driver {
-            use std::os::unix::process::CommandExt;
-            let bin = std::env::var("RAYWARD_CHROMEDRIVER").unwrap_or_else(|_| {
-                panic!(
-                    "RAYWARD_CHROMEDRIVER is not set: install Debian's chromium and \
-                     chromium-driver and point it at /usr/bin/chromedriver (scripts/test.sh does)"
-                )
-            });
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let child = Command::new(bin)
-                .arg(format!("--port={port}"))
-                .arg("--allowed-ips=127.0.0.1")
-                .arg(format!("--log-path={}", log.display()))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .process_group(0)
-                .spawn()
-                .expect("start chromedriver");
-            let d = Driver { child, port };
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-                assert!(
-                    Instant::now() < deadline,
-                    "chromedriver did not listen in 30 s"
-                );
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            d
-        }
-    }
-
-    impl Drop for Driver {
-        fn drop(&mut self) {
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", self.child.id())])
-                .stderr(Stdio::null())
-                .status();
-            let _ = self.child.wait();
-        }
-    }
+    pub use rayward_testkit::browser::ChromeDriver as Driver;
 
     /// A fresh headless Chromium with its own profile; the browser's console is kept.
     pub async fn open(driver: &Driver, profile: &Path) -> Client {
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
-            json!({
-                "binary": "/usr/bin/chromium",
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--disable-background-networking", "--disable-component-update",
-                    "--disable-sync", "--no-first-run", "--window-size=1400,1000",
-                    format!("--user-data-dir={}", profile.display()),
-                ]
-            }),
+            rayward_testkit::browser::chrome_options(profile),
         );
         caps.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
         ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{}", driver.port))
+            .connect(&driver.url())
             .await
             .expect("WebDriver session")
     }

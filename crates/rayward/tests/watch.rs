@@ -71,33 +71,7 @@ fn kube_e2e_watch_reports_and_clears_findings_as_objects_change() {
         install_ray_crds(&client).await;
         ensure_namespace(&client, "w1").await;
     });
-    let mut child = cli::command(env!("CARGO_BIN_EXE_rayward"));
-    child
-        .args([
-            "watch",
-            "--no-config",
-            "-n",
-            "w1",
-            "--listen",
-            "127.0.0.1:0",
-            "--settle-ms",
-            "100",
-            "--kubeconfig",
-        ])
-        .arg(&kc)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null());
-    let mut child = Killed(child.spawn().unwrap());
-    let mut line = String::new();
-    BufReader::new(child.0.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .unwrap_or_else(|| panic!("no metrics address in: {line}"))
-        .to_string();
+    let (_child, addr) = start_watch(&kc, &["-n", "w1"]);
     assert_eq!(get(&addr, "/healthz").0, 200);
     until(Duration::from_secs(20), || get(&addr, "/readyz").0 == 200).expect("ready");
 

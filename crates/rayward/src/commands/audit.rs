@@ -1,16 +1,16 @@
 //! `rayward audit`: arguments → [`Engine::run_inputs`] → report, and the exit code.
 
-use crate::cli::{AuditArgs, ColorChoice, OutputFormat};
+use crate::cli::AuditArgs;
+use crate::commands::output;
 use crate::config::Config;
-use crate::exit;
 use anyhow::{Context, Result};
 use rayward_live::{Cluster, ListOptions};
 use rayward_manifest::terminal::escape;
 use rayward_manifest::{load_bytes, Inputs, Limits};
-use rayward_report::{write, Format, InputError, Links, Report, Style};
+use rayward_report::{Format, InputError, Links, Report, Style};
 use rayward_rules::Engine;
 use rayward_rules::{ray_service_accounts, Checked, Run};
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::time::Duration;
 
 /// `--cluster`: the cluster's objects through the same engine. A kind that could not be
@@ -152,23 +152,8 @@ pub fn run(args: AuditArgs) -> Result<u8> {
     report.ray_objects = run.ray_objects;
     report.related = run.related;
     report.rules = engine.rules().map(|r| r.meta()).collect();
-    let color = match args.color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            args.output.is_none()
-                && std::io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none()
-        }
-    };
-    let format = match args.format {
-        OutputFormat::Text => Format::Text,
-        OutputFormat::Json => Format::Json,
-        OutputFormat::Sarif => Format::Sarif,
-        OutputFormat::Junit => Format::Junit,
-        OutputFormat::Markdown => Format::Markdown,
-        OutputFormat::Html => Format::Html,
-    };
+    let color = output::color(args.color, args.output.as_deref());
+    let format = Format::from(args.format);
     if format == Format::Html {
         // Links from the page to the files: relative to where the page is written.
         if let Ok(cwd) = std::env::current_dir() {
@@ -183,30 +168,6 @@ pub fn run(args: AuditArgs) -> Result<u8> {
         color,
         show_suppressed: args.show_suppressed,
     };
-    match &args.output {
-        Some(p) => {
-            let f = std::fs::File::create(p)
-                .with_context(|| format!("cannot write {}", p.display()))?;
-            let mut w = std::io::BufWriter::new(f);
-            write(&report, format, style, &mut w)
-                .and_then(|_| w.flush())
-                .with_context(|| format!("cannot write {}", p.display()))?;
-        }
-        None => {
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            // A closed pipe (`| head`) is not an error worth a panic.
-            let _ = write(&report, format, style, &mut out).and_then(|_| out.flush());
-        }
-    }
-    if format != Format::Text && !report.errors.is_empty() {
-        for e in &report.errors {
-            let (file, message) = (escape(&e.file), escape(&e.message));
-            eprintln!("rayward: error: {file}:{}:{}: {message}", e.line, e.column);
-        }
-    }
-    if !report.errors.is_empty() {
-        return Ok(exit::ERROR);
-    }
-    let failing = fail_on.is_some_and(|t| report.active().any(|f| f.severity >= t));
-    Ok(if failing { exit::FINDINGS } else { exit::OK })
+    output::emit(&report, format, style, args.output.as_deref())?;
+    Ok(output::finish(&report, format, fail_on, true))
 }

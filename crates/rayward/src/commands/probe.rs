@@ -1,14 +1,13 @@
 //! `rayward probe`: targets (given or discovered) → rayward_probe::probe → audit's report.
 
-use crate::cli::{ColorChoice, OutputFormat, ProbeArgs};
-use crate::exit;
+use crate::cli::ProbeArgs;
+use crate::commands::output;
 use anyhow::{bail, Context, Result};
 use rayward_live::{Cluster, ListOptions};
 use rayward_manifest::terminal::escape;
 use rayward_probe::{Options, Target};
-use rayward_report::{write, Format, InputError, Report, Style};
+use rayward_report::{Format, InputError, Report, Style};
 use rayward_rules::{ObjectRef, Severity};
-use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 /// The Ray heads of the cluster as targets, and what could not be listed.
@@ -115,53 +114,11 @@ pub fn run(args: ProbeArgs) -> Result<u8> {
     }));
     // Files: the targets; objects: the ports that answered.
     let report = Report::new(outcome.findings, errors, targets.len(), outcome.answered);
-    let format = match args.format {
-        OutputFormat::Text => Format::Text,
-        OutputFormat::Json => Format::Json,
-        OutputFormat::Sarif => Format::Sarif,
-        OutputFormat::Junit => Format::Junit,
-        OutputFormat::Markdown => Format::Markdown,
-        OutputFormat::Html => Format::Html,
-    };
-    let color = match args.color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            args.output.is_none()
-                && std::io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none()
-        }
-    };
+    let format = Format::from(args.format);
     let style = Style {
-        color,
+        color: output::color(args.color, args.output.as_deref()),
         show_suppressed: false,
     };
-    match &args.output {
-        Some(p) => {
-            let f = std::fs::File::create(p)
-                .with_context(|| format!("cannot write {}", p.display()))?;
-            let mut w = std::io::BufWriter::new(f);
-            write(&report, format, style, &mut w)
-                .and_then(|_| w.flush())
-                .with_context(|| format!("cannot write {}", p.display()))?;
-        }
-        None => {
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            let _ = write(&report, format, style, &mut out).and_then(|_| out.flush());
-        }
-    }
-    if format != Format::Text {
-        for e in &report.errors {
-            eprintln!(
-                "rayward: error: {}: {}",
-                escape(&e.file),
-                escape(&e.message)
-            );
-        }
-    }
-    if !report.errors.is_empty() {
-        return Ok(exit::ERROR);
-    }
-    let failing = fail_on.is_some_and(|t| report.active().any(|f| f.severity >= t));
-    Ok(if failing { exit::FINDINGS } else { exit::OK })
+    output::emit(&report, format, style, args.output.as_deref())?;
+    Ok(output::finish(&report, format, fail_on, false))
 }
