@@ -128,17 +128,28 @@ impl KubeApiserver {
             .filter(|a| !a.is_empty())
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect();
+        // SIGTERM first (a graceful stop waits for in-flight requests, and a watch is one);
+        // after 10 s SIGKILL, as a crashed control plane would go.
+        let gone = || {
+            // A zombie (the script's child, reaped by nobody) still has /proc/PID: gone
+            // when it no longer runs.
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            stat.is_empty() || stat.split_whitespace().nth(2) == Some("Z")
+        };
         // SAFETY: kill(2) with a pid this guard started.
         unsafe { libc::kill(pid, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            // A zombie (the script's child, reaped by nobody) still has /proc/PID: done
-            // when it no longer runs.
-            let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            if state.split_whitespace().nth(2) == Some("Z") {
-                break;
+        let start = Instant::now();
+        let mut killed = false;
+        while !gone() {
+            if !killed && start.elapsed() > Duration::from_secs(10) {
+                // SAFETY: as above.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                killed = true;
             }
-            assert!(Instant::now() < deadline, "the API server did not stop");
+            assert!(
+                start.elapsed() < Duration::from_secs(40),
+                "the API server did not stop"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         std::thread::sleep(down_for);
