@@ -15,8 +15,10 @@
 #   4. the CI integrations (scripts/integrations-check.sh: PyPI pre-commit and
 #      check-jsonschema in .cache/pytools)
 # RAYWARD_SKIP_E2E=1 runs stage 1 only (for quick local runs; CI never sets it).
-# RAYWARD_STATIC_CHECK=1 also builds the static binary of the container image and checks it
-# (scripts/static-build.sh; a full release build, many minutes on 2 cores, hence opt-in).
+# RAYWARD_STATIC_CHECK=1 also builds the static binary of the container image and the image
+# itself, and checks both (scripts/static-build.sh, then scripts/image-build.sh with umoci
+# and skopeo: one layer, user 1000, run in an empty chroot as uid 1000; a full release
+# build, many minutes on 2 cores, hence opt-in).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -85,8 +87,8 @@ echo "== integrations: action.yml, GitLab example, pre-commit hook (schemas, try
 bash scripts/integrations-check.sh
 
 if [ "${RAYWARD_STATIC_CHECK:-0}" = 1 ]; then
-  echo "== static binary for the container image"
-  bash scripts/static-build.sh
+  echo "== static binary and the container image (umoci, skopeo, chroot as uid 1000)"
+  bash scripts/image-build.sh
 fi
 
 du -sh target 2>/dev/null | awk '{ print "== target dir: " $1 }'
