@@ -5,7 +5,7 @@ mod commands;
 mod config;
 mod exit;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 /// mimalloc: a large audit allocates millions of small nodes and frees each file's full
 /// trees after checking; glibc's allocator fragments under that pattern.
@@ -64,9 +64,23 @@ mod allocator {
     }
 }
 
+/// Installed as `kubectl-rayward` on the PATH, the binary is a kubectl plugin: `kubectl
+/// rayward audit --cluster -A` runs it with the arguments after `rayward`. Its usage and
+/// errors then name the command as the user typed it.
+fn plugin_name() -> Option<&'static str> {
+    let argv0 = std::env::args_os().next()?;
+    let base = std::path::Path::new(&argv0).file_name()?.to_str()?;
+    (base == "kubectl-rayward").then_some("kubectl rayward")
+}
+
 fn main() -> ExitCode {
     allocator::configure();
-    let cli = cli::Cli::parse();
+    let mut command = cli::Cli::command();
+    if let Some(name) = plugin_name() {
+        command = command.name(name).bin_name(name).display_name(name);
+    }
+    let matches = command.get_matches();
+    let cli = cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let code = match cli.command {
         cli::Command::Audit(args) => commands::audit::run(args),
         cli::Command::Rules(args) => commands::rules::list(args),
