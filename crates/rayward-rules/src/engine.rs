@@ -82,6 +82,12 @@ impl Engine {
         self.rules.iter().map(|(r, _)| *r)
     }
 
+    /// The rules that run, each with the severity it reports at (the config may change
+    /// a rule's default).
+    pub fn rule_severities(&self) -> impl Iterator<Item = (&'static dyn Rule, Severity)> + '_ {
+        self.rules.iter().map(|(r, s)| (*r, *s))
+    }
+
     /// Runs every rule over a set of objects in memory (the webhook's review, a test):
     /// per-object rules on the objects as given, whole-run rules on their slim copies.
     /// Findings come sorted; suppressed ones are kept, marked with their reason.

@@ -15,9 +15,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 /// One object (by the name it has in findings, `k8s://context/ns/Kind/name`) and one
-/// rule: what one Event stands for.
+/// rule: what one Event stands for. Ordered most severe first, so that when the rate
+/// limit holds Events back, the critical ones go out first.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Active {
+    pub severity: std::cmp::Reverse<rayward_rules::Severity>,
     pub object: Arc<str>,
     pub rule: &'static str,
 }
@@ -311,10 +313,31 @@ mod tests {
     use super::*;
 
     fn finding(name: &str) -> Active {
+        finding_at(name, rayward_rules::Severity::High)
+    }
+
+    fn finding_at(name: &str, severity: rayward_rules::Severity) -> Active {
         Active {
+            severity: std::cmp::Reverse(severity),
             object: format!("k8s://ctx/ns/RayCluster/{name}").into(),
             rule: "RW101",
         }
+    }
+
+    #[test]
+    fn held_back_by_the_rate_limit_the_most_severe_go_first() {
+        use rayward_rules::Severity::{Critical, Medium};
+        let t0 = Instant::now();
+        let mut gate = EventGate::new(Duration::from_secs(60), 1.0, 1, t0);
+        let active: BTreeSet<Active> = [
+            finding_at("a", Medium),
+            finding_at("b", Medium),
+            finding_at("z", Critical),
+        ]
+        .into();
+        let first = gate.pass(&active, t0);
+        assert_eq!(first[0], (finding_at("z", Critical), Decision::Create));
+        assert!(first[1..].iter().all(|(_, d)| *d == Decision::Later));
     }
 
     #[test]

@@ -209,7 +209,11 @@ impl Watch {
         mut leader: tokio::sync::watch::Receiver<bool>,
     ) {
         let writer = Writer::new(cluster.client(), opts.identity.clone());
-        let rules: Vec<&'static str> = self.engine.rules().map(|r| r.meta().id).collect();
+        let rules: Vec<(&'static str, Severity)> = self
+            .engine
+            .rule_severities()
+            .map(|(r, s)| (r.meta().id, s))
+            .collect();
         let mut gate = EventGate::new(opts.repeat, opts.per_second, opts.burst, Instant::now());
         let mut primed = false;
         let mut seen_generation = u64::MAX;
@@ -236,7 +240,9 @@ impl Watch {
                         );
                         let st = self.state();
                         for (t, reason, last) in list {
-                            let Some(rule) = rules.iter().find(|r| **r == reason) else {
+                            let Some(&(rule, severity)) =
+                                rules.iter().find(|(id, _)| *id == reason)
+                            else {
                                 continue;
                             };
                             let object = rayward_live::object_name(
@@ -256,6 +262,7 @@ impl Watch {
                             let at = Instant::now().checked_sub(ago).unwrap_or_else(Instant::now);
                             gate.already_announced(
                                 Active {
+                                    severity: std::cmp::Reverse(severity),
                                     object: object.into(),
                                     rule,
                                 },

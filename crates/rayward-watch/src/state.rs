@@ -125,6 +125,7 @@ impl State {
             *counts.entry(key).or_default() += 1;
             if event_floor.is_some_and(|floor| f.severity >= floor) {
                 active.insert(Active {
+                    severity: std::cmp::Reverse(f.severity),
                     object: f.file.clone(),
                     rule: f.rule_id,
                 });
