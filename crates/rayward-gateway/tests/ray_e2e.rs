@@ -137,14 +137,14 @@ async fn ray_e2e_gateway_in_front_of_real_ray() {
         .iter()
         .find(|r| r["method"] == "POST" && r["path"] == "/api/jobs/" && r["status"] == 200)
         .unwrap_or_else(|| panic!("no submission in {audit:?}"));
-    assert_eq!(submit["user"], "alice");
+    assert_eq!(submit["user"], "htpasswd:alice");
     assert_eq!(submit["role"], "submitter");
     assert_eq!(submit["entrypoint"], "python script.py");
     assert_eq!(submit["submission_id"], "rayward-e2e-1");
     assert!(
         audit
             .iter()
-            .any(|r| r["user"] == "vic" && r["status"] == 403),
+            .any(|r| r["user"] == "htpasswd:vic" && r["status"] == 403),
         "viewer's refusal audited: {audit:?}"
     );
     let text = std::fs::read_to_string(home.path().join("audit.jsonl")).unwrap();
@@ -287,15 +287,23 @@ fn bypass_suite(
         ("test dump as admin", get("/test/dump", Some(ada), ""), 403),
         ("Ray login route", post("/api/authenticate", Some(alice), ""), 403),
         // Framing.
-        // hyper resolves Transfer-Encoding + Content-Length as RFC 9112 §6.3 says
-        // (chunked wins, Content-Length dropped, connection closed after the response),
-        // so the request is unambiguous by the time the gateway sees it: a viewer's is
-        // refused, and no second request hidden behind either framing is ever parsed.
-        ("TE and CL together", format!("POST /api/jobs/ HTTP/1.1\r\nHost: gw\r\nAuthorization: {vic}\r\nContent-Length: {}\r\nTransfer-Encoding: chunked\r\n\r\n{chunked_job}", job.len()).into_bytes(), 403),
-        ("TE and CL smuggling a second request", {
+        // Ambiguous framing is refused on the raw bytes, before hyper would resolve it
+        // (it drops Content-Length beside Transfer-Encoding): 400, as Ray itself answers,
+        // and no request hidden behind either framing is ever parsed.
+        ("TE and CL together", format!("POST /api/jobs/ HTTP/1.1\r\nHost: gw\r\nAuthorization: {vic}\r\nContent-Length: {}\r\nTransfer-Encoding: chunked\r\n\r\n{chunked_job}", job.len()).into_bytes(), 400),
+        ("CL.TE smuggling a second request", {
             let hidden = format!("POST /api/jobs/ HTTP/1.1\r\nHost: gw\r\nAuthorization: {alice}\r\nContent-Length: {}\r\n\r\n{job}", job.len());
-            format!("GET /api/version HTTP/1.1\r\nHost: gw\r\nAuthorization: {vic}\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{hidden}").into_bytes()
-        }, 200),
+            format!("GET /api/version HTTP/1.1\r\nHost: gw\r\nAuthorization: {vic}\r\nContent-Length: {}\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{hidden}", 5 + hidden.len()).into_bytes()
+        }, 400),
+        ("TE.CL smuggling a second request", {
+            let hidden = format!("POST /api/jobs/ HTTP/1.1\r\nHost: gw\r\nAuthorization: {alice}\r\nContent-Length: {}\r\n\r\n{job}", job.len());
+            format!("GET /api/version HTTP/1.1\r\nHost: gw\r\nAuthorization: {vic}\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n{:x}\r\n{hidden}\r\n0\r\n\r\n", hidden.len()).into_bytes()
+        }, 400),
+        ("duplicate equal Content-Length", format!("POST /api/jobs/ HTTP/1.1\r\nHost: gw\r\nAuthorization: {alice}\r\nContent-Length: {n}\r\nContent-Length: {n}\r\nConnection: close\r\n\r\n{job}", n = job.len()).into_bytes(), 400),
+        ("signed Content-Length", format!("POST /api/jobs/ HTTP/1.1\r\nHost: gw\r\nAuthorization: {alice}\r\nContent-Length: +{}\r\nConnection: close\r\n\r\n{job}", job.len()).into_bytes(), 400),
+        ("obs-fold hiding Transfer-Encoding", format!("POST /api/jobs/ HTTP/1.1\r\nHost: gw\r\nAuthorization: {alice}\r\nX-A: 1\r\n Transfer-Encoding: chunked\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{job}", job.len()).into_bytes(), 400),
+        ("bare LF line ends", format!("POST /api/jobs/ HTTP/1.1\nHost: gw\nAuthorization: {alice}\nContent-Length: {}\nConnection: close\n\n{job}", job.len()).into_bytes(), 400),
+        ("Transfer-Encoding on HTTP/1.0", format!("POST /api/jobs/ HTTP/1.0\r\nHost: gw\r\nAuthorization: {alice}\r\nTransfer-Encoding: chunked\r\n\r\n{chunked_job}").into_bytes(), 400),
         ("CL smuggling a second request", {
             let hidden = format!("POST /api/jobs/ HTTP/1.1\r\nHost: gw\r\nAuthorization: {alice}\r\nContent-Length: {}\r\n\r\n{job}", job.len());
             format!("GET /api/version HTTP/1.1\r\nHost: gw\r\nAuthorization: {vic}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{hidden}", hidden.len()).into_bytes()

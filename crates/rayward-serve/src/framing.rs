@@ -47,7 +47,10 @@ pub struct Refused {
 
 /// Called once for every refused head (audit log, metrics) with the peer's address.
 #[derive(Clone)]
-pub struct RefusalHook(pub Arc<dyn Fn(SocketAddr, &Refused) + Send + Sync>);
+pub struct RefusalHook(pub Arc<RefusalFn>);
+
+/// What a [`RefusalHook`] calls.
+pub type RefusalFn = dyn Fn(SocketAddr, &Refused) + Send + Sync;
 
 impl std::fmt::Debug for RefusalHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -493,7 +496,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Framed<S> {
                 Poll::Ready(Ok(n)) => *written += n,
             }
         }
-        if let Poll::Pending = Pin::new(&mut this.inner).poll_flush(cx) {
+        if Pin::new(&mut this.inner).poll_flush(cx).is_pending() {
             return Poll::Pending;
         }
         Pin::new(&mut this.inner).poll_shutdown(cx)

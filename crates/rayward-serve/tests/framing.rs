@@ -12,10 +12,12 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+/// A request the service saw: method, path, body.
+type Seen = (String, String, Vec<u8>);
+
 struct Env {
     addr: std::net::SocketAddr,
-    /// Every request the service saw: method, path, body.
-    seen: Arc<Mutex<Vec<(String, String, Vec<u8>)>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
     refused: Arc<Mutex<Vec<Refused>>>,
     _server: tokio::task::JoinHandle<()>,
 }
