@@ -52,10 +52,15 @@ async fn grant(client: &Client, name: &str, sa: &str, cluster: &str, verbs: &[&s
     .await;
 }
 
+/// A token of ServiceAccount `sa` for `audience` ("": the API server's own).
 async fn token(client: &Client, sa: &str, audience: &str) -> String {
     let req: TokenRequest = TokenRequest {
         spec: TokenRequestSpec {
-            audiences: vec![audience.to_string()],
+            audiences: if audience.is_empty() {
+                Vec::new()
+            } else {
+                vec![audience.to_string()]
+            },
             expiration_seconds: Some(3600),
             ..TokenRequestSpec::default()
         },
@@ -70,16 +75,17 @@ async fn token(client: &Client, sa: &str, audience: &str) -> String {
         .token
 }
 
-/// The admin's kubeconfig, trusting the test server's self-signed certificate (it carries
-/// CA:TRUE, which rustls refuses as a server certificate; see rayward_testkit::apiserver).
-fn gateway_kubeconfig(k: &KubeApiserver, dir: &std::path::Path) -> std::path::PathBuf {
+/// A kubeconfig with the gateway's own ServiceAccount token, trusting the test server's
+/// self-signed certificate (it carries CA:TRUE, which rustls refuses as a server
+/// certificate; see rayward_testkit::apiserver).
+fn gateway_kubeconfig(k: &KubeApiserver, dir: &std::path::Path, token: &str) -> std::path::PathBuf {
     let p = dir.join("gateway-kubeconfig");
     std::fs::write(
         &p,
         format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster:\n    server: {}\n    insecure-skip-tls-verify: true\nusers:\n- name: gw\n  user:\n    token: {}\ncontexts:\n- name: t\n  context: {{cluster: t, user: gw}}\ncurrent-context: t\n",
             k.url(),
-            k.admin_token()
+            token
         ),
     )
     .unwrap();
@@ -109,8 +115,19 @@ async fn kube_e2e_service_account_tokens_and_rbac_verbs_on_the_raycluster() {
     let client = k.client().await;
     ensure_namespace(&client, NS).await;
     let sas = Api::<ServiceAccount>::namespaced(client.clone(), NS);
-    for sa in ["writer", "reader", "late", "unseen"] {
+    for sa in ["writer", "reader", "late", "unseen", "ci", "rayward-gateway"] {
         create(&sas, json!({"metadata": {"name": sa}})).await;
+    }
+    // The RBAC examples of docs/gateway/rbac.yaml, stored as they are: the gateway runs as
+    // the ServiceAccount they bind to system:auth-delegator (no more than that), and their
+    // Role lets the ServiceAccount ci submit to cluster-a.
+    let docs = rayward_testkit::cli::repo_root().join("docs/gateway/rbac.yaml");
+    let store = rayward_testkit::apiserver::DryRun::new(client.clone()).await;
+    for m in rayward_testkit::yaml::load_manifests(&docs).unwrap() {
+        store
+            .store(NS, &m.value)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", m.id()));
     }
     // writer: ray:write (and read) on cluster-a only; reader: ray:read on both clusters.
     grant(
@@ -133,7 +150,9 @@ async fn kube_e2e_service_account_tokens_and_rbac_verbs_on_the_raycluster() {
     let dir = tempfile::tempdir().unwrap();
     let tok = dir.path().join("ray_token");
     std::fs::write(&tok, "cluster-token").unwrap();
-    let kc = gateway_kubeconfig(&k, dir.path());
+    let gateway_sa = token(&client, "rayward-gateway", "").await;
+    let kc = gateway_kubeconfig(&k, dir.path(), &gateway_sa);
+    let ci = token(&client, "ci", AUDIENCE).await;
     let up = upstream().await;
     let gateway_for = |cluster: &str, decision_secs: u64| {
         config(
@@ -171,17 +190,24 @@ async fn kube_e2e_service_account_tokens_and_rbac_verbs_on_the_raycluster() {
         status(a.addr, "GET", "/api/jobs/", "not-a-token").await,
         401
     );
-    let forged = format!("{}x", &writer[..writer.len() - 1]);
+    // A signature byte changed (not the last character: its low bits are padding that
+    // base64 decoders ignore, so changing it may leave the signature as it was).
+    let i = writer.len() - 10;
+    let flipped = if &writer[i..=i] == "A" { "B" } else { "A" };
+    let forged = format!("{}{flipped}{}", &writer[..i], &writer[i + 1..]);
     assert_eq!(status(a.addr, "GET", "/api/jobs/", &forged).await, 401);
+    // The docs' example: ci submits to cluster-a.
+    assert_eq!(status(a.addr, "POST", "/api/jobs/", &ci).await, 200);
+    assert_eq!(status(b.addr, "POST", "/api/jobs/", &ci).await, 403);
     // The gateway's own users coexist.
     let r = raw(a.addr, &get("/api/jobs/", Some(&basic("vic", VIC_PW)), "")).await;
     assert_eq!(r.status, 200);
-    assert_eq!(hits(), 4, "only the allowed requests reached the upstream");
+    assert_eq!(hits(), 5, "only the allowed requests reached the upstream");
 
     // Cluster B: the writer's Role names cluster-a only.
     assert_eq!(status(b.addr, "GET", "/api/jobs/", &writer).await, 403);
     assert_eq!(status(b.addr, "GET", "/api/jobs/", &reader).await, 200);
-    assert_eq!(hits(), 5);
+    assert_eq!(hits(), 6);
 
     // Audit: namespaced principals, the RBAC verb as the role.
     std::thread::sleep(Duration::from_millis(300));
