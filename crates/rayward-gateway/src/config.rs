@@ -70,6 +70,9 @@ pub struct Config {
     /// Kubernetes identities: TokenReview and SubjectAccessReview on the RayCluster.
     #[serde(default)]
     pub kubernetes: Option<crate::k8s::KubernetesConfig>,
+    /// Job ownership: who may stop or delete which job.
+    #[serde(default)]
+    pub jobs: crate::jobs::JobsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

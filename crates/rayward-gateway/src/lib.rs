@@ -26,6 +26,7 @@ pub use rayward_auth as authn;
 pub mod authz;
 pub mod config;
 pub mod idle;
+pub mod jobs;
 pub mod k8s;
 pub mod metrics;
 pub mod net;

@@ -61,6 +61,8 @@ pub struct Gateway {
     pub(crate) tls: bool,
     /// Kubernetes identities (`[kubernetes]`).
     pub(crate) kube: Option<Arc<KubeAuth>>,
+    /// Who may stop or delete which job; stamp the submitter's groups too.
+    pub(crate) jobs: crate::jobs::JobsConfig,
 }
 
 /// The `class` label of the gateway's own endpoints (`/healthz`, `/metrics`, login,
@@ -106,6 +108,10 @@ struct Ctx {
     role: Option<String>,
     entrypoint: Option<String>,
     submission_id: Option<String>,
+    /// The submitter of the job a stop or delete names.
+    owner: Option<String>,
+    /// The principal's groups (Kubernetes), for the job stamp.
+    groups: Vec<String>,
 }
 
 impl Gateway {
@@ -169,6 +175,7 @@ impl Gateway {
             },
             tls: cfg.tls.is_some(),
             kube: None,
+            jobs: cfg.jobs.clone(),
         })
     }
 
@@ -202,6 +209,7 @@ impl Gateway {
             reason: Some(r.reason.to_string()),
             entrypoint: None,
             submission_id: None,
+            owner: None,
         });
     }
 
@@ -245,6 +253,8 @@ impl Gateway {
             role: None,
             entrypoint: None,
             submission_id: None,
+            owner: None,
+            groups: Vec::new(),
         };
         let result = self.pipeline(req, peer, &mut ctx).await;
         let (resp, outcome, reason) = match result {
@@ -306,6 +316,7 @@ impl Gateway {
                 reason,
                 entrypoint: ctx.entrypoint,
                 submission_id: ctx.submission_id,
+                owner: ctx.owner,
             });
         }
         resp
@@ -491,8 +502,97 @@ impl Gateway {
         } else {
             self.decide_roles(&id, route.class)?;
         }
+        ctx.groups = id.groups.clone();
         self.rate_and_forward(req, id, route, path, query, wants_upgrade, ctx)
             .await
+    }
+
+    /// Whether `id` may use admin routes (so may stop or delete anyone's job).
+    async fn is_admin(&self, id: &authn::Identity) -> Result<bool, Refusal> {
+        if let (authn::Source::Kubernetes, Some(k)) = (id.source, &self.kube) {
+            return k.authorize(id, Class::Admin).await.map_err(|_| {
+                refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "Kubernetes API server unavailable: new authorization decisions are refused",
+                )
+            });
+        }
+        Ok(matches!(
+            self.authz.decide_identity(id, Class::Admin),
+            Decision::Allow { .. }
+        ))
+    }
+
+    /// Stop and delete: asks Ray who submitted the job (for the audit log) and, under
+    /// `own-jobs`, refuses a non-admin whose principal is not the job's stamp. Under
+    /// `own-jobs` a job Ray cannot describe is refused too (fail closed).
+    async fn check_owner(
+        &self,
+        id: &authn::Identity,
+        job: &str,
+        ctx: &mut Ctx,
+    ) -> Result<(), Refusal> {
+        let own_jobs = self.jobs.policy == crate::jobs::Policy::OwnJobs;
+        let info = self.job_info(job).await;
+        ctx.owner = info
+            .as_ref()
+            .ok()
+            .and_then(|b| b.as_deref())
+            .and_then(crate::jobs::owner_of);
+        if !own_jobs {
+            return Ok(());
+        }
+        match info {
+            Err(r) => return Err(r),
+            Ok(None) => {
+                return Err(refuse(
+                    StatusCode::NOT_FOUND,
+                    "rejected",
+                    format!("no job {job}"),
+                ))
+            }
+            Ok(Some(_)) => {}
+        }
+        if ctx.owner.as_deref() == Some(id.user.as_str()) || self.is_admin(id).await? {
+            return Ok(());
+        }
+        Err(refuse(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            match &ctx.owner {
+                Some(o) => format!("job {job} was submitted by {o}: own-jobs lets only its submitter or an admin stop or delete it"),
+                None => format!("job {job} names no submitter ({}): only admins may stop or delete it", crate::jobs::SUBMITTED_BY),
+            },
+        ))
+    }
+
+    /// Ray's description of a job (`GET /api/jobs/{id}` with the cluster token): Some(body),
+    /// None when Ray does not know the job, Err when Ray cannot be asked.
+    async fn job_info(&self, job: &str) -> Result<Option<Vec<u8>>, Refusal> {
+        let unreachable = || {
+            refuse(
+                StatusCode::BAD_GATEWAY,
+                "upstream_error",
+                "cannot ask Ray who submitted the job",
+            )
+        };
+        let mut req = Request::new(proxy::empty());
+        *req.method_mut() = Method::GET;
+        let resp = self
+            .upstream
+            .forward(req, &format!("/api/jobs/{job}"), false)
+            .await
+            .map_err(|_| unreachable())?;
+        match resp.status() {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND => return Ok(None),
+            _ => return Err(unreachable()),
+        }
+        collect_at_most(resp.into_body(), crate::jobs::MAX_JOB_INFO)
+            .await
+            .map(|b| Some(b.to_vec()))
+            .ok_or_else(unreachable)
     }
 
     /// Authorization by the roles of `[users]` and the credential (every source but
@@ -524,7 +624,7 @@ impl Gateway {
         wants_upgrade: bool,
         ctx: &mut Ctx,
     ) -> Result<Response<Body>, Refusal> {
-        let user = id.user;
+        let user = id.user.clone();
         // 5. Rate limit.
         if let Err(wait) = self.rate.check(&user, Instant::now()) {
             let mut r = refuse(
@@ -534,6 +634,12 @@ impl Gateway {
             );
             r.retry_after = Some(wait);
             return Err(r);
+        }
+
+        // Stop and delete: whose job is it (audit log; the own-jobs policy). After the
+        // rate limit: each costs a question to Ray.
+        if let Some(job) = crate::jobs::target(req.method(), &path) {
+            self.check_owner(&id, &job, ctx).await?;
         }
 
         // The dashboard UI asks Ray whether to prompt for Ray's token; behind the gateway
@@ -821,7 +927,8 @@ impl Gateway {
             }
         }
         let is_submit = req.method() == Method::POST && route.pattern == "/api/jobs/";
-        let (parts, body) = req.into_parts();
+        let (mut parts, body) = req.into_parts();
+        let mut stamped_len = None;
         let body: Body = if is_submit {
             // Buffered (≤ 1 MiB) so the audit log can name the entrypoint.
             let bytes = IdleBody::new(Limited::new(body, MAX_SUBMIT_BODY), self.body_idle)
@@ -848,10 +955,22 @@ impl Gateway {
             let (entrypoint, submission_id) = audit_log::job_fields(&bytes);
             ctx.entrypoint = entrypoint;
             ctx.submission_id = submission_id;
-            proxy::full(bytes)
+            // Who submitted: the principal, whatever the client wrote there.
+            let principal = ctx.user.clone().unwrap_or_default();
+            let groups = self.jobs.stamp_groups.then_some(ctx.groups.as_slice());
+            let stamped = crate::jobs::stamp(&bytes, &principal, groups)
+                .map_err(|e| refuse(StatusCode::BAD_REQUEST, "rejected", e.to_string()))?;
+            stamped_len = Some(stamped.len());
+            proxy::full(stamped)
         } else {
             IdleBody::new(Limited::new(body, self.max_body as usize), self.body_idle).boxed()
         };
+        if let Some(n) = stamped_len {
+            parts.headers.remove(header::TRANSFER_ENCODING);
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+        }
         let req = Request::from_parts(parts, body);
         let started = Instant::now();
         let resp = self

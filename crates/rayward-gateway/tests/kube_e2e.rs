@@ -115,7 +115,14 @@ async fn kube_e2e_service_account_tokens_and_rbac_verbs_on_the_raycluster() {
     let client = k.client().await;
     ensure_namespace(&client, NS).await;
     let sas = Api::<ServiceAccount>::namespaced(client.clone(), NS);
-    for sa in ["writer", "reader", "late", "unseen", "ci", "rayward-gateway"] {
+    for sa in [
+        "writer",
+        "reader",
+        "late",
+        "unseen",
+        "ci",
+        "rayward-gateway",
+    ] {
         create(&sas, json!({"metadata": {"name": sa}})).await;
     }
     // The RBAC examples of docs/gateway/rbac.yaml, stored as they are: the gateway runs as

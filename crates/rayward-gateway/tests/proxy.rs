@@ -332,7 +332,13 @@ async fn submission_is_forwarded_and_audited_with_entrypoint_and_id() {
     let r = raw(e.gw.addr, post.as_bytes()).await;
     assert_eq!(r.status, 200, "{r:?}");
     assert!(r.body_text().contains("raysubmit_XYZ"));
-    assert_eq!(e.seen()[0].body_len, body.len() as u64);
+    // Forwarded with the submitter stamped into its metadata, and a matching length.
+    let stamped = rayward_gateway::jobs::stamp(body.as_bytes(), "htpasswd:alice", None).unwrap();
+    assert_eq!(e.seen()[0].body_len, stamped.len() as u64);
+    assert_eq!(
+        e.seen()[0].all("content-length"),
+        [stamped.len().to_string()]
+    );
     tokio::time::sleep(Duration::from_millis(100)).await;
     let log = e.audit();
     assert_eq!(log.len(), 1, "{log:?}");

@@ -303,6 +303,10 @@ fn bypass_suite(
         ("signed Content-Length", format!("POST /api/jobs/ HTTP/1.1\r\nHost: gw\r\nAuthorization: {alice}\r\nContent-Length: +{}\r\nConnection: close\r\n\r\n{job}", job.len()).into_bytes(), 400),
         ("obs-fold hiding Transfer-Encoding", format!("POST /api/jobs/ HTTP/1.1\r\nHost: gw\r\nAuthorization: {alice}\r\nX-A: 1\r\n Transfer-Encoding: chunked\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{job}", job.len()).into_bytes(), 400),
         ("bare LF line ends", format!("POST /api/jobs/ HTTP/1.1\nHost: gw\nAuthorization: {alice}\nContent-Length: {}\nConnection: close\n\n{job}", job.len()).into_bytes(), 400),
+        ("job metadata that cannot be stamped", {
+            let body = r#"{"entrypoint":"echo pwned","metadata":"rayward.io/submitted-by"}"#;
+            format!("POST /api/jobs/ HTTP/1.1\r\nHost: gw\r\nAuthorization: {alice}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).into_bytes()
+        }, 400),
         ("Transfer-Encoding on HTTP/1.0", format!("POST /api/jobs/ HTTP/1.0\r\nHost: gw\r\nAuthorization: {alice}\r\nTransfer-Encoding: chunked\r\n\r\n{chunked_job}").into_bytes(), 400),
         ("CL smuggling a second request", {
             let hidden = format!("POST /api/jobs/ HTTP/1.1\r\nHost: gw\r\nAuthorization: {alice}\r\nContent-Length: {}\r\n\r\n{job}", job.len());
@@ -318,4 +322,186 @@ fn bypass_suite(
         ("h2c upgrade", get("/api/version", v, "Upgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n"), 400),
         ("WebSocket to log tail as admin over POST", post("/api/jobs/rayward-e2e-1/logs/tail", Some(ada), ws), 400),
     ]
+}
+
+/// A job's status and metadata, read directly from Ray with the cluster token.
+async fn ray_job_info(token: &str, id: &str) -> serde_json::Value {
+    let r = raw(
+        RAY_DASHBOARD.parse().unwrap(),
+        &get(
+            &format!("/api/jobs/{id}"),
+            Some(&format!("Bearer {token}")),
+            "",
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "job {id}: {r:?}");
+    serde_json::from_slice(&r.body).unwrap()
+}
+
+/// Waits until Ray reports `id` in one of `states` (60 s at most).
+async fn wait_for_status(token: &str, id: &str, states: &[&str]) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = ray_job_info(token, id).await["status"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        if states.contains(&s.as_str()) {
+            return s;
+        }
+        assert!(std::time::Instant::now() < deadline, "job {id} stayed {s}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Job ownership with `ray job` itself: the submitter's principal is stamped into the
+/// job's metadata whatever the client sent (`ray job list` shows it), and under `own-jobs`
+/// another submitter can neither stop nor delete the job (Ray's job is untouched), nor
+/// anyone but an admin an unstamped one; an admin can. Refusals name the owner in the
+/// audit log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Ray in netns-run; run by scripts/test.sh"]
+async fn ray_e2e_job_ownership_under_own_jobs() {
+    let home = tempfile::tempdir().unwrap();
+    let token = random_token();
+    let ray = start_ray(&token);
+    wait_for_ray(&token, &ray).await;
+    let tok_file = home.path().join("cluster-token");
+    std::fs::write(&tok_file, &token).unwrap();
+    let cfg = config(
+        home.path(),
+        &format!("http://{RAY_DASHBOARD}"),
+        &tok_file,
+        "[limits]\nfailed_login_threshold = 1000\nrequests_per_second = 0\n[jobs]\npolicy = \"own-jobs\"\n",
+    );
+    let gw = start_gateway(&cfg).await;
+    let g = gw.addr;
+    let alice = basic("alice", ALICE_PW);
+    let ada = basic("ada", ADA_PW);
+    let vic = basic("vic", VIC_PW);
+    let ci = format!("Bearer {CI_TOKEN}"); // another submitter
+
+    // alice submits a long job claiming to be ada.
+    let (code, out, err) = ray_job(
+        &ray,
+        g,
+        Some(&alice),
+        &[
+            "submit",
+            "--no-wait",
+            "--submission-id",
+            "alice-job",
+            "--metadata-json",
+            r#"{"rayward.io/submitted-by": "htpasswd:ada", "team": "a"}"#,
+            "--",
+            "sleep",
+            "300",
+        ],
+    );
+    assert_eq!(code, 0, "submit: {out}\n{err}");
+    wait_for_status(&token, "alice-job", &["RUNNING"]).await;
+    let info = ray_job_info(&token, "alice-job").await;
+    assert_eq!(
+        info["metadata"]["rayward.io/submitted-by"], "htpasswd:alice",
+        "{info}"
+    );
+    assert_eq!(info["metadata"]["team"], "a", "other metadata kept: {info}");
+    // `ray job list` through the gateway shows who submitted it.
+    let (code, out, err) = ray_job(&ray, g, Some(&vic), &["list"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("'rayward.io/submitted-by': 'htpasswd:alice'"),
+        "{out}"
+    );
+
+    // Another submitter cannot stop or delete it; Ray's job keeps running.
+    let (code, out, err) = ray_job(&ray, g, Some(&ci), &["stop", "--no-wait", "alice-job"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        format!("{out}{err}").contains("was submitted by htpasswd:alice"),
+        "{out}\n{err}"
+    );
+    let del = format!(
+        "DELETE /api/jobs/alice-job HTTP/1.1\r\nHost: gw\r\nAuthorization: {ci}\r\nConnection: close\r\n\r\n"
+    );
+    assert_eq!(raw(g, del.as_bytes()).await.status, 403);
+    let stop_raw = format!(
+        "POST /api/jobs/alice-job/stop HTTP/1.1\r\nHost: gw\r\nAuthorization: {ci}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    assert_eq!(raw(g, stop_raw.as_bytes()).await.status, 403);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(ray_job_info(&token, "alice-job").await["status"], "RUNNING");
+
+    // A job without the stamp (submitted to Ray directly) is admin-only.
+    let unstamped = r#"{"entrypoint":"sleep 300","submission_id":"direct-job"}"#;
+    let r = raw(
+        RAY_DASHBOARD.parse().unwrap(),
+        format!(
+            "POST /api/jobs/ HTTP/1.1\r\nHost: ray\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{unstamped}",
+            unstamped.len()
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let (code, out, err) = ray_job(&ray, g, Some(&alice), &["stop", "--no-wait", "direct-job"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        format!("{out}{err}").contains("names no submitter"),
+        "{out}\n{err}"
+    );
+    // Unknown jobs: 404 from the gateway, nothing asked of Ray but the lookup.
+    let r = raw(
+        g,
+        format!("POST /api/jobs/no-such-job/stop HTTP/1.1\r\nHost: gw\r\nAuthorization: {alice}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 404, "{r:?}");
+
+    // An admin stops both.
+    for job in ["alice-job", "direct-job"] {
+        let (code, out, err) = ray_job(&ray, g, Some(&ada), &["stop", job]);
+        assert_eq!(code, 0, "admin stop {job}: {out}\n{err}");
+        assert_eq!(
+            wait_for_status(&token, job, &["STOPPED", "FAILED"]).await,
+            "STOPPED"
+        );
+    }
+
+    // The audit log names the owner on every stop and delete.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let audit: Vec<serde_json::Value> = std::fs::read_to_string(home.path().join("audit.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let on = |user: &str, method: &str, status: u64| {
+        audit
+            .iter()
+            .filter(|r| {
+                r["user"] == user
+                    && r["method"] == method
+                    && r["path"].as_str().unwrap_or("").contains("alice-job")
+                    && r["status"] == status
+            })
+            .count()
+    };
+    assert_eq!(on("token:ci", "POST", 403), 2, "{audit:?}");
+    assert_eq!(on("token:ci", "DELETE", 403), 1, "{audit:?}");
+    assert_eq!(on("htpasswd:ada", "POST", 200), 1, "{audit:?}");
+    assert!(audit
+        .iter()
+        .filter(|r| r["path"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("/api/jobs/alice-job"))
+        .all(|r| r["owner"] == "htpasswd:alice"));
+    let submit = audit
+        .iter()
+        .find(|r| r["method"] == "POST" && r["path"] == "/api/jobs/")
+        .unwrap();
+    assert_eq!(submit["submission_id"], "alice-job");
+    drop(gw);
+    drop(ray);
 }
