@@ -19,10 +19,10 @@ use serde_json::json;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-const NS: &str = "team-a";
-const AUDIENCE: &str = "rayward-gateway";
+pub(crate) const NS: &str = "team-a";
+pub(crate) const AUDIENCE: &str = "rayward-gateway";
 
-async fn create<K>(api: &Api<K>, obj: serde_json::Value)
+pub(crate) async fn create<K>(api: &Api<K>, obj: serde_json::Value)
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
 {
@@ -31,7 +31,7 @@ where
 }
 
 /// A Role granting `verbs` on RayCluster `cluster`, bound to ServiceAccount `sa`.
-async fn grant(client: &Client, name: &str, sa: &str, cluster: &str, verbs: &[&str]) {
+pub(crate) async fn grant(client: &Client, name: &str, sa: &str, cluster: &str, verbs: &[&str]) {
     create(
         &Api::<Role>::namespaced(client.clone(), NS),
         json!({
@@ -53,7 +53,7 @@ async fn grant(client: &Client, name: &str, sa: &str, cluster: &str, verbs: &[&s
 }
 
 /// A token of ServiceAccount `sa` for `audience` ("": the API server's own).
-async fn token(client: &Client, sa: &str, audience: &str) -> String {
+pub(crate) async fn token(client: &Client, sa: &str, audience: &str) -> String {
     let req: TokenRequest = TokenRequest {
         spec: TokenRequestSpec {
             audiences: if audience.is_empty() {
@@ -78,7 +78,11 @@ async fn token(client: &Client, sa: &str, audience: &str) -> String {
 /// A kubeconfig with the gateway's own ServiceAccount token, trusting the test server's
 /// self-signed certificate (it carries CA:TRUE, which rustls refuses as a server
 /// certificate; see rayward_testkit::apiserver).
-fn gateway_kubeconfig(k: &KubeApiserver, dir: &std::path::Path, token: &str) -> std::path::PathBuf {
+pub(crate) fn gateway_kubeconfig(
+    k: &KubeApiserver,
+    dir: &std::path::Path,
+    token: &str,
+) -> std::path::PathBuf {
     let p = dir.join("gateway-kubeconfig");
     std::fs::write(
         &p,

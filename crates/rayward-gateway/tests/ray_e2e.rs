@@ -505,3 +505,138 @@ async fn ray_e2e_job_ownership_under_own_jobs() {
     drop(gw);
     drop(ray);
 }
+
+/// Kubernetes identities with both real components, inside netns-run (helpers from
+/// kube_e2e.rs; named ray_e2e_ so the netns stage, not the kube stage, runs it): a real kube-apiserver
+/// (RBAC) and a real Ray 2.60 head with token auth behind the gateway. A ServiceAccount
+/// bound to `ray:write` on the cluster submits with `ray job submit --headers` carrying its
+/// own token, and the job is stamped with its principal; one with `ray:read` only lists
+/// jobs but cannot submit; with the API server stopped a new token gets 503 and Ray's job
+/// list does not change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a kube-apiserver and Ray in netns-run; run by scripts/test.sh"]
+async fn ray_e2e_service_account_submits_with_ray_job_through_kubernetes_rbac() {
+    use crate::kube_e2e::{create, gateway_kubeconfig, grant, token, AUDIENCE, NS};
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use kube::Api;
+    use rayward_testkit::apiserver::{ensure_namespace, KubeApiserver};
+    use serde_json::json;
+    let k = KubeApiserver::start();
+    let client = k.client().await;
+    ensure_namespace(&client, NS).await;
+    let sas = Api::<ServiceAccount>::namespaced(client.clone(), NS);
+    for sa in ["writer", "reader", "unseen", "rayward-gateway"] {
+        create(&sas, json!({"metadata": {"name": sa}})).await;
+    }
+    let docs = rayward_testkit::cli::repo_root().join("docs/gateway/rbac.yaml");
+    let store = rayward_testkit::apiserver::DryRun::new(client.clone()).await;
+    for m in rayward_testkit::yaml::load_manifests(&docs).unwrap() {
+        store.store(NS, &m.value).await.unwrap();
+    }
+    grant(
+        &client,
+        "w",
+        "writer",
+        "cluster-a",
+        &["ray:read", "ray:write"],
+    )
+    .await;
+    grant(&client, "r", "reader", "cluster-a", &["ray:read"]).await;
+    let writer = format!("Bearer {}", token(&client, "writer", AUDIENCE).await);
+    let reader = format!("Bearer {}", token(&client, "reader", AUDIENCE).await);
+    let unseen = format!("Bearer {}", token(&client, "unseen", AUDIENCE).await);
+    let gateway_sa = token(&client, "rayward-gateway", "").await;
+
+    let home = tempfile::tempdir().unwrap();
+    let ray_token = random_token();
+    let ray = start_ray(&ray_token);
+    wait_for_ray(&ray_token, &ray).await;
+    let tok_file = home.path().join("cluster-token");
+    std::fs::write(&tok_file, &ray_token).unwrap();
+    let kc = gateway_kubeconfig(&k, home.path(), &gateway_sa);
+    let cfg = config(
+        home.path(),
+        &format!("http://{RAY_DASHBOARD}"),
+        &tok_file,
+        &format!(
+            "[kubernetes]\nkubeconfig = \"{}\"\naudiences = [\"{AUDIENCE}\"]\nnamespace = \"{NS}\"\ncluster = \"cluster-a\"\ntimeout_ms = 1500\n[limits]\nfailed_login_threshold = 1000\nrequests_per_second = 0\n",
+            kc.display()
+        ),
+    );
+    let gw = start_gateway(&cfg).await;
+    let g = gw.addr;
+
+    let (code, out, err) = ray_job(
+        &ray,
+        g,
+        Some(&writer),
+        &[
+            "submit",
+            "--submission-id",
+            "sa-job",
+            "--",
+            "echo",
+            "submitted-by-a-serviceaccount",
+        ],
+    );
+    assert_eq!(code, 0, "writer submit: {out}\n{err}");
+    assert!(
+        out.contains("submitted-by-a-serviceaccount"),
+        "{out}\n{err}"
+    );
+    let (code, out, err) = ray_job(&ray, g, Some(&reader), &["list"]);
+    assert_eq!(code, 0, "reader list: {out}\n{err}");
+    assert!(
+        out.contains("'rayward.io/submitted-by': 'k8s:system:serviceaccount:team-a:writer'"),
+        "{out}"
+    );
+    let before = ray_jobs(&ray_token).await;
+    let (code, out, err) = ray_job(
+        &ray,
+        g,
+        Some(&reader),
+        &[
+            "submit",
+            "--submission-id",
+            "reader-try",
+            "--",
+            "echo",
+            "no",
+        ],
+    );
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        format!("{out}{err}").contains("RBAC does not allow ray:write"),
+        "{out}\n{err}"
+    );
+    assert_eq!(
+        ray_jobs(&ray_token).await,
+        before,
+        "the reader created a job"
+    );
+
+    drop(k);
+    let (code, out, err) = ray_job(
+        &ray,
+        g,
+        Some(&unseen),
+        &[
+            "submit",
+            "--submission-id",
+            "outage-try",
+            "--",
+            "echo",
+            "no",
+        ],
+    );
+    assert_ne!(code, 0, "{out}");
+    let r = raw(g, &get("/api/jobs/", Some(&unseen), "")).await;
+    assert_eq!(r.status, 503, "{r:?}\n{out}\n{err}");
+    assert_eq!(
+        ray_jobs(&ray_token).await,
+        before,
+        "a job got through the outage"
+    );
+    drop(gw);
+    drop(ray);
+}
