@@ -62,6 +62,8 @@ impl std::fmt::Debug for RefusalHook {
 const MAX_CHUNK_LINE: usize = 1024;
 const MAX_TRAILERS: usize = 8 * 1024;
 const READ_BUF: usize = 8 * 1024;
+/// Header slots kept on the stack while a head is parsed.
+const STACK_HEADERS: usize = 128;
 
 enum State {
     Head,
@@ -247,8 +249,16 @@ impl<S: AsyncWrite + Unpin> Framed<S> {
         if !head[from..].contains(&b'\n') {
             return HeadStep::Partial;
         }
-        let mut headers = vec![httparse::EMPTY_HEADER; self.max_headers];
-        let mut req = httparse::Request::new(&mut headers);
+        // On the stack for the usual limit (100): no allocation per request.
+        let mut stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
+        let mut heap = Vec::new();
+        let headers: &mut [httparse::Header<'_>] = if self.max_headers <= STACK_HEADERS {
+            &mut stack[..self.max_headers]
+        } else {
+            heap.resize(self.max_headers, httparse::EMPTY_HEADER);
+            &mut heap
+        };
+        let mut req = httparse::Request::new(headers);
         let parsed = req.parse(head);
         // A bare LF ends a line for httparse but not for a strict front proxy. Only the
         // head's own bytes are looked at (what follows it is a body or the next head).
@@ -428,8 +438,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Framed<S> {
                     if rb.filled().is_empty() {
                         this.eof = true;
                     } else {
-                        let data = rb.filled().to_vec();
-                        this.feed(&data);
+                        this.feed(rb.filled());
                     }
                 }
             }
