@@ -220,6 +220,30 @@ async fn kube_e2e_service_account_tokens_and_rbac_verbs_on_the_raycluster() {
     assert_eq!(status(b.addr, "GET", "/api/jobs/", &reader).await, 200);
     assert_eq!(hits(), 6);
 
+    // Groups reach the SubjectAccessReview: every ServiceAccount of the namespace (group
+    // system:serviceaccounts:team-a) may read cluster-c, none may write.
+    create(
+        &Api::<Role>::namespaced(client.clone(), NS),
+        json!({"metadata": {"name": "c-viewer"},
+               "rules": [{"apiGroups": ["ray.io"], "resources": ["rayclusters"],
+                          "resourceNames": ["cluster-c"], "verbs": ["ray:read"]}]}),
+    )
+    .await;
+    create(
+        &Api::<RoleBinding>::namespaced(client.clone(), NS),
+        json!({"metadata": {"name": "c-viewer"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "c-viewer"},
+               "subjects": [{"kind": "Group", "name": "system:serviceaccounts:team-a",
+                             "apiGroup": "rbac.authorization.k8s.io"}]}),
+    )
+    .await;
+    let c = start_gateway(&gateway_for("cluster-c", 2)).await;
+    assert_eq!(status(c.addr, "GET", "/api/jobs/", &late).await, 200);
+    assert_eq!(status(c.addr, "POST", "/api/jobs/", &late).await, 403);
+    assert_eq!(status(c.addr, "POST", "/api/jobs/", &writer).await, 403);
+    assert_eq!(hits(), 7);
+    drop(c);
+
     // Audit: namespaced principals, the RBAC verb as the role.
     std::thread::sleep(Duration::from_millis(300));
     let log = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
