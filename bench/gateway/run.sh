@@ -34,6 +34,7 @@ PRIO_CMD=($PRIO)
 UP_PORT=$PORT_BASE
 NGX_PORT=$((PORT_BASE + 1))
 GW_PORT=$((PORT_BASE + 2))
+ADMIN_PORT=$((PORT_BASE + 3))
 BENCH_USER=bench
 BENCH_PASS='Bench-pass-2026'
 PATH_UNDER_TEST=/api/version
@@ -151,6 +152,7 @@ start_nginx_proxy() { # htpasswd file
 start_gateway() { # htpasswd file, audit log
   cat >"$OUT/gateway.toml" <<EOF
 listen = "127.0.0.1:$GW_PORT"
+admin_listen = "127.0.0.1:$ADMIN_PORT"
 upstream = "http://127.0.0.1:$UP_PORT"
 ray_token = { file = "$OUT/ray-token" }
 
@@ -174,7 +176,7 @@ EOF
   GW_PID=$!
   PIDS+=("$GW_PID")
   for _ in $(seq 1 100); do
-    curl -s -o /dev/null "http://127.0.0.1:$GW_PORT/healthz" && return 0
+    curl -s -o /dev/null "http://127.0.0.1:$ADMIN_PORT/healthz" && return 0
     sleep 0.1
   done
   echo "the gateway did not start: $(cat "$OUT/gateway.err")" >&2
@@ -224,7 +226,7 @@ for hash in bcrypt apr1; do
   bench "$hash" nginx "http://127.0.0.1:$NGX_PORT$PATH_UNDER_TEST"
   bench "$hash" rayward "http://127.0.0.1:$GW_PORT$PATH_UNDER_TEST"
   grep -E '^(VmHWM|VmRSS)' "/proc/$GW_PID/status" >"$OUT/rss-$hash.txt"
-  curl -s "http://127.0.0.1:$GW_PORT/metrics" >"$OUT/metrics-$hash.txt"
+  curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" >"$OUT/metrics-$hash.txt"
   stop "$GW_PID"
   stop "$NGX_PID"
 done

@@ -2,8 +2,9 @@
 //! history server next): who is asking. Basic credentials are checked against the htpasswd
 //! file (through the verification cache), bearer tokens against the hashed token store,
 //! bearer JWTs (three dot-separated parts) against the OIDC provider's keys. The result is
-//! an [`Identity`]: a user name, plus the roles an OIDC token's claims map to; what that
-//! user may do is `authz`'s concern.
+//! an [`Identity`]: a principal namespaced by its source (`htpasswd:alice`, `token:ci`,
+//! `oidc:alice`, `k8s:system:serviceaccount:ns:sa`), plus the roles an OIDC token's
+//! claims map to; what that principal may do is `authz`'s concern.
 
 pub mod apr1;
 pub mod cache;
@@ -59,6 +60,10 @@ pub enum AuthError {
     Invalid,
     #[error("token expired")]
     Expired,
+    /// The source that must vouch for the credential (the Kubernetes API server) did not
+    /// answer: the request fails closed, with 503.
+    #[error("credential source unavailable")]
+    Unavailable,
 }
 
 impl AuthError {
@@ -70,6 +75,7 @@ impl AuthError {
             AuthError::Duplicate => "duplicate",
             AuthError::Invalid => "invalid",
             AuthError::Expired => "expired",
+            AuthError::Unavailable => "unavailable",
         }
     }
 }
@@ -120,20 +126,71 @@ fn dummy_hash() -> &'static Hash {
     })
 }
 
+/// Which credential source vouched for a user. Names are only unique within a source: an
+/// OIDC token's `sub` may equal a local htpasswd user's name, and must not get that
+/// user's roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    Htpasswd,
+    Token,
+    Oidc,
+    /// A Kubernetes TokenReview (ServiceAccounts and kubectl users).
+    Kubernetes,
+}
+
+impl Source {
+    /// The principal prefix: `htpasswd:alice`, `token:ci`, `oidc:alice`, `k8s:system:…`.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Source::Htpasswd => "htpasswd",
+            Source::Token => "token",
+            Source::Oidc => "oidc",
+            Source::Kubernetes => "k8s",
+        }
+    }
+
+    pub fn parse(prefix: &str) -> Option<Source> {
+        [
+            Source::Htpasswd,
+            Source::Token,
+            Source::Oidc,
+            Source::Kubernetes,
+        ]
+        .into_iter()
+        .find(|s| s.prefix() == prefix)
+    }
+
+    /// The gateway's own user databases (the htpasswd file and the config's tokens), whose
+    /// names an unprefixed `[users]` key still means.
+    pub fn is_local(self) -> bool {
+        matches!(self, Source::Htpasswd | Source::Token)
+    }
+}
+
 /// Who authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
+    /// The principal, `SOURCE:NAME`: what the audit log, rate limits and role lookups use.
     pub user: String,
+    pub source: Source,
+    /// The name within its source.
+    pub name: String,
     /// Roles granted by the credential itself (an OIDC token's mapped claim), on top of
     /// the config's `[users]` table.
     pub roles: Vec<String>,
+    /// Groups the source reports (Kubernetes), for authorization by group.
+    pub groups: Vec<String>,
 }
 
 impl Identity {
-    pub fn user(user: impl Into<String>) -> Identity {
+    pub fn new(source: Source, name: impl Into<String>) -> Identity {
+        let name = name.into();
         Identity {
-            user: user.into(),
+            user: format!("{}:{name}", source.prefix()),
+            source,
+            name,
             roles: Vec::new(),
+            groups: Vec::new(),
         }
     }
 }
@@ -142,6 +199,17 @@ impl Identity {
 /// Opaque gateway tokens never contain dots, so the two kinds cannot be confused.
 pub fn looks_like_jwt(t: &str) -> bool {
     t.bytes().filter(|&b| b == b'.').count() == 2
+}
+
+/// The JSON payload of a JWS compact token, read without checking the signature: only for
+/// routing a token to the source that can check it (`iss`), or for the expiry of a token
+/// another party has already verified (TokenReview).
+pub fn unverified_claims(t: &str) -> Option<serde_json::Value> {
+    let payload = t.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 pub struct Authenticator {
@@ -171,6 +239,20 @@ impl Authenticator {
         self
     }
 
+    /// Whether a bearer value is for this authenticator to judge: a configured token
+    /// (valid or expired), or a JWT whose `iss` is the configured OIDC issuer. Other bearer
+    /// values may be for another source (a Kubernetes TokenReview).
+    pub fn claims_bearer(&self, t: &str) -> bool {
+        if looks_like_jwt(t) {
+            let Some(o) = &self.oidc else { return false };
+            unverified_claims(t)
+                .and_then(|c| c.get("iss").and_then(|i| i.as_str()).map(str::to_string))
+                .is_some_and(|iss| iss == o.issuer())
+        } else {
+            self.tokens.check(t, time::OffsetDateTime::now_utc()) != TokenOutcome::Unknown
+        }
+    }
+
     pub fn oidc(&self) -> Option<&Arc<oidc::Oidc>> {
         self.oidc.as_ref()
     }
@@ -193,14 +275,13 @@ impl Authenticator {
                 };
                 let now = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
                 let id = o.verify(&t, now).await?;
-                Ok(Identity {
-                    user: id.user,
-                    roles: id.roles,
-                })
+                let mut out = Identity::new(Source::Oidc, id.user);
+                out.roles = id.roles;
+                Ok(out)
             }
             Credentials::Bearer(t) => {
                 match self.tokens.check(&t, time::OffsetDateTime::now_utc()) {
-                    TokenOutcome::Valid(u) => Ok(Identity::user(u)),
+                    TokenOutcome::Valid(u) => Ok(Identity::new(Source::Token, u)),
                     TokenOutcome::Expired(_) => Err(AuthError::Expired),
                     TokenOutcome::Unknown => Err(AuthError::Invalid),
                 }
@@ -209,7 +290,7 @@ impl Authenticator {
                 let stored = self.htpasswd.as_ref().and_then(|f| f.get(&user));
                 if let Some(h) = &stored {
                     if self.cache.hit(&user, &password, h.as_str(), Instant::now()) {
-                        return Ok(Identity::user(user));
+                        return Ok(Identity::new(Source::Htpasswd, user));
                     }
                 }
                 let (known, hash) = match stored {
@@ -226,7 +307,7 @@ impl Authenticator {
                     Some(h) if known => {
                         self.cache
                             .insert(&user, &password, h.as_str(), Instant::now());
-                        Ok(Identity::user(user))
+                        Ok(Identity::new(Source::Htpasswd, user))
                     }
                     _ => Err(AuthError::Invalid),
                 }
@@ -310,10 +391,13 @@ mod tests {
         };
         assert_eq!(
             a.authenticate(ok.clone()).await,
-            Ok(Identity::user("alice"))
+            Ok(Identity::new(Source::Htpasswd, "alice"))
         );
         assert_eq!(a.cache().len(), 1);
-        assert_eq!(a.authenticate(ok).await, Ok(Identity::user("alice")));
+        assert_eq!(
+            a.authenticate(ok).await,
+            Ok(Identity::new(Source::Htpasswd, "alice"))
+        );
         assert_eq!(a.cache().len(), 1);
         let wrong = Credentials::Basic {
             user: "alice".into(),

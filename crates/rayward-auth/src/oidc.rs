@@ -130,6 +130,11 @@ impl Oidc {
     }
 
     /// How often the periodic refresh runs.
+    /// The configured issuer (`iss` of the tokens this verifier accepts).
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
     pub fn refresh_interval(&self) -> Duration {
         self.refresh
     }

@@ -25,6 +25,9 @@ pub struct Record {
     pub entrypoint: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub submission_id: Option<String>,
+    /// The job's submitter (`rayward.io/submitted-by`) on stop and delete.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 pub fn now_rfc3339() -> String {
@@ -115,6 +118,7 @@ mod tests {
                 reason: None,
                 entrypoint: Some("python x.py".into()),
                 submission_id: Some("raysubmit_1".into()),
+                owner: None,
             });
         }
         drop(log);

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 pub struct Authz {
     /// role name → classes (built-in and custom roles).
     roles: HashMap<String, Vec<Class>>,
-    /// user → role name, from `[users]`.
+    /// principal (or bare local name) → role name, from `[users]`.
     users: HashMap<String, String>,
 }
 
@@ -45,27 +45,31 @@ impl Authz {
         }
     }
 
-    pub fn role_of(&self, user: &str) -> Option<&str> {
-        self.users.get(user).map(String::as_str)
+    /// The `[users]` role of an identity: its principal's (`htpasswd:alice`), else, for the
+    /// gateway's own user databases only, its bare name's (`alice`, the form of configs
+    /// before principals were namespaced). An OIDC `sub` equal to a local user's name
+    /// therefore gets nothing from that user's entry.
+    pub fn role_of(&self, id: &Identity) -> Option<&str> {
+        self.users
+            .get(&id.user)
+            .or_else(|| {
+                id.source
+                    .is_local()
+                    .then(|| self.users.get(&id.name))
+                    .flatten()
+            })
+            .map(String::as_str)
     }
 
     /// The roles of an identity: its `[users]` role, then those its credential carries.
     pub fn roles_of(&self, id: &Identity) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .role_of(&id.user)
-            .map(str::to_string)
-            .into_iter()
-            .collect();
+        let mut out: Vec<String> = self.role_of(id).map(str::to_string).into_iter().collect();
         for r in &id.roles {
             if !out.contains(r) {
                 out.push(r.clone());
             }
         }
         out
-    }
-
-    pub fn decide(&self, user: &str, class: Class) -> Decision {
-        self.decide_identity(&Identity::user(user), class)
     }
 
     /// Allowed when any of the identity's roles covers the class.
@@ -90,6 +94,7 @@ impl Authz {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::authn::Source;
 
     fn authz() -> Authz {
         let c = Config::parse(
@@ -103,6 +108,9 @@ v = "viewer"
 s = "submitter"
 a = "admin"
 o = "ops"
+"oidc:ov" = "viewer"
+"htpasswd:h" = "admin"
+"token:t" = "viewer"
 [roles.ops]
 classes = ["read", "admin"]
 "#,
@@ -112,8 +120,12 @@ classes = ["read", "admin"]
         Authz::from_config(&c)
     }
 
+    fn local(u: &str) -> Identity {
+        Identity::new(Source::Htpasswd, u)
+    }
+
     fn allowed(z: &Authz, u: &str, c: Class) -> bool {
-        matches!(z.decide(u, c), Decision::Allow { .. })
+        matches!(z.decide_identity(&local(u), c), Decision::Allow { .. })
     }
 
     #[test]
@@ -126,6 +138,7 @@ classes = ["read", "admin"]
             ("a", true, true, true),
             ("o", true, false, true),
             ("nobody", false, false, false),
+            ("h", true, true, true),
         ] {
             assert_eq!(allowed(&z, user, Read), read, "{user} read");
             assert_eq!(allowed(&z, user, Write), write, "{user} write");
@@ -133,7 +146,7 @@ classes = ["read", "admin"]
             assert!(!allowed(&z, user, Denied), "{user} denied");
         }
         assert_eq!(
-            z.decide("v", Write),
+            z.decide_identity(&local("v"), Write),
             Decision::Deny {
                 role: Some("viewer".into())
             }
@@ -141,11 +154,25 @@ classes = ["read", "admin"]
     }
 
     #[test]
+    fn prefixed_keys_name_one_source_and_bare_keys_the_local_ones() {
+        let z = authz();
+        let id = |s, n| Identity::new(s, n);
+        assert_eq!(z.role_of(&id(Source::Token, "s")), Some("submitter"));
+        assert_eq!(z.role_of(&id(Source::Token, "t")), Some("viewer"));
+        assert_eq!(z.role_of(&id(Source::Htpasswd, "t")), None);
+        assert_eq!(z.role_of(&id(Source::Token, "h")), None);
+        assert_eq!(z.role_of(&id(Source::Oidc, "ov")), Some("viewer"));
+        assert_eq!(z.role_of(&id(Source::Htpasswd, "ov")), None);
+        assert_eq!(z.role_of(&id(Source::Kubernetes, "a")), None);
+    }
+
+    #[test]
     fn credential_roles_add_to_the_users_table() {
         let z = authz();
-        let jwt = |user: &str, roles: &[&str]| Identity {
-            user: user.into(),
-            roles: roles.iter().map(|r| r.to_string()).collect(),
+        let jwt = |user: &str, roles: &[&str]| {
+            let mut id = Identity::new(Source::Oidc, user);
+            id.roles = roles.iter().map(|r| r.to_string()).collect();
+            id
         };
         // An OIDC user absent from [users] gets exactly its mapped roles.
         assert!(matches!(
@@ -162,11 +189,23 @@ classes = ["read", "admin"]
             z.decide_identity(&jwt("x@corp", &[]), Class::Read),
             Decision::Deny { role: None }
         );
-        // Any role covering the class allows; the user's table role comes first.
+        // Any role covering the class allows; the principal's table role comes first.
         assert_eq!(
-            z.decide_identity(&jwt("v", &["ops"]), Class::Admin),
+            z.decide_identity(&jwt("ov", &["ops"]), Class::Admin),
             Decision::Allow {
                 role: "viewer,ops".into()
+            }
+        );
+        // An OIDC subject named like a local user gets nothing of that user's entry
+        // (the issue's finding: sub "a" was admin).
+        assert_eq!(
+            z.decide_identity(&jwt("a", &[]), Class::Read),
+            Decision::Deny { role: None }
+        );
+        assert_eq!(
+            z.decide_identity(&jwt("s", &["viewer"]), Class::Write),
+            Decision::Deny {
+                role: Some("viewer".into())
             }
         );
         assert!(matches!(

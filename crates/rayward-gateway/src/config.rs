@@ -29,8 +29,14 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Address to listen on, e.g. "0.0.0.0:8443".
+    /// Address to listen on, e.g. "0.0.0.0:8443": Ray traffic only.
     pub listen: SocketAddr,
+    /// The admin listener: `/healthz`, `/readyz` and `/metrics`, plain HTTP, never Ray
+    /// traffic. Loopback by default, so metrics answer no one outside the pod (as linkerd's
+    /// proxy keeps its admin port apart); `0.0.0.0:9091` in a pod for the kubelet's probes
+    /// and Prometheus, behind a NetworkPolicy.
+    #[serde(default = "d_admin_listen")]
+    pub admin_listen: SocketAddr,
     /// The Ray dashboard, e.g. "http://raycluster-head-svc:8265" (plain HTTP: Ray serves
     /// no TLS on 8265).
     pub upstream: String,
@@ -61,6 +67,12 @@ pub struct Config {
     /// Forward Ray's 5xx bodies (Python tracebacks with file paths) instead of a short error.
     #[serde(default)]
     pub pass_upstream_errors: bool,
+    /// Kubernetes identities: TokenReview and SubjectAccessReview on the RayCluster.
+    #[serde(default)]
+    pub kubernetes: Option<crate::k8s::KubernetesConfig>,
+    /// Job ownership: who may stop or delete which job.
+    #[serde(default)]
+    pub jobs: crate::jobs::JobsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -70,6 +82,24 @@ pub struct SessionConfig {
     pub key_file: PathBuf,
     #[serde(default = "d_session_ttl")]
     pub ttl_secs: u64,
+    /// Origins (`https://ray.example.com`) the login form may be posted from; empty: the
+    /// request's own `Host` (set this when a proxy in front rewrites `Host`).
+    #[serde(default)]
+    pub login_origins: Vec<String>,
+    /// Redis key prefix of revoked sessions (in the `[ratelimit] redis` server).
+    #[serde(default = "d_revoked_prefix")]
+    pub redis_key_prefix: String,
+}
+
+fn d_revoked_prefix() -> String {
+    "rayward:revoked:".into()
+}
+
+/// The admin listener's default address.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9091";
+
+fn d_admin_listen() -> SocketAddr {
+    DEFAULT_ADMIN_LISTEN.parse().expect("a socket address")
 }
 
 fn d_session_ttl() -> u64 {
@@ -315,8 +345,18 @@ impl Config {
             }
             _ => {}
         }
-        if self.auth.htpasswd.is_none() && self.auth.tokens.is_empty() && self.auth.oidc.is_none() {
-            return Err("auth: configure htpasswd, tokens or oidc (no one could log in)".into());
+        if self.auth.htpasswd.is_none()
+            && self.auth.tokens.is_empty()
+            && self.auth.oidc.is_none()
+            && self.kubernetes.is_none()
+        {
+            return Err(
+                "auth: configure htpasswd, tokens, oidc or [kubernetes] (no one could log in)"
+                    .into(),
+            );
+        }
+        if let Some(k) = &self.kubernetes {
+            k.validate()?;
         }
         if let Some(o) = &self.auth.oidc {
             self.validate_oidc(o)?;
@@ -337,6 +377,10 @@ impl Config {
             if builtin_role(role).is_none() && !self.roles.contains_key(role) {
                 return Err(format!("users.{user}: unknown role {role:?}"));
             }
+            crate::principal::check_users_key(user).map_err(|e| format!("users.{user:?}: {e}"))?;
+        }
+        if self.admin_listen == self.listen && self.listen.port() != 0 {
+            return Err("admin_listen: must differ from listen".into());
         }
         for (i, t) in self.auth.tokens.iter().enumerate() {
             if t.sha256.len() != 64 || !t.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {

@@ -28,6 +28,10 @@ pub struct Metrics {
     pub upstream_latency: Histogram,
     /// Redis (shared failed-login counters) did not answer; memory decided instead.
     pub login_store_errors: Counter,
+    /// Redis (shared session revocations) did not answer; memory decided instead.
+    pub session_store_errors: Counter,
+    /// The Kubernetes API server did not answer a review: new decisions got 503.
+    pub kube_unavailable: Family<crate::k8s::CallLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -64,7 +68,21 @@ impl Metrics {
             "Failed-login store (Redis) errors; each fell back to this replica's memory",
             login_store_errors.clone(),
         );
+        let session_store_errors = Counter::default();
+        registry.register(
+            "session_store_errors",
+            "Session revocation store (Redis) errors; each fell back to this replica's memory",
+            session_store_errors.clone(),
+        );
+        let kube_unavailable = Family::<crate::k8s::CallLabels, Counter>::default();
+        registry.register(
+            "kube_unavailable",
+            "Kubernetes reviews (tokenreview, subjectaccessreview) the API server did not answer; each refused a new decision with 503",
+            kube_unavailable.clone(),
+        );
         Metrics {
+            kube_unavailable,
+            session_store_errors,
             registry,
             requests,
             auth_failures,

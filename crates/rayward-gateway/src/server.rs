@@ -9,7 +9,7 @@ use crate::authn::token::TokenStore;
 use crate::authn::Authenticator;
 use crate::config::{Config, TlsConfig};
 use crate::service::Gateway;
-use rayward_serve::{CertStore, ConnOptions};
+use rayward_serve::{CertStore, ConnOptions, RefusalHook};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -66,6 +66,8 @@ type HandleFuture = std::pin::Pin<
 pub struct Server {
     gateway: Arc<Gateway>,
     listener: TcpListener,
+    /// `admin_listen`: health and metrics, apart from Ray traffic.
+    admin: TcpListener,
     tls: Option<Arc<CertStore>>,
     max_header_bytes: usize,
     header_timeout: Duration,
@@ -98,7 +100,13 @@ impl Server {
                 .map_err(StartError::Other)?;
             authn = authn.with_oidc(Arc::new(oidc));
         }
-        let gateway = Gateway::new(cfg, authn, &token, audit).map_err(StartError::Other)?;
+        let mut gateway = Gateway::new(cfg, authn, &token, audit).map_err(StartError::Other)?;
+        if let Some(k) = &cfg.kubernetes {
+            let kube = crate::k8s::KubeAuth::connect(k, gateway.metrics().kube_unavailable.clone())
+                .await
+                .map_err(StartError::Other)?;
+            gateway = gateway.with_kube(kube);
+        }
         let tls = match &cfg.tls {
             Some(t) => Some(load_tls(t)?),
             None => None,
@@ -106,9 +114,14 @@ impl Server {
         let listener = TcpListener::bind(cfg.listen)
             .await
             .map_err(|e| StartError::Other(format!("listen {}: {e}", cfg.listen)))?;
+        let admin = TcpListener::bind(cfg.admin_listen)
+            .await
+            .map_err(|e| StartError::Other(format!("admin_listen {}: {e}", cfg.admin_listen)))?;
+        warn_unmatched_users(cfg, gateway.authenticator());
         Ok(Server {
             gateway: Arc::new(gateway),
             listener,
+            admin,
             tls,
             max_header_bytes: cfg.limits.max_header_bytes,
             header_timeout: Duration::from_secs(cfg.limits.client_header_timeout_secs),
@@ -118,6 +131,11 @@ impl Server {
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Where `/healthz`, `/readyz` and `/metrics` are served.
+    pub fn admin_addr(&self) -> std::io::Result<SocketAddr> {
+        self.admin.local_addr()
     }
 
     pub fn gateway(&self) -> &Arc<Gateway> {
@@ -135,13 +153,19 @@ impl Server {
         let Server {
             gateway,
             listener,
+            admin,
             tls,
             max_header_bytes,
             header_timeout,
             token_file,
         } = self;
         let _reloaders = spawn_reloaders(&gateway, tls.clone(), token_file);
+        let gw = gateway.clone();
+        let admin_gw = gateway.clone();
         let opts = ConnOptions {
+            on_refused: Some(RefusalHook(Arc::new(move |peer, r| {
+                gw.framing_refused(peer, r)
+            }))),
             name: NAME,
             header_timeout,
             max_header_bytes: Some(max_header_bytes),
@@ -158,7 +182,45 @@ impl Server {
                 fut
             })
         };
-        rayward_serve::serve(listener, tls, opts, make, shutdown).await;
+        let admin_make = move |_peer: SocketAddr| {
+            let gw = admin_gw.clone();
+            hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let r = gw.admin(&req);
+                async move { Ok::<_, std::convert::Infallible>(r) }
+            })
+        };
+        let admin_opts = ConnOptions {
+            name: "rayward gateway (admin)",
+            header_timeout,
+            max_header_bytes: Some(8192),
+            max_headers: Some(100),
+            ..ConnOptions::default()
+        };
+        // One shutdown for both listeners: the public one's signal stops the admin one.
+        let (stop, mut stopped) = tokio::sync::watch::channel(());
+        let public = rayward_serve::serve(listener, tls, opts, make, async move {
+            shutdown.await;
+            let _ = stop.send(());
+        });
+        let admin = rayward_serve::serve(admin, None, admin_opts, admin_make, async move {
+            let _ = stopped.changed().await;
+        });
+        tokio::join!(public, admin);
+    }
+}
+
+/// Says at start which unprefixed `[users]` keys name no htpasswd or token user: before
+/// principals were namespaced such a key could have meant an OIDC subject, which now needs
+/// `oidc:NAME` (the key no longer grants it anything).
+fn warn_unmatched_users(cfg: &Config, authn: &crate::authn::Authenticator) {
+    for key in cfg.users.keys().filter(|k| !k.contains(':')) {
+        let in_htpasswd = authn.htpasswd().is_some_and(|h| h.get(key).is_some());
+        let in_tokens = cfg.auth.tokens.iter().any(|t| &t.user == key);
+        if !in_htpasswd && !in_tokens {
+            eprintln!(
+                "{NAME}: users.{key:?} names no htpasswd or token user; an OIDC user needs \"oidc:{key}\", a Kubernetes one \"k8s:{key}\""
+            );
+        }
     }
 }
 
@@ -249,6 +311,12 @@ impl Drop for Reloaders {
 pub async fn run(config_path: &Path) -> Result<(), StartError> {
     let cfg = Config::load(config_path)?;
     let server = Server::bind(&cfg).await?;
+    eprintln!(
+        "rayward gateway: admin (health, metrics) on http://{}",
+        server
+            .admin_addr()
+            .map_err(|e| StartError::Other(e.to_string()))?
+    );
     eprintln!(
         "rayward gateway: listening on {}{} → {}",
         if cfg.tls.is_some() {

@@ -9,11 +9,13 @@ use crate::authn::{self, AuthError, Authenticator};
 use crate::authz::{Authz, Decision};
 use crate::config::Config;
 use crate::idle::IdleBody;
+use crate::k8s::KubeAuth;
 use crate::metrics::Metrics;
 use crate::net::NetFilter;
 use crate::proxy::{self, Body, Upstream, UpstreamError};
 use crate::ratelimit::shared::LoginLimiter;
 use crate::ratelimit::RateLimit;
+use crate::revoke::Revocations;
 use crate::route::{self, Class, Route};
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -51,8 +53,16 @@ pub struct Gateway {
     /// Longest quiet time of a request body being streamed or buffered.
     pub(crate) body_idle: Duration,
     pub(crate) sessions: Option<Sessions>,
+    /// Logged-out sessions (shared through Redis when configured).
+    pub(crate) revoked: Revocations,
+    /// Origins a login form may be posted from; empty: the request's own `Host`.
+    pub(crate) login_origins: Vec<String>,
     /// Served over TLS: session cookies get `Secure`.
     pub(crate) tls: bool,
+    /// Kubernetes identities (`[kubernetes]`).
+    pub(crate) kube: Option<Arc<KubeAuth>>,
+    /// Who may stop or delete which job; stamp the submitter's groups too.
+    pub(crate) jobs: crate::jobs::JobsConfig,
 }
 
 /// The `class` label of the gateway's own endpoints (`/healthz`, `/metrics`, login,
@@ -98,6 +108,10 @@ struct Ctx {
     role: Option<String>,
     entrypoint: Option<String>,
     submission_id: Option<String>,
+    /// The submitter of the job a stop or delete names.
+    owner: Option<String>,
+    /// The principal's groups (Kubernetes), for the job stamp.
+    groups: Vec<String>,
 }
 
 impl Gateway {
@@ -123,7 +137,22 @@ impl Gateway {
                 metrics.login_store_errors.clone(),
             )?;
         }
+        let mut revoked = Revocations::new();
+        if let (Some(url), Some(sc)) = (&cfg.ratelimit.redis, &cfg.session) {
+            revoked = revoked.with_redis(
+                url,
+                &sc.redis_key_prefix,
+                Duration::from_millis(cfg.ratelimit.redis_timeout_ms),
+                metrics.session_store_errors.clone(),
+            )?;
+        }
         Ok(Gateway {
+            revoked,
+            login_origins: cfg
+                .session
+                .as_ref()
+                .map(|s| s.login_origins.clone())
+                .unwrap_or_default(),
             net: NetFilter::from_config(&cfg.network)?,
             authn,
             authz: Authz::from_config(cfg),
@@ -145,11 +174,66 @@ impl Gateway {
                 None => None,
             },
             tls: cfg.tls.is_some(),
+            kube: None,
+            jobs: cfg.jobs.clone(),
         })
+    }
+
+    /// Also accepts Kubernetes identities, authorized by RBAC on the RayCluster.
+    pub fn with_kube(mut self, kube: KubeAuth) -> Gateway {
+        self.kube = Some(Arc::new(kube));
+        self
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     pub fn authenticator(&self) -> &Authenticator {
         &self.authn
+    }
+
+    /// A request head refused for its framing before hyper read it
+    /// ([`rayward_serve::framing`]): counted and audited like the pipeline's refusals.
+    pub fn framing_refused(&self, peer: SocketAddr, r: &rayward_serve::Refused) {
+        self.metrics.request(Class::Denied.as_str(), "rejected");
+        self.audit.log(Record {
+            time: audit_log::now_rfc3339(),
+            user: None,
+            role: None,
+            source: peer.ip().to_string(),
+            method: r.method.clone().unwrap_or_default(),
+            path: r.target.clone().unwrap_or_default(),
+            class: Class::Denied.as_str(),
+            status: r.status,
+            reason: Some(r.reason.to_string()),
+            entrypoint: None,
+            submission_id: None,
+            owner: None,
+        });
+    }
+
+    /// Handles one request on the admin listener (`admin_listen`): `/healthz`, `/readyz`
+    /// and `/metrics`, nothing else. Ray traffic never comes here, and these paths are
+    /// not answered on the public port.
+    pub fn admin<B>(&self, req: &Request<B>) -> Response<Body> {
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            return text(StatusCode::METHOD_NOT_ALLOWED, "GET only\n");
+        }
+        match Own::of(req.uri().path()) {
+            Some(Own::Health) => {
+                self.metrics.request(OWN_CLASS, "answered");
+                text(StatusCode::OK, HEALTHY)
+            }
+            Some(Own::Metrics) => {
+                self.metrics.request(OWN_CLASS, "answered");
+                let mut r = text(StatusCode::OK, self.metrics.encode());
+                r.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static(OPENMETRICS));
+                r
+            }
+            None => text(StatusCode::NOT_FOUND, "not found\n"),
+        }
     }
 
     /// Handles one request from `peer`.
@@ -158,24 +242,6 @@ impl Gateway {
         req: Request<Incoming>,
         peer: SocketAddr,
     ) -> Response<Body> {
-        // The gateway's own endpoints, never forwarded. /healthz answers anyone (kubelet
-        // probes come from node addresses); /metrics only sources the network filter allows.
-        if req.method() == Method::GET && req.uri().query().is_none() {
-            match Own::of(req.uri().path()) {
-                Some(Own::Health) => {
-                    self.metrics.request(OWN_CLASS, "answered");
-                    return text(StatusCode::OK, HEALTHY);
-                }
-                Some(Own::Metrics) if self.net.check(peer.ip()).is_ok() => {
-                    self.metrics.request(OWN_CLASS, "answered");
-                    let mut r = text(StatusCode::OK, self.metrics.encode());
-                    r.headers_mut()
-                        .insert(header::CONTENT_TYPE, HeaderValue::from_static(OPENMETRICS));
-                    return r;
-                }
-                _ => {}
-            }
-        }
         let mut ctx = Ctx {
             source: peer.ip().to_string(),
             method: req.method().clone(),
@@ -187,6 +253,8 @@ impl Gateway {
             role: None,
             entrypoint: None,
             submission_id: None,
+            owner: None,
+            groups: Vec::new(),
         };
         let result = self.pipeline(req, peer, &mut ctx).await;
         let (resp, outcome, reason) = match result {
@@ -248,6 +316,7 @@ impl Gateway {
                 reason,
                 entrypoint: ctx.entrypoint,
                 submission_id: ctx.submission_id,
+                owner: ctx.owner,
             });
         }
         resp
@@ -286,13 +355,10 @@ impl Gateway {
             ctx.answered = own;
             match (req.method(), req.uri().path()) {
                 (&Method::GET, LOGIN_PATH) => {
-                    return Ok(login_page(
-                        StatusCode::OK,
-                        req.uri().query() == Some("failed"),
-                    ))
+                    return Ok(self.login_page(req.uri().query() == Some("failed")))
                 }
                 (&Method::POST, LOGIN_PATH) => return self.login(req, client, ctx).await,
-                (&Method::POST, LOGOUT_PATH) => return Ok(self.logout()),
+                (&Method::POST, LOGOUT_PATH) => return self.logout(req, ctx).await,
                 _ => {}
             }
         }
@@ -326,20 +392,12 @@ impl Gateway {
         }
 
         // 3. Authentication, with backoff per source and per user.
-        if let Some(user) = self.session_user(&req) {
+        if let Some(id) = self.session_identity(&req).await {
             if let Some(wait) = self.logins.locked(client, None).await.wait {
                 return Err(locked(wait));
             }
             return self
-                .authorized(
-                    req,
-                    authn::Identity::user(user),
-                    route,
-                    path,
-                    query,
-                    wants_upgrade,
-                    ctx,
-                )
+                .authorized(req, id, route, path, query, wants_upgrade, ctx)
                 .await;
         }
         if self.sessions.is_some()
@@ -366,7 +424,16 @@ impl Gateway {
         if let Some(wait) = lock.wait {
             return Err(locked(wait));
         }
-        let user = match self.authn.authenticate(creds).await {
+        let result = match (&creds, &self.kube) {
+            // A bearer value the gateway's own tokens and OIDC issuer do not claim is for
+            // the Kubernetes API server to judge.
+            (authn::Credentials::Bearer(t), Some(k)) if !self.authn.claims_bearer(t) => {
+                k.authenticate(t).await
+            }
+            _ => self.authn.authenticate(creds).await,
+        };
+        let user = match result {
+            Err(AuthError::Unavailable) => return Err(self.auth_refusal(AuthError::Unavailable)),
             Ok(u) => {
                 if lock.counted {
                     self.logins.succeed(client, claimed.as_deref()).await;
@@ -411,21 +478,153 @@ impl Gateway {
                 ),
             ));
         }
-        match self.authz.decide_identity(&id, route.class) {
-            Decision::Allow { .. } => {}
-            Decision::Deny { role } => {
+        if let (authn::Source::Kubernetes, Some(k)) = (id.source, &self.kube) {
+            // RBAC decides: the class's verb on the RayCluster (SubjectAccessReview).
+            let verb = crate::k8s::verb(route.class).unwrap_or("none");
+            match k.authorize(&id, route.class).await {
+                Ok(true) => ctx.role = Some(format!("rbac:{verb}")),
+                Ok(false) => {
+                    return Err(refuse(
+                        StatusCode::FORBIDDEN,
+                        "forbidden",
+                        format!(
+                            "RBAC does not allow {verb} on rayclusters.ray.io {}",
+                            k.target()
+                        ),
+                    ))
+                }
+                Err(_) => return Err(refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "Kubernetes API server unavailable: new authorization decisions are refused",
+                )),
+            }
+        } else {
+            self.decide_roles(&id, route.class)?;
+        }
+        ctx.groups = id.groups.clone();
+        self.rate_and_forward(req, id, route, path, query, wants_upgrade, ctx)
+            .await
+    }
+
+    /// Whether `id` may use admin routes (so may stop or delete anyone's job).
+    async fn is_admin(&self, id: &authn::Identity) -> Result<bool, Refusal> {
+        if let (authn::Source::Kubernetes, Some(k)) = (id.source, &self.kube) {
+            return k.authorize(id, Class::Admin).await.map_err(|_| {
+                refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "Kubernetes API server unavailable: new authorization decisions are refused",
+                )
+            });
+        }
+        Ok(matches!(
+            self.authz.decide_identity(id, Class::Admin),
+            Decision::Allow { .. }
+        ))
+    }
+
+    /// Stop and delete: asks Ray who submitted the job (for the audit log) and, under
+    /// `own-jobs`, refuses a non-admin whose principal is not the job's stamp. Under
+    /// `own-jobs` a job Ray cannot describe is refused too (fail closed).
+    async fn check_owner(
+        &self,
+        id: &authn::Identity,
+        job: &str,
+        ctx: &mut Ctx,
+    ) -> Result<(), Refusal> {
+        let own_jobs = self.jobs.policy == crate::jobs::Policy::OwnJobs;
+        let info = self.job_info(job).await;
+        ctx.owner = info
+            .as_ref()
+            .ok()
+            .and_then(|b| b.as_deref())
+            .and_then(crate::jobs::owner_of);
+        if !own_jobs {
+            return Ok(());
+        }
+        match info {
+            Err(r) => return Err(r),
+            Ok(None) => {
                 return Err(refuse(
-                    StatusCode::FORBIDDEN,
-                    "forbidden",
-                    format!(
-                        "role {} may not use {} routes",
-                        role.as_deref().unwrap_or("(none)"),
-                        route.class
-                    ),
+                    StatusCode::NOT_FOUND,
+                    "rejected",
+                    format!("no job {job}"),
                 ))
             }
+            Ok(Some(_)) => {}
         }
+        if ctx.owner.as_deref() == Some(id.user.as_str()) || self.is_admin(id).await? {
+            return Ok(());
+        }
+        Err(refuse(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            match &ctx.owner {
+                Some(o) => format!("job {job} was submitted by {o}: own-jobs lets only its submitter or an admin stop or delete it"),
+                None => format!("job {job} names no submitter ({}): only admins may stop or delete it", crate::jobs::SUBMITTED_BY),
+            },
+        ))
+    }
 
+    /// Ray's description of a job (`GET /api/jobs/{id}` with the cluster token): Some(body),
+    /// None when Ray does not know the job, Err when Ray cannot be asked.
+    async fn job_info(&self, job: &str) -> Result<Option<Vec<u8>>, Refusal> {
+        let unreachable = || {
+            refuse(
+                StatusCode::BAD_GATEWAY,
+                "upstream_error",
+                "cannot ask Ray who submitted the job",
+            )
+        };
+        let mut req = Request::new(proxy::empty());
+        *req.method_mut() = Method::GET;
+        let resp = self
+            .upstream
+            .forward(req, &format!("/api/jobs/{job}"), false)
+            .await
+            .map_err(|_| unreachable())?;
+        match resp.status() {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND => return Ok(None),
+            _ => return Err(unreachable()),
+        }
+        collect_at_most(resp.into_body(), crate::jobs::MAX_JOB_INFO)
+            .await
+            .map(|b| Some(b.to_vec()))
+            .ok_or_else(unreachable)
+    }
+
+    /// Authorization by the roles of `[users]` and the credential (every source but
+    /// Kubernetes).
+    fn decide_roles(&self, id: &authn::Identity, class: Class) -> Result<(), Refusal> {
+        match self.authz.decide_identity(id, class) {
+            Decision::Allow { .. } => Ok(()),
+            Decision::Deny { role } => Err(refuse(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!(
+                    "role {} may not use {} routes",
+                    role.as_deref().unwrap_or("(none)"),
+                    class
+                ),
+            )),
+        }
+    }
+
+    /// The stages after authorization: rate limit, the gateway's own answers, forwarding.
+    #[allow(clippy::too_many_arguments)]
+    async fn rate_and_forward(
+        &self,
+        req: Request<Incoming>,
+        id: authn::Identity,
+        route: Route,
+        path: String,
+        query: Option<String>,
+        wants_upgrade: bool,
+        ctx: &mut Ctx,
+    ) -> Result<Response<Body>, Refusal> {
+        let user = id.user.clone();
         // 5. Rate limit.
         if let Err(wait) = self.rate.check(&user, Instant::now()) {
             let mut r = refuse(
@@ -435,6 +634,12 @@ impl Gateway {
             );
             r.retry_after = Some(wait);
             return Err(r);
+        }
+
+        // Stop and delete: whose job is it (audit log; the own-jobs policy). After the
+        // rate limit: each costs a question to Ray.
+        if let Some(job) = crate::jobs::target(req.method(), &path) {
+            self.check_owner(&id, &job, ctx).await?;
         }
 
         // The dashboard UI asks Ray whether to prompt for Ray's token; behind the gateway
@@ -458,11 +663,9 @@ impl Gateway {
             .await
     }
 
-    fn session_user<B>(&self, req: &Request<B>) -> Option<String> {
+    /// The session cookie's claims, if signed by this gateway's key and unexpired.
+    fn session_claims<B>(&self, req: &Request<B>) -> Option<session::Claims> {
         let sessions = self.sessions.as_ref()?;
-        if req.headers().contains_key(header::AUTHORIZATION) {
-            return None; // explicit credentials win
-        }
         let value = session::find_cookie(
             req.headers()
                 .get_all(header::COOKIE)
@@ -470,6 +673,82 @@ impl Gateway {
                 .map(HeaderValue::as_bytes),
         )?;
         sessions.verify(&value, unix_now())
+    }
+
+    /// Who a session cookie names, checked on every request against the current
+    /// credential source (the user is still in the htpasswd file, with the password hash
+    /// the session was opened with) and the revocations (logout).
+    async fn session_identity<B>(&self, req: &Request<B>) -> Option<authn::Identity> {
+        if req.headers().contains_key(header::AUTHORIZATION) {
+            return None; // explicit credentials win
+        }
+        let sessions = self.sessions.as_ref()?;
+        let claims = self.session_claims(req)?;
+        let current = self
+            .authn
+            .htpasswd()
+            .and_then(|h| h.get(&claims.user))
+            .map(|h| h.as_str().to_string());
+        if !sessions.still_valid(&claims, current.as_deref()) {
+            return None;
+        }
+        if self.revoked.is_revoked(&claims.id, unix_now()).await {
+            return None;
+        }
+        Some(authn::Identity::new(authn::Source::Htpasswd, claims.user))
+    }
+
+    /// Refuses a login or logout POST sent by another site's page: `Sec-Fetch-Site` must
+    /// be `same-origin` when the browser sends it, and `Origin` must be the gateway's own
+    /// (the request's `Host`, or one of `session.login_origins`). Clients that send
+    /// neither (curl, scripts) are no browser acting for someone else; the login form's
+    /// CSRF token still applies to them.
+    fn same_origin<B>(&self, req: &Request<B>) -> Result<(), Refusal> {
+        let cross = |why: &str| {
+            refuse(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("cross-site request refused ({why})"),
+            )
+        };
+        if let Some(site) = req.headers().get("sec-fetch-site") {
+            if site.as_bytes() != b"same-origin" {
+                return Err(cross("Sec-Fetch-Site"));
+            }
+        }
+        let mut origins = req.headers().get_all(header::ORIGIN).iter();
+        if let Some(origin) = origins.next() {
+            if origins.next().is_some() {
+                return Err(cross("more than one Origin"));
+            }
+            let origin = origin.to_str().map_err(|_| cross("Origin"))?;
+            let ok = if self.login_origins.is_empty() {
+                let host = req
+                    .headers()
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .unwrap_or_default();
+                let scheme = if self.tls { "https" } else { "http" };
+                !host.is_empty() && origin == format!("{scheme}://{host}")
+            } else {
+                self.login_origins.iter().any(|o| o == origin)
+            };
+            if !ok {
+                return Err(cross("Origin"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The login form, with a fresh CSRF nonce cookie and its token in the form.
+    fn login_page(&self, failed: bool) -> Response<Body> {
+        let sessions = self.sessions.as_ref().expect("login only with sessions");
+        let (cookie, token) = sessions.csrf_issue(LOGIN_PATH, self.tls);
+        let mut r = login_page(StatusCode::OK, failed, &token);
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            r.headers_mut().insert(header::SET_COOKIE, v);
+        }
+        r
     }
 
     /// `POST /rayward/login` with `user` and `password` form fields: a session cookie and
@@ -482,6 +761,14 @@ impl Gateway {
     ) -> Result<Response<Body>, Refusal> {
         let sessions = self.sessions.as_ref().expect("login only with sessions");
         ctx.path = LOGIN_PATH.to_string();
+        self.same_origin(&req)?;
+        let nonce = session::find_named_cookie(
+            req.headers()
+                .get_all(header::COOKIE)
+                .iter()
+                .map(HeaderValue::as_bytes),
+            session::CSRF_COOKIE,
+        );
 
         let form = req.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
             v.as_bytes()
@@ -501,13 +788,21 @@ impl Gateway {
                 refuse(StatusCode::BAD_REQUEST, "rejected", "login form unreadable")
             })?
             .to_bytes();
-        let (mut user, mut password) = (None, None);
+        let (mut user, mut password, mut csrf) = (None, None, None);
         for (k, v) in form_urlencoded::parse(&body) {
             match k.as_ref() {
                 "user" => user = Some(v.into_owned()),
                 "password" => password = Some(v.into_owned()),
+                "csrf" => csrf = Some(v.into_owned()),
                 _ => {}
             }
+        }
+        if !sessions.csrf_ok(nonce.as_deref(), csrf.as_deref()) {
+            return Err(refuse(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "login form expired or not from this gateway (CSRF token)",
+            ));
         }
         let (Some(user), Some(password)) = (user, password) else {
             return Err(refuse(
@@ -529,7 +824,20 @@ impl Gateway {
         {
             Ok(u) => {
                 self.logins.succeed(client, Some(&user)).await;
-                let cookie = sessions.set_cookie(&sessions.issue(&u.user, unix_now()), self.tls);
+                ctx.user = Some(u.user.clone());
+                // The hash the password was checked against: a later change of it (or
+                // the user's removal) ends the session.
+                let Some(hash) = self.authn.htpasswd().and_then(|h| h.get(&u.name)) else {
+                    return Err(refuse(
+                        StatusCode::FORBIDDEN,
+                        "forbidden",
+                        "only htpasswd users open sessions",
+                    ));
+                };
+                let cookie = sessions.set_cookie(
+                    &sessions.issue(&u.name, hash.as_str(), unix_now()),
+                    self.tls,
+                );
                 let mut r = Response::new(proxy::empty());
                 *r.status_mut() = StatusCode::SEE_OTHER;
                 r.headers_mut()
@@ -549,7 +857,19 @@ impl Gateway {
         }
     }
 
-    fn logout(&self) -> Response<Body> {
+    /// `POST /rayward/logout`: revokes the session (on every replica when Redis is
+    /// configured) and clears the cookie.
+    async fn logout(
+        &self,
+        req: Request<Incoming>,
+        ctx: &mut Ctx,
+    ) -> Result<Response<Body>, Refusal> {
+        ctx.path = LOGOUT_PATH.to_string();
+        self.same_origin(&req)?;
+        if let Some(c) = self.session_claims(&req) {
+            ctx.user = Some(authn::Identity::new(authn::Source::Htpasswd, &c.user).user);
+            self.revoked.revoke(&c.id, c.expiry, unix_now()).await;
+        }
         let mut r = Response::new(proxy::empty());
         *r.status_mut() = StatusCode::SEE_OTHER;
         r.headers_mut()
@@ -557,23 +877,25 @@ impl Gateway {
         if let Ok(v) = HeaderValue::from_str(&Sessions::clear_cookie(self.tls)) {
             r.headers_mut().insert(header::SET_COOKIE, v);
         }
-        r
+        Ok(r)
     }
 
     fn auth_refusal(&self, e: AuthError) -> Refusal {
         self.metrics.auth_failure(e.reason());
-        let status = match e {
-            AuthError::Malformed | AuthError::Duplicate => StatusCode::BAD_REQUEST,
-            _ => StatusCode::UNAUTHORIZED,
+        let (status, outcome) = match e {
+            AuthError::Malformed | AuthError::Duplicate => (StatusCode::BAD_REQUEST, "rejected"),
+            // Fail closed, and say so: the source that must vouch did not answer.
+            AuthError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            _ => (StatusCode::UNAUTHORIZED, "unauthenticated"),
         };
         refuse(
             status,
-            if status == StatusCode::UNAUTHORIZED {
-                "unauthenticated"
+            outcome,
+            if e == AuthError::Unavailable {
+                "Kubernetes API server unavailable: the token cannot be checked".to_string()
             } else {
-                "rejected"
+                e.to_string()
             },
-            e.to_string(),
         )
     }
 
@@ -605,7 +927,8 @@ impl Gateway {
             }
         }
         let is_submit = req.method() == Method::POST && route.pattern == "/api/jobs/";
-        let (parts, body) = req.into_parts();
+        let (mut parts, body) = req.into_parts();
+        let mut stamped_len = None;
         let body: Body = if is_submit {
             // Buffered (≤ 1 MiB) so the audit log can name the entrypoint.
             let bytes = IdleBody::new(Limited::new(body, MAX_SUBMIT_BODY), self.body_idle)
@@ -632,10 +955,22 @@ impl Gateway {
             let (entrypoint, submission_id) = audit_log::job_fields(&bytes);
             ctx.entrypoint = entrypoint;
             ctx.submission_id = submission_id;
-            proxy::full(bytes)
+            // Who submitted: the principal, whatever the client wrote there.
+            let principal = ctx.user.clone().unwrap_or_default();
+            let groups = self.jobs.stamp_groups.then_some(ctx.groups.as_slice());
+            let stamped = crate::jobs::stamp(&bytes, &principal, groups)
+                .map_err(|e| refuse(StatusCode::BAD_REQUEST, "rejected", e.to_string()))?;
+            stamped_len = Some(stamped.len());
+            proxy::full(stamped)
         } else {
             IdleBody::new(Limited::new(body, self.max_body as usize), self.body_idle).boxed()
         };
+        if let Some(n) = stamped_len {
+            parts.headers.remove(header::TRANSFER_ENCODING);
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+        }
         let req = Request::from_parts(parts, body);
         let started = Instant::now();
         let resp = self
@@ -711,8 +1046,8 @@ fn accepts_html<B>(req: &Request<B>) -> bool {
 }
 
 /// The login form ([`rayward_auth::login`]): no script, no framing, nothing cached.
-fn login_page(status: StatusCode, failed: bool) -> Response<Body> {
-    let html = crate::authn::login::page("Ray dashboard", LOGIN_PATH, failed);
+fn login_page(status: StatusCode, failed: bool, csrf: &str) -> Response<Body> {
+    let html = crate::authn::login::page("Ray dashboard", LOGIN_PATH, failed, csrf);
     let mut r = Response::new(proxy::full(html));
     *r.status_mut() = status;
     let h = r.headers_mut();
@@ -816,9 +1151,9 @@ fn check_shape<B>(req: &Request<B>) -> Result<(), Refusal> {
             ));
         }
     }
-    // hyper already drops Content-Length when Transfer-Encoding is present (RFC 9112
-    // §6.3; it closes the connection after the response) and refuses a non-chunked
-    // Transfer-Encoding; these checks keep the gateway safe should that ever change.
+    // The server's framing checks (rayward_serve::framing) refuse these on the raw bytes
+    // before hyper normalises the head (hyper drops Content-Length beside
+    // Transfer-Encoding); checked again here for a gateway driven without that server.
     let te: Vec<_> = req
         .headers()
         .get_all(header::TRANSFER_ENCODING)

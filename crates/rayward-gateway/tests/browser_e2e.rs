@@ -219,7 +219,7 @@ async fn ray_e2e_gateway_dashboard_in_a_browser() {
     );
     // And the pages' reads did go through the gateway to Ray (21 in a run on Ray 2.60;
     // the browser caches the static files), none refused by class or role.
-    let m = raw(gw.addr, &get("/metrics", None, "")).await;
+    let m = raw(gw.admin, &get("/metrics", None, "")).await;
     assert_eq!(m.status, 200, "{m:?}");
     let forwarded: f64 = m
         .body_text()

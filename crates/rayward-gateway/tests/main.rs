@@ -4,10 +4,12 @@
 mod browser_e2e;
 mod common;
 mod idle;
+mod kube_e2e;
 mod lifecycle;
 mod metrics;
 mod oidc;
 mod proxy;
 mod ray_e2e;
 mod redis_e2e;
+mod session;
 mod tls;

@@ -1,6 +1,7 @@
-//! Requests the gateway answers itself (health, metrics, login, logout, the dashboard's
-//! authentication-mode probe) are counted under their own labels, never as `forwarded`,
-//! and none of them reaches the upstream.
+//! Requests the gateway answers itself (health and metrics on the admin listener, login,
+//! logout, the dashboard's authentication-mode probe) are counted under their own labels,
+//! never as `forwarded`, and none of them reaches the upstream. The public port answers
+//! neither health nor metrics: it carries Ray traffic only.
 
 use crate::common;
 
@@ -34,23 +35,26 @@ async fn own_answers_are_counted_by_class_and_never_as_forwarded() {
     let gw = start_gateway(&text).await;
     let alice = basic("alice", ALICE_PW);
 
-    assert_eq!(raw(gw.addr, &get("/healthz", None, "")).await.status, 200);
-    assert_eq!(raw(gw.addr, &get("/healthz", None, "")).await.status, 200);
+    assert_eq!(raw(gw.admin, &get("/healthz", None, "")).await.status, 200);
+    assert_eq!(raw(gw.admin, &get("/readyz", None, "")).await.status, 200);
     assert_eq!(
-        raw(gw.addr, &get("/rayward/login", None, "")).await.status,
-        200
+        raw(gw.admin, &get("/api/jobs/", None, "")).await.status,
+        404
     );
-    let login = |user: &str, pw: &str| {
-        let form = format!("user={user}&password={pw}");
-        format!(
-            "POST /rayward/login HTTP/1.1\r\nHost: gw\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
-            form.len()
-        )
-    };
-    let ok = raw(gw.addr, login("alice", ALICE_PW).as_bytes()).await;
+    // On the public port these are no gateway endpoint: an unknown route, 401 without
+    // credentials and 403 (denied route) with them.
+    assert_eq!(raw(gw.addr, &get("/metrics", None, "")).await.status, 401);
+    assert_eq!(
+        raw(gw.addr, &get("/healthz", Some(&alice), ""))
+            .await
+            .status,
+        403
+    );
+    let (c, t) = login_form(gw.addr).await;
+    let ok = raw(gw.addr, &login_post("alice", ALICE_PW, Some((&c, &t)), "")).await;
     assert_eq!(ok.status, 303);
     assert!(ok.header("set-cookie").is_some());
-    let bad = raw(gw.addr, login("alice", "wrong").as_bytes()).await;
+    let bad = raw(gw.addr, &login_post("alice", "wrong", Some((&c, &t)), "")).await;
     assert_eq!(bad.status, 303);
     assert_eq!(
         bad.header("location").as_deref(),
@@ -75,15 +79,17 @@ async fn own_answers_are_counted_by_class_and_never_as_forwarded() {
     );
     assert_eq!(up.hits.load(Ordering::SeqCst), 1);
 
-    let m = raw(gw.addr, &get("/metrics", None, "")).await.body_text();
-    // healthz ×2, login page, login ok, logout, and this /metrics itself.
+    let m = raw(gw.admin, &get("/metrics", None, "")).await.body_text();
+    // healthz, readyz, login page, login ok, logout, and this /metrics itself.
     assert_eq!(count(&m, "gateway", "answered"), 6, "{m}");
     assert_eq!(count(&m, "gateway", "unauthenticated"), 1, "{m}");
+    assert_eq!(count(&m, "denied", "unauthenticated"), 1, "{m}");
+    assert_eq!(count(&m, "denied", "forbidden"), 1, "{m}");
     assert_eq!(count(&m, "read", "answered"), 1, "{m}");
     assert_eq!(count(&m, "read", "forwarded"), 1, "{m}");
     assert_eq!(count(&m, "denied", "forwarded"), 0, "{m}");
     assert_eq!(count(&m, "gateway", "forwarded"), 0, "{m}");
-    let m2 = raw(gw.addr, &get("/metrics", None, "")).await.body_text();
+    let m2 = raw(gw.admin, &get("/metrics", None, "")).await.body_text();
     assert_eq!(count(&m2, "gateway", "answered"), 7, "{m2}");
 
     // The failed login is audited under the gateway's class, not as a denied Ray route.

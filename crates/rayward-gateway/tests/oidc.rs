@@ -295,18 +295,62 @@ async fn mapped_roles_authorize_by_route_class() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert!(
-        recs.iter().any(|r| r["user"] == "sam@corp.test"
+        recs.iter().any(|r| r["user"] == "oidc:sam@corp.test"
             && r["role"] == "submitter"
             && r["status"] == 200
             && r["path"] == "/api/jobs/"),
         "{log}"
     );
     assert!(
-        recs.iter()
-            .any(|r| r["user"] == "vera@corp.test" && r["role"] == "viewer" && r["status"] == 403),
+        recs.iter().any(|r| r["user"] == "oidc:vera@corp.test"
+            && r["role"] == "viewer"
+            && r["status"] == 403),
         "{log}"
     );
     assert!(!log.contains(&submitter), "no token in the audit log");
+}
+
+/// The issue's finding: a validly signed token whose user claim equals a local user's
+/// name got that user's roles. Principals are namespaced by source now: `ada` (htpasswd
+/// admin) and `ci` (token submitter) as OIDC users get nothing, and an OIDC user's role
+/// comes from an `oidc:` key only.
+#[tokio::test]
+async fn an_oidc_user_named_like_a_local_user_gets_none_of_its_roles() {
+    let k = es256("k1");
+    let idp = JwksServer::start(&[&k]).await;
+    let e = env(&format!("jwks_url = \"{}\"", idp.url()), "").await;
+    for local in ["ada", "ci", "alice", "htpasswd:ada"] {
+        let t = sign(&k, &claims(local, json!([])));
+        assert_eq!(e.status("GET", "/api/jobs/", &t).await, 403, "{local}");
+        assert_eq!(
+            e.status("GET", "/worker/traceback?pid=1", &t).await,
+            403,
+            "{local}"
+        );
+    }
+    assert_eq!(e.hits(), 0);
+    // `oidc:olga@corp.test = "admin"` in [users] (tests/common) applies to her token.
+    let olga = sign(&k, &claims("olga@corp.test", json!([])));
+    assert_eq!(e.status("GET", "/worker/traceback?pid=1", &olga).await, 200);
+    assert_eq!(e.hits(), 1);
+    // The local users keep their roles.
+    let r = raw(
+        e.gw.addr,
+        &get("/worker/traceback?pid=1", Some(&basic("ada", ADA_PW)), ""),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let log = std::fs::read_to_string(e.dir.path().join("audit.jsonl")).unwrap();
+    assert!(log.contains(r#""user":"oidc:ada""#), "{log}");
+    assert!(
+        log.contains(r#""user":"htpasswd:ada","role":"admin""#),
+        "{log}"
+    );
+    assert!(
+        log.contains(r#""user":"oidc:olga@corp.test","role":"admin""#),
+        "{log}"
+    );
 }
 
 #[tokio::test]

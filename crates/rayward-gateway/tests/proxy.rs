@@ -312,7 +312,7 @@ async fn unauthenticated_and_unauthorized_requests_never_reach_ray() {
         assert!(!all.contains(secret), "{secret} leaked: {all}");
     }
     let viewer_post = log.iter().find(|r| r["method"] == "POST").unwrap();
-    assert_eq!(viewer_post["user"], "vic");
+    assert_eq!(viewer_post["user"], "htpasswd:vic");
     assert_eq!(viewer_post["role"], "viewer");
     assert_eq!(viewer_post["status"], 403);
     assert_eq!(viewer_post["class"], "write");
@@ -332,16 +332,67 @@ async fn submission_is_forwarded_and_audited_with_entrypoint_and_id() {
     let r = raw(e.gw.addr, post.as_bytes()).await;
     assert_eq!(r.status, 200, "{r:?}");
     assert!(r.body_text().contains("raysubmit_XYZ"));
-    assert_eq!(e.seen()[0].body_len, body.len() as u64);
+    // Forwarded with the submitter stamped into its metadata, and a matching length.
+    let stamped = rayward_gateway::jobs::stamp(body.as_bytes(), "htpasswd:alice", None).unwrap();
+    assert_eq!(e.seen()[0].body_len, stamped.len() as u64);
+    assert_eq!(
+        e.seen()[0].all("content-length"),
+        [stamped.len().to_string()]
+    );
     tokio::time::sleep(Duration::from_millis(100)).await;
     let log = e.audit();
     assert_eq!(log.len(), 1, "{log:?}");
-    assert_eq!(log[0]["user"], "alice");
+    assert_eq!(log[0]["user"], "htpasswd:alice");
     assert_eq!(log[0]["role"], "submitter");
     assert_eq!(log[0]["entrypoint"], "python script.py");
     assert_eq!(log[0]["submission_id"], "raysubmit_XYZ");
     assert_eq!(log[0]["status"], 200);
     assert_eq!(log[0]["source"], "127.0.0.1");
+}
+
+/// The issue's finding: a viewer's GET with both framings, a submitter's POST hidden in
+/// the body. Refused on the raw bytes with 400 (Ray's own answer), audited, and nothing of
+/// it reaches Ray, whichever framing a front proxy would have believed.
+#[tokio::test]
+async fn ambiguous_framing_is_refused_before_anything_is_forwarded() {
+    let e = env("").await;
+    let vic = basic("vic", VIC_PW);
+    let alice = basic("alice", ALICE_PW);
+    let job = r#"{"entrypoint":"echo pwned"}"#;
+    let hidden = format!(
+        "POST /api/jobs/ HTTP/1.1\r\nHost: gw\r\nAuthorization: {alice}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{job}",
+        job.len()
+    );
+    let cases = [
+        format!("GET /api/version HTTP/1.1\r\nHost: gw\r\nAuthorization: {vic}\r\nContent-Length: {}\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{hidden}", 5 + hidden.len()),
+        format!("GET /api/version HTTP/1.1\r\nHost: gw\r\nAuthorization: {vic}\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n{:x}\r\n{hidden}\r\n0\r\n\r\n", hidden.len()),
+        format!("POST /api/jobs/ HTTP/1.1\r\nHost: gw\r\nAuthorization: {alice}\r\nContent-Length: {n}\r\nContent-Length: {n}\r\n\r\n{job}", n = job.len()),
+        format!("POST /api/jobs/ HTTP/1.1\r\nHost: gw\r\nAuthorization: {alice}\r\nX-A: 1\r\n Transfer-Encoding: chunked\r\nContent-Length: {}\r\n\r\n{job}", job.len()),
+    ];
+    for c in &cases {
+        let r = raw(e.gw.addr, c.as_bytes()).await;
+        assert_eq!(r.status, 400, "{c}: {r:?}");
+        assert_eq!(r.header("connection").as_deref(), Some("close"));
+    }
+    assert!(e.seen().is_empty(), "{:?}", e.seen());
+    let log = e.audit();
+    assert_eq!(log.len(), cases.len(), "{log:?}");
+    assert_eq!(
+        log[0]["reason"],
+        "both Transfer-Encoding and Content-Length"
+    );
+    assert_eq!(log[0]["method"], "GET");
+    assert_eq!(log[0]["path"], "/api/version");
+    assert_eq!(log[0]["class"], "denied");
+    assert_eq!(log[0]["status"], 400);
+    assert_eq!(log[2]["reason"], "more than one Content-Length");
+    // A clean request on a fresh connection still works.
+    assert_eq!(
+        raw(e.gw.addr, &get("/api/version", Some(&vic), ""))
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -576,15 +627,18 @@ async fn per_user_rate_limit() {
 #[tokio::test]
 async fn health_and_metrics() {
     let e = env("").await;
-    let r = raw(e.gw.addr, &get("/healthz", None, "")).await;
+    let r = raw(e.gw.admin, &get("/healthz", None, "")).await;
     assert_eq!((r.status, r.body_text().as_str()), (200, "ok\n"));
+    assert!(e.gw.admin.ip().is_loopback());
     raw(e.gw.addr, &get("/api/jobs/", None, "")).await;
     raw(
         e.gw.addr,
         &get("/api/jobs/", Some(&basic("vic", VIC_PW)), ""),
     )
     .await;
-    let m = raw(e.gw.addr, &get("/metrics", None, "")).await.body_text();
+    let m = raw(e.gw.admin, &get("/metrics", None, ""))
+        .await
+        .body_text();
     assert!(
         m.contains(r#"rayward_gateway_requests_total{class="read",outcome="unauthenticated"} 1"#),
         "{m}"
@@ -612,10 +666,14 @@ async fn network_deny_list() {
     )
     .await;
     assert_eq!(r.status, 403);
-    // Metrics follow the filter (the request falls through to the pipeline, which
-    // refuses the source); health probes do not.
+    // The public port has no /metrics or /healthz of its own any more: the filter
+    // refuses them like any request; the admin listener is not filtered (loopback).
     assert_eq!(raw(e.gw.addr, &get("/metrics", None, "")).await.status, 403);
-    assert_eq!(raw(e.gw.addr, &get("/healthz", None, "")).await.status, 200);
+    assert_eq!(raw(e.gw.addr, &get("/healthz", None, "")).await.status, 403);
+    assert_eq!(
+        raw(e.gw.admin, &get("/healthz", None, "")).await.status,
+        200
+    );
     assert!(e.seen().is_empty());
 }
 
@@ -685,15 +743,8 @@ async fn browser_login_gives_a_signed_session_cookie() {
         .unwrap()
         .contains("frame-ancestors 'none'"));
 
-    let login = |user: &str, pw: &str| {
-        let body = format!("user={user}&password={}", pw.replace('-', "%2D"));
-        format!(
-            "POST /rayward/login HTTP/1.1\r\nHost: gw\r\nContent-Type: application/x-www-form-urlencoded\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .into_bytes()
-    };
+    let (nonce, token) = login_form(a).await;
+    let login = |user: &str, pw: &str| login_post(user, pw, Some((&nonce, &token)), "");
     let bad = raw(a, &login("vic", "wrong")).await;
     assert_eq!(bad.status, 303);
     assert_eq!(
@@ -731,28 +782,33 @@ async fn browser_login_gives_a_signed_session_cookie() {
     );
     assert_eq!(raw(a, post.as_bytes()).await.status, 403);
     // A forged cookie (another user, same tag) is refused.
-    let parts: Vec<&str> = cookie["rayward_session=".len()..].split('.').collect();
+    let mut parts: Vec<String> = cookie["rayward_session=".len()..]
+        .split('.')
+        .map(str::to_string)
+        .collect();
     use base64::Engine;
-    let forged = format!(
-        "rayward_session={}.{}.{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("ada"),
-        parts[1],
-        parts[2]
-    );
+    parts[0] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("ada");
+    let forged = format!("rayward_session={}", parts.join("."));
     let r = raw(
         a,
         &get("/memory_profile", None, &format!("Cookie: {forged}\r\n")),
     )
     .await;
     assert_eq!(r.status, 401);
-    // Logout clears it.
+    // Logout clears it, and revokes it: the same cookie replayed is no session.
     let out = raw(
         a,
-        b"POST /rayward/logout HTTP/1.1\r\nHost: gw\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        format!("POST /rayward/logout HTTP/1.1\r\nHost: gw\r\nCookie: {cookie}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes(),
     )
     .await;
     assert_eq!(out.status, 303);
     assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
+    let r = raw(
+        a,
+        &get("/api/jobs/", None, &format!("Cookie: {cookie}\r\n")),
+    )
+    .await;
+    assert_eq!(r.status, 401, "a logged-out cookie replayed: {r:?}");
 }
 
 #[tokio::test]

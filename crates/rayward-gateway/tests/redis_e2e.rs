@@ -1,7 +1,8 @@
 //! Two gateway replicas (in-process) sharing a real Redis (Debian's `redis-server`, path
 //! from RAYWARD_REDIS_SERVER): failed logins on one replica lock out on the other, a
-//! session cookie issued by one is accepted by the other, and a Redis outage falls back
-//! to per-replica memory instead of locking everyone out. Run by scripts/test.sh.
+//! session cookie issued by one is accepted by the other, a logout on one revokes the
+//! session on the other, and a Redis outage falls back to per-replica memory instead of
+//! locking everyone out. Run by scripts/test.sh.
 
 use crate::common;
 
@@ -213,8 +214,8 @@ async fn redis_e2e_failures_on_one_replica_lock_out_on_the_other() {
     assert_eq!(redis.pttl("rayward:login:user:vic"), -2, "key deleted");
     assert_eq!(redis.pttl("rayward:login:src:10.0.0.4"), -2, "key deleted");
 
-    assert_eq!(store_errors(p.a.addr).await, 0);
-    assert_eq!(store_errors(p.b.addr).await, 0);
+    assert_eq!(store_errors(p.a.admin).await, 0);
+    assert_eq!(store_errors(p.b.admin).await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -222,12 +223,9 @@ async fn redis_e2e_failures_on_one_replica_lock_out_on_the_other() {
 async fn redis_e2e_sessions_signed_by_one_replica_work_on_the_other() {
     let redis = RedisServer::start();
     let p = pair(&redis).await;
-    let form = format!("user=ada&password={ADA_PW}");
-    let login = format!(
-        "POST /rayward/login HTTP/1.1\r\nHost: gw\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
-        form.len()
-    );
-    let r = raw(p.a.addr, login.as_bytes()).await;
+    // The form from B, posted to A: the CSRF token is signed with the shared key too.
+    let (c, t) = login_form(p.b.addr).await;
+    let r = raw(p.a.addr, &login_post("ada", ADA_PW, Some((&c, &t)), "")).await;
     assert_eq!(r.status, 303, "{}", r.head);
     let cookie = r.header("set-cookie").unwrap();
     let value = cookie.split(';').next().unwrap().to_string();
@@ -240,6 +238,56 @@ async fn redis_e2e_sessions_signed_by_one_replica_work_on_the_other() {
     // A cookie B did not sign (tampered user) is refused.
     let forged = value.replacen("rayward_session=", "rayward_session=Y", 1);
     assert_eq!(raw(p.b.addr, &with_cookie(&forged)).await.status, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server; run by scripts/test.sh"]
+async fn redis_e2e_logout_on_one_replica_revokes_the_session_on_the_other() {
+    let redis = RedisServer::start();
+    let p = pair(&redis).await;
+    let s1 = login(p.a.addr, "ada", ADA_PW).await;
+    let s2 = login(p.a.addr, "ada", ADA_PW).await;
+    let with_cookie = |v: &str| get("/api/jobs/", None, &format!("Cookie: {v}\r\n"));
+    for s in [&s1, &s2] {
+        assert_eq!(raw(p.b.addr, &with_cookie(s)).await.status, 200);
+    }
+    // Logout of s1 on B (where it was not issued).
+    let logout = format!(
+        "POST /rayward/logout HTTP/1.1\r\nHost: gw\r\nCookie: {s1}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    let r = raw(p.b.addr, logout.as_bytes()).await;
+    assert_eq!(r.status, 303, "{}", r.head);
+    assert!(r.header("set-cookie").unwrap().contains("Max-Age=0"));
+    // The replayed cookie is refused on both replicas; the other session lives on.
+    for gw in [p.a.addr, p.b.addr] {
+        assert_eq!(raw(gw, &with_cookie(&s1)).await.status, 401, "{gw}");
+        assert_eq!(raw(gw, &with_cookie(&s2)).await.status, 200, "{gw}");
+    }
+    // The record is a Redis key that lapses with the cookie (8 h default TTL).
+    let mut conn = redis.conn();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("rayward:revoked:*")
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let ttl = redis.pttl(&keys[0]);
+    assert!(
+        ttl > 8 * 3600 * 1000 - 60_000 && ttl <= 8 * 3600 * 1000,
+        "{ttl}"
+    );
+    assert_eq!(store_errors_named(p.a.admin, "session").await, 0);
+    assert_eq!(store_errors_named(p.b.admin, "session").await, 0);
+}
+
+async fn store_errors_named(gw: SocketAddr, what: &str) -> u64 {
+    let m = raw(gw, &get("/metrics", None, "")).await.body_text();
+    let name = format!("rayward_gateway_{what}_store_errors_total ");
+    m.lines()
+        .find_map(|l| l.strip_prefix(name.as_str()))
+        .unwrap_or_else(|| panic!("no {name} in:\n{m}"))
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -269,8 +317,8 @@ async fn redis_e2e_outage_falls_back_to_per_replica_memory() {
         try_login(p.a.addr, "vic", VIC_PW, "10.0.2.3").await.status,
         200
     );
-    assert!(store_errors(p.b.addr).await >= 4);
-    assert!(store_errors(p.a.addr).await >= 1);
+    assert!(store_errors(p.b.admin).await >= 4);
+    assert!(store_errors(p.a.admin).await >= 1);
 
     // Redis comes back on the same port: the replicas share counters again. (While A
     // reconnects, its memory may still decide: 401 or 429.)

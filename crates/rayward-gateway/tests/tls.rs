@@ -98,13 +98,25 @@ async fn serves_https_and_reloads_the_certificate() {
         .expect("TLS with the first certificate");
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body_text(), "from-upstream");
-    // Over TLS the session cookie is Secure.
-    let body = format!("user=vic&password={VIC_PW}");
-    let login = format!(
-        "POST /rayward/login HTTP/1.1\r\nHost: gw\r\nContent-Type: application/x-www-form-urlencoded\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
+    // Over TLS the session cookie is Secure, and so is the login form's CSRF cookie.
+    let page = https(
+        gw.addr,
+        &first,
+        b"GET /rayward/login HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let csrf_cookie = page.header("set-cookie").unwrap();
+    assert!(csrf_cookie.ends_with("; Secure"), "{csrf_cookie}");
+    let nonce = csrf_cookie.split(';').next().unwrap().to_string();
+    let text = page.body_text();
+    let token = text
+        .split("name=csrf value=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .unwrap()
+        .to_string();
+    let login = String::from_utf8(login_post("vic", VIC_PW, Some((&nonce, &token)), "")).unwrap();
     let r = https(gw.addr, &first, login.as_bytes()).await.unwrap();
     assert_eq!(r.status, 303, "{r:?}");
     let set = r.header("set-cookie").unwrap();

@@ -6,13 +6,18 @@
 //! - [`listen`]: the accept loop: TLS handshake and header deadlines, HTTP/1.1 limits,
 //!   WebSocket upgrades, and graceful shutdown (stop accepting, let requests in flight
 //!   finish within a drain time);
+//! - [`framing`]: ambiguous request framing (both `Transfer-Encoding` and
+//!   `Content-Length`, repeated lengths, obs-fold, bare LF) refused on the raw bytes, before
+//!   hyper's parser resolves it one way;
 //! - [`endpoints`]: `/healthz`, `/readyz` and `/metrics` (OpenMetrics text);
 //! - [`shutdown`]: SIGTERM (Kubernetes stopping the pod) or Ctrl-C.
 
 pub mod endpoints;
+pub mod framing;
 pub mod listen;
 pub mod shutdown;
 pub mod tls;
 
+pub use framing::{RefusalHook, Refused};
 pub use listen::{serve, ConnOptions};
 pub use tls::{CertStore, TlsError};

@@ -2,12 +2,14 @@
 //!
 //! Per connection: the TLS handshake and the request headers each get `header_timeout`
 //! (a client that connects and says nothing holds a task for seconds, not forever);
-//! HTTP/1.1 with bounded headers; WebSocket upgrades pass (the gateway splices them).
+//! HTTP/1.1 with bounded headers and strict framing checked before hyper parses a head
+//! ([`crate::framing`]); WebSocket upgrades pass (the gateway splices them).
 //! When `shutdown` resolves the listener is closed at once (the kubelet's next probe
 //! fails, the endpoint leaves the Service), each connection is asked to finish the
 //! request it is serving and close, and the loop returns when all have or `drain` has
 //! passed, whichever is first.
 
+use crate::framing::{Framed, RefusalHook};
 use crate::tls::CertStore;
 use hyper::body::{Body, Incoming};
 use hyper::server::conn::http1;
@@ -25,6 +27,11 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
+/// The head limits of [`crate::framing`] when a server sets none (hyper's own default
+/// buffer is ~400 KB; no rayward client sends heads near 64 KiB).
+const DEFAULT_MAX_HEAD: usize = 64 * 1024;
+const DEFAULT_MAX_HEADERS: usize = 100;
+
 /// Limits and names of one server's connections.
 #[derive(Clone, Debug)]
 pub struct ConnOptions {
@@ -38,6 +45,8 @@ pub struct ConnOptions {
     pub max_headers: Option<usize>,
     /// How long requests in flight may take to finish after shutdown begins.
     pub drain: Duration,
+    /// Told about every request head refused for its framing ([`crate::framing`]).
+    pub on_refused: Option<RefusalHook>,
 }
 
 impl Default for ConnOptions {
@@ -48,6 +57,7 @@ impl Default for ConnOptions {
             max_header_bytes: None,
             max_headers: None,
             drain: Duration::from_secs(10),
+            on_refused: None,
         }
     }
 }
@@ -106,6 +116,13 @@ pub async fn serve<M, S, B>(
                     _ => return,
                 },
             };
+            // Framing is checked on the raw bytes, before hyper normalises the head.
+            let io = Framed::new(
+                io,
+                opts.max_header_bytes.unwrap_or(DEFAULT_MAX_HEAD),
+                opts.max_headers.unwrap_or(DEFAULT_MAX_HEADERS),
+                opts.on_refused.clone().map(|h| (h, peer)),
+            );
             let mut builder = http1::Builder::new();
             builder
                 .timer(TokioTimer::new())

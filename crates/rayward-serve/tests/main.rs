@@ -1,4 +1,5 @@
 //! All integration tests of `rayward-serve` in one binary: one link instead of one per file keeps
 //! the test build small enough for CI's disk (each binary statically links every dependency).
 //! Each file below is one module; run one with `cargo test -p rayward-serve --test rayward-serve -- MODULE::`.
+mod framing;
 mod listen;

@@ -40,7 +40,8 @@ pub fn write_htpasswd(dir: &Path) -> std::path::PathBuf {
 }
 
 /// A config for a gateway on 127.0.0.1:0 in front of `upstream`, with alice submitter,
-/// vic viewer, ada admin and the `ci` token user as submitter. `extra` is appended; its
+/// vic viewer, ada admin, the `ci` token user as submitter and the OIDC user
+/// `olga@corp.test` as admin. `extra` is appended; its
 /// lines before its first `[table]` are top-level keys and go first.
 pub fn config(dir: &Path, upstream: &str, ray_token_file: &Path, extra: &str) -> String {
     let split = if extra.starts_with('[') {
@@ -55,6 +56,7 @@ pub fn config(dir: &Path, upstream: &str, ray_token_file: &Path, extra: &str) ->
         r#"
 {top}
 listen = "127.0.0.1:0"
+{admin}
 upstream = "{upstream}"
 ray_token = {{ file = "{tok}" }}
 
@@ -75,6 +77,7 @@ alice = "submitter"
 vic = "viewer"
 ada = "admin"
 ci = "submitter"
+"oidc:olga@corp.test" = "admin"
 
 [audit]
 path = "{audit}"
@@ -85,12 +88,19 @@ path = "{audit}"
         ci = rayward_gateway::authn::token::digest_hex(CI_TOKEN),
         old = rayward_gateway::authn::token::digest_hex("rwt_expired"),
         audit = audit.display(),
+        admin = if top.contains("admin_listen") {
+            ""
+        } else {
+            "admin_listen = \"127.0.0.1:0\""
+        },
     )
 }
 
 /// Aborts the gateway task when dropped.
 pub struct GatewayGuard {
     pub addr: SocketAddr,
+    /// The admin listener: /healthz, /readyz, /metrics.
+    pub admin: SocketAddr,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -104,8 +114,9 @@ pub async fn start_gateway(config_text: &str) -> GatewayGuard {
     let cfg = rayward_gateway::Config::parse(config_text, "test.toml").expect("config");
     let server = rayward_gateway::Server::bind(&cfg).await.expect("bind");
     let addr = server.local_addr().unwrap();
+    let admin = server.admin_addr().unwrap();
     let task = tokio::spawn(server.serve());
-    GatewayGuard { addr, task }
+    GatewayGuard { addr, admin, task }
 }
 
 pub fn basic(user: &str, pw: &str) -> String {
@@ -252,4 +263,54 @@ pub async fn upstream() -> Upstream {
     })
     .await;
     Upstream { addr, hits, task }
+}
+
+/// A login form as a browser gets it: `GET /rayward/login`, returning the CSRF nonce
+/// cookie (`name=value`) and the form's hidden token.
+pub async fn login_form(addr: SocketAddr) -> (String, String) {
+    let r = raw(addr, &get("/rayward/login", None, "")).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let cookie = r
+        .header("set-cookie")
+        .expect("CSRF cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let page = r.body_text();
+    let token = page
+        .split("name=csrf value=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .expect("CSRF field")
+        .to_string();
+    (cookie, token)
+}
+
+/// The raw login POST; `csrf` is (cookie, token) from [`login_form`], `extra` more header lines.
+pub fn login_post(user: &str, pw: &str, csrf: Option<(&str, &str)>, extra: &str) -> Vec<u8> {
+    let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let (cookie, field) = match csrf {
+        Some((c, t)) => (format!("Cookie: {c}\r\n"), format!("&csrf={}", enc(t))),
+        None => (String::new(), String::new()),
+    };
+    let form = format!("user={}&password={}{field}", enc(user), enc(pw));
+    format!(
+        "POST /rayward/login HTTP/1.1\r\nHost: gw\r\n{cookie}{extra}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
+        form.len()
+    )
+    .into_bytes()
+}
+
+/// Logs in through the form; returns the session cookie (`rayward_session=…`).
+pub async fn login(addr: SocketAddr, user: &str, pw: &str) -> String {
+    let (c, t) = login_form(addr).await;
+    let r = raw(addr, &login_post(user, pw, Some((&c, &t)), "")).await;
+    assert_eq!(r.status, 303, "{r:?}");
+    r.header("set-cookie")
+        .expect("session cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
 }

@@ -1,0 +1,175 @@
+//! Revoked sessions: logout revokes the session's id until the cookie would have expired
+//! anyway. Kept in this replica's memory and, when `[ratelimit] redis` is set, in Redis
+//! too (`<prefix><id>`, with the cookie's remaining lifetime as TTL), so a cookie logged
+//! out on one replica is refused by every replica.
+//!
+//! Redis down: each check falls back to this replica's memory (revocations made here
+//! still hold; those made on other replicas do not until Redis answers again), counted in
+//! `rayward_gateway_session_store_errors_total`. Failing closed would log every browser
+//! out during an outage; the sessions of removed users and changed passwords end in any
+//! case, since that check reads the htpasswd file, not Redis.
+
+use prometheus_client::metrics::counter::Counter;
+use redis::aio::ConnectionManager;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Most revocations kept in memory; past it, the one that lapses soonest is forgotten
+/// first (Redis, when configured, keeps them all).
+pub const MAX_REVOKED: usize = 100_000;
+
+struct RedisStore {
+    conn: ConnectionManager,
+    prefix: String,
+    timeout: Duration,
+}
+
+pub struct Revocations {
+    /// session id → the cookie's expiry (unix seconds).
+    mem: Mutex<HashMap<String, u64>>,
+    redis: Option<RedisStore>,
+    store_errors: Counter,
+}
+
+impl Default for Revocations {
+    fn default() -> Self {
+        Revocations::new()
+    }
+}
+
+impl Revocations {
+    /// In memory only.
+    pub fn new() -> Revocations {
+        Revocations {
+            mem: Mutex::new(HashMap::new()),
+            redis: None,
+            store_errors: Counter::default(),
+        }
+    }
+
+    /// Shares revocations through Redis at `url` (connected lazily).
+    pub fn with_redis(
+        mut self,
+        url: &str,
+        prefix: &str,
+        timeout: Duration,
+        store_errors: Counter,
+    ) -> Result<Revocations, String> {
+        let client = redis::Client::open(url)
+            .map_err(|e| format!("ratelimit.redis: invalid URL ({:?})", e.kind()))?;
+        let cfg = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_lazy_with_config(client, cfg)
+            .map_err(|e| format!("ratelimit.redis: {e}"))?;
+        self.redis = Some(RedisStore {
+            conn,
+            prefix: prefix.to_string(),
+            timeout,
+        });
+        self.store_errors = store_errors;
+        Ok(self)
+    }
+
+    /// Revokes session `id`, whose cookie expires at `expiry` (unix seconds).
+    pub async fn revoke(&self, id: &str, expiry: u64, now: u64) {
+        if expiry <= now {
+            return;
+        }
+        {
+            let mut m = self.mem.lock().unwrap_or_else(|e| e.into_inner());
+            if m.len() >= MAX_REVOKED {
+                m.retain(|_, exp| *exp > now);
+            }
+            if m.len() >= MAX_REVOKED {
+                if let Some(k) = m.iter().min_by_key(|(_, e)| **e).map(|(k, _)| k.clone()) {
+                    m.remove(&k);
+                }
+            }
+            m.insert(id.to_string(), expiry);
+        }
+        if let Some(r) = &self.redis {
+            let mut conn = r.conn.clone();
+            let ttl_ms = (expiry - now) * 1000;
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(format!("{}{id}", r.prefix))
+                .arg(1)
+                .arg("PX")
+                .arg(ttl_ms);
+            let set = cmd.query_async::<()>(&mut conn);
+            if !matches!(tokio::time::timeout(r.timeout, set).await, Ok(Ok(()))) {
+                self.store_error();
+            }
+        }
+    }
+
+    /// Whether session `id` was revoked here or, with Redis, on any replica.
+    pub async fn is_revoked(&self, id: &str, now: u64) -> bool {
+        if let Some(exp) = self.mem.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
+            if *exp > now {
+                return true;
+            }
+        }
+        let Some(r) = &self.redis else { return false };
+        let mut conn = r.conn.clone();
+        let mut cmd = redis::cmd("EXISTS");
+        cmd.arg(format!("{}{id}", r.prefix));
+        let exists = cmd.query_async::<u64>(&mut conn);
+        match tokio::time::timeout(r.timeout, exists).await {
+            Ok(Ok(n)) => n > 0,
+            _ => {
+                self.store_error();
+                false
+            }
+        }
+    }
+
+    fn store_error(&self) {
+        self.store_errors.inc();
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.mem.lock().unwrap().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn revoked_until_the_cookie_would_expire() {
+        let r = Revocations::new();
+        assert!(!r.is_revoked("a", 100).await);
+        r.revoke("a", 200, 100).await;
+        assert!(r.is_revoked("a", 100).await);
+        assert!(r.is_revoked("a", 199).await);
+        assert!(
+            !r.is_revoked("a", 200).await,
+            "the cookie itself has expired"
+        );
+        assert!(!r.is_revoked("b", 100).await);
+        r.revoke("c", 100, 100).await;
+        assert_eq!(r.len(), 1, "an expired cookie needs no record");
+    }
+
+    #[tokio::test]
+    async fn memory_is_bounded() {
+        let r = Revocations::new();
+        for i in 0..MAX_REVOKED as u64 {
+            r.mem.lock().unwrap().insert(format!("s{i}"), 1000 + i);
+        }
+        r.revoke("new", 5000, 10).await;
+        assert_eq!(r.len(), MAX_REVOKED);
+        assert!(r.is_revoked("new", 10).await);
+        assert!(
+            !r.is_revoked("s0", 10).await,
+            "the soonest to lapse went first"
+        );
+        assert!(r.is_revoked("s1", 10).await);
+    }
+}
