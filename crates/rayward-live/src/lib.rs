@@ -200,6 +200,12 @@ impl Cluster {
         })
     }
 
+    /// The connected client, for callers with questions of their own (`rayward install
+    /// --reuse-from-cluster` reads its own Secrets; nothing here ever does).
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
     /// The context's name (or `in-cluster`), as findings name their source.
     pub fn context(&self) -> &str {
         &self.context

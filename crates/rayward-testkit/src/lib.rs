@@ -9,6 +9,7 @@ pub mod apiserver;
 pub mod cli;
 pub mod crd;
 pub mod process;
+pub mod pss;
 pub mod ray;
 pub mod yaml;
 
