@@ -14,6 +14,7 @@
 //! tests read it as a document (schemas, `rayward audit`, a real API server), and this crate
 //! stays free of a Kubernetes client.
 
+pub mod check;
 mod component;
 mod gateway;
 mod history;
