@@ -9,8 +9,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=$root/.cache/pytools
 if [ ! -x "$venv/bin/pre-commit" ] || [ ! -x "$venv/bin/check-jsonschema" ]; then
-  rm -rf "$venv"
-  python3 -m venv "$venv"
+  # scripts/test.sh may have made the venv for kubernetes-validate already: add to it.
+  [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check 'pre-commit==4.7.0' 'check-jsonschema==0.39.0' >&2
 fi
 export PRE_COMMIT_HOME=$root/.cache/pre-commit

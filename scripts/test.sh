@@ -7,7 +7,8 @@
 #
 # Stages:
 #   1. cargo fmt --check, cargo clippy -D warnings, cargo test (unit, CLI, corpus tests)
-#   2. tests named kube_e2e_* (ignored by plain `cargo test`) against a real kube-apiserver,
+#   2. tests named kube_e2e_* (ignored by plain `cargo test`) against a real kube-apiserver
+#      (and rayward install against PyPI kubernetes-validate's schemas, in .cache/pytools),
 #      then tests named redis_e2e_* against a real redis-server, then tests named
 #      browser_e2e_* (the HTML report in headless Chromium, with axe-core from npm in
 #      .cache/npm)
@@ -61,6 +62,15 @@ if [ "${RAYWARD_SKIP_E2E:-0}" != 1 ]; then
   export RAYWARD_RAY_VENV RAYWARD_KUBE_APISERVER_BIN
   export RAYWARD_KUBE_APISERVER="$shared/tools/kube-apiserver"
   export RAYWARD_NETNS_RUN="$shared/tools/netns-run"
+
+  # kubernetes-validate (PyPI): the Kubernetes JSON schemas of every release, for
+  # kube_e2e_install_validates_against_kubernetes_schemas_1_28_to_newest. In the venv of
+  # scripts/integrations-check.sh, installed once.
+  if [ ! -x .cache/pytools/bin/kubernetes-validate ]; then
+    [ -x .cache/pytools/bin/pip ] || python3 -m venv .cache/pytools
+    .cache/pytools/bin/pip install -q --disable-pip-version-check 'kubernetes-validate==1.37.0' >&2
+  fi
+  export RAYWARD_KUBERNETES_VALIDATE=$root/.cache/pytools/bin/kubernetes-validate
 
   echo "== end-to-end: kube-apiserver (kube_e2e_*)"
   cargo test --workspace --locked -- --ignored kube_e2e 2>&1 | tee "$logs/2.log"

@@ -200,7 +200,8 @@ impl Cluster {
         })
     }
 
-    /// The client, for the writes of `rayward watch` (Events, its Lease).
+    /// The client, for callers with questions of their own: the writes of `rayward
+    /// watch` (Events, its Lease), `rayward install --reuse-from-cluster` (its own Secrets).
     pub fn client(&self) -> Client {
         self.client.clone()
     }

@@ -410,6 +410,56 @@ impl DryRun {
         self.send(namespace, obj, false).await
     }
 
+    /// The API of `obj`'s kind in its own namespace (`metadata.namespace`), or an error
+    /// naming a kind the server does not serve.
+    fn api_of(&self, obj: &Value) -> Result<Api<DynamicObject>, String> {
+        let api_version = obj["apiVersion"].as_str().unwrap_or("");
+        let kind = obj["kind"].as_str().unwrap_or("");
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let (ar, caps) = self
+            .discovery
+            .resolve_gvk(&GroupVersionKind::gvk(group, version, kind))
+            .ok_or_else(|| format!("the API server does not serve {api_version} {kind}"))?;
+        Ok(match (caps.scope, obj["metadata"]["namespace"].as_str()) {
+            (Scope::Namespaced, Some(ns)) => Api::namespaced_with(self.client.clone(), ns, &ar),
+            (Scope::Namespaced, None) => return Err(format!("{kind} without a namespace")),
+            (Scope::Cluster, _) => Api::all_with(self.client.clone(), &ar),
+        })
+    }
+
+    /// Server-side apply of `obj` where it says it goes (as `kubectl apply --server-side
+    /// --force-conflicts` with field manager `manager`); the stored object.
+    pub async fn apply(&self, manager: &str, obj: &Value) -> Result<Value, String> {
+        let api = self.api_of(obj)?;
+        let name = obj["metadata"]["name"].as_str().unwrap_or("");
+        let pp = PatchParams::apply(manager).force();
+        match api.patch(name, &pp, &Patch::Apply(obj)).await {
+            Ok(o) => Ok(serde_json::to_value(o).expect("JSON")),
+            Err(kube::Error::Api(s)) => Err(format!("{} ({}): {}", s.reason, s.code, s.message)),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// The stored object named like `obj`, or `None` when there is none.
+    pub async fn get(&self, obj: &Value) -> Result<Option<Value>, String> {
+        let api = self.api_of(obj)?;
+        let name = obj["metadata"]["name"].as_str().unwrap_or("");
+        match api.get_opt(name).await {
+            Ok(o) => Ok(o.map(|o| serde_json::to_value(o).expect("JSON"))),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Deletes the object named like `obj` (background propagation, as kubectl).
+    pub async fn delete(&self, obj: &Value) -> Result<(), String> {
+        let api = self.api_of(obj)?;
+        let name = obj["metadata"]["name"].as_str().unwrap_or("");
+        match api.delete(name, &Default::default()).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     async fn send(&self, namespace: &str, obj: &Value, dry_run: bool) -> Result<Value, String> {
         let api_version = obj["apiVersion"].as_str().unwrap_or("");
         let kind = obj["kind"].as_str().unwrap_or("");

@@ -10,6 +10,7 @@ pub mod browser;
 pub mod cli;
 pub mod crd;
 pub mod process;
+pub mod pss;
 pub mod ray;
 pub mod yaml;
 

@@ -40,6 +40,66 @@ pub enum Command {
     /// The audit of a running cluster kept current: objects re-judged as they change,
     /// findings as Prometheus metrics on /metrics, /healthz and /readyz (docs/watch.md).
     Watch(WatchArgs),
+    /// Print every object of rayward's in-cluster deployment (webhook, gateway, watch) for
+    /// `kubectl apply -f -`, or with --uninstall what to delete (docs/install.md).
+    Install(InstallArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct InstallArgs {
+    /// Install the admission webhook (with none of --webhook, --gateway, --watch: all).
+    #[arg(long)]
+    pub webhook: bool,
+    /// Install the dashboard gateway.
+    #[arg(long)]
+    pub gateway: bool,
+    /// Install the live audit (rayward watch).
+    #[arg(long)]
+    pub watch: bool,
+    /// Install the Ray history server (not available yet: refused with an explanation).
+    #[arg(long)]
+    pub history: bool,
+    /// Namespace of every namespaced object.
+    #[arg(short = 'n', long, default_value = "rayward-system", value_name = "NS")]
+    pub namespace: String,
+    /// Serving certificates: `generate` (a new CA now; see --reuse-from-cluster),
+    /// `cert-manager` (Issuers and Certificates, caBundle by cainjector), or `secret:NAME`
+    /// (an existing kubernetes.io/tls Secret; needs --ca-bundle with the webhook).
+    #[arg(long, default_value = "generate", value_name = "MODE")]
+    pub certs: String,
+    /// With --certs=secret:NAME: the CA certificate (PEM) that signed the Secret's
+    /// certificate, for the webhook configurations' caBundle.
+    #[arg(long, value_name = "FILE")]
+    pub ca_bundle: Option<PathBuf>,
+    /// With --certs=generate: keep the serving certificates already in the cluster (the
+    /// Secrets rayward-webhook-tls and rayward-gateway-tls of --namespace) instead of
+    /// minting a new CA, so re-applying rotates nothing.
+    #[arg(long)]
+    pub reuse_from_cluster: bool,
+    /// Kubeconfig file for --reuse-from-cluster (default: $KUBECONFIG, ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context for --reuse-from-cluster (default: the current one).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// The rayward image every component runs, REPOSITORY[:TAG].
+    #[arg(long, default_value = concat!("rayward:", env!("CARGO_PKG_VERSION")), value_name = "IMAGE")]
+    pub image: String,
+    /// Pin the image by digest (sha256:...): recommended, the pods then run exactly the
+    /// image that was checked.
+    #[arg(long, value_name = "DIGEST")]
+    pub image_digest: Option<String>,
+    /// The Ray dashboard the gateway fronts.
+    #[arg(
+        long,
+        default_value = "http://raycluster-head-svc.default.svc:8265",
+        value_name = "URL"
+    )]
+    pub gateway_upstream: String,
+    /// Print what to delete (every object install makes, cluster-scoped ones included)
+    /// for `kubectl delete -f -`.
+    #[arg(long)]
+    pub uninstall: bool,
 }
 
 #[derive(Args, Debug)]

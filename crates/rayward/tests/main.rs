@@ -8,6 +8,7 @@ mod corpus;
 mod gateway_cli;
 mod harden;
 mod harden_outputs;
+mod install;
 mod kubectl_plugin;
 mod kubernetes_reading;
 mod live;

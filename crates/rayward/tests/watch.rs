@@ -463,36 +463,13 @@ fn kube_e2e_watch_replicas_elect_one_writer_and_fail_over_without_loss_or_duplic
         .contains("rayward_watch_leader 1"));
 }
 
-/// deploy/watch.yaml: what rayward says of everyone else's manifests, it says of its own.
-#[test]
-fn deploy_watch_manifests_audit_clean_at_every_severity() {
-    let root = cli::repo_root();
-    let o = cli::command(env!("CARGO_BIN_EXE_rayward"))
-        .args([
-            "audit",
-            "--no-config",
-            "--fail-on",
-            "info",
-            "--format",
-            "json",
-        ])
-        .arg(root.join("deploy/namespace.yaml"))
-        .arg(root.join("deploy/watch.yaml"))
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["findings"], json!([]), "{v}");
-    assert!(o.status.success());
-    assert_eq!(v["summary"]["objects"], 12, "{v}");
-}
-
-/// The RBAC of deploy/watch.yaml is enough, and no more is asked: the watch runs as its
-/// ServiceAccount (impersonated), with the Deployment's own arguments, against a real API
-/// server holding those ClusterRoles, and reads, elects and writes Events without one
-/// refused request. The other objects of the file pass a server-side dry run.
+/// The RBAC `rayward install --watch` gives is enough, and no more is asked: the watch
+/// runs as its ServiceAccount (impersonated), with the Deployment's own arguments, against
+/// a real API server holding those roles, and reads, elects and writes Events without one
+/// refused request. The other objects pass a server-side dry run.
 #[test]
 #[ignore = "needs kube-apiserver; run by scripts/test.sh"]
-fn kube_e2e_watch_runs_with_the_rbac_of_its_deploy_manifests() {
+fn kube_e2e_watch_runs_with_the_rbac_rayward_install_gives_it() {
     let api = KubeApiserver::start();
     let dir = cli::tmp("watch-rbac");
     let kc = crate::live::insecure_kubeconfig(&api, &dir);
@@ -503,11 +480,18 @@ fn kube_e2e_watch_runs_with_the_rbac_of_its_deploy_manifests() {
         1,
     );
     std::fs::write(&sa, text).unwrap();
-    let root = cli::repo_root();
-    let mut manifests =
-        rayward_testkit::yaml::load_manifests(&root.join("deploy/namespace.yaml")).unwrap();
-    manifests
-        .extend(rayward_testkit::yaml::load_manifests(&root.join("deploy/watch.yaml")).unwrap());
+    let out = cli::command(env!("CARGO_BIN_EXE_rayward"))
+        .args(["install", "--watch", "--namespace", "rayward-system"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = dir.join("install.yaml");
+    std::fs::write(&file, &out.stdout).unwrap();
+    let manifests = rayward_testkit::yaml::load_manifests(&file).unwrap();
     let args: Vec<String> = manifests
         .iter()
         .find(|m| m.kind == "Deployment")
@@ -560,13 +544,21 @@ fn kube_e2e_watch_runs_with_the_rbac_of_its_deploy_manifests() {
         .await
         .unwrap();
     });
-    // The Deployment's arguments, but metrics on loopback and the Lease in rayward's
-    // namespace (in a pod, the default namespace is already its own).
-    let mut run: Vec<&str> = args[1..]
-        .iter()
-        .map(String::as_str)
-        .filter(|a| *a != "--no-config" && *a != "0.0.0.0:9464" && *a != "--listen")
-        .collect();
+    // The Deployment's arguments, but metrics on loopback, no config file (the ConfigMap's
+    // is mounted in the pod) and the Lease in rayward's namespace (in a pod, the default
+    // namespace is already its own).
+    let mut run: Vec<&str> = Vec::new();
+    let mut it = args[1..].iter().map(String::as_str);
+    while let Some(a) = it.next() {
+        match a {
+            "--listen" | "--config" => {
+                it.next();
+            }
+            a => run.push(a),
+        }
+    }
+    assert!(run.contains(&"--leader-elect"), "{args:?}");
+    // (start_watch adds --no-config.)
     run.extend(["--lease-namespace", "rayward-system", "--identity", "pod-1"]);
     assert_eq!(args[0], "watch");
     let (_w, addr) = start_watch(&sa, &run);

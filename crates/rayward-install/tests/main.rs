@@ -1,0 +1,4 @@
+//! The one test binary of rayward-install.
+
+mod check;
+mod objects;
