@@ -40,6 +40,95 @@ pub enum Command {
     /// The audit of a running cluster kept current: objects re-judged as they change,
     /// findings as Prometheus metrics on /metrics, /healthz and /readyz (docs/watch.md).
     Watch(WatchArgs),
+    /// The dashboard of terminated Ray clusters: `collect` (a sidecar per Ray pod) copies
+    /// events, logs and dashboard snapshots to object storage (docs/history.md).
+    History(HistoryArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    #[command(subcommand)]
+    pub command: HistoryCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HistoryCommand {
+    /// Run beside one Ray container: receive Ray's exported events on a loopback
+    /// endpoint, ship the session's logs, snapshot the dashboard API (head), and store
+    /// everything under one prefix per namespace/kind/name/session; flush on SIGTERM.
+    Collect(HistoryCollectArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryCollectArgs {
+    /// Store URL: a directory, file:///DIR, s3://BUCKET/PREFIX (S3-compatible: set
+    /// AWS_ENDPOINT_URL), gs://BUCKET/PREFIX or az://CONTAINER/PREFIX. Credentials come
+    /// from the environment (workload identity) or --credentials-file, never the URL.
+    #[arg(long, value_name = "URL")]
+    pub store: String,
+
+    /// A mounted file of KEY=value lines for the store (e.g. AWS_ACCESS_KEY_ID=…).
+    #[arg(long, value_name = "FILE")]
+    pub credentials_file: Option<PathBuf>,
+
+    /// Namespace of the Ray cluster.
+    #[arg(long, value_name = "NS")]
+    pub namespace: String,
+
+    /// KubeRay kind the cluster belongs to: RayCluster, RayJob or RayService.
+    #[arg(long, value_name = "KIND", default_value = "RayCluster")]
+    pub kind: String,
+
+    /// Name of the RayCluster, RayJob or RayService.
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+
+    /// This node's name in the store (the pod's name).
+    #[arg(long, value_name = "NAME")]
+    pub node: String,
+
+    /// This is the head: also snapshot the dashboard API at --dashboard.
+    #[arg(long)]
+    pub head: bool,
+
+    /// The head's dashboard (plain HTTP on the pod); the token is read from
+    /// RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH, as Ray reads it.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8265")]
+    pub dashboard: String,
+
+    /// Ray's temp dir (holding session_latest), shared with the Ray container.
+    #[arg(long, value_name = "DIR", default_value = "/tmp/ray")]
+    pub ray_dir: PathBuf,
+
+    /// Address of the event endpoint (/v1/events, loopback peers only), /healthz and
+    /// /metrics.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8084")]
+    pub listen: std::net::SocketAddr,
+
+    /// Local buffer for events and snapshots while the store is unreachable.
+    #[arg(long, value_name = "DIR", default_value = "/tmp/rayward-history-spool")]
+    pub spool_dir: PathBuf,
+
+    /// Bound of the local buffer, in MiB; past it the oldest entries are dropped (counted).
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    pub spool_mib: u64,
+
+    /// Largest event POST accepted, in MiB (larger ones get 413).
+    #[arg(long, value_name = "MIB", default_value_t = 32)]
+    pub max_event_body_mib: u64,
+
+    /// Seconds between rounds (logs, spool, index).
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+    pub interval: f64,
+
+    /// Seconds between dashboard snapshots (head).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    pub snapshot_interval: f64,
+
+    /// Seconds the final flush may take after SIGTERM (keep it under the pod's
+    /// terminationGracePeriodSeconds).
+    #[arg(long, value_name = "SECONDS", default_value_t = 25.0)]
+    pub final_flush: f64,
 }
 
 #[derive(Args, Debug)]
