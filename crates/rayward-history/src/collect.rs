@@ -350,13 +350,13 @@ impl Collector {
 
     async fn upload_spool(&mut self) -> bool {
         loop {
-            let front = self.spool.lock().expect("not poisoned").front();
-            let Some((entry, bytes)) = front else {
+            let next = self.spool.lock().expect("not poisoned").next_unstored();
+            let Some((entry, bytes)) = next else {
                 return true;
             };
             let Some(s) = self.load_session(&entry.session).await else {
-                // A session name the layout refuses: drop the entry, counted.
-                self.spool.lock().expect("not poisoned").pop(entry.seq);
+                // A session name the layout refuses: dropped, counted.
+                self.spool.lock().expect("not poisoned").stored(entry.seq);
                 self.metrics.dropped_entries.inc();
                 continue;
             };
@@ -395,7 +395,7 @@ impl Collector {
                 }
             }
             s.dirty = true;
-            self.spool.lock().expect("not poisoned").pop(entry.seq);
+            self.spool.lock().expect("not poisoned").stored(entry.seq);
         }
     }
 
@@ -454,6 +454,10 @@ impl Collector {
                 }
             }
         }
+        if ok {
+            // Every stored entry is named by a written index now.
+            self.spool.lock().expect("not poisoned").commit();
+        }
         ok
     }
 
@@ -485,6 +489,18 @@ impl Collector {
             self.update_gauges();
             if ok && !left {
                 return true;
+            }
+            if ok {
+                // Progress without error: the next round at once (a round ships at most
+                // the round budget of log bytes).
+                if Instant::now() > deadline {
+                    eprintln!(
+                        "rayward history collect: final flush incomplete after {:?}: {pending} log bytes left",
+                        self.cfg.final_flush
+                    );
+                    return false;
+                }
+                continue;
             }
             if Instant::now() + wait > deadline {
                 eprintln!(

@@ -3,7 +3,9 @@
 //!
 //! An event batch is answered 200 only once it is in the spool (a file renamed into
 //! place, so it survives the collector being killed); the uploader stores entries oldest
-//! first and removes each once the store has it. While the store is down the spool fills;
+//! first ([`Spool::next_unstored`], [`Spool::stored`]) and removes them only once an index naming
+//! them is written ([`Spool::commit`]): a collector killed between the two uploads them
+//! again after its restart, under keys its index then names. While the store is down the spool fills;
 //! past `max_bytes` the oldest entries are dropped, and every drop is counted (metrics and
 //! the index). Log files need no spool: they stay in the session directory until shipped.
 //!
@@ -55,6 +57,8 @@ pub struct Spool {
     entries: VecDeque<Entry>,
     bytes: u64,
     next_seq: u64,
+    /// How many entries at the front are stored but not yet named by a written index.
+    stored: usize,
     /// Entries and bytes dropped past the bound since start.
     pub dropped_entries: u64,
     pub dropped_bytes: u64,
@@ -127,6 +131,7 @@ impl Spool {
             entries: entries.into(),
             bytes,
             next_seq,
+            stored: 0,
             dropped_entries: 0,
             dropped_bytes: 0,
         })
@@ -167,8 +172,13 @@ impl Spool {
             };
             let _ = std::fs::remove_file(self.dir.join(name(&old)));
             self.bytes -= old.size;
-            self.dropped_entries += 1;
-            self.dropped_bytes += old.size;
+            if self.stored > 0 {
+                // Already in the store: only the local copy goes.
+                self.stored -= 1;
+            } else {
+                self.dropped_entries += 1;
+                self.dropped_bytes += old.size;
+            }
         }
         let e = Entry {
             seq: self.next_seq,
@@ -190,27 +200,41 @@ impl Spool {
         Ok(())
     }
 
-    /// The oldest entry and its bytes. An entry whose file vanished is skipped.
-    pub fn front(&mut self) -> Option<(Entry, Vec<u8>)> {
+    /// The oldest entry not stored yet, and its bytes. An entry whose file vanished is
+    /// skipped.
+    pub fn next_unstored(&mut self) -> Option<(Entry, Vec<u8>)> {
         loop {
-            let e = self.entries.front()?.clone();
+            let e = self.entries.get(self.stored)?.clone();
             match std::fs::read(self.dir.join(name(&e))) {
                 Ok(b) => return Some((e, b)),
                 Err(_) => {
-                    self.entries.pop_front();
+                    self.entries.remove(self.stored);
                     self.bytes -= e.size;
                 }
             }
         }
     }
 
-    /// Removes the oldest entry if it is `seq` (it is stored, or was dropped meanwhile).
-    pub fn pop(&mut self, seq: u64) {
-        if self.entries.front().is_some_and(|e| e.seq == seq) {
-            let e = self.entries.pop_front().expect("checked");
+    /// Marks entry `seq` (the one [`Spool::next_unstored`] gave) as stored (or not storable).
+    pub fn stored(&mut self, seq: u64) {
+        if self.entries.get(self.stored).is_some_and(|e| e.seq == seq) {
+            self.stored += 1;
+        }
+    }
+
+    /// Removes the stored entries: an index naming them is written.
+    pub fn commit(&mut self) {
+        for _ in 0..self.stored {
+            let e = self.entries.pop_front().expect("stored entries exist");
             let _ = std::fs::remove_file(self.dir.join(name(&e)));
             self.bytes -= e.size;
         }
+        self.stored = 0;
+    }
+
+    /// Entries not stored yet.
+    pub fn unstored(&self) -> usize {
+        self.entries.len() - self.stored
     }
 }
 
@@ -247,17 +271,42 @@ mod tests {
         drop(s);
         let mut s = Spool::open(d.path(), 100).unwrap();
         assert_eq!(s.len(), 2);
-        let (e, b) = s.front().unwrap();
+        let (e, b) = s.next_unstored().unwrap();
         assert_eq!((e.kind, b), (Kind::Events { count: 2 }, vec![2; 40]));
-        s.pop(e.seq);
-        let (e, b) = s.front().unwrap();
+        s.stored(e.seq);
+        // Stored but not committed: kept on disk (a kill now re-uploads it after restart).
+        drop(s);
+        let mut s = Spool::open(d.path(), 100).unwrap();
+        assert_eq!(s.len(), 2);
+        let (e, _) = s.next_unstored().unwrap();
+        s.stored(e.seq);
+        let (e, b) = s.next_unstored().unwrap();
         assert_eq!((e.kind, b, e.session.as_str()), (snap, vec![3; 40], S));
-        s.pop(e.seq);
+        s.stored(e.seq);
+        assert!(s.next_unstored().is_none());
+        assert_eq!((s.len(), s.unstored()), (2, 0));
+        // A push past the bound drops stored entries first, uncounted.
+        s.push(S, Kind::Events { count: 5 }, &[5; 60]).unwrap();
+        assert_eq!(
+            (s.len(), s.dropped_entries),
+            (2, 0),
+            "one stored entry gave way, not counted as a drop (the counter restarted at open)"
+        );
+        s.commit();
+        assert_eq!(
+            s.len(),
+            1,
+            "the stored one left; the new one is not stored yet"
+        );
+        let (e, _) = s.next_unstored().unwrap();
+        assert_eq!(e.kind, Kind::Events { count: 5 });
+        s.stored(e.seq);
+        s.commit();
         assert!(s.is_empty() && s.bytes() == 0);
         s.push(S, Kind::Events { count: 9 }, b"x").unwrap();
         assert_eq!(
-            s.front().unwrap().0.seq,
-            3,
+            s.next_unstored().unwrap().0.seq,
+            4,
             "sequence continues after reopening"
         );
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);

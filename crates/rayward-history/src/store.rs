@@ -86,11 +86,33 @@ pub fn read_credentials(path: &Path) -> Result<Vec<(String, String)>, StoreError
     Ok(out)
 }
 
+/// `url` with any user name, password and query replaced by `***`, for error messages.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() || u.query().is_some() => {
+            if !u.username().is_empty() || u.password().is_some() {
+                let _ = u.set_username("***");
+                let _ = u.set_password(None);
+            }
+            if u.query().is_some() {
+                u.set_query(Some("***"));
+            }
+            u.to_string()
+        }
+        Ok(_) => url.to_string(),
+        // Unparsable: cut at the last '@' so nothing before it is echoed.
+        Err(_) => match url.rsplit_once('@') {
+            Some((_, rest)) => format!("***@{rest}"),
+            None => url.to_string(),
+        },
+    }
+}
+
 impl Store {
     /// Opens the store at `url` with options from the environment and `credentials`.
     pub fn open(url: &str, credentials: &[(String, String)]) -> Result<Store, StoreError> {
         let bad = |why: &str| StoreError::BadUrl {
-            url: url.to_string(),
+            url: redact(url),
             why: why.to_string(),
         };
         if url.is_empty() {
@@ -278,6 +300,7 @@ mod tests {
         ] {
             let e = Store::open(u, &[]).unwrap_err().to_string();
             assert!(e.starts_with("store URL"), "{u}: {e}");
+            assert!(!e.contains("secret") && !e.contains("AKIA"), "{e}");
         }
     }
 

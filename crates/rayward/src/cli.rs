@@ -117,6 +117,10 @@ pub struct HistoryCollectArgs {
     #[arg(long, value_name = "MIB", default_value_t = 32)]
     pub max_event_body_mib: u64,
 
+    /// Log bytes shipped per round at most, in MiB (bounds the time of one round).
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    pub log_round_mib: u64,
+
     /// Seconds between rounds (logs, spool, index).
     #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
     pub interval: f64,

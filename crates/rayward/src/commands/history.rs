@@ -38,9 +38,14 @@ fn collect(a: HistoryCollectArgs) -> Result<u8> {
     } else {
         None
     };
-    if a.spool_mib == 0 || a.max_event_body_mib == 0 || a.max_event_body_mib > a.spool_mib {
+    if a.log_round_mib == 0
+        || a.spool_mib == 0
+        || a.max_event_body_mib == 0
+        || a.max_event_body_mib > a.spool_mib
+    {
         bail!(
-            "--spool-mib {} and --max-event-body-mib {}: both above 0, the body at most the spool",
+            "--log-round-mib {}, --spool-mib {} and --max-event-body-mib {}: all above 0, the body at most the spool",
+            a.log_round_mib,
             a.spool_mib,
             a.max_event_body_mib
         );
@@ -59,7 +64,10 @@ fn collect(a: HistoryCollectArgs) -> Result<u8> {
         tick: seconds("--interval", a.interval)?,
         snapshot_every: seconds("--snapshot-interval", a.snapshot_interval)?,
         final_flush: seconds("--final-flush", a.final_flush)?,
-        logs: Default::default(),
+        logs: rayward_history::logs::Policy {
+            round_budget: a.log_round_mib << 20,
+            ..Default::default()
+        },
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)

@@ -1,0 +1,381 @@
+//! `rayward history collect` beside a real Ray 2.60 (head + worker, token auth, event
+//! export on) inside netns-run: three jobs (a marker, a traceback, a named actor and 1,000
+//! tasks), collectors flushed on SIGTERM, Ray stopped; the store then holds every job's
+//! final state, the traceback in the failed job's log, two nodes, the actor and 1,000
+//! finished tasks, equal to what the live dashboard answered just before shutdown.
+
+use crate::history::{check_complete, get, indexes, Collector};
+use rayward_history::index::{NodeIndex, Role};
+use rayward_testkit::ray::{random_token, Ray};
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+const START: Duration = Duration::from_secs(180);
+const JOB: Duration = Duration::from_secs(300);
+
+/// GET from the live dashboard with the cluster token: the JSON body.
+fn live(path: &str, token: &str) -> Value {
+    let mut s = std::net::TcpStream::connect("127.0.0.1:8265").expect("dashboard");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let body = raw.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {raw}"))
+}
+
+/// The stored snapshot of `endpoint` in `idx`.
+fn stored(store: &Path, idx: &NodeIndex, endpoint: &str) -> Value {
+    let s = &idx.snapshots[endpoint];
+    assert_eq!(s.status, 200, "{endpoint}");
+    serde_json::from_slice(&std::fs::read(store.join(&s.key)).unwrap()).unwrap()
+}
+
+/// The event export variables of docs/history.md, to the collector at `port`.
+fn with_export(c: &mut Command, token: &str, port: u16) {
+    c.env("RAY_AUTH_MODE", "token")
+        .env("RAY_AUTH_TOKEN", token)
+        .env("RAY_enable_ray_event", "true")
+        .env("RAY_enable_core_worker_ray_event_to_aggregator", "true")
+        .env(
+            "RAY_DASHBOARD_AGGREGATOR_AGENT_EVENTS_EXPORT_ADDR",
+            format!("http://127.0.0.1:{port}/v1/events"),
+        )
+        .env(
+            "RAY_DASHBOARD_AGGREGATOR_AGENT_EXPOSABLE_EVENT_TYPES",
+            "ALL",
+        );
+}
+
+/// The UI's fields of the job list: submission id → (status, entrypoint, message).
+fn jobs(v: &Value) -> Vec<(String, String, String, String)> {
+    let mut out: Vec<_> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            let s = |k: &str| j[k].as_str().unwrap_or_default().to_string();
+            (
+                s("submission_id"),
+                s("status"),
+                s("entrypoint"),
+                s("message"),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The Cluster page's fields: (hostname, raylet node id, state) per node.
+fn nodes(v: &Value) -> Vec<(String, String, String)> {
+    let mut out: Vec<_> = v["data"]["summary"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["hostname"].as_str().unwrap_or_default().to_string(),
+                n["raylet"]["nodeId"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                n["raylet"]["state"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The Actors page's fields: (name, class, state) of named actors.
+fn actors(v: &Value) -> Vec<(String, String, String)> {
+    let mut out: Vec<_> = v["data"]["actors"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|a| {
+            let s = |k: &str| a[k].as_str().unwrap_or_default().to_string();
+            (s("name"), s("className"), s("state"))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Finished tasks of function `f` in a task summary.
+fn finished(v: &Value, f: &str) -> u64 {
+    v["data"]["result"]["result"]["node_id_to_summary"]["cluster"]["summary"][f]["state_counts"]
+        ["FINISHED"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+#[test]
+#[ignore = "needs Ray 2.60 (RAYWARD_RAY_VENV) inside netns-run"]
+fn ray_e2e_history_collect_keeps_a_terminated_cluster() {
+    let ray = Ray::new();
+    let token = random_token();
+    let d = ray.dir().to_path_buf();
+    let store = d.join("store");
+    let head_addr: SocketAddr = "127.0.0.1:8084".parse().unwrap();
+    let worker_addr: SocketAddr = "127.0.0.1:8085".parse().unwrap();
+    let collector = |node: &str, addr: SocketAddr, head: bool| {
+        let mut args: Vec<String> = [
+            "--store",
+            store.to_str().unwrap(),
+            "--namespace",
+            "team-a",
+            "--kind",
+            "RayJob",
+            "--name",
+            "hist",
+            "--node",
+            node,
+            "--interval",
+            "0.5",
+            "--snapshot-interval",
+            "5",
+            "--final-flush",
+            "60",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend([
+            "--spool-dir".to_string(),
+            d.join(format!("spool-{node}")).display().to_string(),
+            "--ray-dir".to_string(),
+            ray.temp_dir(if head { "head" } else { "w1" })
+                .display()
+                .to_string(),
+        ]);
+        if head {
+            args.push("--head".into());
+        }
+        Collector::start(
+            &args,
+            addr,
+            &d.join(format!("collector-{node}.err")),
+            &[("RAY_AUTH_TOKEN", token.as_str())],
+        )
+    };
+    let mut head_c = collector("hist-head", head_addr, true);
+    let mut worker_c = collector("hist-worker-1", worker_addr, false);
+
+    let mut c = ray.command("head", None);
+    with_export(&mut c, &token, 8084);
+    c.args(["start", "--head", "--node-ip-address", "127.0.0.1"])
+        .args(["--dashboard-host", "127.0.0.1", "--num-cpus", "1"])
+        .args(["--include-dashboard", "true", "--disable-usage-stats"])
+        .arg("--temp-dir")
+        .arg(ray.temp_dir("head"));
+    let o = ray.run(&mut c, "start-head", START);
+    assert!(o.success(), "head: {o:?}");
+    let mut c = ray.command("w1", None);
+    with_export(&mut c, &token, 8085);
+    c.args([
+        "start",
+        "--address",
+        "127.0.0.1:6379",
+        "--node-ip-address",
+        "127.0.0.1",
+    ])
+    .args(["--num-cpus", "1", "--disable-usage-stats"])
+    .args(["--dashboard-agent-listen-port", "52366", "--temp-dir"])
+    .arg(ray.temp_dir("w1"));
+    let o = ray.run(&mut c, "start-w1", START);
+    assert!(o.success(), "worker: {o:?}");
+
+    let jobs_dir = d.join("jobs");
+    std::fs::create_dir_all(&jobs_dir).unwrap();
+    std::fs::write(jobs_dir.join("ok.py"), "print('HISTORY-MARKER-OK')\n").unwrap();
+    std::fs::write(
+        jobs_dir.join("fail.py"),
+        "def boom():\n    raise ValueError('history-traceback-marker')\nboom()\n",
+    )
+    .unwrap();
+    std::fs::write(
+        jobs_dir.join("tasks.py"),
+        "import ray\nray.init()\n@ray.remote(num_cpus=0.1)\ndef square(x):\n    return x * x\n\
+         @ray.remote(num_cpus=0)\nclass Counter:\n    def ping(self):\n        return 1\n\
+         c = Counter.options(name='history-counter', lifetime='detached').remote()\n\
+         assert ray.get(c.ping.remote()) == 1\n\
+         print(sum(ray.get([square.remote(i) for i in range(1000)])))\n",
+    )
+    .unwrap();
+    let submit = |script: &str| {
+        let mut c = ray.command("client", None);
+        c.env("RAY_AUTH_MODE", "token")
+            .env("RAY_AUTH_TOKEN", &token)
+            .args([
+                "job",
+                "submit",
+                "--address",
+                "http://127.0.0.1:8265",
+                "--working-dir",
+            ])
+            .arg(&jobs_dir)
+            .args(["--", "python", script]);
+        ray.run(&mut c, &format!("job-{script}"), JOB)
+    };
+    let ok = submit("ok.py");
+    assert!(
+        ok.success() && ok.stdout.contains("HISTORY-MARKER-OK"),
+        "{ok:?}"
+    );
+    let bad = submit("fail.py");
+    assert!(!bad.success(), "{bad:?}");
+    let many = submit("tasks.py");
+    assert!(
+        many.success() && many.stdout.contains("332833500"),
+        "{many:?}"
+    );
+
+    // The live dashboard, just before shutdown: what the UI shows.
+    let live_jobs = jobs(&live("/api/jobs/", &token));
+    assert_eq!(live_jobs.len(), 3);
+    let live_nodes = nodes(&live("/nodes?view=summary", &token));
+    assert_eq!(live_nodes.len(), 2, "{live_nodes:?}");
+    let live_actors = actors(&live("/logical/actors", &token));
+    let summary = "/api/v0/tasks/summarize?summary_by=func_name";
+    assert!(
+        crate::history::until(Duration::from_secs(60), || finished(
+            &live(summary, &token),
+            "square"
+        ) == 1000),
+        "live task summary never counted 1,000 finished tasks"
+    );
+    let live_summary = live(summary, &token);
+
+    let m = get(head_c.addr, "/metrics").1;
+    assert!(
+        m.contains("rayward_history_events_received_total")
+            && !m.contains("rayward_history_events_received_total 0\n"),
+        "{m}"
+    );
+    // The kubelet's SIGTERM: final snapshot and flush while Ray is still up.
+    assert_eq!(
+        head_c.terminate(Duration::from_secs(90)),
+        0,
+        "{}",
+        head_c.stderr()
+    );
+    assert_eq!(
+        worker_c.terminate(Duration::from_secs(90)),
+        0,
+        "{}",
+        worker_c.stderr()
+    );
+    let left = ray.stop_all();
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(get(head_addr, "/healthz").0, 0, "collector gone");
+
+    let all = indexes(&store);
+    assert_eq!(all.len(), 2, "{all:?}");
+    let head = &all.iter().find(|(_, i)| i.role == Role::Head).unwrap().1;
+    let worker = &all.iter().find(|(_, i)| i.role == Role::Worker).unwrap().1;
+    assert_eq!(head.session, worker.session, "one session, two nodes");
+    for (_, i) in &all {
+        assert!(i.finished, "{} not finished", i.node);
+        assert_eq!(i.dropped, 0);
+        check_complete(&store, i);
+    }
+    // Job states for the listing, from the stored snapshot.
+    let mut states: Vec<_> = head.jobs.iter().map(|j| j.status.as_str()).collect();
+    states.sort();
+    assert_eq!(states, ["FAILED", "SUCCEEDED", "SUCCEEDED"]);
+    // API parity on the fields the UI shows.
+    assert_eq!(jobs(&stored(&store, head, "jobs")), live_jobs);
+    assert_eq!(nodes(&stored(&store, head, "nodes")), live_nodes);
+    let named = actors(&stored(&store, head, "actors"));
+    assert_eq!(named, live_actors);
+    assert!(
+        named
+            .iter()
+            .any(|a| a.0 == "history-counter" && a.1 == "Counter" && a.2 == "ALIVE"),
+        "{named:?}"
+    );
+    let s = stored(&store, head, "tasks_summary");
+    assert_eq!(finished(&s, "square"), 1000);
+    assert_eq!(
+        s["data"]["result"]["result"]["node_id_to_summary"],
+        live_summary["data"]["result"]["result"]["node_id_to_summary"]
+    );
+    // Logs: the marker and the traceback in the jobs' driver logs, kept after Ray is gone.
+    let logs = check_complete(&store, head);
+    let log_of = |status: &str| {
+        let id = &head
+            .jobs
+            .iter()
+            .find(|j| j.status == status)
+            .unwrap()
+            .submission_id;
+        let name = format!("job-driver-{id}.log");
+        let (_, b) = logs
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("{name}"));
+        String::from_utf8_lossy(b).into_owned()
+    };
+    let failed = log_of("FAILED");
+    assert!(
+        failed.contains("Traceback (most recent call last)"),
+        "{failed}"
+    );
+    assert!(
+        failed.contains("ValueError: history-traceback-marker"),
+        "{failed}"
+    );
+    assert!(
+        logs.iter().any(|(n, b)| n.starts_with("job-driver-")
+            && String::from_utf8_lossy(b).contains("HISTORY-MARKER-OK")),
+        "the successful job's marker is in its driver log"
+    );
+    let wlogs = check_complete(&store, worker);
+    assert!(
+        wlogs.iter().any(|(n, _)| n == "raylet.out"),
+        "worker logs shipped"
+    );
+    // Events from both nodes' aggregators: the named actor's definition on the head (GCS
+    // events), task events on the worker (the tasks that ran there).
+    let types = |i: &NodeIndex| {
+        let mut t = std::collections::BTreeMap::<String, u64>::new();
+        for e in &i.events {
+            let v: Vec<Value> =
+                serde_json::from_slice(&std::fs::read(store.join(&e.key)).unwrap()).unwrap();
+            for ev in v {
+                *t.entry(ev["eventType"].as_str().unwrap().to_string())
+                    .or_default() += 1;
+            }
+        }
+        t
+    };
+    let ht = types(head);
+    assert!(
+        ht.get("ACTOR_DEFINITION_EVENT").is_some_and(|n| *n >= 1),
+        "{ht:?}"
+    );
+    assert!(
+        ht.get("NODE_DEFINITION_EVENT").is_some_and(|n| *n == 2),
+        "{ht:?}"
+    );
+    let wt = types(worker);
+    assert!(
+        wt.get("TASK_LIFECYCLE_EVENT").is_some_and(|n| *n >= 1),
+        "{wt:?}"
+    );
+    let defs = ht.get("TASK_DEFINITION_EVENT").copied().unwrap_or(0);
+    assert!(defs >= 1000, "1,000 task definitions exported: {ht:?}");
+}
