@@ -135,55 +135,92 @@ impl Drop for Collector {
     }
 }
 
-/// Every index under `store`, parsed.
-pub fn indexes(store: &Path) -> Vec<(PathBuf, NodeIndex)> {
-    fn walk(d: &Path, out: &mut Vec<PathBuf>) {
-        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
-            if e.file_type().unwrap().is_dir() {
-                walk(&e.path(), out);
-            } else {
-                out.push(e.path());
-            }
-        }
-    }
-    let mut files = vec![];
-    walk(store, &mut files);
-    files
-        .into_iter()
-        .filter(|p| p.parent().is_some_and(|d| d.ends_with("index")))
-        .map(|p| {
-            let b = std::fs::read(&p).unwrap();
-            let i = NodeIndex::parse(&b).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-            (p, i)
-        })
-        .collect()
+/// Reads a store the way `history serve` will: through rayward_history's `Store`.
+pub struct Reader {
+    store: rayward_history::store::Store,
+    rt: tokio::runtime::Runtime,
 }
 
-/// Checks every object an index names is in the store, whole; returns the stored bytes of
-/// each log by its last name.
-pub fn check_complete(store: &Path, idx: &NodeIndex) -> Vec<(String, Vec<u8>)> {
-    let mut logs = vec![];
-    for f in &idx.logs {
-        let mut bytes = vec![];
-        for p in &f.parts {
-            assert_eq!(p.offset, bytes.len() as u64, "{}: parts contiguous", f.name);
-            let b = std::fs::read(store.join(&p.key)).unwrap_or_else(|e| panic!("{}: {e}", p.key));
-            assert_eq!(b.len() as u64, p.len, "{}: whole", p.key);
-            bytes.extend(b);
+impl Reader {
+    /// The store at `url` with `options` (endpoint, keys) instead of the environment.
+    pub fn open(url: &str, options: &[(&str, &str)]) -> Reader {
+        let opts: Vec<(String, String)> = options
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Reader {
+            store: rayward_history::store::Store::open(url, &opts).unwrap(),
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
         }
-        assert_eq!(bytes.len() as u64, f.shipped);
-        logs.push((f.name.clone(), bytes));
     }
-    for e in &idx.events {
-        let b = std::fs::read(store.join(&e.key)).unwrap_or_else(|x| panic!("{}: {x}", e.key));
-        assert_eq!(b.len() as u64, e.bytes);
-        let v: Vec<serde_json::Value> = serde_json::from_slice(&b).unwrap();
-        assert_eq!(v.len() as u64, e.count);
+
+    /// A local directory.
+    pub fn local(dir: &Path) -> Reader {
+        Reader::open(dir.to_str().unwrap(), &[])
     }
-    for (id, s) in &idx.snapshots {
-        assert!(store.join(&s.key).is_file(), "snapshot {id}: {}", s.key);
+
+    /// One object, whole.
+    pub fn read(&self, key: &str) -> Vec<u8> {
+        self.rt
+            .block_on(self.store.get(key, 1 << 30))
+            .unwrap_or_else(|e| panic!("{key}: {e}"))
+            .to_vec()
     }
-    logs
+
+    /// Every key under `prefix`.
+    pub fn keys(&self, prefix: &str) -> Vec<String> {
+        let mut k: Vec<_> = self
+            .rt
+            .block_on(self.store.list(prefix))
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        k.sort();
+        k
+    }
+
+    /// Every index in the store, parsed.
+    pub fn indexes(&self) -> Vec<(String, NodeIndex)> {
+        self.keys("v1")
+            .into_iter()
+            .filter(|k| k.rsplit('/').nth(1) == Some("index"))
+            .map(|k| {
+                let i = NodeIndex::parse(&self.read(&k)).unwrap_or_else(|e| panic!("{k}: {e}"));
+                (k, i)
+            })
+            .collect()
+    }
+
+    /// Checks every object an index names is in the store, whole; returns the stored
+    /// bytes of each log by its last name.
+    pub fn check_complete(&self, idx: &NodeIndex) -> Vec<(String, Vec<u8>)> {
+        let mut logs = vec![];
+        for f in &idx.logs {
+            let mut bytes = vec![];
+            for p in &f.parts {
+                assert_eq!(p.offset, bytes.len() as u64, "{}: parts contiguous", f.name);
+                let b = self.read(&p.key);
+                assert_eq!(b.len() as u64, p.len, "{}: whole", p.key);
+                bytes.extend(b);
+            }
+            assert_eq!(bytes.len() as u64, f.shipped);
+            logs.push((f.name.clone(), bytes));
+        }
+        for e in &idx.events {
+            let b = self.read(&e.key);
+            assert_eq!(b.len() as u64, e.bytes);
+            let v: Vec<serde_json::Value> = serde_json::from_slice(&b).unwrap();
+            assert_eq!(v.len() as u64, e.count);
+        }
+        for s in idx.snapshots.values() {
+            self.read(&s.key);
+        }
+        logs
+    }
 }
 
 fn event_batch(n: usize, tag: usize) -> Vec<u8> {
@@ -298,20 +335,21 @@ fn history_collect_killed_mid_upload_leaves_a_readable_store_and_resumes() {
     let mut c = Collector::start(&args, addr, &d.join("c1.err"), &[]);
     let mut sent = 0;
     // Kill once the first index is written and before everything is shipped.
+    let reader = Reader::local(&store);
     let seen = until(Duration::from_secs(60), || {
         if post_events(addr, &event_batch(50, sent)) == 200 {
             sent += 1;
         }
-        !indexes(&store).is_empty()
+        !reader.indexes().is_empty()
     });
     assert!(seen, "no index written: {}", c.stderr());
     unsafe { libc::kill(c.child.id() as i32, libc::SIGKILL) };
     c.child.wait().unwrap();
-    let after_kill = indexes(&store);
+    let after_kill = reader.indexes();
     assert_eq!(after_kill.len(), 1);
     let (_, idx) = &after_kill[0];
     assert!(!idx.finished);
-    check_complete(&store, idx);
+    reader.check_complete(idx);
     let shipped_at_kill: u64 = idx.logs.iter().map(|f| f.shipped).sum();
     assert!(
         shipped_at_kill < 48 << 20,
@@ -324,10 +362,10 @@ fn history_collect_killed_mid_upload_leaves_a_readable_store_and_resumes() {
     assert_eq!(post_events(addr, &event_batch(5, 999)), 200);
     sent += 1;
     assert_eq!(c.terminate(Duration::from_secs(60)), 0, "{}", c.stderr());
-    let all = indexes(&store);
+    let all = reader.indexes();
     let (_, idx) = &all[0];
     assert!(idx.finished);
-    let mut got = check_complete(&store, idx);
+    let mut got = reader.check_complete(idx);
     got.sort();
     assert_eq!(got.len(), expected.len());
     for ((gn, gb), (en, eb)) in got.iter().zip(&expected) {

