@@ -16,8 +16,10 @@
 //!   and `/metrics`;
 //! - [`snapshot`]: the dashboard API answers the UI reads, taken from the head;
 //! - [`metrics`]: what the collector counts;
-//! - [`collect`]: the loop that ties them together, and its final flush on SIGTERM.
+//! - [`collect`]: the loop that ties them together, and its final flush on SIGTERM;
+//! - [`catalog`]: the listing of clusters and sessions, read from the indexes only.
 
+pub mod catalog;
 pub mod collect;
 pub mod index;
 pub mod layout;

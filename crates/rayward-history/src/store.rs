@@ -264,6 +264,39 @@ impl Store {
             .collect())
     }
 
+    /// The names of the "directories" right under `prefix` (one delimiter-listing
+    /// request; objects under them are not enumerated).
+    pub async fn list_dirs(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let p = self.path(prefix)?;
+        let r = self.inner.list_with_delimiter(Some(&p)).await?;
+        let mut out: Vec<String> = r
+            .common_prefixes
+            .iter()
+            .filter_map(|c| c.filename().map(str::to_string))
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// Checks the store's layout version for a reader: absent (an empty store) or this
+    /// build's is fine; another is refused by number.
+    pub async fn ensure_readable(&self) -> Result<(), StoreError> {
+        use crate::layout::{parse_layout_object, LAYOUT_OBJECT, LAYOUT_VERSION};
+        match self.get(LAYOUT_OBJECT, 4096).await {
+            Ok(b) => match parse_layout_object(&b) {
+                Some(LAYOUT_VERSION) => Ok(()),
+                Some(v) => Err(StoreError::UnknownLayout {
+                    found: v.to_string(),
+                }),
+                None => Err(StoreError::UnknownLayout {
+                    found: format!("unreadable ({} bytes)", b.len()),
+                }),
+            },
+            Err(StoreError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Writes the layout object if the store has none; refuses a store of another layout.
     pub async fn ensure_layout(&self) -> Result<(), StoreError> {
         use crate::layout::{layout_object, parse_layout_object, LAYOUT_OBJECT, LAYOUT_VERSION};

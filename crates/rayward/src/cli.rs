@@ -56,7 +56,35 @@ pub enum HistoryCommand {
     /// Run beside one Ray container: receive Ray's exported events on a loopback
     /// endpoint, ship the session's logs, snapshot the dashboard API (head), and store
     /// everything under one prefix per namespace/kind/name/session; flush on SIGTERM.
-    Collect(HistoryCollectArgs),
+    Collect(Box<HistoryCollectArgs>),
+    /// List the stored clusters and sessions (read from the per-node indexes only):
+    /// namespace, kind, name, session, nodes, start, end and the jobs' final states.
+    Ls(HistoryLsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryLsArgs {
+    /// Store URL, as for `history collect`.
+    #[arg(long, value_name = "URL")]
+    pub store: String,
+
+    /// A mounted file of KEY=value lines for the store.
+    #[arg(long, value_name = "FILE")]
+    pub credentials_file: Option<PathBuf>,
+
+    /// Only this namespace (repeatable); the others are not read.
+    #[arg(short = 'n', long = "namespace", value_name = "NS")]
+    pub namespaces: Vec<String>,
+
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = HistoryFormat::Text)]
+    pub format: HistoryFormat,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HistoryFormat {
+    Text,
+    Json,
 }
 
 #[derive(Args, Debug)]

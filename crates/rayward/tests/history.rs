@@ -406,4 +406,47 @@ fn history_collect_killed_mid_upload_leaves_a_readable_store_and_resumes() {
     walk(&logs_dir, &mut on_disk);
     let stray: Vec<_> = on_disk.iter().filter(|p| !named.contains(*p)).collect();
     assert!(stray.is_empty(), "{stray:?}");
+
+    // `history ls` lists it from the index; a corrupt index elsewhere is named, exit 2,
+    // and the good session is still listed.
+    let ls = |extra: &[&str]| {
+        cli::run(
+            cli::command(env!("CARGO_BIN_EXE_rayward"))
+                .args(["history", "ls", "--store", store.to_str().unwrap()])
+                .args(extra),
+        )
+    };
+    let (code, out, err) = ls(&["--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["sessions"].as_array().unwrap().len(), 1);
+    assert_eq!(v["sessions"][0]["session"], SESSION);
+    assert_eq!(
+        v["sessions"][0]["nodes"],
+        serde_json::json!(["train-worker-1"])
+    );
+    assert_eq!(v["sessions"][0]["finished"], true);
+    let bad = store.join(format!("v1/team-b/rayjob/x/{SESSION}/index/x-head.json"));
+    std::fs::create_dir_all(bad.parent().unwrap()).unwrap();
+    std::fs::write(&bad, "{\"layout\":1,\"names").unwrap();
+    let (code, out, err) = ls(&[]);
+    assert_eq!(code, 2);
+    assert!(
+        out.starts_with(&format!(
+            "team-a/rayjob/train/{SESSION}  nodes=1  started=20"
+        )),
+        "{out}"
+    );
+    assert!(out.contains(" ended=20"), "{out}");
+    assert!(
+        err.contains(&format!(
+            "v1/team-b/rayjob/x/{SESSION}/index/x-head.json: index is not valid"
+        )),
+        "{err}"
+    );
+    let (code, out, _) = ls(&["-n", "team-a"]);
+    assert_eq!((code, out.lines().count()), (0, 1), "team-b is not read");
+    let (code, _, err) = ls(&["-n", "Team"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("namespace \"Team\" is not valid"), "{err}");
 }
