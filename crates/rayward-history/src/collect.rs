@@ -2,8 +2,9 @@
 //!
 //! Every `tick`: follow the session (Ray's `session_latest`; a restarted Ray is a new
 //! session and gets a new prefix), take the dashboard snapshots when due (head only), store
-//! the spool's entries oldest first, ship the logs' new bytes, then write the index of
-//! every session that changed. The index goes last: it names only objects already stored.
+//! the spool's entries oldest first (consecutive event batches as one object), ship the
+//! logs' new bytes, then, at most every `index_every`, write the index of every session
+//! that changed. The index goes last: it names only objects already stored.
 //! A failed write stops the round and waits (backoff from 0.5 s doubling to 30 s); the
 //! spool holds events meanwhile, and log bytes wait in their files.
 //!
@@ -44,6 +45,8 @@ pub struct Config {
     pub max_event_body: usize,
     pub tick: Duration,
     pub snapshot_every: Duration,
+    /// Least time between two writes of an index (the final flush writes at once).
+    pub index_every: Duration,
     pub final_flush: Duration,
     pub logs: logs::Policy,
 }
@@ -67,6 +70,37 @@ pub enum CollectError {
 pub struct Summary {
     pub sessions: usize,
     pub flushed: bool,
+}
+
+/// Largest event object made of consecutive batches.
+const MAX_EVENTS_OBJECT: usize = 8 << 20;
+
+/// One JSON array of the elements of `parts`, each a JSON array (the receiver checked).
+fn join_arrays(parts: &[Vec<u8>]) -> Vec<u8> {
+    if parts.len() == 1 {
+        return parts[0].clone();
+    }
+    let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum::<usize>() + 2);
+    out.push(b'[');
+    let mut first = true;
+    for p in parts {
+        let t = p.trim_ascii();
+        let inner = t
+            .strip_prefix(b"[")
+            .and_then(|t| t.strip_suffix(b"]"))
+            .unwrap_or(t)
+            .trim_ascii();
+        if inner.is_empty() {
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        out.extend_from_slice(inner);
+        first = false;
+    }
+    out.push(b']');
+    out
 }
 
 fn now_ms() -> u64 {
@@ -109,6 +143,7 @@ struct Collector {
     last_snapshot: Option<Instant>,
     last_clean: Instant,
     dropped_seen: u64,
+    last_index: Option<Instant>,
 }
 
 /// Runs until `shutdown` resolves, then flushes.
@@ -169,6 +204,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<Summ
         last_snapshot: None,
         last_clean: Instant::now(),
         dropped_seen: 0,
+        last_index: None,
     };
     tokio::pin!(shutdown);
     let mut tick = tokio::time::interval(c.cfg.tick);
@@ -343,8 +379,13 @@ impl Collector {
     /// failed write (the rest waits for the next round).
     async fn upload(&mut self, force: bool) -> bool {
         let ok = self.upload_spool().await && self.upload_logs(force).await;
-        // Indexes even after a failure: they name only what is stored.
-        let idx_ok = self.write_indexes().await;
+        // Indexes even after a failure (they name only what is stored), at most every
+        // `index_every` unless forced.
+        let due = force
+            || self
+                .last_index
+                .is_none_or(|t| t.elapsed() >= self.cfg.index_every);
+        let idx_ok = !due || self.write_indexes().await;
         ok && idx_ok
     }
 
@@ -354,27 +395,58 @@ impl Collector {
             let Some((entry, bytes)) = next else {
                 return true;
             };
+            self.spool.lock().expect("not poisoned").stored(entry.seq);
+            let mut taken = 1;
+            let (kind, body) = match entry.kind {
+                Kind::Events { count } => {
+                    // Consecutive batches of one session become one object: Ray POSTs
+                    // up to ten times a second, the store gets one object per round.
+                    let mut parts = vec![bytes];
+                    let mut count = count;
+                    let mut size = parts[0].len();
+                    loop {
+                        let mut spool = self.spool.lock().expect("not poisoned");
+                        let Some((e, b)) = spool.next_unstored() else {
+                            break;
+                        };
+                        let fits = size + b.len() <= MAX_EVENTS_OBJECT;
+                        let Kind::Events { count: c } = e.kind else {
+                            break;
+                        };
+                        if e.session != entry.session || !fits {
+                            break;
+                        }
+                        spool.stored(e.seq);
+                        taken += 1;
+                        count += c;
+                        size += b.len();
+                        parts.push(b);
+                    }
+                    (Kind::Events { count }, join_arrays(&parts))
+                }
+                k => (k, bytes),
+            };
             let Some(s) = self.load_session(&entry.session).await else {
                 // A session name the layout refuses: dropped, counted.
-                self.spool.lock().expect("not poisoned").stored(entry.seq);
-                self.metrics.dropped_entries.inc();
+                self.metrics.dropped_entries.inc_by(taken as u64);
                 continue;
             };
             s.index.seq += 1;
             let seq = s.index.seq;
-            let (key, kind) = match &entry.kind {
+            let (key, label) = match &kind {
                 Kind::Events { .. } => (s.ns.events_key(seq), "events"),
                 Kind::Snapshot { endpoint, .. } => (s.ns.snapshot_key(seq, endpoint), "snapshot"),
             };
-            let n = bytes.len() as u64;
-            let body = Bytes::from(bytes);
+            let n = body.len() as u64;
+            let body = Bytes::from(body);
             if let Err(e) = self.cfg.store.put(&key, body.clone()).await {
                 eprintln!("rayward history collect: store {key}: {e}");
+                self.spool.lock().expect("not poisoned").unstore(taken);
                 return false;
             }
-            self.metrics.shipped(kind, n);
+            self.metrics.shipped(label, n);
             let s = self.sessions.get_mut(&entry.session).expect("loaded above");
-            match entry.kind {
+            match kind {
                 Kind::Events { count } => s.index.events.push(EventBatch {
                     key,
                     count,
@@ -395,7 +467,6 @@ impl Collector {
                 }
             }
             s.dirty = true;
-            self.spool.lock().expect("not poisoned").stored(entry.seq);
         }
     }
 
@@ -425,6 +496,7 @@ impl Collector {
     }
 
     async fn write_indexes(&mut self) -> bool {
+        self.last_index = Some(Instant::now());
         let dropped = self.spool.lock().expect("not poisoned").dropped_entries;
         let mut ok = true;
         for s in self.sessions.values_mut() {
@@ -513,5 +585,20 @@ impl Collector {
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(Duration::from_secs(2));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn arrays_joined() {
+        let j = super::join_arrays(&[
+            b"[{\"a\":1}]".to_vec(),
+            b" [ ] ".to_vec(),
+            b"[{\"b\":2},\n{\"c\":3}]\n".to_vec(),
+        ]);
+        let v: Vec<serde_json::Value> = serde_json::from_slice(&j).unwrap();
+        assert_eq!(v.len(), 3);
+        assert_eq!(super::join_arrays(&[b"[1]".to_vec()]), b"[1]");
     }
 }

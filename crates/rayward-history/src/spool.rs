@@ -222,6 +222,11 @@ impl Spool {
         }
     }
 
+    /// Takes back the last `n` marks of [`Spool::stored`] (their upload failed).
+    pub fn unstore(&mut self, n: usize) {
+        self.stored -= n.min(self.stored);
+    }
+
     /// Removes the stored entries: an index naming them is written.
     pub fn commit(&mut self) {
         for _ in 0..self.stored {

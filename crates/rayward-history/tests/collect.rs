@@ -66,6 +66,7 @@ fn start(store_dir: &Path, ray: &Path, spool: &Path, dashboard: Option<SocketAdd
         max_event_body: 64 << 10,
         tick: Duration::from_millis(100),
         snapshot_every: Duration::from_secs(3600),
+        index_every: Duration::from_millis(100),
         final_flush: Duration::from_secs(10),
         logs: rayward_history::logs::Policy {
             max_delay: Duration::from_millis(200),
@@ -325,8 +326,10 @@ fn a_store_down_for_a_while_loses_nothing() {
     assert!(
         wait_for(40, || read_index(&store_dir).is_some_and(|i| i
             .events
-            .len()
-            == 3
+            .iter()
+            .map(|e| e.count)
+            .sum::<u64>()
+            == 6
             && i.logs.iter().any(|f| f.shipped == 18))),
         "{:?}",
         read_index(&store_dir)
@@ -335,4 +338,10 @@ fn a_store_down_for_a_while_loses_nothing() {
     let idx = read_index(&store_dir).unwrap();
     assert_eq!(idx.events.iter().map(|e| e.count).sum::<u64>(), 6);
     assert_eq!(idx.dropped, 0);
+    // The three batches buffered during the outage are stored as one object.
+    assert_eq!(idx.events.len(), 1);
+    let v: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(store_dir.join(&idx.events[0].key)).unwrap())
+            .unwrap();
+    assert_eq!(v.len(), 6);
 }

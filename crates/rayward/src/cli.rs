@@ -157,6 +157,10 @@ pub struct HistoryCollectArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
     pub snapshot_interval: f64,
 
+    /// Least seconds between two writes of the index (the final flush writes at once).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub index_interval: f64,
+
     /// Seconds the final flush may take after SIGTERM (keep it under the pod's
     /// terminationGracePeriodSeconds).
     #[arg(long, value_name = "SECONDS", default_value_t = 25.0)]

@@ -327,6 +327,8 @@ fn history_collect_killed_mid_upload_leaves_a_readable_store_and_resumes() {
         "0.05",
         "--log-round-mib",
         "1",
+        "--index-interval",
+        "0.1",
     ]
     .iter()
     .map(|s| s.to_string())

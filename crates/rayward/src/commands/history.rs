@@ -156,6 +156,7 @@ fn collect(a: HistoryCollectArgs) -> Result<u8> {
         max_event_body: (a.max_event_body_mib << 20) as usize,
         tick: seconds("--interval", a.interval)?,
         snapshot_every: seconds("--snapshot-interval", a.snapshot_interval)?,
+        index_every: seconds("--index-interval", a.index_interval)?,
         final_flush: seconds("--final-flush", a.final_flush)?,
         logs: rayward_history::logs::Policy {
             round_budget: a.log_round_mib << 20,
