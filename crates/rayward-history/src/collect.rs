@@ -72,8 +72,14 @@ pub struct Summary {
     pub flushed: bool,
 }
 
-/// Largest event object made of consecutive batches.
-const MAX_EVENTS_OBJECT: usize = 8 << 20;
+/// Largest event object made of consecutive batches (held in memory while stored).
+const MAX_EVENTS_OBJECT: usize = 4 << 20;
+
+/// An object's bytes: in memory, or a spool file streamed to the store.
+enum Body {
+    Mem(Vec<u8>),
+    File(PathBuf),
+}
 
 /// One JSON array of the elements of `parts`, each a JSON array (the receiver checked).
 fn join_arrays(parts: &[Vec<u8>]) -> Vec<u8> {
@@ -350,8 +356,9 @@ impl Collector {
         };
         self.last_snapshot = Some(Instant::now());
         for (id, path) in ENDPOINTS {
-            match d.get(path).await {
-                Ok((status, body)) => {
+            let tmp = self.spool.lock().expect("not poisoned").temp_path();
+            match d.get_into(path, &tmp).await {
+                Ok((status, size)) => {
                     let kind = Kind::Snapshot {
                         endpoint: id.to_string(),
                         status,
@@ -361,7 +368,7 @@ impl Collector {
                         .spool
                         .lock()
                         .expect("not poisoned")
-                        .push(&session, kind, &body);
+                        .adopt(&session, kind, &tmp, size);
                     if let Err(e) = pushed {
                         eprintln!("rayward history collect: snapshot {path}: {e}");
                         self.metrics.snapshots_failed.inc();
@@ -391,25 +398,31 @@ impl Collector {
 
     async fn upload_spool(&mut self) -> bool {
         loop {
-            let next = self.spool.lock().expect("not poisoned").next_unstored();
-            let Some((entry, bytes)) = next else {
+            let next = self
+                .spool
+                .lock()
+                .expect("not poisoned")
+                .next_unstored_path();
+            let Some((entry, path)) = next else {
                 return true;
             };
             self.spool.lock().expect("not poisoned").stored(entry.seq);
             let mut taken = 1;
-            let (kind, body) = match entry.kind {
+            let read = |p: &Path| std::fs::read(p).ok();
+            let (kind, body) = match entry.kind.clone() {
                 Kind::Events { count } => {
+                    let Some(first) = read(&path) else { continue };
                     // Consecutive batches of one session become one object: Ray POSTs
                     // up to ten times a second, the store gets one object per round.
-                    let mut parts = vec![bytes];
+                    let mut parts = vec![first];
                     let mut count = count;
                     let mut size = parts[0].len();
                     loop {
                         let mut spool = self.spool.lock().expect("not poisoned");
-                        let Some((e, b)) = spool.next_unstored() else {
+                        let Some((e, p)) = spool.next_unstored_path() else {
                             break;
                         };
-                        let fits = size + b.len() <= MAX_EVENTS_OBJECT;
+                        let fits = size as u64 + e.size <= MAX_EVENTS_OBJECT as u64;
                         let Kind::Events { count: c } = e.kind else {
                             break;
                         };
@@ -417,14 +430,22 @@ impl Collector {
                             break;
                         }
                         spool.stored(e.seq);
+                        drop(spool);
+                        let Some(b) = read(&p) else { continue };
                         taken += 1;
                         count += c;
                         size += b.len();
                         parts.push(b);
                     }
-                    (Kind::Events { count }, join_arrays(&parts))
+                    (Kind::Events { count }, Body::Mem(join_arrays(&parts)))
                 }
-                k => (k, bytes),
+                // The job list is read for the listing's job states; other answers (a
+                // task list can be tens of MB) are streamed from the spool file.
+                Kind::Snapshot { ref endpoint, .. } if endpoint == "jobs" => {
+                    let Some(b) = read(&path) else { continue };
+                    (entry.kind.clone(), Body::Mem(b))
+                }
+                k => (k, Body::File(path)),
             };
             let Some(s) = self.load_session(&entry.session).await else {
                 // A session name the layout refuses: dropped, counted.
@@ -437,13 +458,30 @@ impl Collector {
                 Kind::Events { .. } => (s.ns.events_key(seq), "events"),
                 Kind::Snapshot { endpoint, .. } => (s.ns.snapshot_key(seq, endpoint), "snapshot"),
             };
-            let n = body.len() as u64;
-            let body = Bytes::from(body);
-            if let Err(e) = self.cfg.store.put(&key, body.clone()).await {
-                eprintln!("rayward history collect: store {key}: {e}");
-                self.spool.lock().expect("not poisoned").unstore(taken);
-                return false;
-            }
+            let (n, put) = match body {
+                Body::Mem(b) => {
+                    let b = Bytes::from(b);
+                    (
+                        b.len() as u64,
+                        self.cfg.store.put(&key, b.clone()).await.map(|()| Some(b)),
+                    )
+                }
+                Body::File(p) => (
+                    entry.size,
+                    self.cfg.store.put_file(&key, &p).await.map(|()| None),
+                ),
+            };
+            let body = match put {
+                Ok(b) => b,
+                Err(e) => {
+                    eprintln!("rayward history collect: store {key}: {e}");
+                    self.spool
+                        .lock()
+                        .expect("not poisoned")
+                        .unstore_from(entry.seq);
+                    return false;
+                }
+            };
             self.metrics.shipped(label, n);
             let s = self.sessions.get_mut(&entry.session).expect("loaded above");
             match kind {
@@ -457,8 +495,8 @@ impl Collector {
                     status,
                     taken,
                 } => {
-                    if endpoint == "jobs" && status == 200 {
-                        s.index.set_jobs_from(&body);
+                    if let (true, Some(b)) = (endpoint == "jobs" && status == 200, &body) {
+                        s.index.set_jobs_from(b);
                     }
                     let new = Snapshot { key, status, taken };
                     if let Some(old) = s.index.snapshots.insert(endpoint, new) {

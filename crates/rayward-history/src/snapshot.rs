@@ -88,6 +88,66 @@ impl Dashboard {
         })
     }
 
+    /// GETs `path` into the file `out`, frame by frame (a 20 MB task list is never held
+    /// whole): the status and the bytes written.
+    pub async fn get_into(
+        &self,
+        path: &str,
+        out: &std::path::Path,
+    ) -> Result<(u16, u64), SnapshotError> {
+        use std::io::Write;
+        let fail = |why: String| SnapshotError::Failed {
+            path: path.to_string(),
+            why,
+        };
+        let work = async {
+            let tcp = tokio::net::TcpStream::connect(&self.authority)
+                .await
+                .map_err(|e| fail(format!("connect {}: {e}", self.authority)))?;
+            let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            tokio::spawn(conn);
+            let req = self.request(path).map_err(|e| fail(e.to_string()))?;
+            let mut resp = send
+                .send_request(req)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            let status = resp.status().as_u16();
+            let mut file =
+                std::fs::File::create(out).map_err(|e| fail(format!("{}: {e}", out.display())))?;
+            let mut n = 0u64;
+            while let Some(frame) = resp.body_mut().frame().await {
+                let frame = frame.map_err(|e| fail(format!("body: {e}")))?;
+                if let Ok(data) = frame.into_data() {
+                    n += data.len() as u64;
+                    if n > self.max_body as u64 {
+                        return Err(fail(format!("body over {} bytes", self.max_body)));
+                    }
+                    file.write_all(&data)
+                        .map_err(|e| fail(format!("{}: {e}", out.display())))?;
+                }
+            }
+            Ok((status, n))
+        };
+        let r = tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| fail(format!("no answer within {:?}", self.timeout)))
+            .and_then(|r| r);
+        if r.is_err() {
+            let _ = std::fs::remove_file(out);
+        }
+        r
+    }
+
+    fn request(&self, path: &str) -> Result<Request<Empty<Bytes>>, hyper::http::Error> {
+        let mut req = Request::get(path).header("host", &self.authority);
+        if let Some(t) = &self.token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        req.body(Empty::<Bytes>::new())
+    }
+
     /// GETs `path`: the status and body.
     pub async fn get(&self, path: &str) -> Result<(u16, Bytes), SnapshotError> {
         let fail = |why: String| SnapshotError::Failed {
@@ -102,13 +162,7 @@ impl Dashboard {
                 .await
                 .map_err(|e| fail(e.to_string()))?;
             tokio::spawn(conn);
-            let mut req = Request::get(path).header("host", &self.authority);
-            if let Some(t) = &self.token {
-                req = req.header("authorization", format!("Bearer {t}"));
-            }
-            let req = req
-                .body(Empty::<Bytes>::new())
-                .map_err(|e| fail(e.to_string()))?;
+            let req = self.request(path).map_err(|e| fail(e.to_string()))?;
             let resp = send
                 .send_request(req)
                 .await

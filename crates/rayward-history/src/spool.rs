@@ -57,6 +57,7 @@ pub struct Spool {
     entries: VecDeque<Entry>,
     bytes: u64,
     next_seq: u64,
+    temps: u64,
     /// How many entries at the front are stored but not yet named by a written index.
     stored: usize,
     /// Entries and bytes dropped past the bound since start.
@@ -131,6 +132,7 @@ impl Spool {
             entries: entries.into(),
             bytes,
             next_seq,
+            temps: 0,
             stored: 0,
             dropped_entries: 0,
             dropped_bytes: 0,
@@ -157,15 +159,8 @@ impl Spool {
         self.entries.is_empty()
     }
 
-    /// Buffers `bytes`, dropping the oldest entries if it would not fit otherwise.
-    pub fn push(&mut self, session: &str, kind: Kind, bytes: &[u8]) -> Result<(), SpoolError> {
-        let size = bytes.len() as u64;
-        if size > self.max_bytes {
-            return Err(SpoolError::TooLarge {
-                size,
-                max: self.max_bytes,
-            });
-        }
+    /// Drops the oldest entries until `size` more bytes fit.
+    fn make_room(&mut self, size: u64) {
         while self.bytes + size > self.max_bytes {
             let Some(old) = self.entries.pop_front() else {
                 break;
@@ -180,6 +175,18 @@ impl Spool {
                 self.dropped_bytes += old.size;
             }
         }
+    }
+
+    /// Buffers `bytes`, dropping the oldest entries if it would not fit otherwise.
+    pub fn push(&mut self, session: &str, kind: Kind, bytes: &[u8]) -> Result<(), SpoolError> {
+        let size = bytes.len() as u64;
+        if size > self.max_bytes {
+            return Err(SpoolError::TooLarge {
+                size,
+                max: self.max_bytes,
+            });
+        }
+        self.make_room(size);
         let e = Entry {
             seq: self.next_seq,
             session: session.to_string(),
@@ -215,6 +222,62 @@ impl Spool {
         }
     }
 
+    /// The oldest entry not stored yet and the path of its bytes (for entries too large
+    /// to read whole: the uploader streams them).
+    pub fn next_unstored_path(&mut self) -> Option<(Entry, PathBuf)> {
+        loop {
+            let e = self.entries.get(self.stored)?.clone();
+            let p = self.dir.join(name(&e));
+            if p.is_file() {
+                return Some((e, p));
+            }
+            self.entries.remove(self.stored);
+            self.bytes -= e.size;
+        }
+    }
+
+    /// A fresh temporary file in the spool for [`Spool::adopt`] (removed at the next open
+    /// if never adopted).
+    pub fn temp_path(&mut self) -> PathBuf {
+        self.temps += 1;
+        self.dir
+            .join(format!(".tmp-in-{}-{}", std::process::id(), self.temps))
+    }
+
+    /// Buffers the finished file `tmp` (written by the caller outside the lock) as an
+    /// entry of `size` bytes, under the same bound as [`Spool::push`].
+    pub fn adopt(
+        &mut self,
+        session: &str,
+        kind: Kind,
+        tmp: &Path,
+        size: u64,
+    ) -> Result<(), SpoolError> {
+        if size > self.max_bytes {
+            let _ = std::fs::remove_file(tmp);
+            return Err(SpoolError::TooLarge {
+                size,
+                max: self.max_bytes,
+            });
+        }
+        self.make_room(size);
+        let e = Entry {
+            seq: self.next_seq,
+            session: session.to_string(),
+            kind,
+            size,
+        };
+        let dst = self.dir.join(name(&e));
+        std::fs::rename(tmp, &dst).map_err(|source| SpoolError::Io {
+            path: dst.clone(),
+            source,
+        })?;
+        self.next_seq += 1;
+        self.bytes += size;
+        self.entries.push_back(e);
+        Ok(())
+    }
+
     /// Marks entry `seq` (the one [`Spool::next_unstored`] gave) as stored (or not storable).
     pub fn stored(&mut self, seq: u64) {
         if self.entries.get(self.stored).is_some_and(|e| e.seq == seq) {
@@ -222,9 +285,15 @@ impl Spool {
         }
     }
 
-    /// Takes back the last `n` marks of [`Spool::stored`] (their upload failed).
-    pub fn unstore(&mut self, n: usize) {
-        self.stored -= n.min(self.stored);
+    /// Takes back the marks of [`Spool::stored`] from entry `seq` on (their upload
+    /// failed). Entries dropped meanwhile are simply gone.
+    pub fn unstore_from(&mut self, seq: u64) {
+        self.stored = self
+            .entries
+            .iter()
+            .take(self.stored)
+            .take_while(|e| e.seq < seq)
+            .count();
     }
 
     /// Removes the stored entries: an index naming them is written.

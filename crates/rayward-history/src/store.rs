@@ -224,6 +224,46 @@ impl Store {
         Ok(())
     }
 
+    /// Writes the file at `path` as one object: whole when small, else as a multipart
+    /// upload of 8 MiB parts, so memory stays at one part whatever the size.
+    pub async fn put_file(&self, key: &str, path: &Path) -> Result<(), StoreError> {
+        use std::io::Read;
+        const PART: usize = 8 << 20;
+        let io = |e: std::io::Error| {
+            StoreError::Store(object_store::Error::Generic {
+                store: "spool",
+                source: Box::new(e),
+            })
+        };
+        let mut f = std::fs::File::open(path).map_err(io)?;
+        let size = f.metadata().map_err(io)?.len();
+        if size <= PART as u64 {
+            let mut b = Vec::with_capacity(size as usize);
+            f.read_to_end(&mut b).map_err(io)?;
+            return self.put(key, Bytes::from(b)).await;
+        }
+        let mut up = self.inner.put_multipart(&self.path(key)?).await?;
+        loop {
+            let mut buf = Vec::with_capacity(PART);
+            let n = (&mut f)
+                .take(PART as u64)
+                .read_to_end(&mut buf)
+                .map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            if let Err(e) = up.put_part(PutPayload::from(buf)).await {
+                let _ = up.abort().await;
+                return Err(e.into());
+            }
+        }
+        if let Err(e) = up.complete().await {
+            let _ = up.abort().await;
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
     /// Reads one object of at most `limit` bytes.
     pub async fn get(&self, key: &str, limit: u64) -> Result<Bytes, StoreError> {
         let path = self.path(key)?;
@@ -376,6 +416,15 @@ mod tests {
             Err(StoreError::NotFound { .. })
         ));
         assert_eq!(s.list("v1").await.unwrap(), vec![("v1/a/b".to_string(), 2)]);
+        // A file over one part goes up in parts and comes back whole.
+        let big: Vec<u8> = (0..(20 << 20)).map(|i| (i % 251) as u8).collect();
+        std::fs::write(d.path().join("big.src"), &big).unwrap();
+        s.put_file("v1/big", &d.path().join("big.src"))
+            .await
+            .unwrap();
+        assert!(s.get("v1/big", 64 << 20).await.unwrap() == big);
+        std::fs::remove_file(d.path().join("big.src")).unwrap();
+        s.delete("v1/big").await.unwrap();
         std::fs::write(d.path().join("rayward-history.json"), "{\"layout\":2}").unwrap();
         assert_eq!(
             s.ensure_layout().await.unwrap_err().to_string(),

@@ -357,6 +357,14 @@ fn keeps_a_terminated_cluster(s3: bool) {
     assert_eq!(live_jobs.len(), 3);
     let live_nodes = nodes(&live("/nodes?view=summary", &token));
     assert_eq!(live_nodes.len(), 2, "{live_nodes:?}");
+    // A job's supervisor actor dies a moment after the job ends: wait for that steady
+    // state, so the capture and the collectors' final snapshot see the same cluster.
+    let settled = until(Duration::from_secs(60), || {
+        actors(&live("/logical/actors", &token))
+            .iter()
+            .all(|a| !a.0.starts_with("_ray_internal_job_actor_") || a.2 == "DEAD")
+    });
+    assert!(settled, "job supervisor actors still alive");
     let live_actors = actors(&live("/logical/actors", &token));
     let summary = "/api/v0/tasks/summarize?summary_by=func_name";
     assert!(
