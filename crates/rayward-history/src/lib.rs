@@ -17,7 +17,8 @@
 //! - [`snapshot`]: the dashboard API answers the UI reads, taken from the head;
 //! - [`metrics`]: what the collector counts;
 //! - [`collect`]: the loop that ties them together, and its final flush on SIGTERM;
-//! - [`catalog`]: the listing of clusters and sessions, read from the indexes only.
+//! - [`catalog`]: the listing of clusters and sessions, read from the indexes only;
+//! - [`replay`]: the read-only dashboard API of one stored session.
 
 pub mod catalog;
 pub mod collect;
@@ -26,6 +27,7 @@ pub mod layout;
 pub mod logs;
 pub mod metrics;
 pub mod receiver;
+pub mod replay;
 pub mod snapshot;
 pub mod spool;
 pub mod store;

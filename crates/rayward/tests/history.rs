@@ -183,6 +183,14 @@ impl Reader {
         k
     }
 
+    /// What `history serve` will answer for `path` of the session with `nodes`.
+    pub fn replay(&self, nodes: &[NodeIndex], path: &str) -> Option<(u16, Vec<u8>)> {
+        self.rt
+            .block_on(rayward_history::replay::answer(&self.store, nodes, path))
+            .unwrap()
+            .map(|a| (a.status, a.body.to_vec()))
+    }
+
     /// Every index in the store, parsed.
     pub fn indexes(&self) -> Vec<(String, NodeIndex)> {
         self.keys("v1")

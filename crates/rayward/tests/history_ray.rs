@@ -366,6 +366,18 @@ fn keeps_a_terminated_cluster(s3: bool) {
     });
     assert!(settled, "job supervisor actors still alive");
     let live_actors = actors(&live("/logical/actors", &token));
+    // Each job's detail and logs, as the Jobs page reads them.
+    let live_detail: Vec<(String, Value, Value)> = live_jobs
+        .iter()
+        .map(|j| {
+            let id = &j.0;
+            (
+                id.clone(),
+                live(&format!("/api/jobs/{id}"), &token),
+                live(&format!("/api/jobs/{id}/logs"), &token),
+            )
+        })
+        .collect();
     let summary = "/api/v0/tasks/summarize?summary_by=func_name";
     assert!(
         crate::history::until(Duration::from_secs(60), || finished(
@@ -437,6 +449,33 @@ fn keeps_a_terminated_cluster(s3: bool) {
             .iter()
             .any(|a| a.0 == "history-counter" && a.1 == "Counter" && a.2 == "ALIVE"),
         "{named:?}"
+    );
+    // The rebuilt API answers the job detail and logs routes as the live dashboard did.
+    let nodes_of_session: Vec<NodeIndex> = all.iter().map(|(_, i)| i.clone()).collect();
+    for (id, detail, logs) in &live_detail {
+        let (status, body) = r
+            .replay(&nodes_of_session, &format!("/api/jobs/{id}"))
+            .unwrap_or_else(|| panic!("no /api/jobs/{id}"));
+        assert_eq!(status, 200);
+        let got: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            jobs(&Value::Array(vec![got])),
+            jobs(&Value::Array(vec![detail.clone()])),
+            "{id}"
+        );
+        let (status, body) = r
+            .replay(&nodes_of_session, &format!("/api/jobs/{id}/logs"))
+            .unwrap();
+        assert_eq!(status, 200);
+        let got: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(got["logs"], logs["logs"], "{id}");
+    }
+    assert!(
+        live_detail.iter().any(|(_, _, l)| l["logs"]
+            .as_str()
+            .unwrap_or("")
+            .contains("ValueError: history-traceback-marker")),
+        "the live failed job's logs hold the traceback"
     );
     let s = stored(&r, head, "tasks_summary");
     assert_eq!(finished(&s, "square"), 1000);
