@@ -128,6 +128,21 @@ pub fn current_session(ray_dir: &Path) -> Option<(String, PathBuf)> {
     dir.is_dir().then_some((name, dir))
 }
 
+/// Ray's node id in a session directory: Ray (2.60) writes one file per port named
+/// `<what>_port_<node id>` there (`dashboard_agent_listen_port_26f2…`), 56 hex digits.
+pub fn ray_node_id(session_dir: &Path) -> Option<String> {
+    let rd = std::fs::read_dir(session_dir).ok()?;
+    for e in rd.flatten().take(1000) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some((_, id)) = name.rsplit_once("_port_") {
+            if id.len() == 56 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Some(id.to_ascii_lowercase());
+            }
+        }
+    }
+    None
+}
+
 /// One session's index as this node writes it.
 struct Sess {
     ns: NodeSession,
@@ -243,12 +258,16 @@ impl Collector {
                 self.snapshot().await;
             }
         }
-        if let Some((_, _, t)) = &mut self.tracker {
+        if let Some((_, dir, t)) = &mut self.tracker {
             let session = self.current.lock().expect("not poisoned").clone();
             if let Some(s) = session.and_then(|s| self.sessions.get_mut(&s)) {
                 let before = s.index.logs.len();
                 t.scan(&mut s.index, now);
                 s.dirty |= s.index.logs.len() != before;
+                if s.index.ray_node_id.is_none() {
+                    s.index.ray_node_id = ray_node_id(dir);
+                    s.dirty |= s.index.ray_node_id.is_some();
+                }
             }
         }
         if force || self.retry_at.is_none_or(|t| now >= t) {
@@ -628,6 +647,21 @@ impl Collector {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn node_id_from_the_session_dir() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(super::ray_node_id(d.path()), None);
+        std::fs::write(d.path().join("gcs_server_port_abc"), "").unwrap();
+        assert_eq!(super::ray_node_id(d.path()), None, "not 56 hex digits");
+        let id = "26f204ed8a0088130481057adccdaabacf6bbcae2bfcb7bb4a738396";
+        std::fs::write(
+            d.path().join(format!("dashboard_agent_listen_port_{id}")),
+            "",
+        )
+        .unwrap();
+        assert_eq!(super::ray_node_id(d.path()).as_deref(), Some(id));
+    }
+
     #[test]
     fn arrays_joined() {
         let j = super::join_arrays(&[

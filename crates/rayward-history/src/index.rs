@@ -94,6 +94,10 @@ pub struct NodeIndex {
     /// The last sequence number used in an event or snapshot key.
     #[serde(default)]
     pub seq: u64,
+    /// Ray's id of this node (hex, as the dashboard API writes it), read from the session
+    /// directory: how the log routes (`node_id=`) find this node's files.
+    #[serde(default)]
+    pub ray_node_id: Option<String>,
 }
 
 /// Why an index cannot be read.
@@ -125,6 +129,7 @@ impl NodeIndex {
             jobs: vec![],
             dropped: 0,
             seq: 0,
+            ray_node_id: None,
         }
     }
 
@@ -195,6 +200,7 @@ mod tests {
             jobs: vec![],
             dropped: 0,
             seq: 0,
+            ray_node_id: None,
         }
     }
 

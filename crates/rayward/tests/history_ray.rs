@@ -442,6 +442,15 @@ fn keeps_a_terminated_cluster(s3: bool) {
     // API parity on the fields the UI shows.
     assert_eq!(jobs(&stored(&r, head, "jobs")), live_jobs);
     assert_eq!(nodes(&stored(&r, head, "nodes")), live_nodes);
+    // Each collector knows its Ray node id: the two are the live cluster's two nodes.
+    let mut ids: Vec<String> = all
+        .iter()
+        .map(|(_, i)| i.ray_node_id.clone().unwrap())
+        .collect();
+    ids.sort();
+    let mut live_ids: Vec<String> = live_nodes.iter().map(|n| n.1.clone()).collect();
+    live_ids.sort();
+    assert_eq!(ids, live_ids);
     let named = actors(&stored(&r, head, "actors"));
     assert_eq!(named, live_actors);
     assert!(
