@@ -345,3 +345,54 @@ fn a_store_down_for_a_while_loses_nothing() {
             .unwrap();
     assert_eq!(v.len(), 6);
 }
+
+#[test]
+fn a_restarted_ray_gets_a_new_session_prefix() {
+    let d = tempfile::tempdir().unwrap();
+    let store_dir = d.path().join("store");
+    let ray = ray_dir(d.path());
+    std::fs::write(ray.join(SESSION).join("logs/raylet.out"), "first run\n").unwrap();
+    let c = start(&store_dir, &ray, &d.path().join("spool"), None);
+    assert!(wait_for(20, || read_index(&store_dir)
+        .is_some_and(|i| i.logs.iter().any(|f| f.shipped == 10))));
+    // Ray restarts: a new session directory, session_latest moved to it (as Ray does).
+    let second = "session_2026-12-05_11-00-00_000000_2";
+    std::fs::create_dir_all(ray.join(second).join("logs")).unwrap();
+    std::fs::write(ray.join(second).join("logs/raylet.out"), "second run\n").unwrap();
+    // The first run's last line, written before the restart was noticed.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(ray.join(SESSION).join("logs/raylet.out"))
+        .unwrap();
+    f.write_all(b"last\n").unwrap();
+    drop(f);
+    std::fs::remove_file(ray.join("session_latest")).unwrap();
+    std::os::unix::fs::symlink(ray.join(second), ray.join("session_latest")).unwrap();
+    let ns2 = NodeSession::new(
+        ClusterRef::new("team-a", Kind::RayJob, "train").unwrap(),
+        second,
+        "train-head",
+    )
+    .unwrap();
+    let idx2 = || {
+        std::fs::read(store_dir.join(ns2.index_key()))
+            .ok()
+            .map(|b| NodeIndex::parse(&b).unwrap())
+    };
+    assert!(wait_for(20, || idx2()
+        .is_some_and(|i| i.logs.iter().any(|f| f.shipped == 11))));
+    // The first session is finished, with its last line.
+    let first = read_index(&store_dir).unwrap();
+    assert!(first.finished);
+    assert_eq!(
+        stored_log(&store_dir, &first, "raylet.out"),
+        b"first run\nlast\n"
+    );
+    assert!(c.stop().flushed);
+    let second_idx = idx2().unwrap();
+    assert!(second_idx.finished);
+    assert_eq!(
+        stored_log(&store_dir, &second_idx, "raylet.out"),
+        b"second run\n"
+    );
+}
