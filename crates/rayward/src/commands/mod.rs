@@ -4,6 +4,7 @@ pub mod audit;
 pub mod certs;
 pub mod gateway;
 pub mod harden;
+pub mod history;
 pub mod install;
 mod output;
 pub mod probe;

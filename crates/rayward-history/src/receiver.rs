@@ -1,0 +1,182 @@
+//! The collector's HTTP endpoint: `POST /v1/events` from Ray's event aggregator, and
+//! `/healthz`, `/readyz`, `/metrics`.
+//!
+//! Ray (2.60) retries a failed POST forever, 4xx included (docs/history.md), so the
+//! answer matters: a batch is answered 200 only once it is in the spool; a body that is
+//! not Ray's (not a JSON array of objects with an `eventType`) gets 400 naming the line and
+//! column; over `max_body` bytes gets 413 before it is read; anything but JSON gets 415;
+//! a non-loopback peer gets 403 (the listener may be opened wider for `/metrics`, never
+//! for events). At most `concurrency` bodies are read at once, so memory stays under
+//! `concurrency × max_body`.
+
+use crate::metrics::Metrics;
+use crate::spool::{Kind, Spool};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use prometheus_client::registry::Registry;
+use rayward_serve::endpoints::{self, Own};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
+
+/// The path Ray is told to POST to.
+pub const EVENTS_PATH: &str = "/v1/events";
+
+/// State the receiver shares with the collector loop.
+pub struct Receiver {
+    pub spool: Arc<Mutex<Spool>>,
+    /// The session the collector follows (events name theirs; this is the fallback).
+    pub session: Arc<Mutex<Option<String>>>,
+    pub metrics: Metrics,
+    pub registry: Registry,
+    pub max_body: usize,
+    pub permits: Semaphore,
+}
+
+fn answer(status: StatusCode, text: impl Into<String>) -> Response<Full<Bytes>> {
+    let mut body = text.into();
+    body.push('\n');
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/plain; charset=utf-8")
+        .body(Full::new(Bytes::from(body)))
+        .expect("static parts are valid")
+}
+
+#[derive(serde::Deserialize)]
+#[allow(non_snake_case)]
+struct EventHead {
+    #[allow(dead_code)]
+    eventType: String,
+    sessionName: Option<String>,
+}
+
+impl Receiver {
+    /// Answers one request from `peer`.
+    pub async fn handle(&self, peer: SocketAddr, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let path = req.uri().path().to_string();
+        if let Some(own) = Own::of(&path) {
+            if req.method() != Method::GET && req.method() != Method::HEAD {
+                return answer(StatusCode::METHOD_NOT_ALLOWED, "only GET");
+            }
+            return match own {
+                Own::Health => answer(StatusCode::OK, endpoints::HEALTHY.trim_end()),
+                Own::Metrics => Response::builder()
+                    .header("content-type", endpoints::OPENMETRICS)
+                    .body(Full::new(Bytes::from(endpoints::encode(&self.registry))))
+                    .expect("static parts are valid"),
+            };
+        }
+        if path != EVENTS_PATH {
+            return answer(StatusCode::NOT_FOUND, "not found");
+        }
+        if req.method() != Method::POST {
+            self.metrics.refused("method");
+            let mut r = answer(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "POST a JSON array of Ray events",
+            );
+            r.headers_mut()
+                .insert("allow", hyper::header::HeaderValue::from_static("POST"));
+            return r;
+        }
+        if !peer.ip().is_loopback() {
+            self.metrics.refused("peer");
+            return answer(StatusCode::FORBIDDEN, "events are taken from loopback only");
+        }
+        let ct = req
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !ct
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("application/json")
+        {
+            self.metrics.refused("content_type");
+            return answer(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("content-type {ct:?}: expected application/json"),
+            );
+        }
+        let declared = req
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.max_body as u64) {
+            self.metrics.refused("size");
+            return self.too_large();
+        }
+        let Ok(_permit) = self.permits.acquire().await else {
+            return answer(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+        };
+        let body = match Limited::new(req.into_body(), self.max_body).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                self.metrics.refused("size");
+                return self.too_large();
+            }
+            Err(e) => {
+                self.metrics.refused("json");
+                return answer(StatusCode::BAD_REQUEST, format!("reading the body: {e}"));
+            }
+        };
+        let events: Vec<EventHead> = match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(e) => {
+                self.metrics.refused("json");
+                return answer(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "body is not a JSON array of Ray events (objects with an eventType): {e}"
+                    ),
+                );
+            }
+        };
+        if events.is_empty() {
+            return answer(StatusCode::OK, "0 events");
+        }
+        let named = events[0]
+            .sessionName
+            .clone()
+            .filter(|s| crate::layout::check_session(s).is_ok());
+        let Some(session) = named.or_else(|| self.session.lock().expect("not poisoned").clone())
+        else {
+            self.metrics.refused("session");
+            return answer(StatusCode::SERVICE_UNAVAILABLE, "no Ray session found yet");
+        };
+        let count = events.len() as u64;
+        let pushed =
+            self.spool
+                .lock()
+                .expect("not poisoned")
+                .push(&session, Kind::Events { count }, &body);
+        match pushed {
+            Ok(()) => {
+                self.metrics.events_received.inc_by(count);
+                answer(StatusCode::OK, format!("{count} events"))
+            }
+            Err(e) => {
+                self.metrics.refused("spool");
+                answer(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("cannot buffer: {e}"),
+                )
+            }
+        }
+    }
+
+    fn too_large(&self) -> Response<Full<Bytes>> {
+        answer(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "body over {} bytes; lower RAY_DASHBOARD_AGGREGATOR_AGENT_MAX_EVENT_SEND_BATCH_SIZE or raise --max-event-body",
+                self.max_body
+            ),
+        )
+    }
+}

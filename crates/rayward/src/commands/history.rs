@@ -1,0 +1,207 @@
+//! `rayward history`: arguments → rayward_history.
+
+use crate::cli::{HistoryArgs, HistoryCollectArgs, HistoryCommand, HistoryFormat, HistoryLsArgs};
+use crate::exit;
+use anyhow::{bail, Context, Result};
+use rayward_history::collect::{self, Config};
+use rayward_history::index::Role;
+use rayward_history::layout::{self, ClusterRef, Kind};
+use rayward_history::snapshot::{self, Dashboard};
+use rayward_history::store::{self, Store};
+use std::time::Duration;
+
+pub fn run(args: HistoryArgs) -> Result<u8> {
+    match args.command {
+        HistoryCommand::Collect(a) => collect(*a),
+        HistoryCommand::Ls(a) => ls(a),
+    }
+}
+
+/// Unix milliseconds as `YYYY-MM-DDTHH:MM:SSZ` (UTC; days to civil date after Howard
+/// Hinnant's algorithm).
+fn utc(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn ls(a: HistoryLsArgs) -> Result<u8> {
+    for ns in &a.namespaces {
+        layout::check_namespace(ns)?;
+    }
+    let creds = match &a.credentials_file {
+        Some(p) => store::read_credentials(p)?,
+        None => vec![],
+    };
+    let store = Store::open(&a.store, &creds)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let only = (!a.namespaces.is_empty()).then_some(a.namespaces.as_slice());
+    let cat = rt
+        .block_on(rayward_history::catalog::list(&store, only))
+        .with_context(|| format!("store {}", store.url()))?;
+    let mut out = String::new();
+    match a.format {
+        HistoryFormat::Json => {
+            out = serde_json::to_string_pretty(&cat)?;
+            out.push('\n');
+        }
+        HistoryFormat::Text => {
+            use std::fmt::Write;
+            for s in &cat.sessions {
+                let jobs: Vec<String> = s
+                    .jobs
+                    .iter()
+                    .map(|j| format!("{}={}", j.submission_id, j.status))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "{}/{}/{}/{}  nodes={}  started={}  {}={}  jobs: {}",
+                    s.namespace,
+                    s.kind,
+                    s.name,
+                    s.session,
+                    s.nodes.len(),
+                    utc(s.started),
+                    if s.finished { "ended" } else { "updated" },
+                    utc(s.updated),
+                    if jobs.is_empty() {
+                        "-".to_string()
+                    } else {
+                        jobs.join(" ")
+                    }
+                );
+            }
+        }
+    }
+    // Job ids and states come from the dashboard's answers: escaped for the terminal.
+    match a.format {
+        HistoryFormat::Json => print!("{out}"),
+        HistoryFormat::Text => print!("{}", rayward_manifest::terminal::escape_keep_lines(&out)),
+    }
+    for p in &cat.problems {
+        eprintln!(
+            "rayward history ls: {}: {}",
+            rayward_manifest::terminal::escape_keep_lines(&p.key),
+            rayward_manifest::terminal::escape_keep_lines(&p.error)
+        );
+    }
+    Ok(if cat.problems.is_empty() {
+        exit::OK
+    } else {
+        exit::ERROR
+    })
+}
+
+fn seconds(name: &str, v: f64) -> Result<Duration> {
+    if !v.is_finite() || v <= 0.0 || v > 86_400.0 {
+        bail!("{name} {v}: expected seconds between 0 and 86400");
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+fn collect(a: HistoryCollectArgs) -> Result<u8> {
+    let kind = Kind::parse(&a.kind)?;
+    let cluster = ClusterRef::new(&a.namespace, kind, &a.name)?;
+    layout::check_node(&a.node)?;
+    let creds = match &a.credentials_file {
+        Some(p) => store::read_credentials(p)?,
+        None => vec![],
+    };
+    let store = Store::open(&a.store, &creds)?;
+    let dashboard = if a.head {
+        let token = snapshot::token_from_env().context("reading RAY_AUTH_TOKEN_PATH")?;
+        Some(Dashboard::new(&a.dashboard, token)?)
+    } else {
+        None
+    };
+    if a.log_round_mib == 0
+        || a.spool_mib == 0
+        || a.max_event_body_mib == 0
+        || a.max_event_body_mib > a.spool_mib
+    {
+        bail!(
+            "--log-round-mib {}, --spool-mib {} and --max-event-body-mib {}: all above 0, the body at most the spool",
+            a.log_round_mib,
+            a.spool_mib,
+            a.max_event_body_mib
+        );
+    }
+    let cfg = Config {
+        store,
+        cluster,
+        node: a.node,
+        role: if a.head { Role::Head } else { Role::Worker },
+        ray_dir: a.ray_dir,
+        listen: a.listen,
+        dashboard,
+        spool_dir: a.spool_dir,
+        spool_max: a.spool_mib << 20,
+        max_event_body: (a.max_event_body_mib << 20) as usize,
+        tick: seconds("--interval", a.interval)?,
+        snapshot_every: seconds("--snapshot-interval", a.snapshot_interval)?,
+        index_every: seconds("--index-interval", a.index_interval)?,
+        final_flush: seconds("--final-flush", a.final_flush)?,
+        logs: rayward_history::logs::Policy {
+            round_budget: a.log_round_mib << 20,
+            ..Default::default()
+        },
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    eprintln!(
+        "rayward history collect: {} → {}; events on http://{}/v1/events",
+        cfg.ray_dir.display(),
+        cfg.store.url(),
+        cfg.listen
+    );
+    let summary = rt.block_on(collect::run(cfg, rayward_serve::shutdown::signal()))?;
+    eprintln!(
+        "rayward history collect: stopped; {} session(s), final flush {}",
+        summary.sessions,
+        if summary.flushed {
+            "complete"
+        } else {
+            "incomplete"
+        }
+    );
+    Ok(if summary.flushed {
+        exit::OK
+    } else {
+        exit::ERROR
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_dates() {
+        for (ms, want) in [
+            (0, "1970-01-01T00:00:00Z"),
+            (1_796_489_854_000, "2026-12-05T16:57:34Z"),
+            (951_782_400_000, "2000-02-29T00:00:00Z"),
+            (4_107_542_399_000, "2100-02-28T23:59:59Z"),
+        ] {
+            assert_eq!(super::utc(ms), want);
+        }
+    }
+}
