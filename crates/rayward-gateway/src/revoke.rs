@@ -56,15 +56,7 @@ impl Revocations {
         timeout: Duration,
         store_errors: Counter,
     ) -> Result<Revocations, String> {
-        let client = redis::Client::open(url)
-            .map_err(|e| format!("ratelimit.redis: invalid URL ({:?})", e.kind()))?;
-        let cfg = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client, cfg)
-            .map_err(|e| format!("ratelimit.redis: {e}"))?;
+        let conn = crate::ratelimit::shared::connect(url, timeout)?;
         self.redis = Some(RedisStore {
             conn,
             prefix: prefix.to_string(),

@@ -101,18 +101,7 @@ impl Dashboard {
             why,
         };
         let work = async {
-            let tcp = tokio::net::TcpStream::connect(&self.authority)
-                .await
-                .map_err(|e| fail(format!("connect {}: {e}", self.authority)))?;
-            let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-                .await
-                .map_err(|e| fail(e.to_string()))?;
-            tokio::spawn(conn);
-            let req = self.request(path).map_err(|e| fail(e.to_string()))?;
-            let mut resp = send
-                .send_request(req)
-                .await
-                .map_err(|e| fail(e.to_string()))?;
+            let mut resp = self.send(path).await?;
             let status = resp.status().as_u16();
             let mut file =
                 std::fs::File::create(out).map_err(|e| fail(format!("{}: {e}", out.display())))?;
@@ -140,6 +129,28 @@ impl Dashboard {
         r
     }
 
+    /// One connection, one GET of `path` (with the token): the response, body unread.
+    async fn send(
+        &self,
+        path: &str,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, SnapshotError> {
+        let fail = |why: String| SnapshotError::Failed {
+            path: path.to_string(),
+            why,
+        };
+        let tcp = tokio::net::TcpStream::connect(&self.authority)
+            .await
+            .map_err(|e| fail(format!("connect {}: {e}", self.authority)))?;
+        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        tokio::spawn(conn);
+        let req = self.request(path).map_err(|e| fail(e.to_string()))?;
+        send.send_request(req)
+            .await
+            .map_err(|e| fail(e.to_string()))
+    }
+
     fn request(&self, path: &str) -> Result<Request<Empty<Bytes>>, hyper::http::Error> {
         let mut req = Request::get(path).header("host", &self.authority);
         if let Some(t) = &self.token {
@@ -155,18 +166,7 @@ impl Dashboard {
             why,
         };
         let work = async {
-            let tcp = tokio::net::TcpStream::connect(&self.authority)
-                .await
-                .map_err(|e| fail(format!("connect {}: {e}", self.authority)))?;
-            let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-                .await
-                .map_err(|e| fail(e.to_string()))?;
-            tokio::spawn(conn);
-            let req = self.request(path).map_err(|e| fail(e.to_string()))?;
-            let resp = send
-                .send_request(req)
-                .await
-                .map_err(|e| fail(e.to_string()))?;
+            let resp = self.send(path).await?;
             let status = resp.status().as_u16();
             let body = Limited::new(resp.into_body(), self.max_body)
                 .collect()

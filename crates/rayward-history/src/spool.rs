@@ -186,25 +186,14 @@ impl Spool {
                 max: self.max_bytes,
             });
         }
-        self.make_room(size);
-        let e = Entry {
-            seq: self.next_seq,
-            session: session.to_string(),
-            kind,
-            size,
-        };
-        let tmp = self.dir.join(format!(".tmp-{:016x}", e.seq));
-        let dst = self.dir.join(name(&e));
-        let io = |source| SpoolError::Io {
-            path: dst.clone(),
+        // Written beside the entries first, then taken in as adopt takes any file: a kill
+        // before the rename leaves a temporary file that the next open removes.
+        let tmp = self.temp_path();
+        std::fs::write(&tmp, bytes).map_err(|source| SpoolError::Io {
+            path: tmp.clone(),
             source,
-        };
-        std::fs::write(&tmp, bytes).map_err(io)?;
-        std::fs::rename(&tmp, &dst).map_err(io)?;
-        self.next_seq += 1;
-        self.bytes += size;
-        self.entries.push_back(e);
-        Ok(())
+        })?;
+        self.adopt(session, kind, &tmp, size)
     }
 
     /// The oldest entry not stored yet, and its bytes. An entry whose file vanished is

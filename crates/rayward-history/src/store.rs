@@ -139,33 +139,25 @@ impl Store {
         // Options: the process environment first, then the mounted file, which wins.
         let mut opts: Vec<(String, String)> = std::env::vars().collect();
         opts.extend(credentials.iter().cloned());
+        // Every option the builder knows, by its lower-case name; the rest are not its.
+        macro_rules! build {
+            ($builder:expr) => {{
+                let mut b = $builder.with_url(url);
+                for (k, v) in &opts {
+                    if let Ok(key) = k.to_ascii_lowercase().parse() {
+                        b = b.with_config(key, v);
+                    }
+                }
+                Arc::new(b.build()?)
+            }};
+        }
         let inner: Arc<dyn ObjectStore> = match scheme {
-            ObjectStoreScheme::AmazonS3 => {
-                let mut b = object_store::aws::AmazonS3Builder::from_env().with_url(url);
-                for (k, v) in &opts {
-                    if let Ok(key) = k.to_ascii_lowercase().parse() {
-                        b = b.with_config(key, v);
-                    }
-                }
-                Arc::new(b.build()?)
-            }
+            ObjectStoreScheme::AmazonS3 => build!(object_store::aws::AmazonS3Builder::from_env()),
             ObjectStoreScheme::GoogleCloudStorage => {
-                let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(url);
-                for (k, v) in &opts {
-                    if let Ok(key) = k.to_ascii_lowercase().parse() {
-                        b = b.with_config(key, v);
-                    }
-                }
-                Arc::new(b.build()?)
+                build!(object_store::gcp::GoogleCloudStorageBuilder::from_env())
             }
             ObjectStoreScheme::MicrosoftAzure => {
-                let mut b = object_store::azure::MicrosoftAzureBuilder::from_env().with_url(url);
-                for (k, v) in &opts {
-                    if let Ok(key) = k.to_ascii_lowercase().parse() {
-                        b = b.with_config(key, v);
-                    }
-                }
-                Arc::new(b.build()?)
+                build!(object_store::azure::MicrosoftAzureBuilder::from_env())
             }
             _ => return Err(bad("expected a directory, file://, s3://, gs:// or az://")),
         };

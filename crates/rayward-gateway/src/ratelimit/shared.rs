@@ -60,6 +60,21 @@ end
 return {longest, counted}
 ";
 
+/// A lazy connection to the `[ratelimit] redis` server, shared by the failed-login
+/// counters and the session revocations: one try, bounded by `timeout`, so a Redis that
+/// is down at start is the same as one that goes down later.
+pub(crate) fn connect(url: &str, timeout: Duration) -> Result<ConnectionManager, String> {
+    let client = redis::Client::open(url)
+        .map_err(|e| format!("ratelimit.redis: invalid URL ({:?})", e.kind()))?;
+    let cfg = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(500));
+    ConnectionManager::new_lazy_with_config(client, cfg)
+        .map_err(|e| format!("ratelimit.redis: {e}"))
+}
+
 struct RedisStore {
     conn: ConnectionManager,
     prefix: String,
@@ -110,15 +125,7 @@ impl LoginLimiter {
         timeout: Duration,
         store_errors: Counter,
     ) -> Result<LoginLimiter, String> {
-        let client = redis::Client::open(url)
-            .map_err(|e| format!("ratelimit.redis: invalid URL ({:?})", e.kind()))?;
-        let cfg = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client, cfg)
-            .map_err(|e| format!("ratelimit.redis: {e}"))?;
+        let conn = connect(url, timeout)?;
         let window = self.by_source.window;
         self.redis = Some(RedisStore {
             conn,
