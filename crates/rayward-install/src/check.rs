@@ -6,6 +6,9 @@
 use crate::{tls, webhook, Component};
 use serde_json::Value;
 
+/// The name of both webhook configurations install writes.
+pub use crate::webhook::CONFIGURATION;
+
 /// Certificates closer than this to their end fail the expiry check.
 pub const MIN_DAYS_LEFT: i64 = 30;
 
@@ -20,18 +23,37 @@ pub struct Line {
     pub fix: String,
 }
 
+impl Line {
+    /// A line; the fix is kept only on failure. The CLI adds its own lines (reading the
+    /// cluster, the audit, a connection to the webhook) with it.
+    pub fn new(
+        check: impl Into<String>,
+        ok: bool,
+        detail: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Line {
+        Line {
+            check: check.into(),
+            ok,
+            detail: detail.into(),
+            fix: if ok { String::new() } else { fix.into() },
+        }
+    }
+}
+
 fn line(
     check: impl Into<String>,
     ok: bool,
     detail: impl Into<String>,
     fix: impl Into<String>,
 ) -> Line {
-    Line {
-        check: check.into(),
-        ok,
-        detail: detail.into(),
-        fix: if ok { String::new() } else { fix.into() },
-    }
+    Line::new(check, ok, detail, fix)
+}
+
+/// The DNS name the API server expects on the webhook's certificate when it calls the
+/// webhook through its Service.
+pub fn webhook_server_name(namespace: &str) -> String {
+    tls::dns_names(namespace, Component::Webhook)[2].clone()
 }
 
 fn find<'a>(objs: &'a [Value], kind: &str, name: &str) -> Option<&'a Value> {
@@ -107,7 +129,10 @@ pub fn run(namespace: &str, objs: &[Value]) -> Vec<Line> {
         ));
     }
     for c in components.iter().filter(|c| c.tls_secret().is_some()) {
-        let secret_name = c.tls_secret().expect("filtered");
+        let d = find(objs, "Deployment", &c.object_name()).expect("filtered above");
+        let secret_name = tls_secret_of(d)
+            .or_else(|| c.tls_secret())
+            .expect("filtered");
         let Some(secret) = find(objs, "Secret", &secret_name) else {
             out.push(line(
                 format!("certificate {secret_name}"),
@@ -134,8 +159,19 @@ pub fn run(namespace: &str, objs: &[Value]) -> Vec<Line> {
     out
 }
 
+/// The Secret a Deployment mounts as its serving certificate (the volume `tls`): the
+/// one install wrote, or the user's under `--certs=secret:NAME`.
+pub fn tls_secret_of(deployment: &Value) -> Option<String> {
+    deployment["spec"]["template"]["spec"]["volumes"]
+        .as_array()?
+        .iter()
+        .find(|v| v["name"] == "tls")?["secret"]["secretName"]
+        .as_str()
+        .map(str::to_string)
+}
+
 /// The caBundle of the validating configuration's first entry (PEM), if any.
-fn webhook_ca_bundle(objs: &[Value]) -> Option<String> {
+pub fn webhook_ca_bundle(objs: &[Value]) -> Option<String> {
     use base64::Engine as _;
     let v = find(
         objs,
@@ -229,11 +265,17 @@ fn cert_lines(
     ca_bundle: Option<&str>,
     reinstall: &str,
 ) -> Vec<Line> {
-    let name = c.tls_secret().expect("serves TLS");
+    let name = secret["metadata"]["name"]
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| c.tls_secret())
+        .unwrap_or_default();
+    // A Secret of the user's (`--certs=secret:NAME`) may carry no ca.crt: the webhook's
+    // caBundle is then the CA to verify against.
     let parts = (
         secret_text(secret, "tls.crt"),
         secret_text(secret, "tls.key"),
-        secret_text(secret, "ca.crt"),
+        secret_text(secret, "ca.crt").or_else(|| ca_bundle.map(str::to_string)),
     );
     let (Some(crt), Some(key), Some(ca)) = parts else {
         return vec![line(

@@ -39,6 +39,8 @@ pub struct Client {
     addr: SocketAddr,
     connector: TlsConnector,
     token: Option<String>,
+    /// The name the server's certificate must carry; `None`: the address's IP.
+    server_name: Option<ServerName<'static>>,
 }
 
 /// One open connection.
@@ -68,6 +70,7 @@ impl Client {
             addr,
             connector: TlsConnector::from(Arc::new(cfg)),
             token,
+            server_name: None,
         })
     }
 
@@ -90,7 +93,17 @@ impl Client {
             addr,
             connector: TlsConnector::from(Arc::new(cfg)),
             token,
+            server_name: None,
         })
+    }
+
+    /// Expects the server's certificate to name `name` (a DNS name such as the webhook
+    /// Service's `rayward-webhook.NS.svc`) instead of the IP connected to: what the API
+    /// server checks when it calls a webhook through its Service, reached here through a
+    /// port-forward or a local process.
+    pub fn with_server_name(mut self, name: &str) -> Result<Client, ClientError> {
+        self.server_name = Some(ServerName::try_from(name.to_string()).map_err(err)?);
+        Ok(self)
     }
 
     pub async fn connect(&self) -> Result<Conn, ClientError> {
@@ -98,7 +111,10 @@ impl Client {
             .await
             .map_err(err)?;
         let _ = tcp.set_nodelay(true);
-        let name = ServerName::IpAddress(self.addr.ip().into());
+        let name = self
+            .server_name
+            .clone()
+            .unwrap_or_else(|| ServerName::IpAddress(self.addr.ip().into()));
         let tls = self.connector.connect(name, tcp).await.map_err(err)?;
         let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await

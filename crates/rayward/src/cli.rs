@@ -43,6 +43,9 @@ pub enum Command {
     /// Print every object of rayward's in-cluster deployment (webhook, gateway, watch) for
     /// `kubectl apply -f -`, or with --uninstall what to delete (docs/install.md).
     Install(InstallArgs),
+    /// Ask the API server whether rayward's installation is healthy (after `linkerd
+    /// check`): one line per check, a fix for each failure; exit 1 on any failure.
+    Check(CheckArgs),
     /// The dashboard of terminated Ray clusters: `collect` (a sidecar per Ray pod) copies
     /// events, logs and dashboard snapshots to object storage (docs/history.md).
     History(HistoryArgs),
@@ -103,6 +106,36 @@ pub struct InstallArgs {
     /// for `kubectl delete -f -`.
     #[arg(long)]
     pub uninstall: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Namespace of the installation.
+    #[arg(short = 'n', long, default_value = "rayward-system", value_name = "NS")]
+    pub namespace: String,
+    /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (default: the current one).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = CheckFormat::Text)]
+    pub output: CheckFormat,
+    /// Also connect to the webhook at HOST:PORT (e.g. a `kubectl port-forward` of its
+    /// Service) and require its certificate to verify against the configurations'
+    /// caBundle under the Service's DNS name, as the API server does.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub webhook_address: Option<String>,
+    /// Seconds one request to the API server (or the webhook) may take.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub request_timeout: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Text,
+    Json,
 }
 
 #[derive(Args, Debug)]

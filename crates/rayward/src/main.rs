@@ -93,6 +93,7 @@ fn main() -> ExitCode {
         cli::Command::Watch(args) => commands::watch::run(args),
         cli::Command::History(args) => commands::history::run(args),
         cli::Command::Install(args) => commands::install::run(args),
+        cli::Command::Check(args) => commands::check::run(args),
     };
     match code {
         Ok(c) => ExitCode::from(c),

@@ -3,6 +3,7 @@
 //! Each file below is one module; run one with `cargo test -p rayward --test rayward -- MODULE::`.
 mod budgets;
 mod certs;
+mod check;
 mod cli;
 mod corpus;
 mod gateway_cli;

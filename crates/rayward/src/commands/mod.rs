@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod certs;
+pub mod check;
 pub mod gateway;
 pub mod harden;
 pub mod history;
