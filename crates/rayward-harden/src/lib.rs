@@ -15,6 +15,7 @@
 pub mod companions;
 pub mod diff;
 pub mod options;
+pub mod pod_security;
 
 pub use options::{BadSource, Options, Source};
 pub use rayward_rules::{Change, Finding, FixOptions};
@@ -76,6 +77,8 @@ fn fix_object(obj: &Object, opts: &Options) -> (Object, Vec<Change>) {
     let mut out = obj.clone();
     let mut changes = Vec::new();
     if !obj.kind.is_ray() {
+        // Other workloads only where harden labels the namespace restricted.
+        changes = pod_security::fix_workload(&mut out, opts);
         return (out, changes);
     }
     let cx = FixContext {
@@ -209,6 +212,9 @@ pub struct Summary {
     pub changes: usize,
     /// What the rules still report over the whole output, suppressed findings left out.
     pub unfixed: Vec<Finding>,
+    /// Workloads that fail Pod Security `restricted` after harden (with `--namespace`):
+    /// their namespace enforces `baseline` instead ([`pod_security`]).
+    pub refusals: Vec<pod_security::Refusal>,
 }
 
 /// Objects hardened at once: enough to keep every core busy, few enough that a run holds
@@ -261,10 +267,13 @@ pub fn harden_stream(
             };
             let mut findings = Vec::new();
             engine.check_objects(std::slice::from_ref(&out), &mut findings);
-            (out, changes, count, comps, findings)
+            let refusal = pod_security::judge(&out, opts);
+            (out, changes, count, comps, findings, refusal)
         });
-        for ((_, before), (mut out, changes, count, comps, findings)) in chunk.into_iter().zip(done)
+        for ((_, before), (mut out, changes, count, comps, findings, refusal)) in
+            chunk.into_iter().zip(done)
         {
+            summary.refusals.extend(refusal);
             each(Step {
                 before: &before,
                 after: &out,
@@ -283,6 +292,13 @@ pub fn harden_stream(
         summary
             .companions
             .extend(companions::for_namespaces_with(quotas, opts));
+        for ns in summary
+            .companions
+            .iter_mut()
+            .filter(|c| c.kind_name == "Namespace")
+        {
+            pod_security::relabel_namespace(ns, &summary.refusals);
+        }
     }
     // A companion the inputs already hold (harden's own earlier output, or the user's
     // object of that name) is not generated again: the input's passes through.

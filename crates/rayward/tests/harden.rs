@@ -39,10 +39,20 @@ fn output_dir_holds_one_file_per_input_and_the_companions() {
         assert!(out.join(f).is_file(), "{f} missing: {stderr}");
     }
     assert!(stderr.contains("RW801"), "{stderr}");
+    assert!(
+        stderr.contains("pod security: RayCluster/raycluster-demo in namespace ray-team-a cannot meet Pod Security restricted"),
+        "{stderr}"
+    );
     let companions = std::fs::read_to_string(out.join("companions.yaml")).unwrap();
+    // The insecure worker group mounts a hostPath (RW505 leaves where the data comes from
+    // to the user): restricted would refuse its pods, so the namespace enforces baseline,
+    // keeps warn and audit at restricted, and says why (docs/harden.md#pod-security).
     for want in [
         "kind: Namespace",
-        "pod-security.kubernetes.io/enforce: restricted",
+        "pod-security.kubernetes.io/enforce: baseline",
+        "pod-security.kubernetes.io/warn: restricted",
+        "pod-security.kubernetes.io/audit: restricted",
+        "rayward.io/pod-security-baseline: \"restricted would refuse: RayCluster/raycluster-demo: spec.workerGroupSpecs[0].template.spec volume `host-data` of type hostPath",
         "kind: ResourceQuota",
         "kind: NetworkPolicy",
         "kind: ServiceAccount",

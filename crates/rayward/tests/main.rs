@@ -9,6 +9,7 @@ mod corpus;
 mod gateway_cli;
 mod harden;
 mod harden_outputs;
+mod harden_pod_security;
 mod history;
 mod history_ray;
 mod install;

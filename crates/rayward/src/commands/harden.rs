@@ -170,6 +170,20 @@ pub fn run(args: HardenArgs) -> Result<u8> {
         summary.companions.len(),
         summary.unfixed.len()
     );
+    for r in &summary.refusals {
+        eprintln!(
+            "rayward: pod security: {} in namespace {} cannot meet Pod Security restricted ({}): the namespace enforces baseline, warn and audit stay restricted (annotation {}){}",
+            rayward_manifest::terminal::escape(&r.object),
+            rayward_manifest::terminal::escape(r.namespace.as_deref().unwrap_or("-")),
+            rayward_manifest::terminal::escape(&r.reasons.join(", ")),
+            rayward_harden::pod_security::REASON_ANNOTATION,
+            if r.beyond_baseline {
+                "; baseline refuses it too: give it a namespace of its own"
+            } else {
+                ""
+            }
+        );
+    }
     if skipped > 0 {
         eprintln!("rayward: note: {skipped} document(s) that are not Kubernetes objects (no apiVersion/kind) are not in the output");
     }
