@@ -16,6 +16,7 @@ pub mod companions;
 pub mod diff;
 pub mod options;
 pub mod pod_security;
+pub mod workload_identity;
 
 pub use options::{BadSource, Options, Source};
 pub use rayward_rules::{Change, Finding, FixOptions};
@@ -107,6 +108,9 @@ fn fix_object(obj: &Object, opts: &Options) -> (Object, Vec<Change>) {
     }
     if !opts.safe_only {
         changes.extend(companions::prepare(&mut out));
+        if let Some(wi) = &opts.workload_identity {
+            changes.extend(workload_identity::remove_keys(&mut out, wi));
+        }
     }
     refresh_identity(&mut out);
     (out, changes)
@@ -215,6 +219,10 @@ pub struct Summary {
     /// Workloads that fail Pod Security `restricted` after harden (with `--namespace`):
     /// their namespace enforces `baseline` instead ([`pod_security`]).
     pub refusals: Vec<pod_security::Refusal>,
+    /// Namespaces of the Ray objects that took `--workload-identity` (for RRSA, each needs
+    /// ack-pod-identity-webhook's injection label; harden sets it on the Namespace it
+    /// writes, and the CLI names the others).
+    pub identity_namespaces: std::collections::BTreeSet<String>,
 }
 
 /// Objects hardened at once: enough to keep every core busy, few enough that a run holds
@@ -251,29 +259,45 @@ pub fn harden_stream(
         }
         let done = par::map(&chunk, |(i, obj)| {
             let (mut out, mut changes) = fix_object(obj, opts);
-            let count = changes.len();
-            if !keep_changes {
-                changes = Vec::new();
-            }
+            // The Ray object lost literal cloud keys: its account takes the identity.
+            // (or did on an earlier run: its mark says so, and its account, generated
+            // anew, is annotated again without counting as a change).
+            let removed_now = changes.iter().any(|c| c.rule_id == workload_identity::RULE);
+            let identity = opts
+                .workload_identity
+                .as_ref()
+                .filter(|wi| removed_now || workload_identity::marked(&out, wi));
             if !out.kind.is_ray() && !opts.safe_only {
                 companions::set_namespace(&mut out, opts);
             }
-            let comps = if out.kind.is_ray() && !opts.safe_only {
+            let mut comps = if out.kind.is_ray() && !opts.safe_only {
                 let policies =
                     !covered.contains(i) && !suppressed(&out, RayPodsWithoutNetworkPolicy::META.id);
                 companions::for_object_with(&out, opts, policies)
             } else {
                 Vec::new()
             };
+            if let Some(wi) = identity {
+                let annotated = workload_identity::annotate(&mut comps, &out, wi);
+                if removed_now {
+                    changes.extend(annotated);
+                }
+            }
+            let count = changes.len();
+            if !keep_changes {
+                changes = Vec::new();
+            }
+            let identity_ns = identity.and(out.namespace.clone());
             let mut findings = Vec::new();
             engine.check_objects(std::slice::from_ref(&out), &mut findings);
             let refusal = pod_security::judge(&out, opts);
-            (out, changes, count, comps, findings, refusal)
+            (out, changes, count, comps, findings, refusal, identity_ns)
         });
-        for ((_, before), (mut out, changes, count, comps, findings, refusal)) in
+        for ((_, before), (mut out, changes, count, comps, findings, refusal, identity_ns)) in
             chunk.into_iter().zip(done)
         {
             summary.refusals.extend(refusal);
+            summary.identity_namespaces.extend(identity_ns);
             each(Step {
                 before: &before,
                 after: &out,
@@ -298,6 +322,11 @@ pub fn harden_stream(
             .filter(|c| c.kind_name == "Namespace")
         {
             pod_security::relabel_namespace(ns, &summary.refusals);
+            if let Some(wi) = &opts.workload_identity {
+                if summary.identity_namespaces.contains(&ns.name) {
+                    workload_identity::label_namespace(ns, wi);
+                }
+            }
         }
     }
     // A companion the inputs already hold (harden's own earlier output, or the user's

@@ -85,6 +85,9 @@ pub struct Options {
     /// Let the rayward gateway's pods (`app.kubernetes.io/name: rayward-gateway`, same
     /// namespace) reach the dashboard.
     pub gateway: bool,
+    /// `--workload-identity`: the user's answer to plaintext cloud keys (RW801), see
+    /// [`crate::workload_identity`]. `None`: RW801 stays a finding.
+    pub workload_identity: Option<crate::workload_identity::WorkloadIdentity>,
 }
 
 impl Options {

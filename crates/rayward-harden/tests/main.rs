@@ -7,3 +7,4 @@ mod diff_scale;
 mod harden;
 mod hostile;
 mod names;
+mod workload_identity;

@@ -479,6 +479,13 @@ pub struct HardenArgs {
     #[arg(long, value_name = "NS")]
     pub namespace: Option<String>,
 
+    /// Answer plaintext cloud keys (RW801) with workload identity: remove the literal key
+    /// env vars (containers and runtimeEnvYAML) and annotate the Ray pods' ServiceAccount
+    /// for ACK RRSA (`rrsa:ROLE_NAME`), EKS IRSA (`irsa:ROLE_ARN`) or GKE
+    /// (`gke:GSA_EMAIL`). Without it, RW801 stays a finding (docs/harden.md).
+    #[arg(long, value_name = "PROVIDER:IDENTITY")]
+    pub workload_identity: Option<String>,
+
     /// Also allow these sources to reach the dashboard/Jobs API (8265) and Ray Client
     /// (10001): a CIDR, a namespace name, or namespace labels `key=value,…` (repeatable).
     /// Default: only the cluster's own pods.

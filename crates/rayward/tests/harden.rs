@@ -270,3 +270,58 @@ fn json_inputs_come_out_as_yaml_under_their_folder() {
     );
     assert!(out.join("companions.yaml").is_file());
 }
+
+#[test]
+fn workload_identity_answers_plaintext_keys_and_bad_values_exit_2() {
+    let insecure = root().join("examples/insecure");
+    // Without the flag RW801 is left to the user.
+    let (_, _, stderr) = run(bin().arg(&insecure).args(["--namespace", "ray-team-a"]));
+    assert!(stderr.contains("RW801"), "{stderr}");
+    // With it, the keys go and the Ray pods' accounts carry the identity.
+    let (code, stdout, stderr) = run(bin().arg(&insecure).args([
+        "--namespace",
+        "ray-team-a",
+        "--workload-identity",
+        "irsa:arn:aws:iam::123456789012:role/ray-team-a",
+    ]));
+    assert!(code == 0 || code == 1, "{stderr}");
+    assert!(!stderr.contains("RW801"), "{stderr}");
+    for key in [
+        "AWS_SECRET_ACCESS_KEY",
+        "OSS_ACCESS_KEY_SECRET",
+        "wJalrXUtnFEMI",
+    ] {
+        assert!(!stdout.contains(key), "{key}:\n{stdout}");
+    }
+    assert_eq!(
+        stdout
+            .matches("eks.amazonaws.com/role-arn: arn:aws:iam::123456789012:role/ray-team-a")
+            .count(),
+        2,
+        "the RayCluster's and the RayJob's accounts:\n{stdout}"
+    );
+    // The diff shows each removal.
+    let (_, diff, _) = run(bin().arg(insecure.join("raycluster.yaml")).args([
+        "--diff",
+        "--workload-identity",
+        "gke:ray@my-project.iam.gserviceaccount.com",
+    ]));
+    assert!(
+        diff.contains("-          - name: AWS_SECRET_ACCESS_KEY"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains(
+            "+    iam.gke.io/gcp-service-account: ray@my-project.iam.gserviceaccount.com"
+        ),
+        "{diff}"
+    );
+    for bad in ["rrsa:", "azure:x", "irsa:arn:aws:iam::1:role/x"] {
+        let (code, out, err) = run(bin()
+            .arg(root().join("examples/insecure"))
+            .args(["--workload-identity", bad]));
+        assert_eq!(code, 2, "{bad}: {err}");
+        assert!(out.is_empty());
+        assert!(err.contains("--workload-identity"), "{bad}: {err}");
+    }
+}

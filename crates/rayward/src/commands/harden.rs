@@ -83,6 +83,11 @@ fn options(args: &HardenArgs, cfg: &Config) -> Result<Options> {
             *slot = q;
         }
     }
+    if let Some(w) = &args.workload_identity {
+        o.workload_identity = Some(rayward_harden::workload_identity::WorkloadIdentity::parse(
+            w,
+        )?);
+    }
     Ok(o)
 }
 
@@ -170,6 +175,31 @@ pub fn run(args: HardenArgs) -> Result<u8> {
         summary.companions.len(),
         summary.unfixed.len()
     );
+    if let Some(wi) = opts
+        .workload_identity
+        .as_ref()
+        .filter(|w| w.provider == rayward_harden::workload_identity::Provider::Rrsa)
+    {
+        let written: Vec<&str> = summary
+            .companions
+            .iter()
+            .filter(|c| c.kind_name == "Namespace")
+            .map(|c| c.name.as_str())
+            .collect();
+        for ns in summary
+            .identity_namespaces
+            .iter()
+            .filter(|n| !written.contains(&n.as_str()))
+        {
+            eprintln!(
+                "rayward: workload identity: label namespace {} for ack-pod-identity-webhook: kubectl label namespace {} {}=on (or pass --namespace so harden writes it; role {})",
+                rayward_manifest::terminal::escape(ns),
+                rayward_manifest::terminal::escape(ns),
+                rayward_harden::workload_identity::ACK_INJECTION_LABEL,
+                rayward_manifest::terminal::escape(&wi.identity)
+            );
+        }
+    }
     for r in &summary.refusals {
         eprintln!(
             "rayward: pod security: {} in namespace {} cannot meet Pod Security restricted ({}): the namespace enforces baseline, warn and audit stay restricted (annotation {}){}",
