@@ -121,6 +121,28 @@ fn merge(
     })
 }
 
+/// Unix milliseconds as `YYYY-MM-DDTHH:MM:SSZ` (UTC; days to civil date after Howard
+/// Hinnant's algorithm).
+pub fn utc(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,5 +279,17 @@ mod tests {
             only_a.problems.is_empty(),
             "team-b's indexes are never read"
         );
+    }
+
+    #[test]
+    fn utc_dates() {
+        for (ms, want) in [
+            (0, "1970-01-01T00:00:00Z"),
+            (1_796_489_854_000, "2026-12-05T16:57:34Z"),
+            (951_782_400_000, "2000-02-29T00:00:00Z"),
+            (4_107_542_399_000, "2100-02-28T23:59:59Z"),
+        ] {
+            assert_eq!(super::utc(ms), want);
+        }
     }
 }

@@ -10,6 +10,7 @@ mod harden;
 mod harden_outputs;
 mod history;
 mod history_ray;
+mod history_serve;
 mod install;
 mod kubectl_plugin;
 mod kubernetes_reading;
