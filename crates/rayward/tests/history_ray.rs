@@ -556,4 +556,172 @@ fn keeps_a_terminated_cluster(s3: bool) {
     );
     let defs = ht.get("TASK_DEFINITION_EVENT").copied().unwrap_or(0);
     assert!(defs >= 1000, "1,000 task definitions exported: {ht:?}");
+
+    // `history serve` on the same store, Ray gone: a viewer of team-a sees the cluster as
+    // the live dashboard showed it; a viewer of another namespace sees nothing of it.
+    let ui = dashboard_build();
+    let extra = if s3 {
+        format!("credentials_file = {:?}\n", creds.display().to_string())
+    } else {
+        String::new()
+    };
+    let sdir = d.join("serve");
+    std::fs::create_dir_all(&sdir).unwrap();
+    // credentials_file is a top-level key: written before the file's first table.
+    let cfg = crate::history_serve::config_file(&sdir, &store_url, &ui, "");
+    if s3 {
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        std::fs::write(&cfg, format!("{extra}{text}")).unwrap();
+    }
+    let srv = crate::history_serve::start_with_env(&cfg, if s3 { S3_ENV } else { &[] });
+    serves_the_terminated_cluster(
+        srv.addr,
+        head,
+        &live_jobs,
+        &live_nodes,
+        &live_actors,
+        &live_detail,
+        &live_summary,
+    );
+}
+
+/// Ray's static dashboard build in the Ray venv (`ray/dashboard/client/build`).
+fn dashboard_build() -> PathBuf {
+    let venv = PathBuf::from(std::env::var("RAYWARD_RAY_VENV").expect("RAYWARD_RAY_VENV"));
+    let lib = venv.join("lib");
+    for e in std::fs::read_dir(&lib).unwrap() {
+        let p = e
+            .unwrap()
+            .path()
+            .join("site-packages/ray/dashboard/client/build");
+        if p.join("index.html").is_file() {
+            return p;
+        }
+    }
+    panic!("no ray/dashboard/client/build under {}", lib.display());
+}
+
+/// The served session against the live captures, on the fields the UI shows: Jobs
+/// (submission id, status, entrypoint, message), each job's detail and driver log
+/// (the traceback), Cluster (hostname, node id, state of two nodes), Actors (name,
+/// class, state, the named actor), the task summary (1,000 finished `square` tasks, the
+/// per-node summary equal); and for another namespace's viewer, 404 everywhere.
+#[allow(clippy::type_complexity)]
+fn serves_the_terminated_cluster(
+    a: SocketAddr,
+    head: &NodeIndex,
+    live_jobs: &[(String, String, String, String)],
+    live_nodes: &[(String, String, String)],
+    live_actors: &[(String, String, String)],
+    live_detail: &[(String, Value, Value)],
+    live_summary: &Value,
+) {
+    use crate::history_serve::{basic, get};
+    let base = format!("/clusters/team-a/rayjob/hist/{}", head.session);
+    let alice = basic("alice");
+    let json = |path: &str, who: &str| {
+        let (st, _, body) = get(a, path, who);
+        assert_eq!(st, 200, "{path}: {}", String::from_utf8_lossy(&body));
+        serde_json::from_slice::<Value>(&body).unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    let listing = json("/api/clusters", &alice);
+    let sessions = listing["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 1, "{listing}");
+    let mut states: Vec<&str> = sessions[0]["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["status"].as_str().unwrap())
+        .collect();
+    states.sort();
+    assert_eq!(states, ["FAILED", "SUCCEEDED", "SUCCEEDED"]);
+    let (st, _, body) = get(a, &format!("{base}/"), &alice);
+    assert_eq!(st, 200);
+    assert!(String::from_utf8_lossy(&body).contains("Ray Dashboard"));
+
+    assert_eq!(jobs(&json(&format!("{base}/api/jobs/"), &alice)), live_jobs);
+    assert_eq!(
+        nodes(&json(&format!("{base}/nodes?view=summary"), &alice)),
+        live_nodes
+    );
+    let served_actors = actors(&json(&format!("{base}/logical/actors"), &alice));
+    assert_eq!(served_actors, live_actors);
+    assert!(served_actors.iter().any(|x| x.0 == "history-counter"));
+    let s = json(
+        &format!("{base}/api/v0/tasks/summarize?summary_by=func_name"),
+        &alice,
+    );
+    assert_eq!(finished(&s, "square"), 1000);
+    assert_eq!(
+        s["data"]["result"]["result"]["node_id_to_summary"],
+        live_summary["data"]["result"]["result"]["node_id_to_summary"]
+    );
+    for (id, detail, logs) in live_detail {
+        let got = json(&format!("{base}/api/jobs/{id}"), &alice);
+        assert_eq!(
+            jobs(&Value::Array(vec![got])),
+            jobs(&Value::Array(vec![detail.clone()])),
+            "{id}"
+        );
+        let got = json(&format!("{base}/api/jobs/{id}/logs"), &alice);
+        assert_eq!(got["logs"], logs["logs"], "{id}");
+    }
+    // The failed job's driver log as the Logs page downloads it.
+    let failed = &head
+        .jobs
+        .iter()
+        .find(|j| j.status == "FAILED")
+        .unwrap()
+        .submission_id;
+    let node = head.ray_node_id.as_deref().unwrap();
+    let file = format!("{base}/api/v0/logs/file?node_id={node}&filename=job-driver-{failed}.log");
+    let (st, _, body) = get(a, &file, &alice);
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(st, 200);
+    assert!(
+        text.contains("Traceback (most recent call last)")
+            && text.contains("ValueError: history-traceback-marker"),
+        "{text}"
+    );
+    let list = json(&format!("{base}/api/v0/logs?node_id={node}"), &alice);
+    assert!(
+        list.to_string()
+            .contains(&format!("job-driver-{failed}.log")),
+        "{list}"
+    );
+
+    // Another namespace's viewer: no listing entry, and every URL answers as an absent one.
+    let bob = basic("bob");
+    let listing = json("/api/clusters", &bob);
+    assert_eq!(
+        listing["sessions"].as_array().unwrap().len(),
+        0,
+        "{listing}"
+    );
+    let strip = |(st, h, b): (u16, Vec<(String, String)>, Vec<u8>)| {
+        (
+            st,
+            h.into_iter()
+                .filter(|(k, _)| k != "date")
+                .collect::<Vec<_>>(),
+            b,
+        )
+    };
+    let absent = strip(get(
+        a,
+        &format!("/clusters/team-a/rayjob/none/{}/api/jobs/", head.session),
+        &bob,
+    ));
+    assert_eq!(absent.0, 404);
+    for p in [
+        format!("{base}/"),
+        format!("{base}/api/jobs/"),
+        format!("{base}/api/jobs/{failed}/logs"),
+        format!("{base}/nodes?view=summary"),
+        format!("{base}/logical/actors"),
+        file.clone(),
+        format!("{base}/static/js/none.js"),
+    ] {
+        assert_eq!(strip(get(a, &p, &bob)), absent, "{p}");
+    }
 }

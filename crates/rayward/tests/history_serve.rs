@@ -144,10 +144,11 @@ fn build_store(dir: &Path) {
     });
 }
 
-struct Serve {
+/// A running `rayward history serve`, killed on drop.
+pub struct Serve {
     child: Child,
-    addr: SocketAddr,
-    admin: SocketAddr,
+    pub addr: SocketAddr,
+    pub admin: SocketAddr,
 }
 
 impl Drop for Serve {
@@ -158,8 +159,15 @@ impl Drop for Serve {
 }
 
 fn start(config: &Path) -> Serve {
+    start_with_env(config, &[])
+}
+
+/// Starts the server on `config` (listen and admin_listen on port 0) and reads the bound
+/// addresses from its stderr.
+pub fn start_with_env(config: &Path, env: &[(&str, &str)]) -> Serve {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rayward"))
         .args(["history", "serve", "--config", config.to_str().unwrap()])
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -192,7 +200,7 @@ fn start(config: &Path) -> Serve {
 }
 
 /// One raw HTTP/1.1 exchange: status, headers (lower-case names), body.
-fn raw(addr: SocketAddr, head: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+pub fn raw(addr: SocketAddr, head: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     s.write_all(head.as_bytes()).unwrap();
@@ -239,32 +247,28 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     }
 }
 
-fn basic(user: &str) -> String {
+/// The `Authorization` header line of a test user (password `Secret-Pass1`).
+pub fn basic(user: &str) -> String {
     format!(
         "Authorization: Basic {}\r\n",
         base64::engine::general_purpose::STANDARD.encode(format!("{user}:Secret-Pass1"))
     )
 }
 
-fn get(addr: SocketAddr, path: &str, extra: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+/// GET `path` with extra header lines.
+pub fn get(addr: SocketAddr, path: &str, extra: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
     raw(
         addr,
         &format!("GET {path} HTTP/1.1\r\nHost: h\r\n{extra}Connection: close\r\n\r\n"),
     )
 }
 
-fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
+/// A response header by lower-case name.
+pub fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
     h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
 fn write_config(dir: &Path, store: &Path, extra: &str) -> std::path::PathBuf {
-    let hash = bcrypt::hash("Secret-Pass1", 4).unwrap();
-    std::fs::write(
-        dir.join("htpasswd"),
-        format!("alice:{hash}\nbob:{hash}\ncarol:{hash}\n"),
-    )
-    .unwrap();
-    std::fs::write(dir.join("session.key"), [9u8; 32]).unwrap();
     let ui = dir.join("ui");
     std::fs::create_dir_all(ui.join("static/js")).unwrap();
     std::fs::write(
@@ -273,6 +277,19 @@ fn write_config(dir: &Path, store: &Path, extra: &str) -> std::path::PathBuf {
     )
     .unwrap();
     std::fs::write(ui.join("static/js/main.js"), "console.log(1)").unwrap();
+    config_file(dir, &store.display().to_string(), &ui, extra)
+}
+
+/// A config in `dir`: users alice (team-a), bob (team-b), carol (label selector
+/// `dept=ml`, which team-b has), an htpasswd file, a session key and an audit log.
+pub fn config_file(dir: &Path, store: &str, ui: &Path, extra: &str) -> std::path::PathBuf {
+    let hash = bcrypt::hash("Secret-Pass1", 4).unwrap();
+    std::fs::write(
+        dir.join("htpasswd"),
+        format!("alice:{hash}\nbob:{hash}\ncarol:{hash}\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("session.key"), [9u8; 32]).unwrap();
     let cfg = dir.join("history.toml");
     std::fs::write(
         &cfg,
@@ -300,7 +317,6 @@ team-b = {{ dept = "ml" }}
 [audit]
 path = {audit:?}
 {extra}"#,
-            store = store.display().to_string(),
             ui = ui.display().to_string(),
             ht = dir.join("htpasswd").display().to_string(),
             key = dir.join("session.key").display().to_string(),
