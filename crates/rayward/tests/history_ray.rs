@@ -34,6 +34,45 @@ fn live(path: &str, token: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {raw}"))
 }
 
+/// The UI's calls whose status on the live dashboard is recorded before shutdown (read
+/// from the bundle: `grep -o '"api/[^"]*"' main.*.js`).
+const UI_CALLS: &[&str] = &[
+    "/api/grafana_health",
+    "/api/prometheus_health",
+    "/api/serve/applications/",
+    "/api/v0/platform_events",
+    "/api/data/datasets/",
+    "/api/component_activities",
+    "/api/cluster_status",
+    "/api/v0/cluster_metadata",
+    "/api/version",
+    "/timezone",
+    "/events",
+    "/api/v0/placement_groups",
+    "/api/v0/tasks",
+    "/api/v0/tasks/summarize",
+    "/api/v0/tasks/timeline",
+    "/api/v0/logs",
+];
+
+/// The live dashboard's status for `path` (with the cluster token).
+fn live_status(path: &str, token: &str) -> u16 {
+    let mut s = std::net::TcpStream::connect("127.0.0.1:8265").expect("dashboard");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    String::from_utf8_lossy(&raw)
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
 /// The stored snapshot of `endpoint` in `idx`.
 fn stored(r: &Reader, idx: &NodeIndex, endpoint: &str) -> Value {
     let s = &idx.snapshots[endpoint];
@@ -387,6 +426,13 @@ fn keeps_a_terminated_cluster(s3: bool) {
         "live task summary never counted 1,000 finished tasks"
     );
     let live_summary = live(summary, &token);
+    // The status of the UI's calls that a cluster like this one answers with an error
+    // (no Grafana, no Prometheus, no Serve, ...), for the browser check after Ray is gone.
+    let live_errors: Vec<(String, u16)> = UI_CALLS
+        .iter()
+        .map(|p| (p.to_string(), live_status(p, &token)))
+        .filter(|(_, st)| *st >= 400)
+        .collect();
     if let Some(w) = weed.as_mut() {
         let m = get(head_c.addr, "/metrics").1;
         assert!(
@@ -583,6 +629,10 @@ fn keeps_a_terminated_cluster(s3: bool) {
         &live_detail,
         &live_summary,
     );
+    if !s3 {
+        // Once, on the directory store: the served UI in headless Chromium.
+        crate::history_browser::the_ui_in_a_browser(srv.addr, &sdir, head, &live_errors);
+    }
 }
 
 /// Ray's static dashboard build in the Ray venv (`ray/dashboard/client/build`).

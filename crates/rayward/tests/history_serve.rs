@@ -443,6 +443,12 @@ fn serve_scopes_sessions_by_namespace_and_rebuilds_the_api() {
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(st, 200);
     assert_eq!(v["data"]["detail"]["ip"], "10.0.0.2");
+    let (st, _, body) = get(a, &format!("{base}/api/profiling_enabled"), &basic("alice"));
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (st, &v["data"]["profilingEnabled"]),
+        (200, &serde_json::json!(false))
+    );
     let (_, _, body) = get(a, &format!("{base}/logical/actors/ac1"), &basic("alice"));
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["data"]["detail"]["name"], "counter");

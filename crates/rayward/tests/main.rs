@@ -9,6 +9,7 @@ mod gateway_cli;
 mod harden;
 mod harden_outputs;
 mod history;
+mod history_browser;
 mod history_ray;
 mod history_serve;
 mod install;

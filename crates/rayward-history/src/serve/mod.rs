@@ -574,6 +574,13 @@ impl App {
             "/api/authentication_mode" => {
                 return json(StatusCode::OK, r#"{"authentication_mode": "disabled"}"#)
             }
+            // Profiling needs live processes: never offered for a stored session.
+            "/api/profiling_enabled" => {
+                return json(
+                    StatusCode::OK,
+                    r#"{"result": true, "msg": "", "data": {"profilingEnabled": false, "profilingDefaults": {}}}"#,
+                )
+            }
             "/api/v0/logs" => {
                 let Some(n) = path::query_param(query, "node_id")
                     .and_then(|id| crate::logview::node(nodes, &id))
