@@ -40,7 +40,7 @@ use rayward_serve::endpoints::{Own, HEALTHY, OPENMETRICS};
 use rayward_serve::{CertStore, ConnOptions};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
@@ -120,13 +120,14 @@ struct Loaded {
     problems: Vec<Problem>,
 }
 
-/// How long the indexes of a session and a listing are reused.
+/// How long the indexes of a session are reused.
 const CACHE_TTL: Duration = Duration::from_secs(5);
-/// Most sessions and listings cached.
+/// How often the full listing is re-read in the background (a new session shows within
+/// this time; each re-read reads every index, so not more often).
+const LISTING_EVERY: Duration = Duration::from_secs(30);
+/// Most sessions cached.
 const CACHE_MAX: usize = 1024;
 
-/// Largest index read.
-const MAX_INDEX: u64 = 64 << 20;
 /// Largest log read whole for `lines=N`.
 const MAX_TAIL: u64 = 64 << 20;
 
@@ -142,7 +143,10 @@ pub struct App {
     ui: ui::Assets,
     metrics: Metrics,
     sessions: Mutex<HashMap<String, (Instant, Arc<Loaded>)>>,
-    listings: Mutex<HashMap<String, (Instant, Arc<Catalog>)>>,
+    /// The full listing and when it was read.
+    listing: RwLock<Option<(Instant, Arc<Catalog>)>>,
+    /// Held while the listing is read, so two reads never run at once.
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 /// One request's facts for the audit log and metrics.
@@ -189,7 +193,8 @@ impl App {
             ui: ui::Assets::new(&cfg.dashboard_dir),
             metrics: Metrics::new(),
             sessions: Mutex::new(HashMap::new()),
-            listings: Mutex::new(HashMap::new()),
+            listing: RwLock::new(None),
+            refreshing: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -432,33 +437,64 @@ impl App {
         r
     }
 
-    /// The listing of what `readable` covers, from the indexes (cached a few seconds).
+    /// The listing of what `readable` covers: the full listing, kept current by
+    /// [`App::refresh_listing`], filtered in memory, so a listing request never waits for
+    /// thousands of index reads once the first listing is made.
     async fn listing(&self, readable: &Readable) -> Result<Arc<Catalog>, StoreError> {
-        let key = match readable {
-            Readable::All => "*".to_string(),
-            Readable::Some(v) => v.join(","),
-        };
-        if let Some((t, c)) = self
-            .listings
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-        {
-            if t.elapsed() < CACHE_TTL {
-                return Ok(c.clone());
+        if let Readable::Some(v) = readable {
+            if v.is_empty() {
+                return Ok(Arc::new(Catalog::default()));
             }
         }
-        let c = match readable {
-            Readable::Some(v) if v.is_empty() => Catalog::default(),
-            _ => catalog::list(&self.store, readable.as_filter()).await?,
+        let current = self
+            .listing
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let full = match current {
+            Some((_, c)) => c,
+            None => {
+                // The first listing: one read, shared with the background task's.
+                let _one = self.refreshing.lock().await;
+                let again = self
+                    .listing
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
+                match again {
+                    Some((_, c)) => c,
+                    None => self.read_listing().await?,
+                }
+            }
         };
-        let c = Arc::new(c);
-        let mut m = self.listings.lock().unwrap_or_else(|e| e.into_inner());
-        if m.len() >= CACHE_MAX {
-            m.clear();
-        }
-        m.insert(key, (Instant::now(), c.clone()));
+        Ok(match readable {
+            Readable::All => full,
+            Readable::Some(v) => Arc::new(full.only(v)),
+        })
+    }
+
+    /// Reads the full listing again and swaps it in (one read at a time).
+    pub async fn refresh_listing(&self) -> Result<Arc<Catalog>, StoreError> {
+        let _one = self.refreshing.lock().await;
+        self.read_listing().await
+    }
+
+    async fn read_listing(&self) -> Result<Arc<Catalog>, StoreError> {
+        let c = Arc::new(catalog::list(&self.store, None).await?);
+        *self.listing.write().unwrap_or_else(|e| e.into_inner()) =
+            Some((Instant::now(), c.clone()));
         Ok(c)
+    }
+
+    /// Keeps the listing current: re-read every [`LISTING_EVERY`] (errors said on
+    /// stderr, the previous listing kept).
+    async fn keep_listing(self: Arc<Self>) {
+        loop {
+            if let Err(e) = self.refresh_listing().await {
+                eprintln!("{NAME}: keeping the previous listing: {e}");
+            }
+            tokio::time::sleep(LISTING_EVERY).await;
+        }
     }
 
     /// The node indexes of one session (cached a few seconds); unreadable ones are
@@ -474,22 +510,8 @@ impl App {
                 return Ok(l.clone());
             }
         }
-        let mut nodes = Vec::new();
-        let mut problems = Vec::new();
-        for (key, _) in self
-            .store
-            .list(&format!("{}/{id}/index", crate::layout::V1))
-            .await?
-        {
-            let read = match self.store.get(&key, MAX_INDEX).await {
-                Ok(b) => NodeIndex::parse(&b).map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            match read {
-                Ok(i) => nodes.push(i),
-                Err(error) => problems.push(Problem { key, error }),
-            }
-        }
+        let (mut nodes, problems) =
+            catalog::read_indexes(&self.store, &format!("{}/{id}", crate::layout::V1)).await?;
         nodes.sort_by(|a, b| {
             (a.role != crate::index::Role::Head, &a.node)
                 .cmp(&(b.role != crate::index::Role::Head, &b.node))
@@ -829,6 +851,7 @@ impl Server {
             tls,
         } = self;
         let mut tasks = app.authenticator().spawn_reloaders(NAME);
+        tasks.push(tokio::spawn(app.clone().keep_listing()));
         if let Some(s) = tls.clone() {
             tasks.push(tokio::spawn(s.watch(Duration::from_secs(2), NAME)));
         }

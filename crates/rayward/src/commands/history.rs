@@ -24,7 +24,10 @@ fn serve(a: HistoryServeArgs) -> Result<u8> {
     use rayward_history::serve::{config::ServeConfig, Server};
     // Validated before any thread starts, so a bad config fails fast with file:line.
     let cfg = ServeConfig::load(&a.config)?;
+    // Store reads of a local directory run on blocking threads; a few are enough, and
+    // each idle one keeps its allocator pages until it exits.
     let rt = tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(16)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
