@@ -620,6 +620,20 @@ fn serve_refuses_hostile_paths_and_writes_before_reading_anything() {
         "GET /a\0b HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
     );
     assert!((400..500).contains(&st), "NUL: {st}");
+
+    // Failed-login backoff (the gateway's): after 5 wrong passwords the user and the
+    // address are locked, the right password included, with Retry-After.
+    let wrong = format!(
+        "Authorization: Basic {}\r\n",
+        base64::engine::general_purpose::STANDARD.encode("bob:wrong-pass")
+    );
+    for i in 0..5 {
+        let (st, _, _) = get(a, "/api/clusters", &wrong);
+        assert_eq!(st, 401, "attempt {i}");
+    }
+    let (st, h, _) = get(a, "/api/clusters", &basic("bob"));
+    assert_eq!(st, 429);
+    assert!(header(&h, "retry-after").is_some());
 }
 
 #[test]

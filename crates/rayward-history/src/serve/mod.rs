@@ -32,6 +32,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
+use rayward_auth::backoff::FailedLogins;
 use rayward_auth::principal::Users;
 use rayward_auth::revoke::Revoked;
 use rayward_auth::web::{self, Web};
@@ -39,7 +40,7 @@ use rayward_auth::{AuthError, Authenticator, Identity};
 use rayward_serve::endpoints::{Own, HEALTHY, OPENMETRICS};
 use rayward_serve::{CertStore, ConnOptions};
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -63,6 +64,19 @@ fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+/// `429` with `Retry-After`: too many failed logins from this address or for this user.
+fn too_many(wait: Duration) -> Response<Body> {
+    let mut r = text(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too many failed logins; try again later\n",
+    );
+    r.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(wait.as_secs().max(1)),
     );
     r
 }
@@ -147,6 +161,10 @@ pub struct App {
     listing: RwLock<Option<(Instant, Arc<Catalog>)>>,
     /// Held while the listing is read, so two reads never run at once.
     refreshing: tokio::sync::Mutex<()>,
+    /// Failed logins per source address and per user (the gateway's defaults: locked
+    /// after 5, for 1 s doubling up to 300 s).
+    by_source: FailedLogins<IpAddr>,
+    by_user: FailedLogins<String>,
     /// The full listing's JSON, with the listing it was made from.
     all_json: Mutex<Option<(Arc<Catalog>, Bytes)>>,
 }
@@ -154,6 +172,7 @@ pub struct App {
 /// One request's facts for the audit log and metrics.
 struct Ctx {
     route: &'static str,
+    peer: IpAddr,
     user: Option<String>,
     source: String,
     session: Option<String>,
@@ -198,6 +217,8 @@ impl App {
             listing: RwLock::new(None),
             refreshing: tokio::sync::Mutex::new(()),
             all_json: Mutex::new(None),
+            by_source: FailedLogins::new(5, Duration::from_secs(1), Duration::from_secs(300)),
+            by_user: FailedLogins::new(5, Duration::from_secs(1), Duration::from_secs(300)),
         })
     }
 
@@ -230,6 +251,7 @@ impl App {
     {
         let mut ctx = Ctx {
             route: "refused",
+            peer: peer.ip(),
             user: None,
             source: peer.ip().to_string(),
             session: None,
@@ -297,9 +319,15 @@ impl App {
             return text(StatusCode::BAD_REQUEST, format!("{why}\n"));
         }
         // 4. Authentication.
-        let id = match self.authenticate(&req).await {
+        let id = match self.authenticate(&req, ctx.peer).await {
             Ok(id) => id,
-            Err(e) => {
+            Err(Err(wait)) => {
+                ctx.route = "unauthenticated";
+                ctx.event = Some("denied");
+                ctx.reason = Some("too many failed logins".into());
+                return too_many(wait);
+            }
+            Err(Ok(e)) => {
                 ctx.route = "unauthenticated";
                 if e != AuthError::Missing {
                     ctx.event = Some("denied");
@@ -370,12 +398,21 @@ impl App {
                     Ok(x) => x,
                     Err(r) => return refused(ctx, r),
                 };
+                if let Err(wait) = self.locked(ctx.peer, Some(&user)) {
+                    ctx.event = Some("denied");
+                    ctx.reason = Some("too many failed logins".into());
+                    return too_many(wait);
+                }
                 match self
                     .authn
-                    .authenticate(rayward_auth::Credentials::Basic { user, password })
+                    .authenticate(rayward_auth::Credentials::Basic {
+                        user: user.clone(),
+                        password,
+                    })
                     .await
                 {
                     Ok(id) => {
+                        self.succeeded(ctx.peer, Some(&user));
                         ctx.user = Some(id.user.clone());
                         ctx.event = Some("login");
                         match w.open_session(&self.authn, &id) {
@@ -384,6 +421,7 @@ impl App {
                         }
                     }
                     Err(e) => {
+                        self.failed(ctx.peer, Some(&user));
                         ctx.event = Some("login_failed");
                         ctx.reason = Some(e.to_string());
                         let mut r = text(StatusCode::SEE_OTHER, "");
@@ -398,7 +436,13 @@ impl App {
         }
     }
 
-    async fn authenticate<B>(&self, req: &Request<B>) -> Result<Identity, AuthError> {
+    /// Who is asking: the session cookie, or the `Authorization` header checked with
+    /// failed-login backoff per source address and per user (`Err(Err(wait))`: locked).
+    async fn authenticate<B>(
+        &self,
+        req: &Request<B>,
+        peer: IpAddr,
+    ) -> Result<Identity, Result<AuthError, Duration>> {
         if let Some(w) = &self.web {
             if let Some((id, claims)) = w.session_user(&self.authn, req.headers()) {
                 if !self.revoked.is_revoked(&claims.id, web::unix_now()) {
@@ -412,8 +456,44 @@ impl App {
             .iter()
             .map(HeaderValue::as_bytes)
             .collect();
-        let creds = rayward_auth::parse_authorization(&values)?;
-        self.authn.authenticate(creds).await
+        let creds = rayward_auth::parse_authorization(&values).map_err(Ok)?;
+        let user = creds.claimed_user().map(str::to_string);
+        self.locked(peer, user.as_deref()).map_err(Err)?;
+        match self.authn.authenticate(creds).await {
+            Ok(id) => {
+                self.succeeded(peer, user.as_deref());
+                Ok(id)
+            }
+            Err(e) => {
+                self.failed(peer, user.as_deref());
+                Err(Ok(e))
+            }
+        }
+    }
+
+    /// `Err(wait)` while the source address or the user is locked out.
+    fn locked(&self, peer: IpAddr, user: Option<&str>) -> Result<(), Duration> {
+        let now = Instant::now();
+        let by_user = user.and_then(|u| self.by_user.locked(&u.to_string(), now));
+        match (self.by_source.locked(&peer, now), by_user) {
+            (None, None) => Ok(()),
+            (a, b) => Err(a.unwrap_or_default().max(b.unwrap_or_default())),
+        }
+    }
+
+    fn failed(&self, peer: IpAddr, user: Option<&str>) {
+        let now = Instant::now();
+        self.by_source.fail(&peer, now);
+        if let Some(u) = user {
+            self.by_user.fail(&u.to_string(), now);
+        }
+    }
+
+    fn succeeded(&self, peer: IpAddr, user: Option<&str>) {
+        self.by_source.succeed(&peer);
+        if let Some(u) = user {
+            self.by_user.succeed(&u.to_string());
+        }
     }
 
     fn unauthenticated<B>(&self, req: &Request<B>, e: AuthError) -> Response<Body> {
