@@ -1,11 +1,177 @@
-//! The settings of each way to authenticate, as a server's TOML config holds them (the
-//! gateway's `[auth.oidc]` and `[[auth.tokens]]`), validated where they are parsed.
+//! The settings of each way to authenticate, as a server's TOML config holds them: the
+//! `[auth]` section (htpasswd, `[[auth.tokens]]`, `[auth.oidc]`, the verification cache)
+//! and the `[session]` section (login form and signed cookie). The gateway and the history
+//! server read the same sections with the same validation, so one file format serves both.
 
 use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::str::FromStr;
+
+/// The `[auth]` section: who may log in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Apache/nginx htpasswd file (bcrypt $2y$/$2b$, apr1); reloaded when it changes.
+    pub htpasswd: Option<PathBuf>,
+    /// Bearer tokens, stored as SHA-256 hex of the token.
+    #[serde(default)]
+    pub tokens: Vec<TokenEntry>,
+    /// How long a verified user+password stays in the verification cache.
+    #[serde(default = "d_cache_ttl")]
+    pub cache_ttl_secs: u64,
+    #[serde(default = "d_cache_max")]
+    pub cache_max_entries: usize,
+    /// Bearer JWTs from an OIDC identity provider.
+    #[serde(default)]
+    pub oidc: Option<OidcConfig>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            htpasswd: None,
+            tokens: Vec::new(),
+            cache_ttl_secs: d_cache_ttl(),
+            cache_max_entries: d_cache_max(),
+            oidc: None,
+        }
+    }
+}
+
+fn d_cache_ttl() -> u64 {
+    300
+}
+fn d_cache_max() -> usize {
+    10_000
+}
+
+/// The `[session]` section: the browser login form and its signed session cookie.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConfig {
+    /// At least 32 random bytes, the same file on every replica.
+    pub key_file: PathBuf,
+    #[serde(default = "d_session_ttl")]
+    pub ttl_secs: u64,
+    /// Origins (`https://ray.example.com`) the login form may be posted from; empty: the
+    /// request's own `Host` (set this when a proxy in front rewrites `Host`).
+    #[serde(default)]
+    pub login_origins: Vec<String>,
+    /// Redis key prefix of revoked sessions (in the gateway's `[ratelimit] redis` server).
+    #[serde(default = "d_revoked_prefix")]
+    pub redis_key_prefix: String,
+}
+
+fn d_revoked_prefix() -> String {
+    "rayward:revoked:".into()
+}
+
+fn d_session_ttl() -> u64 {
+    8 * 3600
+}
+
+impl AuthConfig {
+    /// Whether any way to log in is configured (htpasswd, tokens or OIDC).
+    pub fn any_source(&self) -> bool {
+        self.htpasswd.is_some() || !self.tokens.is_empty() || self.oidc.is_some()
+    }
+
+    /// Checks the section's values; `role_known` says whether a role name exists (for
+    /// `auth.oidc.role_map`). Messages name the key (`auth.tokens[1]: …`).
+    pub fn validate(&self, role_known: &dyn Fn(&str) -> bool) -> Result<(), String> {
+        if let Some(o) = &self.oidc {
+            o.validate(role_known)?;
+        }
+        for (i, t) in self.tokens.iter().enumerate() {
+            if t.sha256.len() != 64 || !t.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(format!("auth.tokens[{i}]: sha256 must be 64 hex digits"));
+            }
+            if let Some(exp) = &t.expires {
+                time::OffsetDateTime::parse(exp, &time::format_description::well_known::Rfc3339)
+                    .map_err(|e| format!("auth.tokens[{i}].expires {exp:?}: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds the [`crate::Authenticator`] this section describes: the htpasswd file read,
+    /// the token digests checked, the OIDC keys fetched once.
+    pub async fn authenticator(&self) -> Result<crate::Authenticator, String> {
+        let htpasswd = match &self.htpasswd {
+            Some(p) => Some(std::sync::Arc::new(
+                crate::htpasswd::HtpasswdFile::open(p).map_err(|e| e.to_string())?,
+            )),
+            None => None,
+        };
+        let tokens = crate::token::TokenStore::new(&self.tokens)?;
+        let cache = crate::cache::VerifyCache::new(
+            std::time::Duration::from_secs(self.cache_ttl_secs),
+            self.cache_max_entries,
+        );
+        let mut authn = crate::Authenticator::new(htpasswd, tokens, cache);
+        if let Some(o) = &self.oidc {
+            let oidc = crate::oidc::Oidc::new(o).await?;
+            authn = authn.with_oidc(std::sync::Arc::new(oidc));
+        }
+        Ok(authn)
+    }
+}
+
+impl OidcConfig {
+    /// Checks `[auth.oidc]`; `role_known` says whether a `role_map` target exists.
+    pub fn validate(&self, role_known: &dyn Fn(&str) -> bool) -> Result<(), String> {
+        let o = self;
+        if o.issuer.is_empty() {
+            return Err("auth.oidc.issuer: empty".into());
+        }
+        if o.audience.is_empty() || o.audience.iter().any(String::is_empty) {
+            return Err("auth.oidc.audience: list the accepted audiences".into());
+        }
+        match (&o.jwks_file, &o.jwks_url) {
+            (Some(_), Some(_)) | (None, None) => {
+                return Err("auth.oidc: set jwks_file or jwks_url, exactly one".into())
+            }
+            (None, Some(u)) => {
+                let uri: http::Uri = u
+                    .parse()
+                    .map_err(|e| format!("auth.oidc.jwks_url {u:?}: {e}"))?;
+                if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+                    return Err(format!(
+                        "auth.oidc.jwks_url {u:?}: must be an http:// or https:// URL"
+                    ));
+                }
+            }
+            (Some(_), None) => {
+                if o.jwks_ca_file.is_some() {
+                    return Err("auth.oidc.jwks_ca_file: only with jwks_url".into());
+                }
+            }
+        }
+        if o.algorithms.is_empty() {
+            return Err("auth.oidc.algorithms: list at least one".into());
+        }
+        for a in &o.algorithms {
+            parse_algorithm(a).map_err(|e| format!("auth.oidc.algorithms: {e}"))?;
+        }
+        if o.leeway_secs > 300 {
+            return Err("auth.oidc.leeway_secs: at most 300".into());
+        }
+        if o.user_claim.is_empty() {
+            return Err("auth.oidc.user_claim: empty".into());
+        }
+        if !o.role_map.is_empty() && o.roles_claim.is_none() {
+            return Err("auth.oidc.role_map needs auth.oidc.roles_claim".into());
+        }
+        for (value, role) in &o.role_map {
+            if !role_known(role) {
+                return Err(format!("auth.oidc.role_map.{value}: unknown role {role:?}"));
+            }
+        }
+        Ok(())
+    }
+}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -7,13 +7,17 @@
 //! claims map to; what that principal may do is `authz`'s concern.
 
 pub mod apr1;
+pub mod backoff;
 pub mod cache;
 pub mod config;
 pub mod htpasswd;
 pub mod login;
 pub mod oidc;
+pub mod principal;
+pub mod revoke;
 pub mod session;
 pub mod token;
+pub mod web;
 
 use base64::Engine;
 use cache::VerifyCache;
@@ -263,6 +267,38 @@ impl Authenticator {
 
     pub fn cache(&self) -> &VerifyCache {
         &self.cache
+    }
+
+    /// Starts the tasks that keep the credential sources current: the htpasswd file
+    /// re-read when it changes (every second), the OIDC keys refetched on their interval.
+    /// A version that fails to load leaves the previous one in force, said on stderr
+    /// under `name`. The caller aborts the tasks when it stops serving.
+    pub fn spawn_reloaders(&self, name: &'static str) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = Vec::new();
+        if let Some(o) = self.oidc.clone() {
+            tasks.push(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(o.refresh_interval());
+                tick.tick().await; // the keys were loaded at start
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = o.refetch().await {
+                        eprintln!("{name}: keeping previous OIDC keys: {e}");
+                    }
+                }
+            }));
+        }
+        if let Some(h) = self.htpasswd.clone() {
+            tasks.push(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = h.reload_if_changed() {
+                        eprintln!("{name}: keeping previous users: {e}");
+                    }
+                }
+            }));
+        }
+        tasks
     }
 
     /// Returns who authenticated. Password checks that miss the cache run on a

@@ -12,7 +12,7 @@ pub struct Authz {
     /// role name → classes (built-in and custom roles).
     roles: HashMap<String, Vec<Class>>,
     /// principal (or bare local name) → role name, from `[users]`.
-    users: HashMap<String, String>,
+    users: rayward_auth::principal::Users,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,35 +41,18 @@ impl Authz {
         }
         Authz {
             roles,
-            users: c.users.clone().into_iter().collect(),
+            users: rayward_auth::principal::Users::new(&c.users),
         }
     }
 
-    /// The `[users]` role of an identity: its principal's (`htpasswd:alice`), else, for the
-    /// gateway's own user databases only, its bare name's (`alice`, the form of configs
-    /// before principals were namespaced). An OIDC `sub` equal to a local user's name
-    /// therefore gets nothing from that user's entry.
+    /// The `[users]` role of an identity ([`rayward_auth::principal::Users::role_of`]).
     pub fn role_of(&self, id: &Identity) -> Option<&str> {
-        self.users
-            .get(&id.user)
-            .or_else(|| {
-                id.source
-                    .is_local()
-                    .then(|| self.users.get(&id.name))
-                    .flatten()
-            })
-            .map(String::as_str)
+        self.users.role_of(id)
     }
 
     /// The roles of an identity: its `[users]` role, then those its credential carries.
     pub fn roles_of(&self, id: &Identity) -> Vec<String> {
-        let mut out: Vec<String> = self.role_of(id).map(str::to_string).into_iter().collect();
-        for r in &id.roles {
-            if !out.contains(r) {
-                out.push(r.clone());
-            }
-        }
-        out
+        self.users.roles_of(id)
     }
 
     /// Allowed when any of the identity's roles covers the class.

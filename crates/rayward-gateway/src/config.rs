@@ -4,7 +4,9 @@
 
 use crate::route::Class;
 use ipnet::IpNet;
-pub use rayward_auth::config::{parse_algorithm, OidcConfig, TokenEntry};
+pub use rayward_auth::config::{
+    parse_algorithm, AuthConfig, OidcConfig, SessionConfig, TokenEntry,
+};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -75,35 +77,11 @@ pub struct Config {
     pub jobs: crate::jobs::JobsConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SessionConfig {
-    /// At least 32 random bytes, the same file on every replica.
-    pub key_file: PathBuf,
-    #[serde(default = "d_session_ttl")]
-    pub ttl_secs: u64,
-    /// Origins (`https://ray.example.com`) the login form may be posted from; empty: the
-    /// request's own `Host` (set this when a proxy in front rewrites `Host`).
-    #[serde(default)]
-    pub login_origins: Vec<String>,
-    /// Redis key prefix of revoked sessions (in the `[ratelimit] redis` server).
-    #[serde(default = "d_revoked_prefix")]
-    pub redis_key_prefix: String,
-}
-
-fn d_revoked_prefix() -> String {
-    "rayward:revoked:".into()
-}
-
 /// The admin listener's default address.
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9091";
 
 fn d_admin_listen() -> SocketAddr {
     DEFAULT_ADMIN_LISTEN.parse().expect("a socket address")
-}
-
-fn d_session_ttl() -> u64 {
-    8 * 3600
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -119,36 +97,6 @@ pub struct TlsConfig {
 pub struct RayToken {
     pub file: Option<PathBuf>,
     pub env: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthConfig {
-    /// Apache/nginx htpasswd file (bcrypt $2y$/$2b$, apr1); reloaded when it changes.
-    pub htpasswd: Option<PathBuf>,
-    /// Bearer tokens, stored as SHA-256 hex of the token.
-    #[serde(default)]
-    pub tokens: Vec<TokenEntry>,
-    /// How long a verified user+password stays in the verification cache.
-    #[serde(default = "d_cache_ttl")]
-    pub cache_ttl_secs: u64,
-    #[serde(default = "d_cache_max")]
-    pub cache_max_entries: usize,
-    /// Bearer JWTs from an OIDC identity provider.
-    #[serde(default)]
-    pub oidc: Option<OidcConfig>,
-}
-
-impl Default for AuthConfig {
-    fn default() -> Self {
-        AuthConfig {
-            htpasswd: None,
-            tokens: Vec::new(),
-            cache_ttl_secs: d_cache_ttl(),
-            cache_max_entries: d_cache_max(),
-            oidc: None,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -240,12 +188,6 @@ pub struct AuditConfig {
     pub path: Option<String>,
 }
 
-fn d_cache_ttl() -> u64 {
-    300
-}
-fn d_cache_max() -> usize {
-    10_000
-}
 fn d_body() -> u64 {
     100 * 1024 * 1024
 }
@@ -358,9 +300,8 @@ impl Config {
         if let Some(k) = &self.kubernetes {
             k.validate()?;
         }
-        if let Some(o) = &self.auth.oidc {
-            self.validate_oidc(o)?;
-        }
+        self.auth
+            .validate(&|role| builtin_role(role).is_some() || self.roles.contains_key(role))?;
         for (name, role) in &self.roles {
             if builtin_role(name).is_some() {
                 return Err(format!("roles.{name}: redefines a built-in role"));
@@ -377,19 +318,11 @@ impl Config {
             if builtin_role(role).is_none() && !self.roles.contains_key(role) {
                 return Err(format!("users.{user}: unknown role {role:?}"));
             }
-            crate::principal::check_users_key(user).map_err(|e| format!("users.{user:?}: {e}"))?;
+            rayward_auth::principal::check_users_key(user)
+                .map_err(|e| format!("users.{user:?}: {e}"))?;
         }
         if self.admin_listen == self.listen && self.listen.port() != 0 {
             return Err("admin_listen: must differ from listen".into());
-        }
-        for (i, t) in self.auth.tokens.iter().enumerate() {
-            if t.sha256.len() != 64 || !t.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(format!("auth.tokens[{i}]: sha256 must be 64 hex digits"));
-            }
-            if let Some(exp) = &t.expires {
-                time::OffsetDateTime::parse(exp, &time::format_description::well_known::Rfc3339)
-                    .map_err(|e| format!("auth.tokens[{i}].expires {exp:?}: {e}"))?;
-            }
         }
         if self.limits.max_header_bytes < 8192 {
             return Err("limits.max_header_bytes must be at least 8192".into());
@@ -417,58 +350,6 @@ impl Config {
         }
         if !(10..=5000).contains(&self.ratelimit.redis_timeout_ms) {
             return Err("ratelimit.redis_timeout_ms: between 10 and 5000".into());
-        }
-        Ok(())
-    }
-}
-
-impl Config {
-    fn validate_oidc(&self, o: &OidcConfig) -> Result<(), String> {
-        if o.issuer.is_empty() {
-            return Err("auth.oidc.issuer: empty".into());
-        }
-        if o.audience.is_empty() || o.audience.iter().any(String::is_empty) {
-            return Err("auth.oidc.audience: list the accepted audiences".into());
-        }
-        match (&o.jwks_file, &o.jwks_url) {
-            (Some(_), Some(_)) | (None, None) => {
-                return Err("auth.oidc: set jwks_file or jwks_url, exactly one".into())
-            }
-            (None, Some(u)) => {
-                let uri: http::Uri = u
-                    .parse()
-                    .map_err(|e| format!("auth.oidc.jwks_url {u:?}: {e}"))?;
-                if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
-                    return Err(format!(
-                        "auth.oidc.jwks_url {u:?}: must be an http:// or https:// URL"
-                    ));
-                }
-            }
-            (Some(_), None) => {
-                if o.jwks_ca_file.is_some() {
-                    return Err("auth.oidc.jwks_ca_file: only with jwks_url".into());
-                }
-            }
-        }
-        if o.algorithms.is_empty() {
-            return Err("auth.oidc.algorithms: list at least one".into());
-        }
-        for a in &o.algorithms {
-            parse_algorithm(a).map_err(|e| format!("auth.oidc.algorithms: {e}"))?;
-        }
-        if o.leeway_secs > 300 {
-            return Err("auth.oidc.leeway_secs: at most 300".into());
-        }
-        if o.user_claim.is_empty() {
-            return Err("auth.oidc.user_claim: empty".into());
-        }
-        if !o.role_map.is_empty() && o.roles_claim.is_none() {
-            return Err("auth.oidc.role_map needs auth.oidc.roles_claim".into());
-        }
-        for (value, role) in &o.role_map {
-            if builtin_role(role).is_none() && !self.roles.contains_key(role) {
-                return Err(format!("auth.oidc.role_map.{value}: unknown role {role:?}"));
-            }
         }
         Ok(())
     }

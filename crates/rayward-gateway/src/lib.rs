@@ -31,7 +31,8 @@ pub mod k8s;
 pub mod metrics;
 pub mod net;
 pub mod passwd;
-pub mod principal;
+/// `[users]` keys and their roles, shared with the history server.
+pub use rayward_auth::principal;
 pub mod proxy;
 pub mod ratelimit;
 pub mod revoke;

@@ -5,85 +5,11 @@
 pub mod shared;
 
 use std::collections::HashMap;
-use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Most keys tracked per map; past this, idle entries are dropped first, then the map is
-/// cleared (failing open on memory pressure would be worse than forgetting counters).
-const MAX_KEYS: usize = 100_000;
-
-#[derive(Debug, Clone, Copy)]
-struct Failures {
-    count: u32,
-    locked_until: Option<Instant>,
-    last: Instant,
-}
-
-/// Counts failed logins for one kind of key (source address or user name).
-pub struct FailedLogins<K> {
-    threshold: u32,
-    base: Duration,
-    max: Duration,
-    /// Failures older than this are forgotten.
-    window: Duration,
-    map: Mutex<HashMap<K, Failures>>,
-}
-
-impl<K: Eq + Hash + Clone> FailedLogins<K> {
-    pub fn new(threshold: u32, base: Duration, max: Duration) -> Self {
-        FailedLogins {
-            threshold,
-            base,
-            max,
-            window: max.max(Duration::from_secs(900)),
-            map: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// `Some(wait)` while the key is locked out.
-    pub fn locked(&self, key: &K, now: Instant) -> Option<Duration> {
-        let map = self.map.lock().expect("limiter lock");
-        let f = map.get(key)?;
-        f.locked_until
-            .filter(|&until| until > now)
-            .map(|until| until - now)
-    }
-
-    /// Records a failure; returns the lockout it starts, if any.
-    pub fn fail(&self, key: &K, now: Instant) -> Option<Duration> {
-        let mut map = self.map.lock().expect("limiter lock");
-        if map.len() >= MAX_KEYS && !map.contains_key(key) {
-            let window = self.window;
-            map.retain(|_, f| now.duration_since(f.last) < window);
-            if map.len() >= MAX_KEYS {
-                map.clear();
-            }
-        }
-        let f = map.entry(key.clone()).or_insert(Failures {
-            count: 0,
-            locked_until: None,
-            last: now,
-        });
-        if now.duration_since(f.last) >= self.window {
-            f.count = 0;
-        }
-        f.count += 1;
-        f.last = now;
-        if f.count >= self.threshold {
-            let exp = (f.count - self.threshold).min(20);
-            let lock = self.base.saturating_mul(1 << exp).min(self.max);
-            f.locked_until = Some(now + lock);
-            Some(lock)
-        } else {
-            None
-        }
-    }
-
-    pub fn succeed(&self, key: &K) {
-        self.map.lock().expect("limiter lock").remove(key);
-    }
-}
+/// Failed-login counters with exponential backoff, shared with the history server.
+pub use rayward_auth::backoff::{FailedLogins, MAX_KEYS};
 
 #[derive(Debug, Clone, Copy)]
 struct Bucket {

@@ -10,14 +10,10 @@
 //! case, since that check reads the htpasswd file, not Redis.
 
 use prometheus_client::metrics::counter::Counter;
+use rayward_auth::revoke::Revoked;
+pub use rayward_auth::revoke::MAX_REVOKED;
 use redis::aio::ConnectionManager;
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
-
-/// Most revocations kept in memory; past it, the one that lapses soonest is forgotten
-/// first (Redis, when configured, keeps them all).
-pub const MAX_REVOKED: usize = 100_000;
 
 struct RedisStore {
     conn: ConnectionManager,
@@ -26,8 +22,8 @@ struct RedisStore {
 }
 
 pub struct Revocations {
-    /// session id → the cookie's expiry (unix seconds).
-    mem: Mutex<HashMap<String, u64>>,
+    /// This replica's revocations ([`rayward_auth::revoke`], bounded).
+    mem: Revoked,
     redis: Option<RedisStore>,
     store_errors: Counter,
 }
@@ -42,7 +38,7 @@ impl Revocations {
     /// In memory only.
     pub fn new() -> Revocations {
         Revocations {
-            mem: Mutex::new(HashMap::new()),
+            mem: Revoked::new(),
             redis: None,
             store_errors: Counter::default(),
         }
@@ -71,18 +67,7 @@ impl Revocations {
         if expiry <= now {
             return;
         }
-        {
-            let mut m = self.mem.lock().unwrap_or_else(|e| e.into_inner());
-            if m.len() >= MAX_REVOKED {
-                m.retain(|_, exp| *exp > now);
-            }
-            if m.len() >= MAX_REVOKED {
-                if let Some(k) = m.iter().min_by_key(|(_, e)| **e).map(|(k, _)| k.clone()) {
-                    m.remove(&k);
-                }
-            }
-            m.insert(id.to_string(), expiry);
-        }
+        self.mem.revoke(id, expiry, now);
         if let Some(r) = &self.redis {
             let mut conn = r.conn.clone();
             let ttl_ms = (expiry - now) * 1000;
@@ -100,10 +85,8 @@ impl Revocations {
 
     /// Whether session `id` was revoked here or, with Redis, on any replica.
     pub async fn is_revoked(&self, id: &str, now: u64) -> bool {
-        if let Some(exp) = self.mem.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
-            if *exp > now {
-                return true;
-            }
+        if self.mem.is_revoked(id, now) {
+            return true;
         }
         let Some(r) = &self.redis else { return false };
         let mut conn = r.conn.clone();
@@ -125,7 +108,7 @@ impl Revocations {
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.mem.lock().unwrap().len()
+        self.mem.len()
     }
 }
 
@@ -147,21 +130,5 @@ mod tests {
         assert!(!r.is_revoked("b", 100).await);
         r.revoke("c", 100, 100).await;
         assert_eq!(r.len(), 1, "an expired cookie needs no record");
-    }
-
-    #[tokio::test]
-    async fn memory_is_bounded() {
-        let r = Revocations::new();
-        for i in 0..MAX_REVOKED as u64 {
-            r.mem.lock().unwrap().insert(format!("s{i}"), 1000 + i);
-        }
-        r.revoke("new", 5000, 10).await;
-        assert_eq!(r.len(), MAX_REVOKED);
-        assert!(r.is_revoked("new", 10).await);
-        assert!(
-            !r.is_revoked("s0", 10).await,
-            "the soonest to lapse went first"
-        );
-        assert!(r.is_revoked("s1", 10).await);
     }
 }

@@ -3,10 +3,6 @@
 //! file, the Ray token file and the OIDC keys are re-read when they change.
 
 use crate::audit_log::AuditLog;
-use crate::authn::cache::VerifyCache;
-use crate::authn::htpasswd::HtpasswdFile;
-use crate::authn::token::TokenStore;
-use crate::authn::Authenticator;
 use crate::config::{Config, TlsConfig};
 use crate::service::Gateway;
 use rayward_serve::{CertStore, ConnOptions, RefusalHook};
@@ -77,15 +73,6 @@ pub struct Server {
 impl Server {
     /// Builds every part and binds the listen address (port 0 picks a free one).
     pub async fn bind(cfg: &Config) -> Result<Server, StartError> {
-        let htpasswd = match &cfg.auth.htpasswd {
-            Some(p) => Some(Arc::new(HtpasswdFile::open(p)?)),
-            None => None,
-        };
-        let tokens = TokenStore::new(&cfg.auth.tokens).map_err(StartError::Other)?;
-        let cache = VerifyCache::new(
-            Duration::from_secs(cfg.auth.cache_ttl_secs),
-            cfg.auth.cache_max_entries,
-        );
         let audit = match &cfg.audit.path {
             Some(p) => {
                 AuditLog::open(p).map_err(|e| StartError::Other(format!("audit.path {p}: {e}")))?
@@ -93,13 +80,7 @@ impl Server {
             None => AuditLog::disabled(),
         };
         let token = ray_token(cfg)?;
-        let mut authn = Authenticator::new(htpasswd, tokens, cache);
-        if let Some(o) = &cfg.auth.oidc {
-            let oidc = crate::authn::oidc::Oidc::new(o)
-                .await
-                .map_err(StartError::Other)?;
-            authn = authn.with_oidc(Arc::new(oidc));
-        }
+        let authn = cfg.auth.authenticator().await.map_err(StartError::Other)?;
         let mut gateway = Gateway::new(cfg, authn, &token, audit).map_err(StartError::Other)?;
         if let Some(k) = &cfg.kubernetes {
             let kube = crate::k8s::KubeAuth::connect(k, gateway.metrics().kube_unavailable.clone())
@@ -266,29 +247,7 @@ fn spawn_reloaders(
             }
         }));
     }
-    if let Some(o) = gateway.authenticator().oidc().cloned() {
-        tasks.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(o.refresh_interval());
-            tick.tick().await; // the keys were loaded at start
-            loop {
-                tick.tick().await;
-                if let Err(e) = o.refetch().await {
-                    eprintln!("rayward gateway: keeping previous OIDC keys: {e}");
-                }
-            }
-        }));
-    }
-    if let Some(h) = gateway.authenticator().htpasswd().cloned() {
-        tasks.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                tick.tick().await;
-                if let Err(e) = h.reload_if_changed() {
-                    eprintln!("rayward gateway: keeping previous users: {e}");
-                }
-            }
-        }));
-    }
+    tasks.extend(gateway.authenticator().spawn_reloaders(NAME));
     if let Some(store) = tls {
         tasks.push(tokio::spawn(store.watch(TLS_RELOAD_EVERY, NAME)));
     }

@@ -4,7 +4,7 @@
 //! module; this file only orders them and turns their refusals into responses.
 
 use crate::audit_log::{self, AuditLog, Record};
-use crate::authn::session::{self, Sessions};
+use crate::authn::web::{self, Web};
 use crate::authn::{self, AuthError, Authenticator};
 use crate::authz::{Authz, Decision};
 use crate::config::Config;
@@ -52,13 +52,10 @@ pub struct Gateway {
     pub(crate) max_body: u64,
     /// Longest quiet time of a request body being streamed or buffered.
     pub(crate) body_idle: Duration,
-    pub(crate) sessions: Option<Sessions>,
+    /// Browser logins ([`rayward_auth::web`]), when `[session]` is configured.
+    pub(crate) web: Option<Web>,
     /// Logged-out sessions (shared through Redis when configured).
     pub(crate) revoked: Revocations,
-    /// Origins a login form may be posted from; empty: the request's own `Host`.
-    pub(crate) login_origins: Vec<String>,
-    /// Served over TLS: session cookies get `Secure`.
-    pub(crate) tls: bool,
     /// Kubernetes identities (`[kubernetes]`).
     pub(crate) kube: Option<Arc<KubeAuth>>,
     /// Who may stop or delete which job; stamp the submitter's groups too.
@@ -69,10 +66,9 @@ pub struct Gateway {
 /// logout) in metrics and the audit log: they are no Ray route.
 pub const OWN_CLASS: &str = "gateway";
 
-/// The gateway's own login and logout paths (Ray has no `/rayward/` routes).
-pub const LOGIN_PATH: &str = "/rayward/login";
-pub const LOGOUT_PATH: &str = "/rayward/logout";
-const MAX_LOGIN_BODY: usize = 8 * 1024;
+/// The gateway's own login and logout paths (Ray has no `/rayward/` routes), shared with
+/// every server that has a login form ([`rayward_auth::web`]).
+pub use rayward_auth::web::{LOGIN_PATH, LOGOUT_PATH};
 
 /// A refusal by the gateway itself.
 struct Refusal {
@@ -148,11 +144,6 @@ impl Gateway {
         }
         Ok(Gateway {
             revoked,
-            login_origins: cfg
-                .session
-                .as_ref()
-                .map(|s| s.login_origins.clone())
-                .unwrap_or_default(),
             net: NetFilter::from_config(&cfg.network)?,
             authn,
             authz: Authz::from_config(cfg),
@@ -169,11 +160,15 @@ impl Gateway {
             rate: RateLimit::new(l.requests_per_second, l.burst),
             max_body: l.max_body_bytes,
             body_idle: l.stream_idle_timeout(),
-            sessions: match &cfg.session {
-                Some(sc) => Some(Sessions::from_key_file(&sc.key_file, sc.ttl_secs)?),
+            web: match &cfg.session {
+                Some(sc) => Some(Web::from_config(
+                    sc,
+                    cfg.tls.is_some(),
+                    "Ray dashboard",
+                    "/",
+                )?),
                 None => None,
             },
-            tls: cfg.tls.is_some(),
             kube: None,
             jobs: cfg.jobs.clone(),
         })
@@ -346,20 +341,17 @@ impl Gateway {
             .map_err(|e| refuse(StatusCode::FORBIDDEN, "forbidden", e.to_string()))?;
 
         // The login form, when sessions are configured.
-        if self.sessions.is_some() {
-            let own = matches!(
-                (req.method(), req.uri().path()),
-                (&Method::GET, LOGIN_PATH) | (&Method::POST, LOGIN_PATH | LOGOUT_PATH)
-            );
-            ctx.own_endpoint = own;
-            ctx.answered = own;
-            match (req.method(), req.uri().path()) {
-                (&Method::GET, LOGIN_PATH) => {
-                    return Ok(self.login_page(req.uri().query() == Some("failed")))
+        if let Some(w) = &self.web {
+            let own = web::Endpoint::of(req.method(), req.uri().path(), req.uri().query());
+            ctx.own_endpoint = own.is_some();
+            ctx.answered = own.is_some();
+            match own {
+                Some(web::Endpoint::LoginPage { failed }) => {
+                    return Ok(w.login_page(failed).map(proxy::full))
                 }
-                (&Method::POST, LOGIN_PATH) => return self.login(req, client, ctx).await,
-                (&Method::POST, LOGOUT_PATH) => return self.logout(req, ctx).await,
-                _ => {}
+                Some(web::Endpoint::Login) => return self.login(w, req, client, ctx).await,
+                Some(web::Endpoint::Logout) => return self.logout(w, req, ctx).await,
+                None => {}
             }
         }
 
@@ -400,10 +392,10 @@ impl Gateway {
                 .authorized(req, id, route, path, query, wants_upgrade, ctx)
                 .await;
         }
-        if self.sessions.is_some()
+        if self.web.is_some()
             && !req.headers().contains_key(header::AUTHORIZATION)
             && req.method() == Method::GET
-            && accepts_html(&req)
+            && web::accepts_html(req.headers())
         {
             self.metrics.auth_failure(AuthError::Missing.reason());
             let mut r = refuse(StatusCode::FOUND, "unauthenticated", "login required");
@@ -663,154 +655,31 @@ impl Gateway {
             .await
     }
 
-    /// The session cookie's claims, if signed by this gateway's key and unexpired.
-    fn session_claims<B>(&self, req: &Request<B>) -> Option<session::Claims> {
-        let sessions = self.sessions.as_ref()?;
-        let value = session::find_cookie(
-            req.headers()
-                .get_all(header::COOKIE)
-                .iter()
-                .map(HeaderValue::as_bytes),
-        )?;
-        sessions.verify(&value, unix_now())
-    }
-
-    /// Who a session cookie names, checked on every request against the current
-    /// credential source (the user is still in the htpasswd file, with the password hash
-    /// the session was opened with) and the revocations (logout).
+    /// Who a session cookie names ([`Web::session_user`]: signed, unexpired, the user
+    /// still in the htpasswd file with the same password hash), unless logged out.
     async fn session_identity<B>(&self, req: &Request<B>) -> Option<authn::Identity> {
-        if req.headers().contains_key(header::AUTHORIZATION) {
-            return None; // explicit credentials win
-        }
-        let sessions = self.sessions.as_ref()?;
-        let claims = self.session_claims(req)?;
-        let current = self
-            .authn
-            .htpasswd()
-            .and_then(|h| h.get(&claims.user))
-            .map(|h| h.as_str().to_string());
-        if !sessions.still_valid(&claims, current.as_deref()) {
+        let (id, claims) = self
+            .web
+            .as_ref()?
+            .session_user(&self.authn, req.headers())?;
+        if self.revoked.is_revoked(&claims.id, web::unix_now()).await {
             return None;
         }
-        if self.revoked.is_revoked(&claims.id, unix_now()).await {
-            return None;
-        }
-        Some(authn::Identity::new(authn::Source::Htpasswd, claims.user))
+        Some(id)
     }
 
-    /// Refuses a login or logout POST sent by another site's page: `Sec-Fetch-Site` must
-    /// be `same-origin` when the browser sends it, and `Origin` must be the gateway's own
-    /// (the request's `Host`, or one of `session.login_origins`). Clients that send
-    /// neither (curl, scripts) are no browser acting for someone else; the login form's
-    /// CSRF token still applies to them.
-    fn same_origin<B>(&self, req: &Request<B>) -> Result<(), Refusal> {
-        let cross = |why: &str| {
-            refuse(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                format!("cross-site request refused ({why})"),
-            )
-        };
-        if let Some(site) = req.headers().get("sec-fetch-site") {
-            if site.as_bytes() != b"same-origin" {
-                return Err(cross("Sec-Fetch-Site"));
-            }
-        }
-        let mut origins = req.headers().get_all(header::ORIGIN).iter();
-        if let Some(origin) = origins.next() {
-            if origins.next().is_some() {
-                return Err(cross("more than one Origin"));
-            }
-            let origin = origin.to_str().map_err(|_| cross("Origin"))?;
-            let ok = if self.login_origins.is_empty() {
-                let host = req
-                    .headers()
-                    .get(header::HOST)
-                    .and_then(|h| h.to_str().ok())
-                    .unwrap_or_default();
-                let scheme = if self.tls { "https" } else { "http" };
-                !host.is_empty() && origin == format!("{scheme}://{host}")
-            } else {
-                self.login_origins.iter().any(|o| o == origin)
-            };
-            if !ok {
-                return Err(cross("Origin"));
-            }
-        }
-        Ok(())
-    }
-
-    /// The login form, with a fresh CSRF nonce cookie and its token in the form.
-    fn login_page(&self, failed: bool) -> Response<Body> {
-        let sessions = self.sessions.as_ref().expect("login only with sessions");
-        let (cookie, token) = sessions.csrf_issue(LOGIN_PATH, self.tls);
-        let mut r = login_page(StatusCode::OK, failed, &token);
-        if let Ok(v) = HeaderValue::from_str(&cookie) {
-            r.headers_mut().insert(header::SET_COOKIE, v);
-        }
-        r
-    }
-
-    /// `POST /rayward/login` with `user` and `password` form fields: a session cookie and
-    /// a redirect to the dashboard, or back to the form.
+    /// `POST /rayward/login` with `user`, `password` and `csrf` form fields
+    /// ([`Web::read_login`]): a session cookie and a redirect to the dashboard, or back
+    /// to the form. Failed logins count toward the backoff.
     async fn login(
         &self,
+        w: &Web,
         req: Request<Incoming>,
         client: IpAddr,
         ctx: &mut Ctx,
     ) -> Result<Response<Body>, Refusal> {
-        let sessions = self.sessions.as_ref().expect("login only with sessions");
         ctx.path = LOGIN_PATH.to_string();
-        self.same_origin(&req)?;
-        let nonce = session::find_named_cookie(
-            req.headers()
-                .get_all(header::COOKIE)
-                .iter()
-                .map(HeaderValue::as_bytes),
-            session::CSRF_COOKIE,
-        );
-
-        let form = req.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
-            v.as_bytes()
-                .starts_with(b"application/x-www-form-urlencoded")
-        });
-        if !form {
-            return Err(refuse(
-                StatusCode::BAD_REQUEST,
-                "rejected",
-                "expected a login form",
-            ));
-        }
-        let body = Limited::new(req.into_body(), MAX_LOGIN_BODY)
-            .collect()
-            .await
-            .map_err(|_: proxy::BoxError| {
-                refuse(StatusCode::BAD_REQUEST, "rejected", "login form unreadable")
-            })?
-            .to_bytes();
-        let (mut user, mut password, mut csrf) = (None, None, None);
-        for (k, v) in form_urlencoded::parse(&body) {
-            match k.as_ref() {
-                "user" => user = Some(v.into_owned()),
-                "password" => password = Some(v.into_owned()),
-                "csrf" => csrf = Some(v.into_owned()),
-                _ => {}
-            }
-        }
-        if !sessions.csrf_ok(nonce.as_deref(), csrf.as_deref()) {
-            return Err(refuse(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "login form expired or not from this gateway (CSRF token)",
-            ));
-        }
-        let (Some(user), Some(password)) = (user, password) else {
-            return Err(refuse(
-                StatusCode::BAD_REQUEST,
-                "rejected",
-                "user and password required",
-            ));
-        };
+        let (user, password) = w.read_login(req).await.map_err(from_web)?;
         if let Some(wait) = self.logins.locked(client, Some(&user)).await.wait {
             return Err(locked(wait));
         }
@@ -825,33 +694,15 @@ impl Gateway {
             Ok(u) => {
                 self.logins.succeed(client, Some(&user)).await;
                 ctx.user = Some(u.user.clone());
-                // The hash the password was checked against: a later change of it (or
-                // the user's removal) ends the session.
-                let Some(hash) = self.authn.htpasswd().and_then(|h| h.get(&u.name)) else {
-                    return Err(refuse(
-                        StatusCode::FORBIDDEN,
-                        "forbidden",
-                        "only htpasswd users open sessions",
-                    ));
-                };
-                let cookie = sessions.set_cookie(
-                    &sessions.issue(&u.name, hash.as_str(), unix_now()),
-                    self.tls,
-                );
-                let mut r = Response::new(proxy::empty());
-                *r.status_mut() = StatusCode::SEE_OTHER;
-                r.headers_mut()
-                    .insert(header::LOCATION, HeaderValue::from_static("/"));
-                if let Ok(v) = HeaderValue::from_str(&cookie) {
-                    r.headers_mut().insert(header::SET_COOKIE, v);
-                }
-                Ok(r)
+                Ok(w.open_session(&self.authn, &u)
+                    .map_err(from_web)?
+                    .map(proxy::full))
             }
             Err(e) => {
                 self.logins.fail(client, Some(&user)).await;
                 self.metrics.auth_failure(e.reason());
                 let mut r = refuse(StatusCode::SEE_OTHER, "unauthenticated", e.to_string());
-                r.location = Some(format!("{LOGIN_PATH}?failed"));
+                r.location = Some(web::failed_location());
                 Err(r)
             }
         }
@@ -861,23 +712,17 @@ impl Gateway {
     /// configured) and clears the cookie.
     async fn logout(
         &self,
+        w: &Web,
         req: Request<Incoming>,
         ctx: &mut Ctx,
     ) -> Result<Response<Body>, Refusal> {
         ctx.path = LOGOUT_PATH.to_string();
-        self.same_origin(&req)?;
-        if let Some(c) = self.session_claims(&req) {
+        let (claims, r) = w.logout(req.headers()).map_err(from_web)?;
+        if let Some(c) = claims {
             ctx.user = Some(authn::Identity::new(authn::Source::Htpasswd, &c.user).user);
-            self.revoked.revoke(&c.id, c.expiry, unix_now()).await;
+            self.revoked.revoke(&c.id, c.expiry, web::unix_now()).await;
         }
-        let mut r = Response::new(proxy::empty());
-        *r.status_mut() = StatusCode::SEE_OTHER;
-        r.headers_mut()
-            .insert(header::LOCATION, HeaderValue::from_static(LOGIN_PATH));
-        if let Ok(v) = HeaderValue::from_str(&Sessions::clear_cookie(self.tls)) {
-            r.headers_mut().insert(header::SET_COOKIE, v);
-        }
-        Ok(r)
+        Ok(r.map(proxy::full))
     }
 
     fn auth_refusal(&self, e: AuthError) -> Refusal {
@@ -1031,37 +876,9 @@ async fn collect_at_most(mut body: Body, max: usize) -> Option<Bytes> {
     Some(out.freeze())
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-fn accepts_html<B>(req: &Request<B>) -> bool {
-    req.headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/html"))
-}
-
-/// The login form ([`rayward_auth::login`]): no script, no framing, nothing cached.
-fn login_page(status: StatusCode, failed: bool, csrf: &str) -> Response<Body> {
-    let html = crate::authn::login::page("Ray dashboard", LOGIN_PATH, failed, csrf);
-    let mut r = Response::new(proxy::full(html));
-    *r.status_mut() = status;
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(crate::authn::login::CSP),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
+/// A refusal of the shared login code, as the gateway's own.
+fn from_web(r: web::Refused) -> Refusal {
+    refuse(r.status, r.outcome, r.reason)
 }
 
 fn locked(wait: Duration) -> Refusal {

@@ -47,15 +47,22 @@ pub struct Catalog {
 /// Largest index read (an index of 10,000 log files with many parts stays far below).
 const MAX_INDEX: u64 = 64 << 20;
 
-/// Lists every session, or only those of `namespaces` when given.
+/// Sessions whose indexes are read at once: a listing of thousands of sessions is bound
+/// by round trips to the store, not by bytes.
+const PARALLEL_READS: usize = 16;
+
+/// Lists every session, or only those of `namespaces` when given. The prefixes are walked
+/// level by level; then the indexes of [`PARALLEL_READS`] sessions are read at a time,
+/// the listing keeping the walk's order.
 pub async fn list(store: &Store, namespaces: Option<&[String]>) -> Result<Catalog, StoreError> {
+    use futures::{StreamExt, TryStreamExt};
     store.ensure_readable().await?;
-    let mut cat = Catalog::default();
     let all = store.list_dirs(V1).await?;
     let chosen: Vec<String> = match namespaces {
         Some(ns) => all.into_iter().filter(|n| ns.contains(n)).collect(),
         None => all,
     };
+    let mut found: Vec<[String; 4]> = Vec::new();
     for ns in chosen {
         if layout::check_namespace(&ns).is_err() {
             continue;
@@ -67,29 +74,69 @@ pub async fn list(store: &Store, namespaces: Option<&[String]>) -> Result<Catalo
             for name in store.list_dirs(&format!("{V1}/{ns}/{kind}")).await? {
                 let cluster = format!("{V1}/{ns}/{kind}/{name}");
                 for session in store.list_dirs(&cluster).await? {
-                    if layout::check_session(&session).is_err() {
-                        continue;
-                    }
-                    let prefix = format!("{cluster}/{session}/index");
-                    let mut nodes: Vec<NodeIndex> = Vec::new();
-                    for (key, _) in store.list(&prefix).await? {
-                        let read = match store.get(&key, MAX_INDEX).await {
-                            Ok(b) => NodeIndex::parse(&b).map_err(|e| e.to_string()),
-                            Err(e) => Err(e.to_string()),
-                        };
-                        match read {
-                            Ok(i) => nodes.push(i),
-                            Err(error) => cat.problems.push(Problem { key, error }),
-                        }
-                    }
-                    if let Some(s) = merge(&ns, &kind, &name, &session, nodes) {
-                        cat.sessions.push(s);
+                    if layout::check_session(&session).is_ok() {
+                        found.push([ns.clone(), kind.clone(), name.clone(), session]);
                     }
                 }
             }
         }
     }
+    let read: Vec<_> = futures::stream::iter(found)
+        .map(|[ns, kind, name, session]| async move {
+            let (nodes, problems) =
+                read_indexes(store, &format!("{V1}/{ns}/{kind}/{name}/{session}")).await?;
+            Ok::<_, StoreError>((merge(&ns, &kind, &name, &session, nodes), problems))
+        })
+        .buffered(PARALLEL_READS)
+        .try_collect()
+        .await?;
+    let mut cat = Catalog::default();
+    for (summary, problems) in read {
+        cat.sessions.extend(summary);
+        cat.problems.extend(problems);
+    }
     Ok(cat)
+}
+
+/// The node indexes of the session at `prefix` (`v1/ns/kind/name/session`); an index
+/// that cannot be read or parsed is a [`Problem`] naming its key.
+pub async fn read_indexes(
+    store: &Store,
+    prefix: &str,
+) -> Result<(Vec<NodeIndex>, Vec<Problem>), StoreError> {
+    let (mut nodes, mut problems) = (Vec::new(), Vec::new());
+    for (key, _) in store.list(&format!("{prefix}/index")).await? {
+        let read = match store.get(&key, MAX_INDEX).await {
+            Ok(b) => NodeIndex::parse(&b).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match read {
+            Ok(i) => nodes.push(i),
+            Err(error) => problems.push(Problem { key, error }),
+        }
+    }
+    Ok((nodes, problems))
+}
+
+impl Catalog {
+    /// The part of the listing in `namespaces` (sessions and problems).
+    pub fn only(&self, namespaces: &[String]) -> Catalog {
+        let ns_of_key = |k: &str| k.split('/').nth(1).map(str::to_string);
+        Catalog {
+            sessions: self
+                .sessions
+                .iter()
+                .filter(|s| namespaces.contains(&s.namespace))
+                .cloned()
+                .collect(),
+            problems: self
+                .problems
+                .iter()
+                .filter(|p| ns_of_key(&p.key).is_some_and(|n| namespaces.contains(&n)))
+                .cloned()
+                .collect(),
+        }
+    }
 }
 
 fn merge(
@@ -119,6 +166,28 @@ fn merge(
         dropped: nodes.iter().map(|n| n.dropped).sum(),
         nodes: nodes.into_iter().map(|n| n.node).collect(),
     })
+}
+
+/// Unix milliseconds as `YYYY-MM-DDTHH:MM:SSZ` (UTC; days to civil date after Howard
+/// Hinnant's algorithm).
+pub fn utc(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]
@@ -257,5 +326,17 @@ mod tests {
             only_a.problems.is_empty(),
             "team-b's indexes are never read"
         );
+    }
+
+    #[test]
+    fn utc_dates() {
+        for (ms, want) in [
+            (0, "1970-01-01T00:00:00Z"),
+            (1_796_489_854_000, "2026-12-05T16:57:34Z"),
+            (951_782_400_000, "2000-02-29T00:00:00Z"),
+            (4_107_542_399_000, "2100-02-28T23:59:59Z"),
+        ] {
+            assert_eq!(super::utc(ms), want);
+        }
     }
 }

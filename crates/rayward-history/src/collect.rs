@@ -109,7 +109,8 @@ fn join_arrays(parts: &[Vec<u8>]) -> Vec<u8> {
     out
 }
 
-fn now_ms() -> u64 {
+/// Unix milliseconds now.
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)

@@ -18,16 +18,21 @@
 //! - [`metrics`]: what the collector counts;
 //! - [`collect`]: the loop that ties them together, and its final flush on SIGTERM;
 //! - [`catalog`]: the listing of clusters and sessions, read from the indexes only;
-//! - [`replay`]: the read-only dashboard API of one stored session.
+//! - [`replay`]: the read-only dashboard API of one stored session;
+//! - [`logview`]: its log files as the dashboard's log routes show them (ranges, tails);
+//! - [`serve`]: `rayward history serve`, the authenticated, namespace-scoped server of
+//!   the UI and that API.
 
 pub mod catalog;
 pub mod collect;
 pub mod index;
 pub mod layout;
 pub mod logs;
+pub mod logview;
 pub mod metrics;
 pub mod receiver;
 pub mod replay;
+pub mod serve;
 pub mod snapshot;
 pub mod spool;
 pub mod store;

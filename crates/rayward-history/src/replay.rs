@@ -121,6 +121,63 @@ pub async fn answer(
     }))
 }
 
+/// The head's stored answer of `endpoint` as JSON, when it was a 200.
+async fn snapshot_json(
+    store: &Store,
+    nodes: &[NodeIndex],
+    endpoint: &str,
+) -> Result<Option<serde_json::Value>, StoreError> {
+    let Some(head) = nodes.iter().find(|n| n.role == Role::Head) else {
+        return Ok(None);
+    };
+    let Some(s) = head.snapshots.get(endpoint).filter(|s| s.status == 200) else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_slice(&store.get(&s.key, MAX_READ).await?).ok())
+}
+
+/// `/nodes/{id}`: the node's entry of the stored `/nodes?view=summary`, shaped as Ray's
+/// node detail answer (`{"result": true, "msg": "Node details fetched.", "data":
+/// {"detail": …}}`).
+pub async fn node_detail(
+    store: &Store,
+    nodes: &[NodeIndex],
+    id: &str,
+) -> Result<Option<Bytes>, StoreError> {
+    let Some(v) = snapshot_json(store, nodes, "nodes").await? else {
+        return Ok(None);
+    };
+    let found = v["data"]["summary"].as_array().and_then(|list| {
+        list.iter()
+            .find(|n| n["raylet"]["nodeId"].as_str() == Some(id))
+            .cloned()
+    });
+    Ok(found.map(|detail| {
+        Bytes::from(
+            serde_json::json!({"result": true, "msg": "Node details fetched.", "data": {"detail": detail}})
+                .to_string(),
+        )
+    }))
+}
+
+/// `/logical/actors/{id}`: the actor's entry of the stored `/logical/actors`, shaped as
+/// Ray's actor detail answer.
+pub async fn actor_detail(
+    store: &Store,
+    nodes: &[NodeIndex],
+    id: &str,
+) -> Result<Option<Bytes>, StoreError> {
+    let Some(v) = snapshot_json(store, nodes, "actors").await? else {
+        return Ok(None);
+    };
+    Ok(v["data"]["actors"].get(id).cloned().map(|detail| {
+        Bytes::from(
+            serde_json::json!({"result": true, "msg": "Actor fetched.", "data": {"detail": detail}})
+                .to_string(),
+        )
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

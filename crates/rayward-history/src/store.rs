@@ -42,6 +42,9 @@ pub enum StoreError {
     NotFound { key: String },
     #[error("{key}: {size} bytes is over the limit of {limit}")]
     TooLarge { key: String, size: u64, limit: u64 },
+    /// An object shorter than its index says: a truncated upload or a damaged store.
+    #[error("{key}: truncated ({got} bytes, the index names {want})")]
+    Truncated { key: String, want: u64, got: u64 },
     #[error("{0}")]
     Store(#[from] object_store::Error),
 }

@@ -153,6 +153,17 @@ pub enum HistoryCommand {
     /// List the stored clusters and sessions (read from the per-node indexes only):
     /// namespace, kind, name, session, nodes, start, end and the jobs' final states.
     Ls(HistoryLsArgs),
+    /// Serve the dashboard of stored sessions behind the gateway's authentication: the
+    /// listing of readable clusters and sessions, and Ray's own UI per session under
+    /// /clusters/NAMESPACE/KIND/NAME/SESSION/, read-only, authorized by namespace.
+    Serve(HistoryServeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryServeArgs {
+    /// The server's TOML config (docs/history.md#serve).
+    #[arg(long, value_name = "FILE")]
+    pub config: std::path::PathBuf,
 }
 
 #[derive(Args, Debug)]

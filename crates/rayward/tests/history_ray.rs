@@ -34,6 +34,45 @@ fn live(path: &str, token: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {raw}"))
 }
 
+/// The UI's calls whose status on the live dashboard is recorded before shutdown (read
+/// from the bundle: `grep -o '"api/[^"]*"' main.*.js`).
+const UI_CALLS: &[&str] = &[
+    "/api/grafana_health",
+    "/api/prometheus_health",
+    "/api/serve/applications/",
+    "/api/v0/platform_events",
+    "/api/data/datasets/",
+    "/api/component_activities",
+    "/api/cluster_status",
+    "/api/v0/cluster_metadata",
+    "/api/version",
+    "/timezone",
+    "/events",
+    "/api/v0/placement_groups",
+    "/api/v0/tasks",
+    "/api/v0/tasks/summarize",
+    "/api/v0/tasks/timeline",
+    "/api/v0/logs",
+];
+
+/// The live dashboard's status for `path` (with the cluster token).
+fn live_status(path: &str, token: &str) -> u16 {
+    let mut s = std::net::TcpStream::connect("127.0.0.1:8265").expect("dashboard");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    String::from_utf8_lossy(&raw)
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
 /// The stored snapshot of `endpoint` in `idx`.
 fn stored(r: &Reader, idx: &NodeIndex, endpoint: &str) -> Value {
     let s = &idx.snapshots[endpoint];
@@ -387,6 +426,13 @@ fn keeps_a_terminated_cluster(s3: bool) {
         "live task summary never counted 1,000 finished tasks"
     );
     let live_summary = live(summary, &token);
+    // The status of the UI's calls that a cluster like this one answers with an error
+    // (no Grafana, no Prometheus, no Serve, ...), for the browser check after Ray is gone.
+    let live_errors: Vec<(String, u16)> = UI_CALLS
+        .iter()
+        .map(|p| (p.to_string(), live_status(p, &token)))
+        .filter(|(_, st)| *st >= 400)
+        .collect();
     if let Some(w) = weed.as_mut() {
         let m = get(head_c.addr, "/metrics").1;
         assert!(
@@ -556,4 +602,176 @@ fn keeps_a_terminated_cluster(s3: bool) {
     );
     let defs = ht.get("TASK_DEFINITION_EVENT").copied().unwrap_or(0);
     assert!(defs >= 1000, "1,000 task definitions exported: {ht:?}");
+
+    // `history serve` on the same store, Ray gone: a viewer of team-a sees the cluster as
+    // the live dashboard showed it; a viewer of another namespace sees nothing of it.
+    let ui = dashboard_build();
+    let extra = if s3 {
+        format!("credentials_file = {:?}\n", creds.display().to_string())
+    } else {
+        String::new()
+    };
+    let sdir = d.join("serve");
+    std::fs::create_dir_all(&sdir).unwrap();
+    // credentials_file is a top-level key: written before the file's first table.
+    let cfg = crate::history_serve::config_file(&sdir, &store_url, &ui, "");
+    if s3 {
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        std::fs::write(&cfg, format!("{extra}{text}")).unwrap();
+    }
+    let srv = crate::history_serve::start_with_env(&cfg, if s3 { S3_ENV } else { &[] });
+    serves_the_terminated_cluster(
+        srv.addr,
+        head,
+        &live_jobs,
+        &live_nodes,
+        &live_actors,
+        &live_detail,
+        &live_summary,
+    );
+    if !s3 {
+        // Once, on the directory store: the served UI in headless Chromium.
+        crate::history_browser::the_ui_in_a_browser(srv.addr, &sdir, head, &live_errors);
+    }
+}
+
+/// Ray's static dashboard build in the Ray venv (`ray/dashboard/client/build`).
+fn dashboard_build() -> PathBuf {
+    let venv = PathBuf::from(std::env::var("RAYWARD_RAY_VENV").expect("RAYWARD_RAY_VENV"));
+    let lib = venv.join("lib");
+    for e in std::fs::read_dir(&lib).unwrap() {
+        let p = e
+            .unwrap()
+            .path()
+            .join("site-packages/ray/dashboard/client/build");
+        if p.join("index.html").is_file() {
+            return p;
+        }
+    }
+    panic!("no ray/dashboard/client/build under {}", lib.display());
+}
+
+/// The served session against the live captures, on the fields the UI shows: Jobs
+/// (submission id, status, entrypoint, message), each job's detail and driver log
+/// (the traceback), Cluster (hostname, node id, state of two nodes), Actors (name,
+/// class, state, the named actor), the task summary (1,000 finished `square` tasks, the
+/// per-node summary equal); and for another namespace's viewer, 404 everywhere.
+#[allow(clippy::type_complexity)]
+fn serves_the_terminated_cluster(
+    a: SocketAddr,
+    head: &NodeIndex,
+    live_jobs: &[(String, String, String, String)],
+    live_nodes: &[(String, String, String)],
+    live_actors: &[(String, String, String)],
+    live_detail: &[(String, Value, Value)],
+    live_summary: &Value,
+) {
+    use crate::history_serve::{basic, get};
+    let base = format!("/clusters/team-a/rayjob/hist/{}", head.session);
+    let alice = basic("alice");
+    let json = |path: &str, who: &str| {
+        let (st, _, body) = get(a, path, who);
+        assert_eq!(st, 200, "{path}: {}", String::from_utf8_lossy(&body));
+        serde_json::from_slice::<Value>(&body).unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    let listing = json("/api/clusters", &alice);
+    let sessions = listing["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 1, "{listing}");
+    let mut states: Vec<&str> = sessions[0]["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["status"].as_str().unwrap())
+        .collect();
+    states.sort();
+    assert_eq!(states, ["FAILED", "SUCCEEDED", "SUCCEEDED"]);
+    let (st, _, body) = get(a, &format!("{base}/"), &alice);
+    assert_eq!(st, 200);
+    assert!(String::from_utf8_lossy(&body).contains("Ray Dashboard"));
+
+    assert_eq!(jobs(&json(&format!("{base}/api/jobs/"), &alice)), live_jobs);
+    assert_eq!(
+        nodes(&json(&format!("{base}/nodes?view=summary"), &alice)),
+        live_nodes
+    );
+    let served_actors = actors(&json(&format!("{base}/logical/actors"), &alice));
+    assert_eq!(served_actors, live_actors);
+    assert!(served_actors.iter().any(|x| x.0 == "history-counter"));
+    let s = json(
+        &format!("{base}/api/v0/tasks/summarize?summary_by=func_name"),
+        &alice,
+    );
+    assert_eq!(finished(&s, "square"), 1000);
+    assert_eq!(
+        s["data"]["result"]["result"]["node_id_to_summary"],
+        live_summary["data"]["result"]["result"]["node_id_to_summary"]
+    );
+    for (id, detail, logs) in live_detail {
+        let got = json(&format!("{base}/api/jobs/{id}"), &alice);
+        assert_eq!(
+            jobs(&Value::Array(vec![got])),
+            jobs(&Value::Array(vec![detail.clone()])),
+            "{id}"
+        );
+        let got = json(&format!("{base}/api/jobs/{id}/logs"), &alice);
+        assert_eq!(got["logs"], logs["logs"], "{id}");
+    }
+    // The failed job's driver log as the Logs page downloads it.
+    let failed = &head
+        .jobs
+        .iter()
+        .find(|j| j.status == "FAILED")
+        .unwrap()
+        .submission_id;
+    let node = head.ray_node_id.as_deref().unwrap();
+    let file = format!("{base}/api/v0/logs/file?node_id={node}&filename=job-driver-{failed}.log");
+    let (st, _, body) = get(a, &file, &alice);
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(st, 200);
+    assert!(
+        text.contains("Traceback (most recent call last)")
+            && text.contains("ValueError: history-traceback-marker"),
+        "{text}"
+    );
+    let list = json(&format!("{base}/api/v0/logs?node_id={node}"), &alice);
+    assert!(
+        list.to_string()
+            .contains(&format!("job-driver-{failed}.log")),
+        "{list}"
+    );
+
+    // Another namespace's viewer: no listing entry, and every URL answers as an absent one.
+    let bob = basic("bob");
+    let listing = json("/api/clusters", &bob);
+    assert_eq!(
+        listing["sessions"].as_array().unwrap().len(),
+        0,
+        "{listing}"
+    );
+    let strip = |(st, h, b): (u16, Vec<(String, String)>, Vec<u8>)| {
+        (
+            st,
+            h.into_iter()
+                .filter(|(k, _)| k != "date")
+                .collect::<Vec<_>>(),
+            b,
+        )
+    };
+    let absent = strip(get(
+        a,
+        &format!("/clusters/team-a/rayjob/none/{}/api/jobs/", head.session),
+        &bob,
+    ));
+    assert_eq!(absent.0, 404);
+    for p in [
+        format!("{base}/"),
+        format!("{base}/api/jobs/"),
+        format!("{base}/api/jobs/{failed}/logs"),
+        format!("{base}/nodes?view=summary"),
+        format!("{base}/logical/actors"),
+        file.clone(),
+        format!("{base}/static/js/none.js"),
+    ] {
+        assert_eq!(strip(get(a, &p, &bob)), absent, "{p}");
+    }
 }

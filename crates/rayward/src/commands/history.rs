@@ -1,6 +1,8 @@
 //! `rayward history`: arguments → rayward_history.
 
-use crate::cli::{HistoryArgs, HistoryCollectArgs, HistoryCommand, HistoryFormat, HistoryLsArgs};
+use crate::cli::{
+    HistoryArgs, HistoryCollectArgs, HistoryCommand, HistoryFormat, HistoryLsArgs, HistoryServeArgs,
+};
 use crate::exit;
 use anyhow::{bail, Context, Result};
 use rayward_history::collect::{self, Config};
@@ -14,30 +16,44 @@ pub fn run(args: HistoryArgs) -> Result<u8> {
     match args.command {
         HistoryCommand::Collect(a) => collect(*a),
         HistoryCommand::Ls(a) => ls(a),
+        HistoryCommand::Serve(a) => serve(a),
     }
 }
 
-/// Unix milliseconds as `YYYY-MM-DDTHH:MM:SSZ` (UTC; days to civil date after Howard
-/// Hinnant's algorithm).
-fn utc(ms: u64) -> String {
-    let secs = ms / 1000;
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+fn serve(a: HistoryServeArgs) -> Result<u8> {
+    use rayward_history::serve::{config::ServeConfig, Server};
+    // Validated before any thread starts, so a bad config fails fast with file:line.
+    let cfg = ServeConfig::load(&a.config)?;
+    // Store reads of a local directory run on blocking threads; a few are enough, and
+    // each idle one keeps its allocator pages until it exits.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(16)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async {
+        let server = Server::bind(&cfg).await.map_err(anyhow::Error::msg)?;
+        eprintln!(
+            "rayward history serve: admin (health, metrics) on http://{}",
+            server.admin_addr()?
+        );
+        eprintln!(
+            "rayward history serve: listening on {}{} (store {})",
+            if cfg.tls.is_some() {
+                "https://"
+            } else {
+                "http://"
+            },
+            server.local_addr()?,
+            store::redact(&cfg.store)
+        );
+        server.serve_until(rayward_serve::shutdown::signal()).await;
+        anyhow::Ok(())
+    })?;
+    Ok(exit::OK)
 }
+
+use rayward_history::catalog::utc;
 
 fn ls(a: HistoryLsArgs) -> Result<u8> {
     for ns in &a.namespaces {
@@ -189,19 +205,4 @@ fn collect(a: HistoryCollectArgs) -> Result<u8> {
     } else {
         exit::ERROR
     })
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn utc_dates() {
-        for (ms, want) in [
-            (0, "1970-01-01T00:00:00Z"),
-            (1_796_489_854_000, "2026-12-05T16:57:34Z"),
-            (951_782_400_000, "2000-02-29T00:00:00Z"),
-            (4_107_542_399_000, "2100-02-28T23:59:59Z"),
-        ] {
-            assert_eq!(super::utc(ms), want);
-        }
-    }
 }

@@ -6,8 +6,42 @@
 //! Compatibility: a bare key (`alice = "viewer"`, as configs before namespacing wrote)
 //! still names a user of the gateway's own databases, the htpasswd file or the `[[auth.tokens]]`
 //! list, and nothing else. An OIDC or Kubernetes principal must be written with its prefix.
+//!
+//! Shared by every server with a `[users]` table (the gateway, the history server).
 
-use crate::authn::Source;
+use crate::{Identity, Source};
+use std::collections::{BTreeMap, HashMap};
+
+/// The `[users]` table: principal (or bare local name) → role name.
+#[derive(Debug, Clone, Default)]
+pub struct Users(HashMap<String, String>);
+
+impl Users {
+    pub fn new(table: &BTreeMap<String, String>) -> Users {
+        Users(table.clone().into_iter().collect())
+    }
+
+    /// The role of an identity: its principal's (`htpasswd:alice`), else, for the server's
+    /// own user databases only, its bare name's (`alice`). An OIDC `sub` equal to a local
+    /// user's name therefore gets nothing from that user's entry.
+    pub fn role_of(&self, id: &Identity) -> Option<&str> {
+        self.0
+            .get(&id.user)
+            .or_else(|| id.source.is_local().then(|| self.0.get(&id.name)).flatten())
+            .map(String::as_str)
+    }
+
+    /// The roles of an identity: its `[users]` role, then those its credential carries.
+    pub fn roles_of(&self, id: &Identity) -> Vec<String> {
+        let mut out: Vec<String> = self.role_of(id).map(str::to_string).into_iter().collect();
+        for r in &id.roles {
+            if !out.contains(r) {
+                out.push(r.clone());
+            }
+        }
+        out
+    }
+}
 
 /// Checks a `[users]` key: a bare name without `:`, or `SOURCE:NAME` with a known source.
 pub fn check_users_key(key: &str) -> Result<(), String> {

@@ -1,0 +1,218 @@
+//! `rayward history serve --config FILE`: the TOML file, parsed strictly (unknown keys are
+//! errors naming `file:line:column`) and validated once at start. `[auth]`, `[users]` and
+//! `[session]` are the gateway's sections, read by the same code ([`rayward_auth::config`]).
+
+use rayward_auth::config::{AuthConfig, SessionConfig};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {err}")]
+    Read { path: String, err: std::io::Error },
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+/// The admin listener's default: loopback, so `/metrics` answers no one outside the pod.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9092";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// The UI and its API, e.g. "0.0.0.0:8443".
+    pub listen: SocketAddr,
+    /// `/healthz`, `/readyz`, `/metrics`, plain HTTP.
+    #[serde(default = "d_admin_listen")]
+    pub admin_listen: SocketAddr,
+    /// The store URL, as for `history collect`.
+    pub store: String,
+    /// A mounted Secret of `KEY=value` lines (store credentials).
+    pub credentials_file: Option<PathBuf>,
+    /// Ray's static dashboard build (`ray/dashboard/client/build` in the wheel).
+    pub dashboard_dir: PathBuf,
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// principal → role name.
+    #[serde(default)]
+    pub users: BTreeMap<String, String>,
+    #[serde(default)]
+    pub session: Option<SessionConfig>,
+    /// role name → the namespaces it may read.
+    #[serde(default)]
+    pub roles: BTreeMap<String, RoleConfig>,
+    /// namespace → its labels, for `namespace_selectors` (the server reads no Kubernetes
+    /// API, so the labels a selector matches are written here).
+    #[serde(default)]
+    pub namespace_labels: BTreeMap<String, BTreeMap<String, String>>,
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleConfig {
+    /// Namespaces by name; `"*"` is every namespace.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    /// Label selectors (`team=a,env!=prod`, `tier`) over `[namespace_labels]`.
+    #[serde(default)]
+    pub namespace_selectors: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// JSON-lines file; "-" for standard output; absent for none.
+    pub path: Option<String>,
+}
+
+fn d_admin_listen() -> SocketAddr {
+    DEFAULT_ADMIN_LISTEN.parse().expect("a socket address")
+}
+
+impl ServeConfig {
+    pub fn load(path: &Path) -> Result<ServeConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|err| ConfigError::Read {
+            path: path.display().to_string(),
+            err,
+        })?;
+        ServeConfig::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates; `name` is used in error messages.
+    pub fn parse(text: &str, name: &str) -> Result<ServeConfig, ConfigError> {
+        let cfg: ServeConfig = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+            ConfigError::Parse {
+                path: name.to_string(),
+                line,
+                column,
+                message: e.message().to_string(),
+            }
+        })?;
+        cfg.validate().map_err(|message| ConfigError::Invalid {
+            path: name.to_string(),
+            message,
+        })?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if !self.auth.any_source() {
+            return Err("auth: configure htpasswd, tokens or oidc (no one could log in)".into());
+        }
+        self.auth.validate(&|r| self.roles.contains_key(r))?;
+        for (user, role) in &self.users {
+            rayward_auth::principal::check_users_key(user)
+                .map_err(|e| format!("users.{user:?}: {e}"))?;
+            if !self.roles.contains_key(role) {
+                return Err(format!("users.{user}: unknown role {role:?}"));
+            }
+        }
+        for (name, r) in &self.roles {
+            if r.namespaces.is_empty() && r.namespace_selectors.is_empty() {
+                return Err(format!(
+                    "roles.{name}: list namespaces or namespace_selectors (a role that reads nothing)"
+                ));
+            }
+            for ns in &r.namespaces {
+                if ns != "*" {
+                    crate::layout::check_namespace(ns)
+                        .map_err(|e| format!("roles.{name}.namespaces: {e}"))?;
+                }
+            }
+            for s in &r.namespace_selectors {
+                super::access::Selector::parse(s)
+                    .map_err(|e| format!("roles.{name}.namespace_selectors {s:?}: {e}"))?;
+            }
+        }
+        for ns in self.namespace_labels.keys() {
+            crate::layout::check_namespace(ns).map_err(|e| format!("namespace_labels: {e}"))?;
+        }
+        if self.admin_listen == self.listen && self.listen.port() != 0 {
+            return Err("admin_listen: must differ from listen".into());
+        }
+        if !self.dashboard_dir.join("index.html").is_file() {
+            return Err(format!(
+                "dashboard_dir {}: no index.html (Ray's ray/dashboard/client/build)",
+                self.dashboard_dir.display()
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base(dir: &Path) -> String {
+        format!(
+            "listen = \"127.0.0.1:0\"\nstore = \"/s\"\ndashboard_dir = {:?}\n[auth]\nhtpasswd = \"/h\"\n[roles.a]\nnamespaces = [\"team-a\"]\n[users]\nalice = \"a\"\n",
+            dir.display().to_string()
+        )
+    }
+
+    #[test]
+    fn parses_and_names_errors_by_line() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("index.html"), "x").unwrap();
+        let c = ServeConfig::parse(&base(d.path()), "h.toml").unwrap();
+        assert_eq!(c.admin_listen.to_string(), DEFAULT_ADMIN_LISTEN);
+        let e = ServeConfig::parse(&format!("{}retention = 3\n", base(d.path())), "h.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("h.toml:"), "{e}");
+        for (extra, want) in [
+            ("bob = \"nope\"\n", "unknown role"),
+            ("[roles.b]\n", "reads nothing"),
+            (
+                "[roles.b]\nnamespace_selectors = [\"=x\"]\n",
+                "namespace_selectors",
+            ),
+            ("[roles.b]\nnamespaces = [\"../x\"]\n", "roles.b.namespaces"),
+        ] {
+            let e = ServeConfig::parse(&format!("{}{extra}", base(d.path())), "h.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{extra}: {e}");
+        }
+        let e = ServeConfig::parse(
+            &base(d.path()).replace("[auth]\nhtpasswd = \"/h\"\n", ""),
+            "h",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("no one could log in"), "{e}");
+        let e = ServeConfig::parse(&base(&d.path().join("none")), "h")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no index.html"), "{e}");
+    }
+}
