@@ -18,7 +18,9 @@
 //! - [`metrics`]: what the collector counts;
 //! - [`collect`]: the loop that ties them together, and its final flush on SIGTERM;
 //! - [`catalog`]: the listing of clusters and sessions, read from the indexes only;
-//! - [`replay`]: the read-only dashboard API of one stored session.
+//! - [`replay`]: the read-only dashboard API of one stored session;
+//! - [`retention`]: which sessions to delete (age, count per cluster, total bytes), never
+//!   one still being written; `history gc` and `serve` apply it.
 
 pub mod catalog;
 pub mod collect;
@@ -28,6 +30,7 @@ pub mod logs;
 pub mod metrics;
 pub mod receiver;
 pub mod replay;
+pub mod retention;
 pub mod snapshot;
 pub mod spool;
 pub mod store;

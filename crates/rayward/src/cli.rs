@@ -120,6 +120,45 @@ pub enum HistoryCommand {
     /// List the stored clusters and sessions (read from the per-node indexes only):
     /// namespace, kind, name, session, nodes, start, end and the jobs' final states.
     Ls(HistoryLsArgs),
+    /// Delete stored sessions past the retention bounds (age, sessions per cluster, total
+    /// bytes); a session still being written is never deleted.
+    Gc(HistoryGcArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryGcArgs {
+    /// Store URL, as for `history collect`.
+    #[arg(long, value_name = "URL")]
+    pub store: String,
+
+    /// A mounted file of KEY=value lines for the store.
+    #[arg(long, value_name = "FILE")]
+    pub credentials_file: Option<PathBuf>,
+
+    /// Delete sessions last updated longer ago than this (s, m, h, d, w: `30d`).
+    #[arg(long, value_name = "DURATION")]
+    pub max_age: Option<String>,
+
+    /// Keep only the newest N sessions of each cluster.
+    #[arg(long, value_name = "N")]
+    pub max_sessions_per_cluster: Option<u64>,
+
+    /// Past this size, delete the sessions updated longest ago (`50GiB`, `500MB`).
+    #[arg(long, value_name = "SIZE")]
+    pub max_total_bytes: Option<String>,
+
+    /// An unfinished session counts as still being written (never deleted) for this long
+    /// after its last write.
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub grace: String,
+
+    /// Print the decisions, delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = HistoryFormat::Text)]
+    pub format: HistoryFormat,
 }
 
 #[derive(Args, Debug)]

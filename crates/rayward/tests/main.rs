@@ -9,6 +9,7 @@ mod gateway_cli;
 mod harden;
 mod harden_outputs;
 mod history;
+mod history_gc;
 mod history_ray;
 mod install;
 mod kubectl_plugin;
