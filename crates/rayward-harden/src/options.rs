@@ -85,6 +85,8 @@ pub struct Options {
     /// Let the rayward gateway's pods (`app.kubernetes.io/name: rayward-gateway`, same
     /// namespace) reach the dashboard.
     pub gateway: bool,
+    /// `--history STORE_URL`: the history collector in every Ray pod ([`crate::history`]).
+    pub history: Option<crate::history::History>,
 }
 
 impl Options {

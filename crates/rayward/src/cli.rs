@@ -501,6 +501,17 @@ pub struct HardenArgs {
     #[arg(long, value_name = "CIDR")]
     pub egress_to: Vec<String>,
 
+    /// Add the history collector (`rayward history collect`) to every Ray pod, shipping to
+    /// this store (s3://, gs:// or az://; docs/history.md), with the export env, the shared
+    /// session volume, the preStop and grace period, and egress to the store.
+    #[arg(long, value_name = "STORE_URL")]
+    pub history: Option<String>,
+
+    /// With --history: the Secret holding the store's credentials under key `credentials`
+    /// (KEY=value lines); without it, the pods' workload identity provides them.
+    #[arg(long, value_name = "NAME", requires = "history")]
+    pub history_credentials_secret: Option<String>,
+
     /// Secret with the Ray CA (ca.crt, ca.key) that the cert init container reads.
     #[arg(long, value_name = "NAME")]
     pub ca_secret: Option<String>,

@@ -83,6 +83,12 @@ fn options(args: &HardenArgs, cfg: &Config) -> Result<Options> {
             *slot = q;
         }
     }
+    if let Some(store) = &args.history {
+        o.history = Some(rayward_harden::history::History::new(
+            store,
+            args.history_credentials_secret.as_deref(),
+        )?);
+    }
     Ok(o)
 }
 
