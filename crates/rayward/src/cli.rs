@@ -50,7 +50,8 @@ pub enum Command {
 
 #[derive(Args, Debug)]
 pub struct InstallArgs {
-    /// Install the admission webhook (with none of --webhook, --gateway, --watch: all).
+    /// Install the admission webhook (with none of --webhook, --gateway, --watch,
+    /// --history: all).
     #[arg(long)]
     pub webhook: bool,
     /// Install the dashboard gateway.
@@ -59,9 +60,20 @@ pub struct InstallArgs {
     /// Install the live audit (rayward watch).
     #[arg(long)]
     pub watch: bool,
-    /// Install the Ray history server (not available yet: refused with an explanation).
+    /// Install the Ray history server (`rayward history serve`, docs/history.md).
     #[arg(long)]
     pub history: bool,
+    /// The store the history server reads (s3://, gs:// or az://; the collectors' store).
+    #[arg(long, value_name = "URL", default_value = rayward_install::history_default_store())]
+    pub history_store: String,
+    /// The Secret holding the history store's credentials (key `credentials`, KEY=value
+    /// lines); without it, the server's workload identity gives access.
+    #[arg(long, value_name = "NAME")]
+    pub history_credentials_secret: Option<String>,
+    /// The Ray image the dashboard's static build is copied from (match your clusters'
+    /// Ray version).
+    #[arg(long, value_name = "IMAGE", default_value = rayward_install::history_default_dashboard_image())]
+    pub history_dashboard_image: String,
     /// Namespace of every namespaced object.
     #[arg(short = 'n', long, default_value = "rayward-system", value_name = "NS")]
     pub namespace: String,
