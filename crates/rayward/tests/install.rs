@@ -375,7 +375,7 @@ fn kube_e2e_install_applies_twice_without_change_and_uninstall_removes_it() {
         assert_eq!(code, 0, "{err}");
         assert!(err.contains("minted a new CA"), "{err}");
         let (v1, skipped) = apply(first.clone()).await;
-        assert_eq!(skipped.len(), 3, "three PDBs: {skipped:?}");
+        assert_eq!(skipped.len(), 4, "four PDBs: {skipped:?}");
         assert!(v1.len() > 20, "{v1:?}");
 
         // Again, keeping the cluster's certificates: the same text, and applying it
