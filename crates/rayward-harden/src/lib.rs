@@ -14,6 +14,7 @@
 
 pub mod companions;
 pub mod diff;
+pub mod history;
 pub mod options;
 pub mod pod_security;
 pub mod workload_identity;
@@ -107,6 +108,9 @@ fn fix_object(obj: &Object, opts: &Options) -> (Object, Vec<Change>) {
         changes.extend(fix.fix(&mut out, &cx));
     }
     if !opts.safe_only {
+        if let Some(h) = &opts.history {
+            changes.extend(history::apply(&mut out, h, &opts.fix.cert_image));
+        }
         changes.extend(companions::prepare(&mut out));
         if let Some(wi) = &opts.workload_identity {
             changes.extend(workload_identity::remove_keys(&mut out, wi));

@@ -88,6 +88,8 @@ pub struct Options {
     /// `--workload-identity`: the user's answer to plaintext cloud keys (RW801), see
     /// [`crate::workload_identity`]. `None`: RW801 stays a finding.
     pub workload_identity: Option<crate::workload_identity::WorkloadIdentity>,
+    /// `--history STORE_URL`: the history collector in every Ray pod ([`crate::history`]).
+    pub history: Option<crate::history::History>,
 }
 
 impl Options {

@@ -42,6 +42,28 @@ fn options() -> Options {
     o
 }
 
+/// The same with `--history` (collector in every Ray pod, credentials from a Secret).
+fn options_history() -> Options {
+    let mut o = options();
+    o.history = Some(
+        rayward_harden::history::History::new("s3://ray-history/prod", Some("history-store"))
+            .unwrap(),
+    );
+    o
+}
+
+/// Both: every property holds with and without `--history`.
+fn all_options() -> [Options; 2] {
+    [options(), options_history()]
+}
+
+/// Every Ray object with each of [`all_options`].
+fn cases() -> impl Iterator<Item = (&'static Object, Options)> {
+    all_options()
+        .into_iter()
+        .flat_map(|o| ray_objects().iter().map(move |x| (x, o.clone())))
+}
+
 fn emit(objects: &[&Object]) -> String {
     to_yaml_stream(objects.iter().map(|o| &o.root))
 }
@@ -101,14 +123,15 @@ fn audit_of_the_hardened_output_reports_nothing_fixable() {
     }
     let mut problems = Vec::new();
     let mut allowed_count = 0;
-    for x in ray_objects() {
-        let b = harden_bundle(std::slice::from_ref(x), &options());
+    for (x, opts) in cases() {
+        let b = harden_bundle(std::slice::from_ref(x), &opts);
         for f in &b.unfixed {
             if !fixable.contains(&f.rule_id) {
                 continue;
             }
             match allowed(f, x) {
-                Some(_) => allowed_count += 1,
+                // Counted once: the same excuses come back in the --history pass.
+                Some(_) => allowed_count += usize::from(opts.history.is_none()),
                 None => problems.push(format!(
                     "{}:{} {} {} at {}: {}",
                     x.file,
@@ -135,27 +158,29 @@ fn audit_of_the_hardened_output_reports_nothing_fixable() {
 fn whole_corpus_bundle_audits_clean_of_fixable_findings() {
     let fixable: Vec<&str> = fix_map().into_iter().map(|(id, _)| id).collect();
     let objs: Vec<Object> = ray_objects().to_vec();
-    let b = harden_bundle(&objs, &options());
-    let left: Vec<String> = b
-        .unfixed
-        .iter()
-        .filter(|f| fixable.contains(&f.rule_id))
-        .filter(|f| {
-            let x = objs
-                .iter()
-                .find(|o| *o.file == *f.file && o.doc == f.doc)
-                .expect("findings of fixable rules are on input objects");
-            allowed(f, x).is_none()
-        })
-        .map(|f| format!("{}:{} {} {}", f.file, f.line, f.rule_id, f.message))
-        .collect();
-    assert!(left.is_empty(), "{}", left.join("\n"));
+    for opts in all_options() {
+        let b = harden_bundle(&objs, &opts);
+        let left: Vec<String> = b
+            .unfixed
+            .iter()
+            .filter(|f| fixable.contains(&f.rule_id))
+            .filter(|f| {
+                let x = objs
+                    .iter()
+                    .find(|o| *o.file == *f.file && o.doc == f.doc)
+                    .expect("findings of fixable rules are on input objects");
+                allowed(f, x).is_none()
+            })
+            .map(|f| format!("{}:{} {} {}", f.file, f.line, f.rule_id, f.message))
+            .collect();
+        assert!(left.is_empty(), "{}", left.join("\n"));
+    }
 }
 
 #[test]
 fn harden_is_idempotent() {
-    for x in ray_objects() {
-        let once = harden_bundle(std::slice::from_ref(x), &options());
+    for (x, opts) in cases() {
+        let once = harden_bundle(std::slice::from_ref(x), &opts);
         let text1 = emit(&once.objects().collect::<Vec<_>>());
         let reloaded = load_bytes("once.yaml", text1.as_bytes(), &Limits::default());
         assert!(reloaded.error.is_none(), "{}: {:?}", x.id(), reloaded.error);
@@ -165,7 +190,7 @@ fn harden_is_idempotent() {
             .into_iter()
             .filter(|o| o.kind.is_ray())
             .collect();
-        let twice = harden_bundle(&again, &options());
+        let twice = harden_bundle(&again, &opts);
         assert!(
             twice.changes.is_empty(),
             "{}: second pass changed {:?}",
@@ -271,8 +296,8 @@ fn lost(old: &Node, new: &Node, path: &str, changes: &[Change], out: &mut Vec<St
 
 #[test]
 fn nothing_is_dropped() {
-    for x in ray_objects() {
-        let b = harden_bundle(std::slice::from_ref(x), &options());
+    for (x, opts) in cases() {
+        let b = harden_bundle(std::slice::from_ref(x), &opts);
         let text = emit(&b.files[0].objects.iter().collect::<Vec<_>>());
         let reloaded = load_bytes("out.yaml", text.as_bytes(), &Limits::default());
         assert!(reloaded.error.is_none(), "{}: {:?}", x.id(), reloaded.error);
@@ -298,8 +323,8 @@ fn nothing_is_dropped() {
 #[test]
 fn every_ray_pod_is_covered_by_generated_network_policies() {
     // RW140 is answered by companions; make sure each object got its two policies.
-    for x in ray_objects() {
-        let b = harden_bundle(std::slice::from_ref(x), &options());
+    for (x, opts) in cases() {
+        let b = harden_bundle(std::slice::from_ref(x), &opts);
         let w = rayward_manifest::Workload::of(x);
         let heads = w
             .templates
@@ -358,8 +383,8 @@ fn the_drop_check_notices_an_unrecorded_drop() {
 #[test]
 fn every_account_the_output_names_exists() {
     // A pod naming a ServiceAccount that is not there is never created.
-    for x in ray_objects() {
-        let b = harden_bundle(std::slice::from_ref(x), &options());
+    for (x, opts) in cases() {
+        let b = harden_bundle(std::slice::from_ref(x), &opts);
         let o = &b.files[0].objects[0];
         let w = rayward_manifest::Workload::of(o);
         for t in &w.templates {
@@ -394,8 +419,8 @@ fn generated_labels_and_selectors_are_valid_label_values() {
                     && v.chars()
                         .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))))
     };
-    for x in ray_objects() {
-        let b = harden_bundle(std::slice::from_ref(x), &options());
+    for (x, opts) in cases() {
+        let b = harden_bundle(std::slice::from_ref(x), &opts);
         for c in b.companions.iter().chain(&b.files[0].objects) {
             let text = rayward_manifest::emit::to_yaml(&c.root);
             for line in text.lines() {
@@ -418,4 +443,103 @@ fn generated_labels_and_selectors_are_valid_label_values() {
             }
         }
     }
+}
+
+#[test]
+fn history_puts_a_collector_in_every_ray_pod() {
+    // What the properties above hold with --history is really there: the collector in
+    // every head and worker pod, export on in the Ray container, the grace, the egress.
+    let mut pods = 0;
+    for x in ray_objects() {
+        if !matches!(x.kind_name.as_str(), "RayCluster" | "RayJob" | "RayService") {
+            continue;
+        }
+        let b = harden_bundle(std::slice::from_ref(x), &options_history());
+        let out = &b.files[0].objects[0];
+        let w = rayward_manifest::Workload::of(out);
+        for t in w.templates.iter().filter(|t| t.role.is_ray_node()) {
+            let spec = t.node.get("spec").expect("a pod spec");
+            let containers = spec.get("containers").map(Node::as_seq).unwrap_or(&[]);
+            let c = containers
+                .iter()
+                .find(|c| c.get("name").and_then(Node::as_str) == Some("rayward-history"))
+                .unwrap_or_else(|| panic!("{}: no collector in {:?}", x.id(), t.role));
+            let args: Vec<&str> = c
+                .get("args")
+                .map(Node::as_seq)
+                .unwrap_or(&[])
+                .iter()
+                .filter_map(Node::as_str)
+                .collect();
+            let after = |flag: &str| {
+                args.iter()
+                    .position(|a| *a == flag)
+                    .and_then(|i| args.get(i + 1))
+                    .copied()
+            };
+            assert_eq!(args[..2], ["history", "collect"], "{}", x.id());
+            assert_eq!(after("--store"), Some("s3://ray-history/prod"));
+            assert_eq!(after("--kind"), Some(x.kind_name.as_str()));
+            assert_eq!(after("--name"), Some(x.name.as_str()));
+            assert_eq!(after("--node"), Some("$(POD_NAME)"));
+            assert_eq!(
+                after("--credentials-file"),
+                Some("/etc/rayward/history/credentials")
+            );
+            assert_eq!(
+                args.contains(&"--head"),
+                t.role == rayward_manifest::PodRole::Head,
+                "{}",
+                x.id()
+            );
+            let ray = &containers[0];
+            let env_has = |n: &str| {
+                ray.get("env")
+                    .map(Node::as_seq)
+                    .unwrap_or(&[])
+                    .iter()
+                    .any(|e| e.get("name").and_then(Node::as_str) == Some(n))
+            };
+            assert!(env_has("RAY_DASHBOARD_AGGREGATOR_AGENT_EVENTS_EXPORT_ADDR"));
+            assert!(env_has("RAY_enable_ray_event"));
+            assert!(ray
+                .get("volumeMounts")
+                .map(Node::as_seq)
+                .unwrap_or(&[])
+                .iter()
+                .any(|m| m.get("mountPath").and_then(Node::as_str) == Some("/tmp/ray")));
+            assert!(ray.path(&["lifecycle", "preStop"]).is_some());
+            let grace = spec
+                .get("terminationGracePeriodSeconds")
+                .and_then(Node::as_i64)
+                .unwrap_or(0);
+            assert!(grace >= 40, "{}: grace {grace}", x.id());
+            pods += 1;
+        }
+        for p in b
+            .companions
+            .iter()
+            .filter(|c| c.kind == rayward_manifest::Kind::NetworkPolicy)
+        {
+            let egress = p
+                .root
+                .path(&["spec", "egress"])
+                .map(Node::as_seq)
+                .unwrap_or(&[]);
+            assert!(
+                egress.iter().any(|r| {
+                    r.get("ports")
+                        .map(Node::as_seq)
+                        .unwrap_or(&[])
+                        .iter()
+                        .any(|port| port.get("port").and_then(Node::as_i64) == Some(443))
+                        && r.path(&["to"]).is_some()
+                }),
+                "{}: no egress to the store in {}",
+                x.id(),
+                p.name
+            );
+        }
+    }
+    assert!(pods > 150, "{pods} Ray pod templates");
 }

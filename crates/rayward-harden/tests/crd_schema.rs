@@ -115,6 +115,11 @@ fn hardened_corpus_objects_fit_the_kuberay_crds() {
     }
     let mut opts = Options::default();
     opts.fix.namespace = Some("ray-test".into());
+    // With the history collector too: its container, volumes and lifecycle fit the CRDs.
+    opts.history = Some(
+        rayward_harden::history::History::new("s3://ray-history/prod", Some("history-store"))
+            .unwrap(),
+    );
     let mut errors = Vec::new();
     let mut before = Vec::new();
     for x in &objects {

@@ -22,6 +22,8 @@
 //! - [`logview`]: its log files as the dashboard's log routes show them (ranges, tails);
 //! - [`serve`]: `rayward history serve`, the authenticated, namespace-scoped server of
 //!   the UI and that API.
+//! - [`retention`]: which sessions to delete (age, count per cluster, total bytes), never
+//!   one still being written; `history gc` and `serve` apply it.
 
 pub mod catalog;
 pub mod collect;
@@ -33,6 +35,7 @@ pub mod metrics;
 pub mod receiver;
 pub mod replay;
 pub mod serve;
+pub mod retention;
 pub mod snapshot;
 pub mod spool;
 pub mod store;

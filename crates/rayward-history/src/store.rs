@@ -299,6 +299,22 @@ impl Store {
             .collect())
     }
 
+    /// Calls `f(key, size, last modified in Unix ms)` for every object under `prefix`, as
+    /// the listing streams in: memory stays at one page of the listing whatever the count.
+    pub async fn for_each_object(
+        &self,
+        prefix: &str,
+        mut f: impl FnMut(String, u64, u64),
+    ) -> Result<(), StoreError> {
+        let p = self.path(prefix)?;
+        let mut stream = self.inner.list(Some(&p));
+        while let Some(m) = stream.try_next().await? {
+            let ms = u64::try_from(m.last_modified.timestamp_millis()).unwrap_or(0);
+            f(self.key_of(&m.location), m.size, ms);
+        }
+        Ok(())
+    }
+
     /// The names of the "directories" right under `prefix` (one delimiter-listing
     /// request; objects under them are not enumerated).
     pub async fn list_dirs(&self, prefix: &str) -> Result<Vec<String>, StoreError> {

@@ -40,6 +40,14 @@ pub struct Spec {
     pub limits: Value,
     /// The PodDisruptionBudget's spec besides its selector.
     pub disruption: Value,
+    /// A second port (name, number) serving the probes over plain HTTP (history: the
+    /// admin port); `None`: the probes use the one port with `scheme`.
+    pub admin_port: Option<(&'static str, u16)>,
+    /// Init containers (history: the dashboard assets copied from the Ray image).
+    pub init_containers: Vec<Value>,
+    /// Volumes and mounts of the main container besides config, TLS and Secrets.
+    pub extra_volumes: Vec<Value>,
+    pub extra_mounts: Vec<Value>,
 }
 
 /// Where a component's ConfigMap is mounted.
@@ -177,20 +185,32 @@ fn deployment(spec: &Spec, opts: &Options) -> Value {
         mounts.push(json!({"name": volume, "mountPath": path, "readOnly": true}));
         volumes.push(pod::secret_volume(volume, secret));
     }
+    mounts.extend(spec.extra_mounts.iter().cloned());
+    volumes.extend(spec.extra_volumes.iter().cloned());
+    let (probe_port, probe_scheme) = match spec.admin_port {
+        Some((name, _)) => (name, "HTTP"),
+        None => (spec.port_name, spec.scheme),
+    };
     let probe = |path: &str, period: u32| {
         json!({
-            "httpGet": {"path": path, "port": spec.port_name, "scheme": spec.scheme},
+            "httpGet": {"path": path, "port": probe_port, "scheme": probe_scheme},
             "periodSeconds": period,
             "timeoutSeconds": 2,
         })
     };
+    let mut ports = vec![
+        json!({"name": spec.port_name, "containerPort": spec.container_port, "protocol": "TCP"}),
+    ];
+    if let Some((name, port)) = spec.admin_port {
+        ports.push(json!({"name": name, "containerPort": port, "protocol": "TCP"}));
+    }
     let container = json!({
         "name": c.as_str(),
         "image": opts.image.reference(),
         "imagePullPolicy": "IfNotPresent",
         "args": spec.args,
         "env": [{"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}],
-        "ports": [{"name": spec.port_name, "containerPort": spec.container_port, "protocol": "TCP"}],
+        "ports": ports,
         "readinessProbe": probe(spec.readiness_path, 5),
         "livenessProbe": probe(spec.liveness_path, 10),
         "resources": {"requests": spec.requests, "limits": spec.limits},
@@ -205,6 +225,9 @@ fn deployment(spec: &Spec, opts: &Options) -> Value {
         "containers": [container],
         "volumes": volumes,
     });
+    if !spec.init_containers.is_empty() {
+        pod_spec["initContainers"] = json!(spec.init_containers);
+    }
     if spec.replicas > 1 {
         pod_spec["topologySpreadConstraints"] = json!([{
             "maxSkew": 1,

@@ -98,5 +98,9 @@ pub fn spec(opts: &Options) -> Spec {
         requests: json!({"cpu": "100m", "memory": "64Mi"}),
         limits: json!({"cpu": "1", "memory": "256Mi"}),
         disruption: json!({"minAvailable": 1}),
+        admin_port: None,
+        init_containers: Vec::new(),
+        extra_volumes: Vec::new(),
+        extra_mounts: Vec::new(),
     }
 }

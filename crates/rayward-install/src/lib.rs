@@ -26,7 +26,17 @@ mod watch;
 mod webhook;
 pub mod yaml;
 
-pub use history::HISTORY_ISSUE;
+pub use history::HistoryOptions;
+
+/// The history server's default store (a bucket name to replace; install warns).
+pub const fn history_default_store() -> &'static str {
+    history::DEFAULT_STORE
+}
+
+/// The default Ray image the history server's dashboard build is copied from.
+pub const fn history_default_dashboard_image() -> &'static str {
+    history::DEFAULT_DASHBOARD_IMAGE
+}
 pub use meta::{COMPONENT_LABEL, PART_OF, PART_OF_LABEL};
 use serde_json::Value;
 
@@ -42,7 +52,7 @@ pub enum Component {
     Gateway,
     /// The live audit (`rayward watch`).
     Watch,
-    /// The history server: not built yet (see [`history`]).
+    /// The history server (`rayward history serve`).
     History,
 }
 
@@ -71,8 +81,11 @@ impl Component {
 
     /// The Secret holding its serving certificate (components that serve TLS).
     pub fn tls_secret(self) -> Option<String> {
-        matches!(self, Component::Webhook | Component::Gateway)
-            .then(|| format!("rayward-{}-tls", self.as_str()))
+        matches!(
+            self,
+            Component::Webhook | Component::Gateway | Component::History
+        )
+        .then(|| format!("rayward-{}-tls", self.as_str()))
     }
 }
 
@@ -130,11 +143,13 @@ pub struct Options {
     pub tls: tls::Tls,
     /// The Ray dashboard the gateway fronts (`http://HOST:PORT`).
     pub gateway_upstream: String,
+    /// The history server's store, credentials and dashboard image.
+    pub history: HistoryOptions,
 }
 
 impl Options {
     /// Checks names and combinations: the namespace is a DNS label, the history server is
-    /// not offered yet, `secret:NAME` names a valid Secret and brings the webhook's CA.
+    /// store is remote and holds no credentials, `secret:NAME` names a valid Secret and brings the webhook's CA.
     pub fn validate(&self) -> Result<()> {
         if !rayward_manifest::names::is_dns_label(&self.namespace) {
             return Err(Error::Usage(format!(
@@ -146,7 +161,7 @@ impl Options {
             return Err(Error::Usage("no component chosen".into()));
         }
         if self.components.contains(&Component::History) {
-            return Err(history::not_yet());
+            self.history.validate()?;
         }
         if !(self.gateway_upstream.starts_with("http://")
             || self.gateway_upstream.starts_with("https://"))
@@ -189,7 +204,7 @@ pub fn objects(opts: &Options) -> Result<Vec<Value>> {
             Component::Webhook => webhook::spec(opts),
             Component::Gateway => gateway::spec(opts),
             Component::Watch => watch::spec(opts),
-            Component::History => return Err(history::not_yet()),
+            Component::History => history::spec(opts),
         };
         out.extend(component::objects(&spec, opts));
     }

@@ -100,5 +100,9 @@ pub fn spec(_opts: &Options) -> Spec {
         limits: json!({"cpu": "1", "memory": "512Mi"}),
         // A drain keeps one replica: the metrics stay, and the Lease passes to it.
         disruption: json!({"minAvailable": 1}),
+        admin_port: None,
+        init_containers: Vec::new(),
+        extra_volumes: Vec::new(),
+        extra_mounts: Vec::new(),
     }
 }

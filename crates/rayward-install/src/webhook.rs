@@ -54,6 +54,10 @@ pub fn spec(_opts: &Options) -> Spec {
         limits: json!({"cpu": "1", "memory": "256Mi"}),
         // Node drains keep one replica: an enforce namespace never loses admission.
         disruption: json!({"minAvailable": 1}),
+        admin_port: None,
+        init_containers: Vec::new(),
+        extra_volumes: Vec::new(),
+        extra_mounts: Vec::new(),
     }
 }
 

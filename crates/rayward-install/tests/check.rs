@@ -17,6 +17,7 @@ fn healthy() -> Vec<Value> {
         image: Image::new("rayward:1", None).unwrap(),
         tls: Tls::Inline(tls::generate("rw", ALL).unwrap()),
         gateway_upstream: "http://ray:8265".into(),
+        history: Default::default(),
     };
     let mut objs = objects(&opts).unwrap();
     for o in objs.iter_mut().filter(|o| o["kind"] == "Deployment") {

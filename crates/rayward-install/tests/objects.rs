@@ -11,13 +11,23 @@ fn opts(components: &[Component], tls: Tls) -> Options {
         image: Image::new("registry.example.com/rayward:0.1.0", None).unwrap(),
         tls,
         gateway_upstream: "http://ray-head.ml.svc:8265".into(),
+        history: Default::default(),
     }
 }
 
-const ALL: &[Component] = &[Component::Webhook, Component::Gateway, Component::Watch];
+const ALL: &[Component] = &[
+    Component::Webhook,
+    Component::Gateway,
+    Component::Watch,
+    Component::History,
+];
 
 fn generated() -> Tls {
-    Tls::Inline(tls::generate("rw", ALL).unwrap())
+    generated_for(ALL)
+}
+
+fn generated_for(components: &[Component]) -> Tls {
+    Tls::Inline(tls::generate("rw", components).unwrap())
 }
 
 fn find<'a>(objs: &'a [Value], kind: &str, name: &str) -> &'a Value {
@@ -177,8 +187,121 @@ fn bad_input_is_a_clear_error() {
     let mut o = opts(ALL, Tls::CertManager);
     o.namespace = "Not_A_Namespace".into();
     assert!(objects(&o).unwrap_err().to_string().contains("--namespace"));
-    let o = opts(&[Component::Watch, Component::History], Tls::CertManager);
-    assert!(objects(&o).unwrap_err().to_string().contains("--history"));
+    for (store, want) in [
+        ("/data", "expected s3://BUCKET"),
+        ("s3://", "expected s3://BUCKET"),
+        ("s3://AKIA:key@bucket", "holds credentials"),
+    ] {
+        let mut o = opts(&[Component::Watch, Component::History], Tls::CertManager);
+        o.history.store = store.into();
+        let e = objects(&o).unwrap_err().to_string();
+        assert!(
+            e.contains("--history-store") && e.contains(want),
+            "{store}: {e}"
+        );
+        assert!(!e.contains("AKIA"), "{e}");
+    }
+    let mut o = opts(&[Component::History], Tls::CertManager);
+    o.history.credentials_secret = Some("Bad_Name".into());
+    assert!(objects(&o)
+        .unwrap_err()
+        .to_string()
+        .contains("--history-credentials-secret"));
+}
+
+#[test]
+fn history_server_reads_its_store_and_serves_ray_s_dashboard_build() {
+    let mut o = opts(&[Component::History], generated_for(&[Component::History]));
+    o.history.store = "s3://ml-history/prod".into();
+    o.history.credentials_secret = Some("history-store".into());
+    o.history.dashboard_image = "rayproject/ray:2.60.0@sha256:0f4c".into();
+    let objs = objects(&o).unwrap();
+    let d = find(&objs, "Deployment", "rayward-history");
+    let pod = &d["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    assert_eq!(
+        c["args"],
+        serde_json::json!([
+            "history",
+            "serve",
+            "--config",
+            "/etc/rayward/config/history.toml"
+        ])
+    );
+    // Probes on the admin port, plain HTTP; the service port is HTTPS.
+    assert_eq!(c["readinessProbe"]["httpGet"]["port"], "admin");
+    assert_eq!(c["readinessProbe"]["httpGet"]["scheme"], "HTTP");
+    assert_eq!(
+        c["ports"][1],
+        serde_json::json!({"name": "admin", "containerPort": 9090, "protocol": "TCP"})
+    );
+    // The dashboard build: copied by the Ray image into an emptyDir the server reads.
+    let init = &pod["initContainers"][0];
+    assert_eq!(init["image"], "rayproject/ray:2.60.0@sha256:0f4c");
+    assert!(init["command"][2]
+        .as_str()
+        .unwrap()
+        .contains("dashboard/client/build"));
+    assert_eq!(init["securityContext"]["readOnlyRootFilesystem"], true);
+    let mounted = |c: &Value, vol: &str| {
+        c["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == vol)
+            .map(|m| m["mountPath"].as_str().unwrap().to_string())
+    };
+    assert_eq!(
+        mounted(init, "dashboard").as_deref(),
+        Some("/var/lib/rayward/dashboard")
+    );
+    assert_eq!(
+        mounted(c, "dashboard").as_deref(),
+        Some("/var/lib/rayward/dashboard")
+    );
+    // Secrets are references: users and session key, the store's credentials, TLS.
+    let vols = pod["volumes"].as_array().unwrap();
+    for secret in [
+        "rayward-history-auth",
+        "history-store",
+        "rayward-history-tls",
+    ] {
+        assert!(
+            vols.iter().any(|v| v["secret"]["secretName"] == secret),
+            "{secret}"
+        );
+    }
+    assert!(objs
+        .iter()
+        .filter(|o| o["kind"] == "Secret")
+        .all(|o| o["metadata"]["name"] == "rayward-history-tls"));
+    // The config names what is mounted, and a [retention] serve applies.
+    let cm = find(&objs, "ConfigMap", "rayward-history");
+    let toml = cm["data"]["history.toml"].as_str().unwrap();
+    for want in [
+        "store = \"s3://ml-history/prod\"",
+        "credentials_file = \"/etc/rayward/store/credentials\"",
+        "dashboard_dir = \"/var/lib/rayward/dashboard\"",
+        "key_file = \"/etc/rayward/auth/session-key\"",
+        "[retention]",
+    ] {
+        assert!(toml.contains(want), "{want}:\n{toml}");
+    }
+    // Egress: DNS, the store over HTTPS, Ray heads' dashboards; nothing else.
+    let np = find(&objs, "NetworkPolicy", "rayward-history");
+    let ports: Vec<i64> = np["spec"]["egress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| {
+            r["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["port"].as_i64().unwrap())
+        })
+        .collect();
+    assert_eq!(ports, [53, 53, 443, 8265]);
 }
 
 #[test]

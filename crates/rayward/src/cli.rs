@@ -53,7 +53,8 @@ pub enum Command {
 
 #[derive(Args, Debug)]
 pub struct InstallArgs {
-    /// Install the admission webhook (with none of --webhook, --gateway, --watch: all).
+    /// Install the admission webhook (with none of --webhook, --gateway, --watch,
+    /// --history: all).
     #[arg(long)]
     pub webhook: bool,
     /// Install the dashboard gateway.
@@ -62,9 +63,20 @@ pub struct InstallArgs {
     /// Install the live audit (rayward watch).
     #[arg(long)]
     pub watch: bool,
-    /// Install the Ray history server (not available yet: refused with an explanation).
+    /// Install the Ray history server (`rayward history serve`, docs/history.md).
     #[arg(long)]
     pub history: bool,
+    /// The store the history server reads (s3://, gs:// or az://; the collectors' store).
+    #[arg(long, value_name = "URL", default_value = rayward_install::history_default_store())]
+    pub history_store: String,
+    /// The Secret holding the history store's credentials (key `credentials`, KEY=value
+    /// lines); without it, the server's workload identity gives access.
+    #[arg(long, value_name = "NAME")]
+    pub history_credentials_secret: Option<String>,
+    /// The Ray image the dashboard's static build is copied from (match your clusters'
+    /// Ray version).
+    #[arg(long, value_name = "IMAGE", default_value = rayward_install::history_default_dashboard_image())]
+    pub history_dashboard_image: String,
     /// Namespace of every namespaced object.
     #[arg(short = 'n', long, default_value = "rayward-system", value_name = "NS")]
     pub namespace: String,
@@ -157,6 +169,45 @@ pub enum HistoryCommand {
     /// listing of readable clusters and sessions, and Ray's own UI per session under
     /// /clusters/NAMESPACE/KIND/NAME/SESSION/, read-only, authorized by namespace.
     Serve(HistoryServeArgs),
+    /// Delete stored sessions past the retention bounds (age, sessions per cluster, total
+    /// bytes); a session still being written is never deleted.
+    Gc(HistoryGcArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryGcArgs {
+    /// Store URL, as for `history collect`.
+    #[arg(long, value_name = "URL")]
+    pub store: String,
+
+    /// A mounted file of KEY=value lines for the store.
+    #[arg(long, value_name = "FILE")]
+    pub credentials_file: Option<PathBuf>,
+
+    /// Delete sessions last updated longer ago than this (s, m, h, d, w: `30d`).
+    #[arg(long, value_name = "DURATION")]
+    pub max_age: Option<String>,
+
+    /// Keep only the newest N sessions of each cluster.
+    #[arg(long, value_name = "N")]
+    pub max_sessions_per_cluster: Option<u64>,
+
+    /// Past this size, delete the sessions updated longest ago (`50GiB`, `500MB`).
+    #[arg(long, value_name = "SIZE")]
+    pub max_total_bytes: Option<String>,
+
+    /// An unfinished session counts as still being written (never deleted) for this long
+    /// after its last write.
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub grace: String,
+
+    /// Print the decisions, delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = HistoryFormat::Text)]
+    pub format: HistoryFormat,
 }
 
 #[derive(Args, Debug)]
@@ -512,6 +563,17 @@ pub struct HardenArgs {
     /// API (object storage, package index, …), as a CIDR (repeatable). Default: none.
     #[arg(long, value_name = "CIDR")]
     pub egress_to: Vec<String>,
+
+    /// Add the history collector (`rayward history collect`) to every Ray pod, shipping to
+    /// this store (s3://, gs:// or az://; docs/history.md), with the export env, the shared
+    /// session volume, the preStop and grace period, and egress to the store.
+    #[arg(long, value_name = "STORE_URL")]
+    pub history: Option<String>,
+
+    /// With --history: the Secret holding the store's credentials under key `credentials`
+    /// (KEY=value lines); without it, the pods' workload identity provides them.
+    #[arg(long, value_name = "NAME", requires = "history")]
+    pub history_credentials_secret: Option<String>,
 
     /// Secret with the Ray CA (ca.crt, ca.key) that the cert init container reads.
     #[arg(long, value_name = "NAME")]

@@ -325,3 +325,63 @@ fn workload_identity_answers_plaintext_keys_and_bad_values_exit_2() {
         assert!(err.contains("--workload-identity"), "{bad}: {err}");
     }
 }
+
+#[test]
+fn history_adds_the_collector_idempotently_and_refuses_bad_stores() {
+    let input = b"apiVersion: ray.io/v1\nkind: RayJob\nmetadata: {name: train, namespace: t}\nspec:\n  entrypoint: python train.py\n  rayClusterSpec:\n    rayVersion: '2.60.0'\n    headGroupSpec:\n      rayStartParams: {}\n      template:\n        spec:\n          containers: [{name: h, image: 'rayproject/ray:2.60.0@sha256:0f4c1c3b7f0a6f7e3c3a4d1b9e2f8a7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a'}]\n    workerGroupSpecs:\n    - groupName: w\n      replicas: 1\n      rayStartParams: {}\n      template:\n        spec:\n          containers: [{name: w, image: 'rayproject/ray:2.60.0@sha256:0f4c1c3b7f0a6f7e3c3a4d1b9e2f8a7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a'}]\n";
+    let flags = [
+        "--history",
+        "s3://ray-history/prod",
+        "--history-credentials-secret",
+        "history-store",
+        "--cert-image",
+        "registry.example.com/rayward@sha256:0f4c1c3b7f0a6f7e3c3a4d1b9e2f8a7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a",
+    ];
+    let (code, once, stderr) = run_stdin(bin().arg("-").args(flags), input);
+    assert_eq!(code, 0, "everything is fixed: {stderr}");
+    assert_eq!(once.matches("name: rayward-history\n").count(), 2, "{once}");
+    for want in [
+        "- s3://ray-history/prod",
+        "- RayJob",
+        "- $(POD_NAME)",
+        "- --head",
+        "secretName: history-store",
+        "value: http://127.0.0.1:8084/v1/events",
+        "mountPath: /tmp/ray",
+        "terminationGracePeriodSeconds: 40",
+        "port: 443",
+    ] {
+        assert!(once.contains(want), "{want} missing:\n{once}");
+    }
+    assert_eq!(once.matches("- --head").count(), 1, "head only");
+    // Hardening the output again changes nothing.
+    let (code, twice, stderr) = run_stdin(bin().arg("-").args(flags), once.as_bytes());
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(twice, once);
+
+    for (args, want) in [
+        (
+            vec!["--history", "/data"],
+            "a directory in a pod dies with it",
+        ),
+        (
+            vec!["--history", "s3://AKIA:key@bucket/x"],
+            "holds credentials",
+        ),
+        (
+            vec![
+                "--history",
+                "s3://b",
+                "--history-credentials-secret",
+                "Bad_Name",
+            ],
+            "not a valid Secret name",
+        ),
+        (vec!["--history-credentials-secret", "s"], "--history"),
+    ] {
+        let (code, _, stderr) = run_stdin(bin().arg("-").args(&args), input);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+        assert!(!stderr.contains("AKIA"), "{stderr}");
+    }
+}

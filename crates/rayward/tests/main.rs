@@ -12,6 +12,7 @@ mod harden_outputs;
 mod harden_pod_security;
 mod history;
 mod history_browser;
+mod history_gc;
 mod history_ray;
 mod history_serve;
 mod install;

@@ -18,24 +18,44 @@ const NS: &str = "rw-proof";
 /// `rayward harden` over the whole corpus into a temp dir, once; its objects.
 fn hardened_corpus() -> &'static [Manifest] {
     static H: OnceLock<Vec<Manifest>> = OnceLock::new();
+    H.get_or_init(|| harden_corpus(&[]))
+}
+
+/// The same with `--history`: the collector sidecar in every Ray pod.
+fn hardened_corpus_with_history() -> &'static [Manifest] {
+    static H: OnceLock<Vec<Manifest>> = OnceLock::new();
     H.get_or_init(|| {
-        let out = std::env::temp_dir().join(format!("rayward-proof-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&out);
-        let o = Command::new(env!("CARGO_BIN_EXE_rayward"))
-            .args(["harden", "--no-config", "--fail-on", "none", "-o"])
-            .arg(&out)
-            .arg(corpus_dir())
-            .output()
-            .expect("run rayward harden");
-        assert!(
-            o.status.success(),
-            "rayward harden over the corpus: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let objects = load_dir(&out);
-        let _ = std::fs::remove_dir_all(&out);
-        objects
+        harden_corpus(&[
+            "--history",
+            "s3://ray-history/prod",
+            "--history-credentials-secret",
+            "history-store",
+        ])
     })
+}
+
+fn harden_corpus(extra: &[&str]) -> Vec<Manifest> {
+    let out = std::env::temp_dir().join(format!(
+        "rayward-proof-{}-{}",
+        std::process::id(),
+        extra.len()
+    ));
+    let _ = std::fs::remove_dir_all(&out);
+    let o = Command::new(env!("CARGO_BIN_EXE_rayward"))
+        .args(["harden", "--no-config", "--fail-on", "none", "-o"])
+        .arg(&out)
+        .args(extra)
+        .arg(corpus_dir())
+        .output()
+        .expect("run rayward harden");
+    assert!(
+        o.status.success(),
+        "rayward harden over the corpus: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let objects = load_dir(&out);
+    let _ = std::fs::remove_dir_all(&out);
+    objects
 }
 
 fn examples_secure() -> PathBuf {
@@ -44,19 +64,20 @@ fn examples_secure() -> PathBuf {
 
 #[test]
 fn hardened_corpus_validates_against_kuberay_crd_schemas() {
-    let objects = hardened_corpus();
-    let ray = objects.iter().filter(|m| m.is_ray()).count();
-    assert_eq!(
-        ray, 116,
-        "every Ray object of the corpus comes out hardened"
-    );
-    let errors = validate_ray_objects(&CrdSchemas::kuberay(), objects);
-    assert!(
-        errors.is_empty(),
-        "{} violations:\n{}",
-        errors.len(),
-        errors.join("\n")
-    );
+    for objects in [hardened_corpus(), hardened_corpus_with_history()] {
+        let ray = objects.iter().filter(|m| m.is_ray()).count();
+        assert_eq!(
+            ray, 116,
+            "every Ray object of the corpus comes out hardened"
+        );
+        let errors = validate_ray_objects(&CrdSchemas::kuberay(), objects);
+        assert!(
+            errors.is_empty(),
+            "{} violations:\n{}",
+            errors.len(),
+            errors.join("\n")
+        );
+    }
 }
 
 #[test]
@@ -126,33 +147,35 @@ fn kube_e2e_dry_run_accepts_corpus_and_secure_example() {
 fn kube_e2e_dry_run_accepts_hardened_corpus() {
     let t0 = std::time::Instant::now();
     let k = KubeApiserver::start();
-    let hardened = hardened_corpus();
     rayward_testkit::block_on(async {
         let client = k.client().await;
         install_ray_crds(&client).await;
         ensure_namespace(&client, NS).await;
         let dry = DryRun::new(client).await;
-        let r = dry.create_all(NS, hardened).await;
-        assert!(r.refused.is_empty(), "{}", r.refused.join("\n"));
-        // Only third-party kinds of the corpus (Volcano's Queue, …) are not served; no Ray
-        // kind and no built-in kind (what harden generates) is among them.
-        let unexpected: Vec<_> = hardened
-            .iter()
-            .filter(|m| !dry.serves(&m.api_version, &m.kind))
-            .filter(|m| {
-                m.is_ray() || !m.api_version.contains('.') || m.api_version.contains("k8s.io")
-            })
-            .map(Manifest::id)
-            .collect();
-        assert!(unexpected.is_empty(), "not served: {unexpected:?}");
-        eprintln!(
-            "timing: hardened corpus: {} objects accepted, {} \
+        // Without and with --history (the collector sidecar in every Ray pod).
+        for hardened in [hardened_corpus(), hardened_corpus_with_history()] {
+            let r = dry.create_all(NS, hardened).await;
+            assert!(r.refused.is_empty(), "{}", r.refused.join("\n"));
+            // Only third-party kinds of the corpus (Volcano's Queue, …) are not served; no Ray
+            // kind and no built-in kind (what harden generates) is among them.
+            let unexpected: Vec<_> = hardened
+                .iter()
+                .filter(|m| !dry.serves(&m.api_version, &m.kind))
+                .filter(|m| {
+                    m.is_ray() || !m.api_version.contains('.') || m.api_version.contains("k8s.io")
+                })
+                .map(Manifest::id)
+                .collect();
+            assert!(unexpected.is_empty(), "not served: {unexpected:?}");
+            eprintln!(
+                "timing: hardened corpus: {} objects accepted, {} \
              not served (third-party CRDs: {:?}); total {:.1?}",
-            r.accepted,
-            r.not_served.len(),
-            r.not_served,
-            t0.elapsed()
-        );
+                r.accepted,
+                r.not_served.len(),
+                r.not_served,
+                t0.elapsed()
+            );
+        }
     });
 }
 

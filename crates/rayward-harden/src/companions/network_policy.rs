@@ -141,6 +141,15 @@ pub(super) fn network_policies(obj: &Object, opts: &Options, head_needs_api: boo
                 .collect();
             egress.push(rule("to", blocks, None));
         }
+        if let Some(h) = &opts.history {
+            // The history collector ships to the object store (HTTPS; its address is a
+            // name the policy cannot hold).
+            egress.push(rule(
+                "to",
+                vec![any()],
+                Some(crate::history::egress_ports(h)),
+            ));
+        }
         if node_type == "head" {
             // GCS fault tolerance: the head keeps its state in an external Redis.
             for port in redis_ports(&w) {

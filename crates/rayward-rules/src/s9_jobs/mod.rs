@@ -1,5 +1,6 @@
 //! Guide §1.6 and §9: RayJob submission and one job per cluster.
 
+pub(crate) mod rayjob_no_history;
 mod rayjob_no_shutdown;
 mod rayjob_shared_cluster;
 mod rayjob_submission_mode;
@@ -11,6 +12,7 @@ pub(crate) const RULES: &[&dyn Rule] = &[
     &rayjob_submission_mode::RayjobSubmissionMode,
     &rayjob_shared_cluster::RayjobSharedCluster,
     &rayjob_no_shutdown::RayjobNoShutdown,
+    &rayjob_no_history::RayjobNoHistory,
 ];
 
 /// A RayJob spec: a RayJob's `spec`, or the `spec.jobTemplate` a RayCronJob creates its

@@ -88,6 +88,12 @@ fn options(args: &HardenArgs, cfg: &Config) -> Result<Options> {
             w,
         )?);
     }
+    if let Some(store) = &args.history {
+        o.history = Some(rayward_harden::history::History::new(
+            store,
+            args.history_credentials_secret.as_deref(),
+        )?);
+    }
     Ok(o)
 }
 

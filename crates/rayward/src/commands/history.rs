@@ -1,7 +1,8 @@
 //! `rayward history`: arguments → rayward_history.
 
 use crate::cli::{
-    HistoryArgs, HistoryCollectArgs, HistoryCommand, HistoryFormat, HistoryLsArgs, HistoryServeArgs,
+    HistoryArgs, HistoryCollectArgs, HistoryCommand, HistoryFormat, HistoryGcArgs, HistoryLsArgs,
+    HistoryServeArgs,
 };
 use crate::exit;
 use anyhow::{bail, Context, Result};
@@ -17,6 +18,7 @@ pub fn run(args: HistoryArgs) -> Result<u8> {
         HistoryCommand::Collect(a) => collect(*a),
         HistoryCommand::Ls(a) => ls(a),
         HistoryCommand::Serve(a) => serve(a),
+        HistoryCommand::Gc(a) => gc(a),
     }
 }
 
@@ -119,6 +121,120 @@ fn ls(a: HistoryLsArgs) -> Result<u8> {
         );
     }
     Ok(if cat.problems.is_empty() {
+        exit::OK
+    } else {
+        exit::ERROR
+    })
+}
+
+/// `1234567` bytes as `1.2 MiB`.
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn gc(a: HistoryGcArgs) -> Result<u8> {
+    use rayward_history::retention::{self, Section};
+    let r = Section {
+        max_age: a.max_age,
+        max_sessions_per_cluster: a.max_sessions_per_cluster,
+        max_total_bytes: a.max_total_bytes,
+        interval: None,
+        grace: Some(a.grace),
+    }
+    .check()
+    .map_err(|e| match e {
+        // The settings by their flag names.
+        retention::PolicyError::Bad { what, value, why } => anyhow::anyhow!(
+            "--{} {value:?}: {why}",
+            what.trim_start_matches("retention.").replace('_', "-")
+        ),
+        e => e.into(),
+    })?;
+    let creds = match &a.credentials_file {
+        Some(p) => store::read_credentials(p)?,
+        None => vec![],
+    };
+    let store = Store::open(&a.store, &creds)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let report = rt
+        .block_on(retention::apply(&store, &r.policy, now, a.dry_run))
+        .with_context(|| format!("store {}", store.url()))?;
+    let out = match a.format {
+        HistoryFormat::Json => {
+            let mut s = serde_json::to_string_pretty(&report)?;
+            s.push('\n');
+            s
+        }
+        HistoryFormat::Text => {
+            use std::fmt::Write;
+            let mut out = String::new();
+            let verb = if a.dry_run { "would delete" } else { "deleted" };
+            for d in &report.sessions {
+                let what = match d.reason {
+                    retention::Reason::Kept => "kept".to_string(),
+                    retention::Reason::BeingWritten => "kept (being written)".to_string(),
+                    r => format!(
+                        "{verb} ({})",
+                        serde_json::to_value(r)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default()
+                    ),
+                };
+                let _ = writeln!(
+                    out,
+                    "{}/{}/{}/{}  {}  updated={}  {what}",
+                    d.namespace,
+                    d.kind,
+                    d.name,
+                    d.session,
+                    human(d.bytes),
+                    utc(d.updated)
+                );
+            }
+            let _ = writeln!(
+                out,
+                "{} of {} session(s) {verb}: {} of {}",
+                report.deleted_sessions,
+                report.sessions.len(),
+                human(report.deleted_bytes),
+                human(report.total_bytes)
+            );
+            if report.over_total_bytes {
+                let _ = writeln!(
+                    out,
+                    "still over --max-total-bytes: the rest is sessions being written"
+                );
+            }
+            out
+        }
+    };
+    print!("{out}");
+    for p in &report.problems {
+        eprintln!(
+            "rayward history gc: {}: {}",
+            rayward_manifest::terminal::escape_keep_lines(&p.key),
+            rayward_manifest::terminal::escape_keep_lines(&p.error)
+        );
+    }
+    Ok(if report.problems.is_empty() {
         exit::OK
     } else {
         exit::ERROR

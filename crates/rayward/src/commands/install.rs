@@ -1,4 +1,4 @@
-//! `rayward install [--webhook] [--gateway] [--watch] [--certs MODE] [--uninstall]`: the
+//! `rayward install [--webhook] [--gateway] [--watch] [--history] [--certs MODE] [--uninstall]`: the
 //! objects of `rayward_install`, printed as YAML for `kubectl apply -f -`.
 
 use crate::cli::InstallArgs;
@@ -19,8 +19,7 @@ pub fn run(a: InstallArgs) -> Result<u8> {
     .filter_map(|(on, c)| on.then_some(c))
     .collect();
     if components.is_empty() {
-        // Every available component; the history server joins when it exists.
-        components = vec![Component::Webhook, Component::Gateway, Component::Watch];
+        components = Component::ALL.to_vec();
     }
     let mode = Mode::parse(&a.certs)?;
     let image = Image::new(&a.image, a.image_digest.as_deref())?;
@@ -36,6 +35,11 @@ pub fn run(a: InstallArgs) -> Result<u8> {
         image,
         tls: Tls::CertManager,
         gateway_upstream: a.gateway_upstream.clone(),
+        history: rayward_install::HistoryOptions {
+            store: a.history_store.clone(),
+            credentials_secret: a.history_credentials_secret.clone(),
+            dashboard_image: a.history_dashboard_image.clone(),
+        },
     };
     // Names and combinations first: nothing is minted or asked of a cluster for input
     // that is refused anyway.
@@ -79,6 +83,15 @@ pub fn run(a: InstallArgs) -> Result<u8> {
             "rayward install: image {} is not pinned; pass --image-digest sha256:... so every \
              pod runs the image you checked",
             opts.image.name
+        );
+    }
+    if opts.components.contains(&Component::History)
+        && opts.history.store == rayward_install::history_default_store()
+        && !uninstalling
+    {
+        eprintln!(
+            "rayward install: the history server reads {} (the default); pass --history-store              with the bucket your collectors write to (rayward harden --history)",
+            opts.history.store
         );
     }
     let names: Vec<&str> = opts.components.iter().map(|c| c.as_str()).collect();
