@@ -24,7 +24,6 @@
 use crate::proxy::Upstream;
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::{Secret, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::watcher;
 use kube::runtime::WatchStreamExt;
@@ -235,8 +234,9 @@ impl Discovery {
     }
 
     /// Starts the watches (three per namespace) and the token reader; they run until the
-    /// returned tasks are aborted.
-    pub fn start(
+    /// returned tasks are aborted. EndpointSlices are read as `discovery.k8s.io/v1` where
+    /// the API server serves it (1.21+), else `v1beta1` (same fields for what is read).
+    pub async fn start(
         self: &Arc<Self>,
         client: Client,
         namespaces: &[String],
@@ -246,6 +246,14 @@ impl Discovery {
         let rc = ApiResource::from_gvk_with_plural(
             &GroupVersionKind::gvk("ray.io", "v1", "RayCluster"),
             "rayclusters",
+        );
+        let slice_version = match client.list_api_group_resources("discovery.k8s.io/v1").await {
+            Ok(l) if l.resources.iter().any(|r| r.name == "endpointslices") => "v1",
+            _ => "v1beta1",
+        };
+        let es = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("discovery.k8s.io", slice_version, "EndpointSlice"),
+            "endpointslices",
         );
         for ns in namespaces {
             let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &rc);
@@ -261,10 +269,10 @@ impl Discovery {
                     svc_info(s).map(Obj::Service)
                 }),
             );
-            let api: Api<EndpointSlice> = Api::namespaced(client.clone(), ns);
+            let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &es);
             let port_name = self.port_name.clone();
             tasks.push(
-                self.watch(api, ns, Kind::Slice, heads, move |s: &EndpointSlice| {
+                self.watch(api, ns, Kind::Slice, heads, move |s: &DynamicObject| {
                     slice_info(s, &port_name).map(Obj::Slice)
                 }),
             );
@@ -585,24 +593,33 @@ fn svc_info(s: &Service) -> Option<SvcInfo> {
     })
 }
 
-fn slice_info(s: &EndpointSlice, port_name: &str) -> Option<SliceInfo> {
+fn slice_info(s: &DynamicObject, port_name: &str) -> Option<SliceInfo> {
     let service = s
         .metadata
         .labels
         .as_ref()?
         .get("kubernetes.io/service-name")?
         .clone();
-    let addr = s
-        .endpoints
+    let list = |k: &str| {
+        s.data
+            .get(k)
+            .and_then(|v| v.as_array())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let addr = list("endpoints")
         .iter()
-        .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) != Some(false))
-        .find_map(|e| e.addresses.first().cloned());
-    let port = s
-        .ports
+        .filter(|e| e.pointer("/conditions/ready").and_then(|r| r.as_bool()) != Some(false))
+        .find_map(|e| {
+            e.pointer("/addresses/0")
+                .and_then(|a| a.as_str())
+                .map(str::to_string)
+        });
+    let port = list("ports")
         .iter()
-        .flatten()
-        .find(|p| p.name.as_deref() == Some(port_name))
-        .and_then(|p| p.port)
+        .find(|p| p.get("name").and_then(|n| n.as_str()) == Some(port_name))
+        .and_then(|p| p.get("port"))
+        .and_then(|p| p.as_u64())
         .and_then(|p| u16::try_from(p).ok());
     Some(SliceInfo {
         service,
@@ -720,6 +737,29 @@ mod tests {
         // Deleted: gone from the table.
         d.change(Kind::Cluster, k("a", "c"), None);
         assert!(d.lookup("a", "c").is_none());
+    }
+
+    #[test]
+    fn slices() {
+        let s: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": "x", "labels": {"kubernetes.io/service-name": "c-head-svc"}},
+            "addressType": "IPv4",
+            "endpoints": [
+                {"addresses": ["10.0.0.1"], "conditions": {"ready": false}},
+                {"addresses": ["10.0.0.2"]}],
+            "ports": [{"name": "gcs", "port": 6379}, {"name": "dashboard", "port": 8266}]
+        }))
+        .unwrap();
+        assert_eq!(
+            slice_info(&s, "dashboard"),
+            Some(SliceInfo {
+                service: "c-head-svc".into(),
+                addr: Some("10.0.0.2".into()),
+                port: Some(8266)
+            })
+        );
+        assert_eq!(slice_info(&s, "other").unwrap().port, None);
     }
 
     #[test]

@@ -191,7 +191,9 @@ impl Server {
         } = self;
         let mut reloaders = spawn_reloaders(&gateway, tls.clone(), token_file);
         if let (Some((client, namespaces, refresh)), Some(d)) = (discovery, &gateway.discovery) {
-            reloaders.0.extend(d.start(client, &namespaces, refresh));
+            reloaders
+                .0
+                .extend(d.start(client, &namespaces, refresh).await);
         }
         let _reloaders = reloaders;
         let gw = gateway.clone();
