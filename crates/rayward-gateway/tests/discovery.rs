@@ -492,3 +492,227 @@ async fn kube_e2e_discovery_routes_by_prefix_and_host_and_authorizes_the_routed_
     );
     assert!(!log.contains("token-a"), "no token in the audit log");
 }
+
+/// Stores what KubeRay would create for a token-auth RayCluster `name` whose head's
+/// dashboard is at `at`: the RayCluster, its token Secret, head Service and EndpointSlice.
+pub(crate) async fn store_cluster(store: &DryRun, name: &str, at: SocketAddr, ray_token: &str) {
+    let slice_version = if store.serves("discovery.k8s.io/v1", "EndpointSlice") {
+        "v1"
+    } else {
+        "v1beta1"
+    };
+    let mut objects = vec![
+        secret(name, ray_token),
+        raycluster(name, json!({"mode": "token"})),
+    ];
+    objects.extend(head_objects(name, at, slice_version));
+    for o in &objects {
+        store
+            .store(NS, o)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", o["kind"]));
+    }
+}
+
+/// A `[discovery]` gateway config (no `upstream`, no `ray_token`) for namespace team-a with
+/// host routing under `ray.test`, authenticating Kubernetes identities with `kc`.
+pub(crate) fn discovery_config(dir: &std::path::Path, kc: &std::path::Path, extra: &str) -> String {
+    config(
+        dir,
+        "http://unused:1",
+        &dir.join("unused"),
+        &format!(
+            "[discovery]\nkubeconfig = \"{kc}\"\nnamespaces = [\"{NS}\"]\nbase_domain = \"ray.test\"\ntoken_refresh_secs = 1\n[kubernetes]\nkubeconfig = \"{kc}\"\naudiences = [\"{AUDIENCE}\"]\ndecision_cache_secs = 1\n[limits]\nfailed_login_threshold = 1000\nrequests_per_second = 0\n{extra}",
+            kc = kc.display()
+        ),
+    )
+    .lines()
+    .filter(|l| !l.starts_with("upstream =") && !l.starts_with("ray_token ="))
+    .map(|l| format!("{l}\n"))
+    .collect()
+}
+
+/// The same routing with a real Ray 2.60 head (token auth) as cluster-a, discovered from
+/// the API server, inside netns-run. The test kit runs one head per network namespace (Ray
+/// takes fixed ports), so cluster-b is a counting HTTP upstream: every request that
+/// reached it is seen. A ServiceAccount with ray:write on cluster-a submits with `ray job
+/// submit --address http://gw/clusters/team-a/cluster-a` (the job's log tail is a
+/// WebSocket under the prefix) and by host; it gets 403 on cluster-b; a reader cannot
+/// submit; the bypass cases change neither Ray's job list nor reach cluster-b.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a kube-apiserver and Ray in netns-run; run by scripts/test.sh"]
+async fn ray_e2e_discovery_routes_to_a_real_ray_head_by_prefix_and_host() {
+    use crate::common::ray::*;
+    let k = KubeApiserver::start();
+    let client = k.client().await;
+    ensure_namespace(&client, NS).await;
+    install_ray_crds(&client).await;
+    let store = DryRun::new(client.clone()).await;
+    let sas = Api::<ServiceAccount>::namespaced(client.clone(), NS);
+    for sa in ["writer", "reader", "rayward-gateway"] {
+        create(&sas, json!({"metadata": {"name": sa}})).await;
+    }
+    let docs = rayward_testkit::cli::repo_root().join("docs/gateway/rbac.yaml");
+    for m in rayward_testkit::yaml::load_manifests(&docs).unwrap() {
+        store.store(NS, &m.value).await.unwrap();
+    }
+    grant(
+        &client,
+        "w",
+        "writer",
+        "cluster-a",
+        &["ray:read", "ray:write"],
+    )
+    .await;
+    grant(&client, "r", "reader", "cluster-a", &["ray:read"]).await;
+    let writer = format!("Bearer {}", token(&client, "writer", AUDIENCE).await);
+    let reader = format!("Bearer {}", token(&client, "reader", AUDIENCE).await);
+
+    let ray_token = random_token();
+    let ray = start_ray(&ray_token);
+    wait_for_ray(&ray_token, &ray).await;
+    let b = head("B").await;
+    store_cluster(
+        &store,
+        "cluster-a",
+        RAY_DASHBOARD.parse().unwrap(),
+        &ray_token,
+    )
+    .await;
+    store_cluster(&store, "cluster-b", b.addr, "token-b").await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let kc = gateway_kubeconfig(&k, dir.path(), &token(&client, "rayward-gateway", "").await);
+    let gw = start_gateway(&discovery_config(dir.path(), &kc, "")).await;
+    let g = gw.addr;
+    let a_auth = format!("Authorization: {writer}\r\n");
+    eventually!("cluster-a routed", 20, {
+        send(g, "GET", "/clusters/team-a/cluster-a/api/version", &a_auth)
+            .await
+            .status
+            == 200
+    });
+
+    // `ray job submit` under the prefix: POST, then the log tail over a WebSocket.
+    let prefix = format!("http://{g}/clusters/{NS}/cluster-a");
+    let job = |auth: &str, args: &[&str]| {
+        let o = ray.job(
+            "client",
+            &prefix,
+            Some(auth),
+            args,
+            Duration::from_secs(240),
+        );
+        (
+            o.status.map_or(-2, |s| s.code().unwrap_or(-1)),
+            o.stdout,
+            o.stderr,
+        )
+    };
+    let (code, out, err) = job(
+        &writer,
+        &[
+            "submit",
+            "--submission-id",
+            "by-prefix",
+            "--",
+            "echo",
+            "through-the-prefix",
+        ],
+    );
+    assert_eq!(code, 0, "submit under the prefix: {out}\n{err}");
+    assert!(out.contains("through-the-prefix"), "{out}\n{err}");
+    let (code, out, err) = job(&reader, &["list"]);
+    assert_eq!(code, 0, "reader list: {out}\n{err}");
+    assert!(
+        out.contains("'rayward.io/submitted-by': 'k8s:system:serviceaccount:team-a:writer'"),
+        "{out}"
+    );
+    // By host: the same head.
+    let r = send(
+        g,
+        "GET",
+        "/api/jobs/",
+        &format!("Host: cluster-a.team-a.ray.test\r\n{a_auth}"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body_text().contains("by-prefix"), "{}", r.body_text());
+
+    // Refusals: each leaves Ray's job list and cluster-b as they were.
+    let jobs = ray_jobs(&ray_token).await;
+    let (code, out, err) = job(
+        &reader,
+        &[
+            "submit",
+            "--submission-id",
+            "reader-try",
+            "--",
+            "echo",
+            "no",
+        ],
+    );
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        format!("{out}{err}").contains("RBAC does not allow ray:write"),
+        "{out}\n{err}"
+    );
+    let r_auth = format!("Authorization: {reader}\r\n");
+    for (auth, target, headers, want) in [
+        (&a_auth, "/clusters/team-a/cluster-b/api/jobs/", "", 403),
+        (
+            &a_auth,
+            "/api/jobs/",
+            "Host: cluster-b.team-a.ray.test\r\n",
+            403,
+        ),
+        (&r_auth, "/clusters/team-a/cluster-a/api/jobs/", "", 403),
+        (
+            &r_auth,
+            "/api/jobs/",
+            "Host: cluster-a.team-a.ray.test\r\n",
+            403,
+        ),
+        (
+            &r_auth,
+            "/clusters/team-a/cluster-b/../cluster-a/api/jobs/",
+            "",
+            400,
+        ),
+        (
+            &r_auth,
+            "/clusters/team-a/cluster-b/%2e%2e/cluster-a/api/jobs/",
+            "",
+            400,
+        ),
+        (
+            &a_auth,
+            "/clusters/team-a/cluster-a/api/jobs/",
+            "Host: cluster-b.team-a.ray.test\r\n",
+            403,
+        ),
+        (
+            &r_auth,
+            "http://cluster-a.team-a.ray.test/api/jobs/",
+            "",
+            400,
+        ),
+        (&r_auth, "/clusters/team-a/cluster-a", "", 308),
+        (&r_auth, "/clusters/team-a/cluster-aa/api/jobs/", "", 403),
+    ] {
+        let r = send(g, "POST", target, &format!("{headers}{auth}")).await;
+        assert_eq!(r.status, want, "POST {target} {headers:?}: {r:?}");
+        assert_eq!(
+            ray_jobs(&ray_token).await,
+            jobs,
+            "POST {target} {headers:?} changed Ray"
+        );
+        assert_eq!(
+            b.hits.load(Ordering::SeqCst),
+            0,
+            "POST {target} {headers:?} reached cluster-b"
+        );
+    }
+    drop(gw);
+    drop(ray);
+}
