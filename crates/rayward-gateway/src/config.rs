@@ -547,6 +547,42 @@ auth = { htpasswd = "/etc/htpasswd" }
     }
 
     #[test]
+    fn one_upstream_or_discovery() {
+        let multi = "listen = \"127.0.0.1:8080\"\nauth = { htpasswd = \"/h\" }\n[discovery]\nnamespaces = [\"team-a\"]\n";
+        let c = Config::parse(multi, "g.toml").unwrap();
+        assert_eq!(c.upstream, None);
+        assert_eq!(c.discovery.unwrap().port_name, "dashboard");
+        let k = format!("{multi}[kubernetes]\naudiences = [\"gw\"]\n");
+        assert!(Config::parse(&k, "g.toml").is_ok());
+        for (text, want) in [
+            (
+                format!("{MIN}[discovery]\nnamespaces = [\"a\"]\n"),
+                "set one",
+            ),
+            (
+                "listen = \"127.0.0.1:8080\"\nauth = { htpasswd = \"/h\" }\n".to_string(),
+                "or [discovery]",
+            ),
+            (
+                format!("ray_token = {{ env = \"T\" }}\n{multi}"),
+                "its own Secret",
+            ),
+            (
+                format!("{multi}[kubernetes]\nnamespace = \"a\"\ncluster = \"b\"\n"),
+                "not set with [discovery]",
+            ),
+            (
+                format!("{multi}history_upstream = \"https://h\"\n"),
+                "history_upstream",
+            ),
+            (multi.replace("team-a", "Team A"), "no namespace name"),
+        ] {
+            let e = Config::parse(&text, "g.toml").unwrap_err().to_string();
+            assert!(e.contains(want), "{want}: {e}");
+        }
+    }
+
+    #[test]
     fn unknown_key_names_file_and_line() {
         let text = format!("{MIN}\n[limits]\nmax_body = 3\n");
         let e = Config::parse(&text, "g.toml").unwrap_err().to_string();
