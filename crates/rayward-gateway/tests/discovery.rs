@@ -191,21 +191,8 @@ async fn kube_e2e_discovery_routes_by_prefix_and_host_and_authorizes_the_routed_
     }
 
     let dir = tempfile::tempdir().unwrap();
-    let tok = dir.path().join("unused");
     let kc = gateway_kubeconfig(&k, dir.path(), &token(&client, "rayward-gateway", "").await);
-    let text: String = config(
-        dir.path(),
-        "http://unused:1",
-        &tok,
-        &format!(
-            "[discovery]\nkubeconfig = \"{kc}\"\nnamespaces = [\"{NS}\"]\nbase_domain = \"ray.test\"\ntoken_refresh_secs = 1\n[kubernetes]\nkubeconfig = \"{kc}\"\naudiences = [\"{AUDIENCE}\"]\ndecision_cache_secs = 1\n[limits]\nfailed_login_threshold = 1000\nrequests_per_second = 0\n",
-            kc = kc.display()
-        ),
-    )
-    .lines()
-    .filter(|l| !l.starts_with("upstream =") && !l.starts_with("ray_token ="))
-    .map(|l| format!("{l}\n"))
-    .collect();
+    let text = discovery_config(dir.path(), &kc, "");
     let gw = start_gateway(&text).await;
     let vic = format!("Authorization: {}\r\n", basic("vic", VIC_PW));
     let hits = || (a.hits.load(Ordering::SeqCst), b.hits.load(Ordering::SeqCst));
