@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Gateway benchmark (issue 4): direct upstream vs nginx auth_basic + proxy_pass vs rayward
-# gateway, side by side in one run, with wrk, against the same fast upstream (nginx serving
+# Gateway benchmark (issues 4, 14): direct upstream vs nginx proxy_pass without
+# authentication vs nginx auth_basic + proxy_pass vs rayward gateway, side by side in one run, with wrk, against the same fast upstream (nginx serving
 # a small JSON file at /api/version), with one htpasswd file at bcrypt cost 10 and again
 # with apr1. See docs/benchmarks.md.
 #
@@ -35,6 +35,7 @@ UP_PORT=$PORT_BASE
 NGX_PORT=$((PORT_BASE + 1))
 GW_PORT=$((PORT_BASE + 2))
 ADMIN_PORT=$((PORT_BASE + 3))
+PASS_PORT=$((PORT_BASE + 4))
 BENCH_USER=bench
 BENCH_PASS='Bench-pass-2026'
 PATH_UNDER_TEST=/api/version
@@ -129,6 +130,24 @@ grep -q "^$BENCH_USER:\$apr1\\$" "$OUT/htpasswd.apr1"
 AUTH="Authorization: Basic $(printf '%s:%s' "$BENCH_USER" "$BENCH_PASS" | base64 -w0)"
 printf 'bench-cluster-token\n' >"$OUT/ray-token"
 
+# --- nginx proxy_pass with no authentication at all: the proxy the gateway replaces,
+# doing the least a proxy can (issue 14's yardstick)
+nginx_conf "pass" "
+  upstream ray { server 127.0.0.1:$UP_PORT; keepalive 64; }
+  server {
+    listen 127.0.0.1:$PASS_PORT;
+    location / {
+      proxy_pass http://ray;
+      proxy_http_version 1.1;
+      proxy_set_header Connection \"\";
+      proxy_set_header Authorization \"Bearer bench-cluster-token\";
+    }
+  }"
+log "nginx proxy_pass (no auth) on 127.0.0.1:$PASS_PORT (core $SERVER_CPU)"
+taskset -c "$SERVER_CPU" ${PRIO_CMD[@]+"${PRIO_CMD[@]}"} nginx -p "$OUT/pass" -c "$OUT/pass/nginx.conf" &
+PIDS+=($!)
+wait_port "$PASS_PORT"
+
 start_nginx_proxy() { # htpasswd file
   nginx_conf "proxy" "
   upstream ray { server 127.0.0.1:$UP_PORT; keepalive 64; }
@@ -192,7 +211,7 @@ check() { # name, url: 200 with the file's body with credentials, 401 without
   local body code
   body=$(curl -sf -H "$AUTH" "$2") || { echo "$1: $2 failed with credentials" >&2; exit 2; }
   [ "$body" = "$(cat "$OUT/www/api/version")" ] || { echo "$1: wrong body: $body" >&2; exit 2; }
-  if [ "$1" != direct ]; then
+  if [ "$1" != direct ] && [ "$1" != proxy_pass ]; then
     code=$(curl -s -o /dev/null -w '%{http_code}' "$2")
     [ "$code" = 401 ] || { echo "$1: $2 without credentials answered $code, not 401" >&2; exit 2; }
   fi
@@ -220,9 +239,11 @@ for hash in bcrypt apr1; do
   start_nginx_proxy "$file"
   start_gateway "$file" "$OUT/audit-$hash.jsonl"
   check direct "http://127.0.0.1:$UP_PORT$PATH_UNDER_TEST"
+  check proxy_pass "http://127.0.0.1:$PASS_PORT$PATH_UNDER_TEST"
   check nginx "http://127.0.0.1:$NGX_PORT$PATH_UNDER_TEST"
   check rayward "http://127.0.0.1:$GW_PORT$PATH_UNDER_TEST"
   bench "$hash" direct "http://127.0.0.1:$UP_PORT$PATH_UNDER_TEST"
+  bench "$hash" proxy_pass "http://127.0.0.1:$PASS_PORT$PATH_UNDER_TEST"
   bench "$hash" nginx "http://127.0.0.1:$NGX_PORT$PATH_UNDER_TEST"
   bench "$hash" rayward "http://127.0.0.1:$GW_PORT$PATH_UNDER_TEST"
   grep -E '^(VmHWM|VmRSS)' "/proc/$GW_PID/status" >"$OUT/rss-$hash.txt"

@@ -28,6 +28,9 @@ pub struct Record {
     /// The job's submitter (`rayward.io/submitted-by`) on stop and delete.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// The cluster (`namespace/name`) a request was routed to under `[discovery]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
 }
 
 pub fn now_rfc3339() -> String {
@@ -119,6 +122,7 @@ mod tests {
                 entrypoint: Some("python x.py".into()),
                 submission_id: Some("raysubmit_1".into()),
                 owner: None,
+                cluster: None,
             });
         }
         drop(log);

@@ -40,8 +40,10 @@ pub struct Config {
     #[serde(default = "d_admin_listen")]
     pub admin_listen: SocketAddr,
     /// The Ray dashboard, e.g. "http://raycluster-head-svc:8265" (plain HTTP: Ray serves
-    /// no TLS on 8265).
-    pub upstream: String,
+    /// no TLS on 8265). Exactly one of `upstream` (one cluster) and `[discovery]` (every
+    /// RayCluster of some namespaces).
+    #[serde(default)]
+    pub upstream: Option<String>,
     #[serde(default)]
     pub tls: Option<TlsConfig>,
     #[serde(default)]
@@ -75,6 +77,9 @@ pub struct Config {
     /// Job ownership: who may stop or delete which job.
     #[serde(default)]
     pub jobs: crate::jobs::JobsConfig,
+    /// One gateway for many clusters: RayClusters found by watching the API server.
+    #[serde(default)]
+    pub discovery: Option<crate::discovery::DiscoveryConfig>,
 }
 
 /// The admin listener's default address.
@@ -267,25 +272,37 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
-        let up: http::Uri = self
-            .upstream
-            .parse()
-            .map_err(|e| format!("upstream {:?}: {e}", self.upstream))?;
-        if up.scheme_str() != Some("http") || up.authority().is_none() {
-            return Err(format!(
-                "upstream {:?} must be http://host:port (Ray's dashboard speaks plain HTTP)",
-                self.upstream
-            ));
-        }
-        if up.path() != "/" && !up.path().is_empty() {
-            return Err(format!("upstream {:?} must not have a path", self.upstream));
-        }
-        match (&self.ray_token.file, &self.ray_token.env) {
-            (Some(_), Some(_)) => return Err("ray_token: set file or env, not both".into()),
-            (None, None) => {
-                return Err("ray_token: set file or env (the cluster's Ray token)".into())
+        match (&self.upstream, &self.discovery) {
+            (Some(_), Some(_)) => {
+                return Err(
+                    "upstream and [discovery]: set one (one cluster, or every discovered one)"
+                        .into(),
+                )
             }
-            _ => {}
+            (None, None) => {
+                return Err(
+                    "upstream: set the Ray dashboard's http://host:port, or [discovery]".into(),
+                )
+            }
+            (Some(u), None) => {
+                check_upstream("upstream", u)?;
+                match (&self.ray_token.file, &self.ray_token.env) {
+                    (Some(_), Some(_)) => return Err("ray_token: set file or env, not both".into()),
+                    (None, None) => {
+                        return Err("ray_token: set file or env (the cluster's Ray token)".into())
+                    }
+                    _ => {}
+                }
+            }
+            (None, Some(d)) => {
+                if self.ray_token.file.is_some() || self.ray_token.env.is_some() {
+                    return Err("ray_token: with [discovery] each cluster's token is read from its own Secret".into());
+                }
+                d.validate()?;
+                if let Some(h) = &d.history_upstream {
+                    check_upstream("discovery.history_upstream", h)?;
+                }
+            }
         }
         if self.auth.htpasswd.is_none()
             && self.auth.tokens.is_empty()
@@ -298,7 +315,7 @@ impl Config {
             );
         }
         if let Some(k) = &self.kubernetes {
-            k.validate()?;
+            k.validate(self.discovery.is_some())?;
         }
         self.auth
             .validate(&|role| builtin_role(role).is_some() || self.roles.contains_key(role))?;
@@ -355,6 +372,21 @@ impl Config {
     }
 }
 
+/// An upstream must be `http://host:port`, no path: Ray's dashboard and `rayward history
+/// serve` speak plain HTTP inside the cluster.
+fn check_upstream(what: &str, u: &str) -> Result<(), String> {
+    let up: http::Uri = u.parse().map_err(|e| format!("{what} {u:?}: {e}"))?;
+    if up.scheme_str() != Some("http") || up.authority().is_none() {
+        return Err(format!(
+            "{what} {u:?} must be http://host:port (Ray's dashboard speaks plain HTTP)"
+        ));
+    }
+    if up.path() != "/" && !up.path().is_empty() {
+        return Err(format!("{what} {u:?} must not have a path"));
+    }
+    Ok(())
+}
+
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
@@ -393,6 +425,42 @@ auth = { htpasswd = "/etc/htpasswd" }
         assert_eq!(c.limits.max_body_bytes, 100 * 1024 * 1024);
         assert_eq!(c.auth.cache_ttl_secs, 300);
         assert!(!c.pass_upstream_errors);
+    }
+
+    #[test]
+    fn one_upstream_or_discovery() {
+        let multi = "listen = \"127.0.0.1:8080\"\nauth = { htpasswd = \"/h\" }\n[discovery]\nnamespaces = [\"team-a\"]\n";
+        let c = Config::parse(multi, "g.toml").unwrap();
+        assert_eq!(c.upstream, None);
+        assert_eq!(c.discovery.unwrap().port_name, "dashboard");
+        let k = format!("{multi}[kubernetes]\naudiences = [\"gw\"]\n");
+        assert!(Config::parse(&k, "g.toml").is_ok());
+        for (text, want) in [
+            (
+                format!("{MIN}[discovery]\nnamespaces = [\"a\"]\n"),
+                "set one",
+            ),
+            (
+                "listen = \"127.0.0.1:8080\"\nauth = { htpasswd = \"/h\" }\n".to_string(),
+                "or [discovery]",
+            ),
+            (
+                format!("ray_token = {{ env = \"T\" }}\n{multi}"),
+                "its own Secret",
+            ),
+            (
+                format!("{multi}[kubernetes]\nnamespace = \"a\"\ncluster = \"b\"\n"),
+                "not set with [discovery]",
+            ),
+            (
+                format!("{multi}history_upstream = \"https://h\"\n"),
+                "history_upstream",
+            ),
+            (multi.replace("team-a", "Team A"), "no namespace name"),
+        ] {
+            let e = Config::parse(&text, "g.toml").unwrap_err().to_string();
+            assert!(e.contains(want), "{want}: {e}");
+        }
     }
 
     #[test]

@@ -17,6 +17,9 @@
 //! | `audit_log` | JSON-lines record of state changes and denials |
 //! | `metrics` | Prometheus `/metrics` |
 //! | `passwd` | `rayward gateway passwd` |
+//! | `discovery` | `[discovery]`: RayClusters, head Services, EndpointSlices and token Secrets → the routing table |
+//! | `upstreams` | which cluster a request is for (host, path prefix, history), before authorization |
+//! | `landing` | the list of clusters at `/` under `[discovery]` |
 //! | `service` | the order of the stages |
 //! | `server` | building the parts; listening is `rayward-serve`'s |
 
@@ -25,9 +28,11 @@ pub mod audit_log;
 pub use rayward_auth as authn;
 pub mod authz;
 pub mod config;
+pub mod discovery;
 pub mod idle;
 pub mod jobs;
 pub mod k8s;
+pub mod landing;
 pub mod metrics;
 pub mod net;
 pub mod passwd;
@@ -39,6 +44,7 @@ pub mod revoke;
 pub mod route;
 pub mod server;
 pub mod service;
+pub mod upstreams;
 
 pub use config::Config;
 pub use server::{run, Server, StartError};

@@ -108,7 +108,7 @@ pub fn strip_ray_cookie(h: &mut HeaderMap) {
 pub fn upstream_headers(
     h: &mut HeaderMap,
     upstream_host: &HeaderValue,
-    ray_auth: &HeaderValue,
+    ray_auth: Option<&HeaderValue>,
     websocket: bool,
 ) {
     strip_hop_by_hop(h);
@@ -117,7 +117,9 @@ pub fn upstream_headers(
     }
     strip_ray_cookie(h);
     h.insert(header::HOST, upstream_host.clone());
-    h.insert(header::AUTHORIZATION, ray_auth.clone());
+    if let Some(a) = ray_auth {
+        h.insert(header::AUTHORIZATION, a.clone());
+    }
     if websocket {
         h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
@@ -129,8 +131,9 @@ pub struct Upstream {
     client: Client<HttpConnector, Body>,
     scheme_authority: String,
     host: HeaderValue,
-    /// `Bearer <cluster token>`; replaced when the token file changes.
-    ray_auth: std::sync::RwLock<HeaderValue>,
+    /// `Bearer <cluster token>`; replaced when the token file (or Secret) changes. None:
+    /// a discovered cluster without token authentication, or `rayward history serve`.
+    ray_auth: std::sync::RwLock<Option<HeaderValue>>,
     timeout: Duration,
     /// Longest quiet time of a streamed body or a WebSocket (`idle`).
     idle: Duration,
@@ -150,10 +153,11 @@ pub enum UpstreamError {
 }
 
 impl Upstream {
-    /// `base` is a validated `http://host:port`; `token` the cluster's Ray token.
+    /// `base` is a validated `http://host:port`; `token` the cluster's Ray token (None: the
+    /// upstream takes none, and the client's credentials are stripped all the same).
     pub fn new(
         base: &str,
-        token: &str,
+        token: Option<&str>,
         timeout: Duration,
         idle: Duration,
         pass_errors: bool,
@@ -166,7 +170,7 @@ impl Upstream {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(conn);
-        let ray_auth = std::sync::RwLock::new(bearer(token)?);
+        let ray_auth = std::sync::RwLock::new(token.map(bearer).transpose()?);
         Ok(Upstream {
             client,
             scheme_authority: format!("http://{authority}"),
@@ -181,8 +185,13 @@ impl Upstream {
     /// Replaces the cluster token (rotation without restart).
     pub fn set_token(&self, token: &str) -> Result<(), String> {
         let v = bearer(token)?;
-        *self.ray_auth.write().expect("token lock") = v;
+        *self.ray_auth.write().expect("token lock") = Some(v);
         Ok(())
+    }
+
+    /// The `http://host:port` requests go to.
+    pub fn base(&self) -> &str {
+        &self.scheme_authority
     }
 
     /// Sends a request whose path (and query) are already normalised. `websocket`: the
@@ -211,7 +220,7 @@ impl Upstream {
         *req.uri_mut() = uri;
         *req.version_mut() = http::Version::HTTP_11;
         let ray_auth = self.ray_auth.read().expect("token lock").clone();
-        upstream_headers(req.headers_mut(), &self.host, &ray_auth, websocket);
+        upstream_headers(req.headers_mut(), &self.host, ray_auth.as_ref(), websocket);
 
         // The timeout runs from the end of the request body, not its start: a 100 MiB
         // upload may take longer than Ray takes to answer (a stalled one is cut by the
@@ -382,7 +391,7 @@ mod tests {
         h.insert("accept", HeaderValue::from_static("*/*"));
         let host = HeaderValue::from_static("ray:8265");
         let auth = HeaderValue::from_static("Bearer cluster");
-        upstream_headers(&mut h, &host, &auth, false);
+        upstream_headers(&mut h, &host, Some(&auth), false);
         assert_eq!(h.get_all("authorization").iter().count(), 1);
         assert_eq!(h["authorization"], "Bearer cluster");
         assert_eq!(h["host"], "ray:8265");
@@ -407,7 +416,7 @@ mod tests {
         h.insert("upgrade", HeaderValue::from_static("websocket"));
         h.insert("sec-websocket-key", HeaderValue::from_static("k"));
         let v = HeaderValue::from_static("x");
-        upstream_headers(&mut h, &v, &v, true);
+        upstream_headers(&mut h, &v, Some(&v), true);
         assert_eq!(h["upgrade"], "websocket");
         assert_eq!(h["connection"], "upgrade");
         assert_eq!(h["sec-websocket-key"], "k");

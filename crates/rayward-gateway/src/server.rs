@@ -22,8 +22,12 @@ pub enum StartError {
     Other(String),
 }
 
-/// Reads the cluster's Ray token from the configured file or variable.
-fn ray_token(cfg: &Config) -> Result<String, StartError> {
+/// Reads the cluster's Ray token from the configured file or variable (None under
+/// `[discovery]`: each cluster's Secret holds its own).
+fn ray_token(cfg: &Config) -> Result<Option<String>, StartError> {
+    if cfg.upstream.is_none() {
+        return Ok(None);
+    }
     let t = if let Some(p) = &cfg.ray_token.file {
         std::fs::read_to_string(p)
             .map_err(|e| StartError::Other(format!("ray_token.file {}: {e}", p.display())))?
@@ -36,7 +40,7 @@ fn ray_token(cfg: &Config) -> Result<String, StartError> {
     if t.is_empty() {
         return Err(StartError::Other("ray_token: the token is empty".into()));
     }
-    Ok(t)
+    Ok(Some(t))
 }
 
 fn stamp(p: &Path) -> Option<(std::time::SystemTime, u64)> {
@@ -68,6 +72,8 @@ pub struct Server {
     max_header_bytes: usize,
     header_timeout: Duration,
     token_file: Option<std::path::PathBuf>,
+    /// `[discovery]`: the client, namespaces and token refresh period of the watches.
+    discovery: Option<(kube::Client, Vec<String>, Duration)>,
 }
 
 impl Server {
@@ -81,7 +87,8 @@ impl Server {
         };
         let token = ray_token(cfg)?;
         let authn = cfg.auth.authenticator().await.map_err(StartError::Other)?;
-        let mut gateway = Gateway::new(cfg, authn, &token, audit).map_err(StartError::Other)?;
+        let mut gateway =
+            Gateway::new(cfg, authn, token.as_deref(), audit).map_err(StartError::Other)?;
         if let Some(k) = &cfg.kubernetes {
             let kube = crate::k8s::KubeAuth::connect(k, gateway.metrics().kube_unavailable.clone())
                 .await
@@ -99,6 +106,27 @@ impl Server {
             .await
             .map_err(|e| StartError::Other(format!("admin_listen {}: {e}", cfg.admin_listen)))?;
         warn_unmatched_users(cfg, gateway.authenticator());
+        let discovery = match (&cfg.discovery, &gateway.discovery) {
+            (Some(d), Some(_)) => {
+                let (kubeconfig, context) = match (&d.kubeconfig, &cfg.kubernetes) {
+                    (Some(p), _) => (Some(p.clone()), d.context.clone()),
+                    (None, Some(k)) => (k.kubeconfig.clone(), k.context.clone()),
+                    (None, None) => (None, d.context.clone()),
+                };
+                // No read timeout: watches are long polls.
+                let config = crate::k8s::kube_config(kubeconfig.as_deref(), context.as_deref())
+                    .await
+                    .map_err(|e| StartError::Other(format!("discovery: {e}")))?;
+                let client = kube::Client::try_from(config)
+                    .map_err(|e| StartError::Other(format!("discovery: {e}")))?;
+                Some((
+                    client,
+                    d.namespaces.clone(),
+                    Duration::from_secs(d.token_refresh_secs),
+                ))
+            }
+            _ => None,
+        };
         Ok(Server {
             gateway: Arc::new(gateway),
             listener,
@@ -107,6 +135,7 @@ impl Server {
             max_header_bytes: cfg.limits.max_header_bytes,
             header_timeout: Duration::from_secs(cfg.limits.client_header_timeout_secs),
             token_file: cfg.ray_token.file.clone(),
+            discovery,
         })
     }
 
@@ -139,8 +168,15 @@ impl Server {
             max_header_bytes,
             header_timeout,
             token_file,
+            discovery,
         } = self;
-        let _reloaders = spawn_reloaders(&gateway, tls.clone(), token_file);
+        let mut reloaders = spawn_reloaders(&gateway, tls.clone(), token_file);
+        if let (Some((client, namespaces, refresh)), Some(d)) = (discovery, &gateway.discovery) {
+            reloaders
+                .0
+                .extend(d.start(client, &namespaces, refresh).await);
+        }
+        let _reloaders = reloaders;
         let gw = gateway.clone();
         let admin_gw = gateway.clone();
         let opts = ConnOptions {
@@ -234,9 +270,10 @@ fn spawn_reloaders(
                 if now == last {
                     continue;
                 }
+                let Some(upstream) = &gw.upstream else { return };
                 match std::fs::read_to_string(&path)
                     .map_err(|e| e.to_string())
-                    .and_then(|t| gw.upstream.set_token(&t))
+                    .and_then(|t| upstream.set_token(&t))
                 {
                     Ok(()) => last = now,
                     Err(e) => eprintln!(
@@ -286,7 +323,10 @@ pub async fn run(config_path: &Path) -> Result<(), StartError> {
         server
             .local_addr()
             .map_err(|e| StartError::Other(e.to_string()))?,
-        cfg.upstream
+        match &cfg.upstream {
+            Some(u) => u.clone(),
+            None => "the RayClusters of discovery.namespaces".to_string(),
+        }
     );
     server.serve_until(rayward_serve::shutdown::signal()).await;
     Ok(())

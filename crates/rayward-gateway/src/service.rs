@@ -43,7 +43,14 @@ pub struct Gateway {
     pub(crate) net: NetFilter,
     pub(crate) authn: Authenticator,
     pub(crate) authz: Authz,
-    pub(crate) upstream: Upstream,
+    /// The one Ray dashboard (`upstream`); None under `[discovery]`.
+    pub(crate) upstream: Option<Arc<Upstream>>,
+    /// Every discovered cluster (`[discovery]`).
+    pub(crate) discovery: Option<Arc<crate::discovery::Discovery>>,
+    /// Host routing's domain (`discovery.base_domain`).
+    pub(crate) base_domain: Option<String>,
+    /// `rayward history serve` (`discovery.history_upstream`).
+    pub(crate) history: Option<Arc<Upstream>>,
     pub(crate) metrics: Metrics,
     pub(crate) audit: AuditLog,
     /// Failed logins per source and per user (shared through Redis when configured).
@@ -108,14 +115,51 @@ struct Ctx {
     owner: Option<String>,
     /// The principal's groups (Kubernetes), for the job stamp.
     groups: Vec<String>,
+    /// Where the request goes, decided before authentication.
+    dest: Dest,
+}
+
+/// Where a request goes. Under `[discovery]` the cluster is named by the request (path
+/// prefix or host) and looked up only after authorization, so that its existence is told
+/// to no one who may not read it.
+#[derive(Clone)]
+enum Dest {
+    /// `upstream`: the one cluster.
+    Single,
+    /// A discovered cluster.
+    Cluster { namespace: String, name: String },
+    /// A terminated cluster's history (`rayward history serve`).
+    History { namespace: String, name: String },
+    /// The list of clusters (`/`).
+    Landing,
+}
+
+/// What [`Gateway::pick`] decided: go on with the path Ray gets and its route, or answer.
+enum Picked {
+    Go(String, Route),
+    Answer(Response<Body>),
+}
+
+impl Dest {
+    /// The RayCluster that authorization names, when the request names one.
+    fn target(&self) -> Option<(&str, &str)> {
+        match self {
+            Dest::Cluster { namespace, name } | Dest::History { namespace, name } => {
+                Some((namespace, name))
+            }
+            Dest::Single | Dest::Landing => None,
+        }
+    }
 }
 
 impl Gateway {
-    /// Builds every stage from a validated config; `ray_token` is the cluster's token.
+    /// Builds every stage from a validated config; `ray_token` is the cluster's token
+    /// (single-upstream mode; None under `[discovery]`, where each cluster's comes from its
+    /// Secret).
     pub fn new(
         cfg: &Config,
         authn: Authenticator,
-        ray_token: &str,
+        ray_token: Option<&str>,
         audit: AuditLog,
     ) -> Result<Gateway, String> {
         let l = &cfg.limits;
@@ -147,13 +191,42 @@ impl Gateway {
             net: NetFilter::from_config(&cfg.network)?,
             authn,
             authz: Authz::from_config(cfg),
-            upstream: Upstream::new(
-                &cfg.upstream,
-                ray_token,
-                l.upstream_timeout(),
-                l.stream_idle_timeout(),
-                cfg.pass_upstream_errors,
-            )?,
+            upstream: match &cfg.upstream {
+                Some(u) => Some(Arc::new(Upstream::new(
+                    u,
+                    ray_token,
+                    l.upstream_timeout(),
+                    l.stream_idle_timeout(),
+                    cfg.pass_upstream_errors,
+                )?)),
+                None => None,
+            },
+            discovery: cfg.discovery.as_ref().map(|d| {
+                Arc::new(crate::discovery::Discovery::new(
+                    d,
+                    crate::discovery::UpstreamSettings {
+                        timeout: l.upstream_timeout(),
+                        idle: l.stream_idle_timeout(),
+                        pass_errors: cfg.pass_upstream_errors,
+                    },
+                ))
+            }),
+            base_domain: cfg.discovery.as_ref().and_then(|d| d.base_domain.clone()),
+            history: match cfg
+                .discovery
+                .as_ref()
+                .and_then(|d| d.history_upstream.as_ref())
+            {
+                // History serve gets no Ray token: it is no Ray cluster.
+                Some(h) => Some(Arc::new(Upstream::new(
+                    h,
+                    None,
+                    l.upstream_timeout(),
+                    l.stream_idle_timeout(),
+                    cfg.pass_upstream_errors,
+                )?)),
+                None => None,
+            },
             metrics,
             audit,
             logins,
@@ -205,6 +278,7 @@ impl Gateway {
             entrypoint: None,
             submission_id: None,
             owner: None,
+            cluster: None,
         });
     }
 
@@ -250,6 +324,7 @@ impl Gateway {
             submission_id: None,
             owner: None,
             groups: Vec::new(),
+            dest: Dest::Single,
         };
         let result = self.pipeline(req, peer, &mut ctx).await;
         let (resp, outcome, reason) = match result {
@@ -312,6 +387,7 @@ impl Gateway {
                 entrypoint: ctx.entrypoint,
                 submission_id: ctx.submission_id,
                 owner: ctx.owner,
+                cluster: ctx.dest.target().map(|(ns, n)| format!("{ns}/{n}")),
             });
         }
         resp
@@ -365,7 +441,17 @@ impl Gateway {
                 .map_err(|e| refuse(StatusCode::BAD_REQUEST, "rejected", e.to_string()))?;
         }
         ctx.path = path.clone();
-        let route = route::classify(req.method(), &path);
+        // Which cluster, before anyone is authenticated: authorization names it.
+        let (path, route) = match self.discovery {
+            None => {
+                let route = route::classify(req.method(), &path);
+                (path, route)
+            }
+            Some(_) => match self.pick(&req, path, query.as_deref(), ctx)? {
+                Picked::Go(path, route) => (path, route),
+                Picked::Answer(r) => return Ok(r),
+            },
+        };
         ctx.class = route.class;
         let wants_upgrade = req.headers().contains_key(header::UPGRADE);
         if wants_upgrade && !(route.websocket && req.method() == Method::GET) {
@@ -441,6 +527,164 @@ impl Gateway {
             .await
     }
 
+    /// Under `[discovery]`: the destination from the `Host` header and the normalised path
+    /// ([`crate::upstreams::pick`]), the path Ray gets, and its route class.
+    fn pick<B>(
+        &self,
+        req: &Request<B>,
+        path: String,
+        query: Option<&str>,
+        ctx: &mut Ctx,
+    ) -> Result<Picked, Refusal> {
+        use crate::upstreams::Pick;
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok());
+        let read_only = |pattern| Route {
+            class: if req.method() == Method::GET || req.method() == Method::HEAD {
+                Class::Read
+            } else {
+                Class::Denied
+            },
+            pattern,
+            websocket: false,
+        };
+        match crate::upstreams::pick(host, &path, self.base_domain.as_deref()) {
+            Pick::Cluster {
+                namespace,
+                name,
+                path,
+                ..
+            } => {
+                let route = route::classify(req.method(), &path);
+                ctx.dest = Dest::Cluster { namespace, name };
+                Ok(Picked::Go(path, route))
+            }
+            Pick::History {
+                namespace, name, ..
+            } => {
+                ctx.dest = Dest::History { namespace, name };
+                Ok(Picked::Go(path, read_only("history")))
+            }
+            Pick::Landing => {
+                ctx.dest = Dest::Landing;
+                Ok(Picked::Go(path, read_only("/")))
+            }
+            Pick::Redirect(to) => {
+                ctx.answered = true;
+                let to = match query {
+                    Some(q) => format!("{to}?{q}"),
+                    None => to,
+                };
+                // The dashboard's relative URLs resolve under the prefix only with the slash.
+                let mut r = Response::new(proxy::empty());
+                *r.status_mut() = StatusCode::PERMANENT_REDIRECT;
+                if let Ok(v) = HeaderValue::from_str(&to) {
+                    r.headers_mut().insert(header::LOCATION, v);
+                }
+                Ok(Picked::Answer(r))
+            }
+            Pick::NotFound(why) => Err(refuse(StatusCode::NOT_FOUND, "rejected", why)),
+        }
+    }
+
+    /// The landing page: the discovered clusters `id` may read.
+    async fn landing(
+        &self,
+        id: &authn::Identity,
+        ctx: &mut Ctx,
+    ) -> Result<Response<Body>, Refusal> {
+        let Some(d) = &self.discovery else {
+            return Err(refuse(StatusCode::NOT_FOUND, "rejected", "not found"));
+        };
+        ctx.answered = true;
+        ctx.own_endpoint = true;
+        let table = d.table();
+        let mut rows = Vec::new();
+        for c in table.values().flat_map(|m| m.values()) {
+            if self
+                .may(id, Class::Read, Some((&c.namespace, &c.name)))
+                .await?
+            {
+                rows.push(crate::landing::Row { cluster: c });
+            }
+        }
+        let html = crate::landing::page(&id.user, &rows, self.base_domain.as_deref());
+        let mut r = Response::new(proxy::full(html));
+        let h = r.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(crate::landing::CSP),
+        );
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        Ok(r)
+    }
+
+    /// Whether `id` may use `class` routes on `target` (RBAC for Kubernetes identities,
+    /// the gateway's roles for the others; the roles hold on every cluster).
+    async fn may(
+        &self,
+        id: &authn::Identity,
+        class: Class,
+        target: Option<(&str, &str)>,
+    ) -> Result<bool, Refusal> {
+        if let (authn::Source::Kubernetes, Some(k)) = (id.source, &self.kube) {
+            let answer = match target {
+                Some((ns, name)) => k.authorize_on(id, class, ns, name).await,
+                None => k.authorize(id, class).await,
+            };
+            return answer.map_err(|_| kube_down());
+        }
+        Ok(matches!(
+            self.authz.decide_identity(id, class),
+            Decision::Allow { .. }
+        ))
+    }
+
+    /// The upstream of the request's destination, once it is authorized: 404 for a
+    /// cluster not discovered, 503 for one whose dashboard is not reachable yet.
+    fn upstream_of(&self, dest: &Dest) -> Result<Arc<Upstream>, Refusal> {
+        match dest {
+            Dest::Single | Dest::Landing => self
+                .upstream
+                .clone()
+                .ok_or_else(|| refuse(StatusCode::NOT_FOUND, "rejected", "not found")),
+            Dest::Cluster { namespace, name } => {
+                let c = self
+                    .discovery
+                    .as_ref()
+                    .and_then(|d| d.lookup(namespace, name))
+                    .ok_or_else(|| {
+                        refuse(
+                            StatusCode::NOT_FOUND,
+                            "rejected",
+                            format!("no Ray cluster {namespace}/{name}"),
+                        )
+                    })?;
+                c.upstream.clone().map_err(|e| {
+                    refuse(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "upstream_error",
+                        format!("Ray cluster {namespace}/{name} is not reachable yet: {e}"),
+                    )
+                })
+            }
+            Dest::History { .. } => self.history.clone().ok_or_else(|| {
+                refuse(
+                    StatusCode::NOT_FOUND,
+                    "rejected",
+                    "no history upstream configured (discovery.history_upstream)",
+                )
+            }),
+        }
+    }
+
     /// Stages after authentication: authorization, rate limit, forwarding.
     #[allow(clippy::too_many_arguments)]
     async fn authorized(
@@ -457,6 +701,9 @@ impl Gateway {
         ctx.user = Some(user.clone());
         let roles = self.authz.roles_of(&id);
         ctx.role = (!roles.is_empty()).then(|| roles.join(","));
+        if matches!(ctx.dest, Dest::Landing) && route.class == Class::Read {
+            return self.landing(&id, ctx).await;
+        }
 
         // 4. Authorization.
         if route.class == Class::Denied {
@@ -473,7 +720,16 @@ impl Gateway {
         if let (authn::Source::Kubernetes, Some(k)) = (id.source, &self.kube) {
             // RBAC decides: the class's verb on the RayCluster (SubjectAccessReview).
             let verb = crate::k8s::verb(route.class).unwrap_or("none");
-            match k.authorize(&id, route.class).await {
+            let target = ctx.dest.target();
+            let answer = match target {
+                Some((ns, name)) => k.authorize_on(&id, route.class, ns, name).await,
+                None => k.authorize(&id, route.class).await,
+            };
+            let target = match target {
+                Some((ns, name)) => format!("{ns}/{name}"),
+                None => k.target(),
+            };
+            match answer {
                 Ok(true) => ctx.role = Some(format!("rbac:{verb}")),
                 Ok(false) => {
                     return Err(refuse(
@@ -481,7 +737,7 @@ impl Gateway {
                         "forbidden",
                         format!(
                             "RBAC does not allow {verb} on rayclusters.ray.io {}",
-                            k.target()
+                            target
                         ),
                     ))
                 }
@@ -495,25 +751,15 @@ impl Gateway {
             self.decide_roles(&id, route.class)?;
         }
         ctx.groups = id.groups.clone();
-        self.rate_and_forward(req, id, route, path, query, wants_upgrade, ctx)
+        let upstream = self.upstream_of(&ctx.dest)?;
+        self.rate_and_forward(req, id, route, path, query, wants_upgrade, &upstream, ctx)
             .await
     }
 
-    /// Whether `id` may use admin routes (so may stop or delete anyone's job).
-    async fn is_admin(&self, id: &authn::Identity) -> Result<bool, Refusal> {
-        if let (authn::Source::Kubernetes, Some(k)) = (id.source, &self.kube) {
-            return k.authorize(id, Class::Admin).await.map_err(|_| {
-                refuse(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "Kubernetes API server unavailable: new authorization decisions are refused",
-                )
-            });
-        }
-        Ok(matches!(
-            self.authz.decide_identity(id, Class::Admin),
-            Decision::Allow { .. }
-        ))
+    /// Whether `id` may use admin routes on the request's cluster (so may stop or delete
+    /// anyone's job).
+    async fn is_admin(&self, id: &authn::Identity, dest: &Dest) -> Result<bool, Refusal> {
+        self.may(id, Class::Admin, dest.target()).await
     }
 
     /// Stop and delete: asks Ray who submitted the job (for the audit log) and, under
@@ -523,10 +769,11 @@ impl Gateway {
         &self,
         id: &authn::Identity,
         job: &str,
+        upstream: &Upstream,
         ctx: &mut Ctx,
     ) -> Result<(), Refusal> {
         let own_jobs = self.jobs.policy == crate::jobs::Policy::OwnJobs;
-        let info = self.job_info(job).await;
+        let info = job_info(upstream, job).await;
         ctx.owner = info
             .as_ref()
             .ok()
@@ -546,7 +793,7 @@ impl Gateway {
             }
             Ok(Some(_)) => {}
         }
-        if ctx.owner.as_deref() == Some(id.user.as_str()) || self.is_admin(id).await? {
+        if ctx.owner.as_deref() == Some(id.user.as_str()) || self.is_admin(id, &ctx.dest).await? {
             return Ok(());
         }
         Err(refuse(
@@ -557,34 +804,6 @@ impl Gateway {
                 None => format!("job {job} names no submitter ({}): only admins may stop or delete it", crate::jobs::SUBMITTED_BY),
             },
         ))
-    }
-
-    /// Ray's description of a job (`GET /api/jobs/{id}` with the cluster token): Some(body),
-    /// None when Ray does not know the job, Err when Ray cannot be asked.
-    async fn job_info(&self, job: &str) -> Result<Option<Vec<u8>>, Refusal> {
-        let unreachable = || {
-            refuse(
-                StatusCode::BAD_GATEWAY,
-                "upstream_error",
-                "cannot ask Ray who submitted the job",
-            )
-        };
-        let mut req = Request::new(proxy::empty());
-        *req.method_mut() = Method::GET;
-        let resp = self
-            .upstream
-            .forward(req, &format!("/api/jobs/{job}"), false)
-            .await
-            .map_err(|_| unreachable())?;
-        match resp.status() {
-            StatusCode::OK => {}
-            StatusCode::NOT_FOUND => return Ok(None),
-            _ => return Err(unreachable()),
-        }
-        collect_at_most(resp.into_body(), crate::jobs::MAX_JOB_INFO)
-            .await
-            .map(|b| Some(b.to_vec()))
-            .ok_or_else(unreachable)
     }
 
     /// Authorization by the roles of `[users]` and the credential (every source but
@@ -614,6 +833,7 @@ impl Gateway {
         path: String,
         query: Option<String>,
         wants_upgrade: bool,
+        upstream: &Upstream,
         ctx: &mut Ctx,
     ) -> Result<Response<Body>, Refusal> {
         let user = id.user.clone();
@@ -631,7 +851,7 @@ impl Gateway {
         // Stop and delete: whose job is it (audit log; the own-jobs policy). After the
         // rate limit: each costs a question to Ray.
         if let Some(job) = crate::jobs::target(req.method(), &path) {
-            self.check_owner(&id, &job, ctx).await?;
+            self.check_owner(&id, &job, upstream, ctx).await?;
         }
 
         // The dashboard UI asks Ray whether to prompt for Ray's token; behind the gateway
@@ -651,7 +871,7 @@ impl Gateway {
             Some(q) => format!("{path}?{q}"),
             None => path,
         };
-        self.forward(req, route, &path_and_query, wants_upgrade, ctx)
+        self.forward(req, route, &path_and_query, wants_upgrade, upstream, ctx)
             .await
     }
 
@@ -750,6 +970,7 @@ impl Gateway {
         route: Route,
         path_and_query: &str,
         websocket: bool,
+        upstream: &Upstream,
         ctx: &mut Ctx,
     ) -> Result<Response<Body>, Refusal> {
         let too_large = || {
@@ -818,8 +1039,7 @@ impl Gateway {
         }
         let req = Request::from_parts(parts, body);
         let started = Instant::now();
-        let resp = self
-            .upstream
+        let resp = upstream
             .forward(req, path_and_query, websocket)
             .await
             .map_err(|e| match e {
@@ -860,6 +1080,33 @@ impl Gateway {
     }
 }
 
+/// Ray's description of a job (`GET /api/jobs/{id}` with the cluster token): Some(body),
+/// None when Ray does not know the job, Err when Ray cannot be asked.
+async fn job_info(upstream: &Upstream, job: &str) -> Result<Option<Vec<u8>>, Refusal> {
+    let unreachable = || {
+        refuse(
+            StatusCode::BAD_GATEWAY,
+            "upstream_error",
+            "cannot ask Ray who submitted the job",
+        )
+    };
+    let mut req = Request::new(proxy::empty());
+    *req.method_mut() = Method::GET;
+    let resp = upstream
+        .forward(req, &format!("/api/jobs/{job}"), false)
+        .await
+        .map_err(|_| unreachable())?;
+    match resp.status() {
+        StatusCode::OK => {}
+        StatusCode::NOT_FOUND => return Ok(None),
+        _ => return Err(unreachable()),
+    }
+    collect_at_most(resp.into_body(), crate::jobs::MAX_JOB_INFO)
+        .await
+        .map(|b| Some(b.to_vec()))
+        .ok_or_else(unreachable)
+}
+
 /// Reads a whole body of at most `max` bytes (None if longer or broken). Written as a
 /// loop rather than `Limited::collect`, whose error bound rustc cannot prove `Send` for
 /// a boxed body inside this async code.
@@ -879,6 +1126,14 @@ async fn collect_at_most(mut body: Body, max: usize) -> Option<Bytes> {
 /// A refusal of the shared login code, as the gateway's own.
 fn from_web(r: web::Refused) -> Refusal {
     refuse(r.status, r.outcome, r.reason)
+}
+
+fn kube_down() -> Refusal {
+    refuse(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "Kubernetes API server unavailable: new authorization decisions are refused",
+    )
 }
 
 fn locked(wait: Duration) -> Refusal {

@@ -105,6 +105,20 @@ async fn submit_job(token: &str, id: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Ray in netns-run; run by scripts/test.sh"]
 async fn ray_e2e_gateway_dashboard_in_a_browser() {
+    dashboard_in_a_browser(false).await
+}
+
+/// The same UI under `/clusters/team-a/cluster-a/` of a `[discovery]` gateway (the cluster
+/// found in a real kube-apiserver): after login the landing page lists the cluster, and
+/// every request of every page stays under the prefix (a request to an absolute path
+/// would leave it and fail the check below).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a kube-apiserver and Ray in netns-run; run by scripts/test.sh"]
+async fn ray_e2e_gateway_dashboard_in_a_browser_under_the_cluster_prefix() {
+    dashboard_in_a_browser(true).await
+}
+
+async fn dashboard_in_a_browser(prefixed: bool) {
     // Before Ray starts: a missing chromedriver fails at once.
     rayward_testkit::browser::chromedriver_path();
     let home = tempfile::tempdir().unwrap();
@@ -120,23 +134,72 @@ async fn ray_e2e_gateway_dashboard_in_a_browser() {
     let mut key = [0u8; 32];
     getrandom::fill(&mut key).unwrap();
     std::fs::write(&key_file, key).unwrap();
-    let cfg = config(
-        home.path(),
-        &format!("http://{RAY_DASHBOARD}"),
-        &tok_file,
-        &format!(
-            "[session]\nkey_file = \"{}\"\n[limits]\nfailed_login_threshold = 1000\nrequests_per_second = 0\n",
-            key_file.display()
-        ),
-    );
+    let mut _apiserver = None;
+    let (cfg, prefix) = if prefixed {
+        use crate::kube_e2e::{create, gateway_kubeconfig, token as sa_token, NS};
+        use rayward_testkit::apiserver::{
+            ensure_namespace, install_ray_crds, DryRun, KubeApiserver,
+        };
+        let k = KubeApiserver::start();
+        let client = k.client().await;
+        ensure_namespace(&client, NS).await;
+        install_ray_crds(&client).await;
+        let store = DryRun::new(client.clone()).await;
+        let docs = rayward_testkit::cli::repo_root().join("docs/gateway/rbac.yaml");
+        create(
+            &kube::Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(
+                client.clone(),
+                NS,
+            ),
+            serde_json::json!({"metadata": {"name": "rayward-gateway"}}),
+        )
+        .await;
+        for m in rayward_testkit::yaml::load_manifests(&docs).unwrap() {
+            store.store(NS, &m.value).await.unwrap();
+        }
+        crate::discovery::store_cluster(
+            &store,
+            "cluster-a",
+            RAY_DASHBOARD.parse().unwrap(),
+            &token,
+        )
+        .await;
+        let kc = gateway_kubeconfig(
+            &k,
+            home.path(),
+            &sa_token(&client, "rayward-gateway", "").await,
+        );
+        _apiserver = Some(k);
+        (
+            crate::discovery::discovery_config(
+                home.path(),
+                &kc,
+                &format!("[session]\nkey_file = \"{}\"\n", key_file.display()),
+            ),
+            format!("/clusters/{NS}/cluster-a"),
+        )
+    } else {
+        (
+            config(
+                home.path(),
+                &format!("http://{RAY_DASHBOARD}"),
+                &tok_file,
+                &format!(
+                    "[session]\nkey_file = \"{}\"\n[limits]\nfailed_login_threshold = 1000\nrequests_per_second = 0\n",
+                    key_file.display()
+                ),
+            ),
+            String::new(),
+        )
+    };
     let gw = start_gateway(&cfg).await;
-    let base = format!("http://{}", gw.addr);
+    let base = format!("http://{}{prefix}", gw.addr);
 
     let driver = ChromeDriver::start(&home.path().join("chromedriver.log"));
     let profile = home.path().join("chromium-profile");
     std::fs::create_dir_all(&profile).unwrap();
     let c = browser(&driver, &profile).await;
-    let result = drive(&c, &base, job_id).await;
+    let result = drive(&c, &base, &prefix, job_id).await;
     let _ = c.close().await;
     drop(driver);
     let requests = result.unwrap_or_else(|e| panic!("browser: {e}"));
@@ -201,8 +264,10 @@ async fn ray_e2e_gateway_dashboard_in_a_browser() {
         .collect();
     // The viewer writes nothing and reads are not audited, so every record is a refusal;
     // the only one expected is the first visit's redirect to the login form (no user yet).
-    let first_visit =
-        |r: &serde_json::Value| r["path"] == "/" && r["status"] == 302 && r["user"].is_null();
+    let first_path = format!("{prefix}/");
+    let first_visit = |r: &serde_json::Value| {
+        r["path"] == first_path.as_str() && r["status"] == 302 && r["user"].is_null()
+    };
     assert!(
         audit.iter().any(first_visit),
         "first visit not audited: {audit:?}"
@@ -248,7 +313,12 @@ async fn ray_e2e_gateway_dashboard_in_a_browser() {
 
 /// The browser part; errors come back so the browser is closed before the test fails.
 /// Returns every request the dashboard's pages made: (URL, HTTP status, initiator).
-async fn drive(c: &Client, base: &str, job_id: &str) -> Result<Vec<(String, u64, String)>, String> {
+async fn drive(
+    c: &Client,
+    base: &str,
+    prefix: &str,
+    job_id: &str,
+) -> Result<Vec<(String, u64, String)>, String> {
     c.goto(&format!("{base}/"))
         .await
         .map_err(|e| e.to_string())?;
@@ -272,11 +342,21 @@ async fn drive(c: &Client, base: &str, job_id: &str) -> Result<Vec<(String, u64,
         .click()
         .await
         .map_err(|e| e.to_string())?;
+    if !prefix.is_empty() {
+        // Lands on the list of clusters, which links to the cluster's prefix.
+        wait_for_text(c, "landing", &["Ray clusters", "cluster-a"]).await;
+        let link = c
+            .find(Locator::Css(&format!("a[href=\"{prefix}/\"]")))
+            .await
+            .map_err(|e| format!("no link to {prefix}/ on the landing page: {e}"))?;
+        link.click().await.map_err(|e| e.to_string())?;
+    }
     // Lands on the dashboard (Ray's UI redirects / to #/overview).
     let deadline = Instant::now() + PAGE_WAIT;
+    let home = format!("{prefix}/");
     loop {
         let url = c.current_url().await.map_err(|e| e.to_string())?;
-        if url.path() == "/" && url.fragment().is_some_and(|f| f.starts_with("/overview")) {
+        if url.path() == home && url.fragment().is_some_and(|f| f.starts_with("/overview")) {
             break;
         }
         if Instant::now() > deadline {

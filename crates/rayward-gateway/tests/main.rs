@@ -3,6 +3,7 @@
 //! Each file below is one module; run one with `cargo test -p rayward-gateway --test rayward-gateway -- MODULE::`.
 mod browser_e2e;
 mod common;
+mod discovery;
 mod idle;
 mod kube_e2e;
 mod lifecycle;

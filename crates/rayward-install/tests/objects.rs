@@ -332,7 +332,7 @@ fn the_gateway_config_map_is_a_config_the_gateway_accepts() {
         .to_string();
     let cfg = rayward_gateway::config::Config::parse(&text, "gateway.toml")
         .unwrap_or_else(|e| panic!("{e}\n{text}"));
-    assert_eq!(cfg.upstream, "http://ray-head.ml.svc:8265");
+    assert_eq!(cfg.upstream.as_deref(), Some("http://ray-head.ml.svc:8265"));
     assert_eq!(cfg.listen.port(), 8443);
     // Its mounts hold the files the config names.
     let d = find(&objs, "Deployment", "rayward-gateway");

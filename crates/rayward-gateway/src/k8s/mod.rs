@@ -60,8 +60,11 @@ pub struct KubernetesConfig {
     /// ServiceAccount token with `audience: rayward-gateway`). Empty: the API server's.
     #[serde(default)]
     pub audiences: Vec<String>,
-    /// The RayCluster this gateway fronts: what SubjectAccessReviews name.
+    /// The RayCluster this gateway fronts: what SubjectAccessReviews name. Not set with
+    /// `[discovery]`: there each request names its cluster.
+    #[serde(default)]
     pub namespace: String,
+    #[serde(default)]
     pub cluster: String,
     #[serde(default = "d_token_cache")]
     pub token_cache_secs: u64,
@@ -90,7 +93,8 @@ fn d_timeout() -> u64 {
 }
 
 impl KubernetesConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    /// `discovery`: the clusters are discovered, so namespace and cluster stay unset.
+    pub fn validate(&self, discovery: bool) -> Result<(), String> {
         if !(1..=60).contains(&self.token_cache_secs) {
             return Err("kubernetes.token_cache_secs: between 1 and 60".into());
         }
@@ -100,7 +104,11 @@ impl KubernetesConfig {
         if !(100..=30_000).contains(&self.timeout_ms) {
             return Err("kubernetes.timeout_ms: between 100 and 30000".into());
         }
-        if self.namespace.is_empty() || self.cluster.is_empty() {
+        if discovery {
+            if !self.namespace.is_empty() || !self.cluster.is_empty() {
+                return Err("kubernetes: namespace and cluster are not set with [discovery] (each request names its cluster)".into());
+            }
+        } else if self.namespace.is_empty() || self.cluster.is_empty() {
             return Err("kubernetes: namespace and cluster name the RayCluster".into());
         }
         if self.audiences.iter().any(String::is_empty) {
@@ -145,22 +153,7 @@ impl KubeAuth {
         cfg: &KubernetesConfig,
         unavailable: Family<CallLabels, Counter>,
     ) -> Result<KubeAuth, String> {
-        let kco = KubeConfigOptions {
-            context: cfg.context.clone(),
-            ..KubeConfigOptions::default()
-        };
-        let mut config = match &cfg.kubeconfig {
-            Some(p) => {
-                let kc = Kubeconfig::read_from(p)
-                    .map_err(|e| format!("kubernetes.kubeconfig {}: {e}", p.display()))?;
-                kube::Config::from_custom_kubeconfig(kc, &kco)
-                    .await
-                    .map_err(|e| format!("kubernetes.kubeconfig {}: {e}", p.display()))?
-            }
-            None => kube::Config::infer()
-                .await
-                .map_err(|e| format!("kubernetes: no kubeconfig or in-cluster config: {e}"))?,
-        };
+        let mut config = kube_config(cfg.kubeconfig.as_deref(), cfg.context.as_deref()).await?;
         let timeout = Duration::from_millis(cfg.timeout_ms);
         config.read_timeout = Some(timeout);
         config.connect_timeout = Some(timeout);
@@ -251,6 +244,19 @@ impl KubeAuth {
     /// Whether RBAC lets `id` use routes of `class` on this gateway's RayCluster
     /// (SubjectAccessReview, cached). Err: the API server did not answer.
     pub async fn authorize(&self, id: &Identity, class: Class) -> Result<bool, AuthError> {
+        self.authorize_on(id, class, &self.namespace, &self.cluster)
+            .await
+    }
+
+    /// Whether RBAC lets `id` use routes of `class` on RayCluster `namespace/name` (the
+    /// cluster a request was routed to under `[discovery]`).
+    pub async fn authorize_on(
+        &self,
+        id: &Identity,
+        class: Class,
+        namespace: &str,
+        name: &str,
+    ) -> Result<bool, AuthError> {
         let Some(verb) = verb(class) else {
             return Ok(false);
         };
@@ -258,8 +264,8 @@ impl KubeAuth {
             user: id.name.clone(),
             groups: id.groups.clone(),
             verb,
-            namespace: self.namespace.clone(),
-            name: self.cluster.clone(),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
         };
         let now = Instant::now();
         if let Some(allowed) = self.decisions.get(&key, now) {
@@ -273,8 +279,8 @@ impl KubeAuth {
                     group: Some(GROUP.into()),
                     resource: Some(RESOURCE.into()),
                     verb: Some(verb.into()),
-                    namespace: Some(self.namespace.clone()),
-                    name: Some(self.cluster.clone()),
+                    namespace: Some(namespace.to_string()),
+                    name: Some(name.to_string()),
                     ..ResourceAttributes::default()
                 }),
                 ..SubjectAccessReviewSpec::default()
@@ -294,6 +300,31 @@ impl KubeAuth {
             .insert(key, allowed, now + self.decision_ttl, now);
         Ok(allowed)
     }
+}
+
+/// A client configuration from a kubeconfig file (and context), or in-cluster credentials
+/// (or `KUBECONFIG`) when none is named.
+pub async fn kube_config(
+    kubeconfig: Option<&std::path::Path>,
+    context: Option<&str>,
+) -> Result<kube::Config, String> {
+    let kco = KubeConfigOptions {
+        context: context.map(str::to_string),
+        ..KubeConfigOptions::default()
+    };
+    match kubeconfig {
+        Some(p) => {
+            let kc =
+                Kubeconfig::read_from(p).map_err(|e| format!("kubeconfig {}: {e}", p.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &kco)
+                .await
+                .map_err(|e| format!("kubeconfig {}: {e}", p.display()))
+        }
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| format!("no kubeconfig or in-cluster config: {e}")),
+    }
+    .map_err(|e| format!("kubernetes: {e}"))
 }
 
 fn unix_now() -> u64 {
@@ -318,7 +349,8 @@ mod tests {
     #[test]
     fn config_bounds() {
         let ok: KubernetesConfig = toml::from_str("namespace = \"a\"\ncluster = \"b\"\n").unwrap();
-        assert_eq!(ok.validate(), Ok(()));
+        assert_eq!(ok.validate(false), Ok(()));
+        assert!(ok.validate(true).is_err());
         assert_eq!((ok.token_cache_secs, ok.decision_cache_secs), (60, 10));
         for bad in [
             "token_cache_secs = 61",
@@ -329,9 +361,11 @@ mod tests {
         ] {
             let c: KubernetesConfig =
                 toml::from_str(&format!("namespace = \"a\"\ncluster = \"b\"\n{bad}\n")).unwrap();
-            assert!(c.validate().is_err(), "{bad}");
+            assert!(c.validate(false).is_err(), "{bad}");
         }
         let c: KubernetesConfig = toml::from_str("namespace = \"\"\ncluster = \"b\"\n").unwrap();
-        assert!(c.validate().is_err());
+        assert!(c.validate(false).is_err());
+        let multi: KubernetesConfig = toml::from_str("").unwrap();
+        assert_eq!(multi.validate(true), Ok(()));
     }
 }
