@@ -80,18 +80,18 @@ fn stored(r: &Reader, idx: &NodeIndex, endpoint: &str) -> Value {
     serde_json::from_slice(&r.read(&s.key)).unwrap()
 }
 
-const S3_KEY: &str = "rwtestaccess";
-const S3_SECRET: &str = "rwtestsecret0123456789";
+pub(crate) const S3_KEY: &str = "rwtestaccess";
+pub(crate) const S3_SECRET: &str = "rwtestsecret0123456789";
 
 /// `weed mini` with its S3 API on 127.0.0.1:8333, bucket `history`, one identity; killed
 /// on drop. Its data dir survives a stop, so `start` again is the same store.
-struct Weed {
+pub(crate) struct Weed {
     dir: PathBuf,
     child: Option<Child>,
 }
 
 impl Weed {
-    fn new(dir: &Path) -> Weed {
+    pub(crate) fn new(dir: &Path) -> Weed {
         std::fs::create_dir_all(dir.join("data")).unwrap();
         let ids = serde_json::json!({"identities": [{"name": "rayward",
             "credentials": [{"accessKey": S3_KEY, "secretKey": S3_SECRET}],
@@ -151,7 +151,7 @@ impl Drop for Weed {
 }
 
 /// The options of the S3 store, as the collector gets them from its env and mounted file.
-const S3_ENV: &[(&str, &str)] = &[
+pub(crate) const S3_ENV: &[(&str, &str)] = &[
     ("AWS_ENDPOINT_URL", "http://127.0.0.1:8333"),
     ("AWS_ALLOW_HTTP", "true"),
     ("AWS_REGION", "us-east-1"),
