@@ -11,23 +11,23 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const DAY: u64 = 86_400_000;
+pub const DAY: u64 = 86_400_000;
 
-fn now_ms() -> u64 {
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64
 }
 
-fn session_name(i: u32) -> String {
+pub fn session_name(i: u32) -> String {
     format!("session_2026-01-{i:02}_00-00-00_000000_{i}")
 }
 
 /// One node of one session: its index (as the collector writes it) and a log part and an
 /// event batch of `bytes` bytes each. Returns the session's directory.
 #[allow(clippy::too_many_arguments)]
-fn node(
+pub fn node(
     root: &Path,
     ns: &str,
     kind: Kind,

@@ -759,3 +759,85 @@ fn serve_refuses_bad_configs_and_unknown_layouts_with_exit_2() {
         "{err}"
     );
 }
+
+/// `[retention]` in serve's config: applied at start and every `interval`; a finished
+/// session past `max_age` leaves the store and the listing, a session still being
+/// written (unfinished, index updated a moment ago, started long ago) stays, and the run
+/// is counted on the admin listener's `/metrics`.
+#[test]
+fn serve_applies_its_retention_section_and_spares_sessions_being_written() {
+    use crate::history_gc::{node, now_ms, session_name, DAY};
+    let d = tempfile::tempdir().unwrap();
+    let store = d.path().join("store");
+    std::fs::create_dir_all(&store).unwrap();
+    std::fs::write(store.join("rayward-history.json"), "{\"layout\":1}\n").unwrap();
+    let now = now_ms();
+    let old = node(
+        &store,
+        "team-a",
+        Kind::RayJob,
+        "old",
+        &session_name(1),
+        "old-head",
+        Role::Head,
+        true,
+        now - 12 * DAY,
+        now - 10 * DAY,
+        1000,
+    );
+    let live = node(
+        &store,
+        "team-a",
+        Kind::RayJob,
+        "live",
+        &session_name(2),
+        "live-head",
+        Role::Head,
+        false,
+        now - 20 * DAY,
+        now - 1000,
+        1000,
+    );
+    let cfg = write_config(
+        d.path(),
+        &store,
+        "[retention]\nmax_age = \"7d\"\ninterval = \"1s\"\n",
+    );
+    let srv = start(&cfg);
+    let names = || -> Vec<String> {
+        let (st, _, body) = get(srv.addr, "/api/clusters", &basic("alice"));
+        assert_eq!(st, 200);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        v["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while old.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(!old.exists(), "the old session is deleted from the store");
+    assert!(live.join("index").is_dir(), "a session being written stays");
+    // The listing is re-read after a deletion.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut seen = names();
+    while seen.contains(&"old".to_string()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        seen = names();
+    }
+    assert_eq!(seen, ["live"]);
+    let (st, _, body) = get(srv.admin, "/metrics", "");
+    let m = String::from_utf8(body).unwrap();
+    assert_eq!(st, 200);
+    assert!(
+        m.contains("rayward_history_serve_retention_deleted_sessions_total 1\n"),
+        "{m}"
+    );
+    assert!(
+        m.contains("rayward_history_serve_retention_runs_total{outcome=\"ok\"}"),
+        "{m}"
+    );
+}

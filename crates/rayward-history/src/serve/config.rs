@@ -58,6 +58,10 @@ pub struct ServeConfig {
     pub namespace_labels: BTreeMap<String, BTreeMap<String, String>>,
     #[serde(default)]
     pub audit: AuditConfig,
+    /// Deletes sessions past age, count or size bounds every `interval`
+    /// ([`crate::retention`]); absent: nothing is deleted.
+    #[serde(default)]
+    pub retention: Option<crate::retention::Section>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -121,6 +125,9 @@ impl ServeConfig {
             return Err("auth: configure htpasswd, tokens or oidc (no one could log in)".into());
         }
         self.auth.validate(&|r| self.roles.contains_key(r))?;
+        if let Some(r) = &self.retention {
+            r.check().map_err(|e| e.to_string())?;
+        }
         for (user, role) in &self.users {
             rayward_auth::principal::check_users_key(user)
                 .map_err(|e| format!("users.{user:?}: {e}"))?;

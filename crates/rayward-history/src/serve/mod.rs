@@ -108,7 +108,15 @@ struct ReqLabels {
 #[derive(Default)]
 pub struct Metrics {
     requests: Family<ReqLabels, Counter>,
+    retention_runs: Family<OutcomeLabels, Counter>,
+    retention_deleted_sessions: Counter,
+    retention_deleted_bytes: Counter,
     registry: Registry,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
 }
 
 impl Metrics {
@@ -120,7 +128,31 @@ impl Metrics {
             "Requests by route (home, clusters_api, session_ui, session_api, login, refused, denied, unauthenticated) and status",
             requests.clone(),
         );
-        Metrics { requests, registry }
+        let retention_runs = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "retention_runs",
+            "Periodic retention runs by outcome (ok, error)",
+            retention_runs.clone(),
+        );
+        let retention_deleted_sessions = Counter::default();
+        registry.register(
+            "retention_deleted_sessions",
+            "Sessions deleted by the periodic retention",
+            retention_deleted_sessions.clone(),
+        );
+        let retention_deleted_bytes = Counter::default();
+        registry.register(
+            "retention_deleted_bytes",
+            "Bytes deleted by the periodic retention",
+            retention_deleted_bytes.clone(),
+        );
+        Metrics {
+            requests,
+            retention_runs,
+            retention_deleted_sessions,
+            retention_deleted_bytes,
+            registry,
+        }
     }
 
     fn encode(&self) -> String {
@@ -167,6 +199,8 @@ pub struct App {
     by_user: FailedLogins<String>,
     /// The full listing's JSON, with the listing it was made from.
     all_json: Mutex<Option<(Arc<Catalog>, Bytes)>>,
+    /// `[retention]`: applied every `interval` by [`App::keep_retention`].
+    retention: Option<crate::retention::Retention>,
 }
 
 /// One request's facts for the audit log and metrics.
@@ -199,6 +233,11 @@ impl App {
             Some(sc) => Some(Web::from_config(sc, cfg.tls.is_some(), "Ray history", "/")?),
             None => None,
         };
+        let retention = cfg
+            .retention
+            .as_ref()
+            .map(|r| r.check().map_err(|e| e.to_string()))
+            .transpose()?;
         let audit = match &cfg.audit.path {
             Some(p) => AuditLog::open(p).map_err(|e| format!("audit.path {p}: {e}"))?,
             None => AuditLog::disabled(),
@@ -219,6 +258,7 @@ impl App {
             all_json: Mutex::new(None),
             by_source: FailedLogins::new(5, Duration::from_secs(1), Duration::from_secs(300)),
             by_user: FailedLogins::new(5, Duration::from_secs(1), Duration::from_secs(300)),
+            retention,
         })
     }
 
@@ -595,6 +635,56 @@ impl App {
         }
     }
 
+    /// Applies `[retention]` now and every `interval` after: deleted sessions leave the
+    /// listing at once (it is re-read) and the session cache is emptied. A failed run is
+    /// said on stderr and counted; the next one tries again.
+    async fn keep_retention(self: Arc<Self>, r: crate::retention::Retention) {
+        loop {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0);
+            match crate::retention::apply(&self.store, &r.policy, now_ms, false).await {
+                Ok(report) => {
+                    self.metrics
+                        .retention_runs
+                        .get_or_create(&OutcomeLabels { outcome: "ok" })
+                        .inc();
+                    self.metrics
+                        .retention_deleted_sessions
+                        .inc_by(report.deleted_sessions as u64);
+                    self.metrics
+                        .retention_deleted_bytes
+                        .inc_by(report.deleted_bytes);
+                    if report.deleted_sessions > 0 {
+                        eprintln!(
+                            "{NAME}: retention deleted {} sessions ({} bytes)",
+                            report.deleted_sessions, report.deleted_bytes
+                        );
+                        self.sessions
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .clear();
+                        if let Err(e) = self.refresh_listing().await {
+                            eprintln!("{NAME}: keeping the previous listing: {e}");
+                        }
+                    }
+                    for p in &report.problems {
+                        eprintln!("{NAME}: retention: {}: {}", p.key, p.error);
+                    }
+                }
+                Err(e) => {
+                    self.metrics
+                        .retention_runs
+                        .get_or_create(&OutcomeLabels { outcome: "error" })
+                        .inc();
+                    eprintln!("{NAME}: retention failed, retried in {:?}: {e}", r.interval);
+                }
+            }
+            tokio::time::sleep(r.interval).await;
+        }
+    }
+
     /// The node indexes of one session (cached a few seconds); unreadable ones are
     /// problems, the rest is served.
     async fn load(&self, id: &str) -> Result<Arc<Loaded>, StoreError> {
@@ -950,6 +1040,9 @@ impl Server {
         } = self;
         let mut tasks = app.authenticator().spawn_reloaders(NAME);
         tasks.push(tokio::spawn(app.clone().keep_listing()));
+        if let Some(r) = app.retention.clone() {
+            tasks.push(tokio::spawn(app.clone().keep_retention(r)));
+        }
         if let Some(s) = tls.clone() {
             tasks.push(tokio::spawn(s.watch(Duration::from_secs(2), NAME)));
         }
