@@ -193,7 +193,9 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<Summ
         metrics: metrics.clone(),
         registry: metrics.registry(),
         max_body: cfg.max_event_body,
-        permits: tokio::sync::Semaphore::new(2),
+        // One POST read at a time: Ray's aggregator retries, so a second one waits
+        // rather than doubling what is held in memory.
+        permits: tokio::sync::Semaphore::new(1),
     });
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(rayward_serve::serve(
