@@ -4,9 +4,10 @@
 //! server read the same sections with the same validation, so one file format serves both.
 
 use jsonwebtoken::Algorithm;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 /// The `[auth]` section: who may log in.
@@ -248,4 +249,63 @@ pub fn parse_algorithm(name: &str) -> Result<Algorithm, String> {
         ));
     }
     Ok(alg)
+}
+
+/// A server's TOML config file that cannot be used: unreadable, not parsed (at
+/// `file:line:column`), or refused by the server's own validation.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {err}")]
+    Read { path: String, err: std::io::Error },
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+/// Reads `path` and parses it with [`parse_toml`].
+pub fn load_toml<T: DeserializeOwned>(
+    path: &Path,
+    validate: impl FnOnce(&T) -> Result<(), String>,
+) -> Result<T, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|err| ConfigError::Read {
+        path: path.display().to_string(),
+        err,
+    })?;
+    parse_toml(&text, &path.display().to_string(), validate)
+}
+
+/// Parses a config (strictly, as its serde attributes say) and validates it once; `name`
+/// is the file in error messages. Shared by the gateway and `history serve`.
+pub fn parse_toml<T: DeserializeOwned>(
+    text: &str,
+    name: &str,
+    validate: impl FnOnce(&T) -> Result<(), String>,
+) -> Result<T, ConfigError> {
+    let cfg: T = toml::from_str(text).map_err(|e| {
+        let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+        ConfigError::Parse {
+            path: name.to_string(),
+            line,
+            column,
+            message: e.message().to_string(),
+        }
+    })?;
+    validate(&cfg).map_err(|message| ConfigError::Invalid {
+        path: name.to_string(),
+        message,
+    })?;
+    Ok(cfg)
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+    (line, column)
 }

@@ -13,20 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{path}: cannot read: {err}")]
-    Read { path: String, err: std::io::Error },
-    #[error("{path}:{line}:{column}: {message}")]
-    Parse {
-        path: String,
-        line: usize,
-        column: usize,
-        message: String,
-    },
-    #[error("{path}: {message}")]
-    Invalid { path: String, message: String },
-}
+pub use rayward_auth::config::ConfigError;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -246,29 +233,12 @@ pub fn builtin_role(name: &str) -> Option<&'static [Class]> {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|err| ConfigError::Read {
-            path: path.display().to_string(),
-            err,
-        })?;
-        Config::parse(&text, &path.display().to_string())
+        rayward_auth::config::load_toml(path, Config::validate)
     }
 
     /// Parses and validates; `name` is used in error messages.
     pub fn parse(text: &str, name: &str) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| {
-            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
-            ConfigError::Parse {
-                path: name.to_string(),
-                line,
-                column,
-                message: e.message().to_string(),
-            }
-        })?;
-        cfg.validate().map_err(|message| ConfigError::Invalid {
-            path: name.to_string(),
-            message,
-        })?;
-        Ok(cfg)
+        rayward_auth::config::parse_toml(text, name, Config::validate)
     }
 
     fn validate(&self) -> Result<(), String> {
@@ -385,13 +355,6 @@ fn check_upstream(what: &str, u: &str) -> Result<(), String> {
         return Err(format!("{what} {u:?} must not have a path"));
     }
     Ok(())
-}
-
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
-    (line, column)
 }
 
 /// Parses `network.<name>`: addresses or CIDRs, truncated to their network. Here, with the

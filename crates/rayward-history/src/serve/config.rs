@@ -8,20 +8,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{path}: cannot read: {err}")]
-    Read { path: String, err: std::io::Error },
-    #[error("{path}:{line}:{column}: {message}")]
-    Parse {
-        path: String,
-        line: usize,
-        column: usize,
-        message: String,
-    },
-    #[error("{path}: {message}")]
-    Invalid { path: String, message: String },
-}
+pub use rayward_auth::config::ConfigError;
 
 /// The admin listener's default: loopback, so `/metrics` answers no one outside the pod.
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9092";
@@ -95,29 +82,12 @@ fn d_admin_listen() -> SocketAddr {
 
 impl ServeConfig {
     pub fn load(path: &Path) -> Result<ServeConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|err| ConfigError::Read {
-            path: path.display().to_string(),
-            err,
-        })?;
-        ServeConfig::parse(&text, &path.display().to_string())
+        rayward_auth::config::load_toml(path, ServeConfig::validate)
     }
 
     /// Parses and validates; `name` is used in error messages.
     pub fn parse(text: &str, name: &str) -> Result<ServeConfig, ConfigError> {
-        let cfg: ServeConfig = toml::from_str(text).map_err(|e| {
-            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
-            ConfigError::Parse {
-                path: name.to_string(),
-                line,
-                column,
-                message: e.message().to_string(),
-            }
-        })?;
-        cfg.validate().map_err(|message| ConfigError::Invalid {
-            path: name.to_string(),
-            message,
-        })?;
-        Ok(cfg)
+        rayward_auth::config::parse_toml(text, name, ServeConfig::validate)
     }
 
     fn validate(&self) -> Result<(), String> {
@@ -166,13 +136,6 @@ impl ServeConfig {
         }
         Ok(())
     }
-}
-
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
-    (line, column)
 }
 
 #[cfg(test)]
