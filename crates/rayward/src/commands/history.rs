@@ -57,19 +57,32 @@ fn serve(a: HistoryServeArgs) -> Result<u8> {
 
 use rayward_history::catalog::utc;
 
-fn ls(a: HistoryLsArgs) -> Result<u8> {
-    for ns in &a.namespaces {
-        layout::check_namespace(ns)?;
-    }
-    let creds = match &a.credentials_file {
+/// The store's credentials from `--credentials-file`, none without it (workload identity).
+fn credentials(file: Option<&std::path::Path>) -> Result<Vec<(String, String)>> {
+    Ok(match file {
         Some(p) => store::read_credentials(p)?,
         None => vec![],
-    };
-    let store = Store::open(&a.store, &creds)?;
+    })
+}
+
+/// The store `ls` and `gc` work on, with the one-thread runtime their single pass needs.
+fn open_store(
+    url: &str,
+    credentials_file: Option<&std::path::Path>,
+) -> Result<(Store, tokio::runtime::Runtime)> {
+    let store = Store::open(url, &credentials(credentials_file)?)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    Ok((store, rt))
+}
+
+fn ls(a: HistoryLsArgs) -> Result<u8> {
+    for ns in &a.namespaces {
+        layout::check_namespace(ns)?;
+    }
+    let (store, rt) = open_store(&a.store, a.credentials_file.as_deref())?;
     let only = (!a.namespaces.is_empty()).then_some(a.namespaces.as_slice());
     let cat = rt
         .block_on(rayward_history::catalog::list(&store, only))
@@ -161,15 +174,7 @@ fn gc(a: HistoryGcArgs) -> Result<u8> {
         ),
         e => e.into(),
     })?;
-    let creds = match &a.credentials_file {
-        Some(p) => store::read_credentials(p)?,
-        None => vec![],
-    };
-    let store = Store::open(&a.store, &creds)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let (store, rt) = open_store(&a.store, a.credentials_file.as_deref())?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
@@ -252,11 +257,7 @@ fn collect(a: HistoryCollectArgs) -> Result<u8> {
     let kind = Kind::parse(&a.kind)?;
     let cluster = ClusterRef::new(&a.namespace, kind, &a.name)?;
     layout::check_node(&a.node)?;
-    let creds = match &a.credentials_file {
-        Some(p) => store::read_credentials(p)?,
-        None => vec![],
-    };
-    let store = Store::open(&a.store, &creds)?;
+    let store = Store::open(&a.store, &credentials(a.credentials_file.as_deref())?)?;
     let dashboard = if a.head {
         let token = snapshot::token_from_env().context("reading RAY_AUTH_TOKEN_PATH")?;
         Some(Dashboard::new(&a.dashboard, token)?)
