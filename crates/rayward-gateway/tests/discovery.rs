@@ -429,15 +429,30 @@ async fn kube_e2e_discovery_routes_by_prefix_and_host_and_authorizes_the_routed_
     assert!(!log.contains("token-a"), "no token in the audit log");
 }
 
+/// The built-in roles of the test config's users on every cluster: under `[discovery]` a
+/// role that names no clusters holds on none.
+pub(crate) const EVERY_CLUSTER: &str = "[roles.viewer]\nclusters = [\"*/*\"]\n[roles.submitter]\nclusters = [\"*/*\"]\n[roles.admin]\nclusters = [\"*/*\"]\n";
+
 /// A `[discovery]` gateway config (no `upstream`, no `ray_token`) for namespace team-a with
-/// host routing under `ray.test`, authenticating Kubernetes identities with `kc`.
+/// host routing under `ray.test`, authenticating Kubernetes identities with `kc`; the
+/// built-in roles hold on every cluster ([`EVERY_CLUSTER`]).
 pub(crate) fn discovery_config(dir: &std::path::Path, kc: &std::path::Path, extra: &str) -> String {
+    discovery_config_with_roles(dir, kc, EVERY_CLUSTER, extra)
+}
+
+/// [`discovery_config`] with `roles` (`[roles.X]` tables) instead of [`EVERY_CLUSTER`].
+pub(crate) fn discovery_config_with_roles(
+    dir: &std::path::Path,
+    kc: &std::path::Path,
+    roles: &str,
+    extra: &str,
+) -> String {
     config(
         dir,
         "http://unused:1",
         &dir.join("unused"),
         &format!(
-            "[discovery]\nkubeconfig = \"{kc}\"\nnamespaces = [\"{NS}\"]\nbase_domain = \"ray.test\"\ntoken_refresh_secs = 1\n[kubernetes]\nkubeconfig = \"{kc}\"\naudiences = [\"{AUDIENCE}\"]\ndecision_cache_secs = 1\n[limits]\nfailed_login_threshold = 1000\nrequests_per_second = 0\n{extra}",
+            "[discovery]\nkubeconfig = \"{kc}\"\nnamespaces = [\"{NS}\"]\nbase_domain = \"ray.test\"\ntoken_refresh_secs = 1\n[kubernetes]\nkubeconfig = \"{kc}\"\naudiences = [\"{AUDIENCE}\"]\ndecision_cache_secs = 1\n[limits]\nfailed_login_threshold = 1000\nrequests_per_second = 0\n{roles}{extra}",
             kc = kc.display()
         ),
     )
@@ -445,6 +460,204 @@ pub(crate) fn discovery_config(dir: &std::path::Path, kc: &std::path::Path, extr
     .filter(|l| !l.starts_with("upstream =") && !l.starts_with("ray_token ="))
     .map(|l| format!("{l}\n"))
     .collect()
+}
+
+/// Per-cluster roles for the gateway's own users (htpasswd here), through the real socket:
+/// vic's viewer role names cluster-a only, alice's submitter role every cluster, and ada's
+/// admin role names none, so under `[discovery]` it holds on none (the secure default).
+/// A cluster outside a user's roles answers exactly as one that does not exist (status
+/// and body, by prefix and by host), is never reached, and is not on the landing page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a kube-apiserver; run by scripts/test.sh"]
+async fn kube_e2e_per_cluster_roles_scope_gateway_users_to_their_clusters() {
+    let k = KubeApiserver::start();
+    let f = Fleet::new(&k, NS, &[]).await;
+    let a = head("A").await;
+    let b = head("B").await;
+    f.store_cluster("cluster-a", a.addr, "token-a").await;
+    f.store_cluster("cluster-b", b.addr, "token-b").await;
+    let dir = tempfile::tempdir().unwrap();
+    let kc = fleet::kubeconfig(&k, dir.path(), &f.token(GATEWAY_SA, "").await);
+    let roles = "[roles.viewer]\nclusters = [\"team-a/cluster-a\"]\n[roles.submitter]\nclusters = [\"*/*\"]\n";
+    let gw = start_gateway(&discovery_config_with_roles(dir.path(), &kc, roles, "")).await;
+    let g = gw.addr;
+    let auth = |u: &str, pw: &str| format!("Authorization: {}\r\n", basic(u, pw));
+    let (vic, alice, ada) = (
+        auth("vic", VIC_PW),
+        auth("alice", ALICE_PW),
+        auth("ada", ADA_PW),
+    );
+    let hits = || (a.hits.load(Ordering::SeqCst), b.hits.load(Ordering::SeqCst));
+    eventually!("both clusters routed", 20, {
+        send(g, "GET", "/clusters/team-a/cluster-a/api/version", &alice)
+            .await
+            .status
+            == 200
+            && send(g, "GET", "/clusters/team-a/cluster-b/api/version", &alice)
+                .await
+                .status
+                == 200
+    });
+
+    // In scope: vic reads A; alice writes on B.
+    let r = send(g, "GET", "/clusters/team-a/cluster-a/api/jobs/", &vic).await;
+    assert_eq!(r.body_text(), "A GET /api/jobs/ auth=Bearer token-a");
+    let r = send(g, "POST", "/clusters/team-a/cluster-b/api/jobs/", &alice).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body_text().starts_with("B POST /api/jobs/"));
+    // In scope, wrong class: 403 as ever.
+    let before = hits();
+    let r = send(g, "POST", "/clusters/team-a/cluster-a/api/jobs/", &vic).await;
+    assert_eq!(r.status, 403, "{r:?}");
+    assert_eq!(hits(), before);
+
+    // Out of scope: the answer of a cluster that does not exist, whatever the class.
+    let same = |r: &Raw, name: &str| (r.status, r.body_text().replace(name, "NAME"));
+    for (who, cred, exists, missing) in [
+        ("vic", &vic, "cluster-b", "cluster-z"),
+        ("ada", &ada, "cluster-a", "cluster-z"),
+        ("ada", &ada, "cluster-b", "cluster-y"),
+    ] {
+        for (method, path) in [
+            ("GET", "/api/jobs/"),
+            ("POST", "/api/jobs/"),
+            ("GET", "/worker/traceback?pid=1"),
+        ] {
+            let by_prefix = |c: &str| format!("/clusters/team-a/{c}{path}");
+            let r1 = send(g, method, &by_prefix(exists), cred).await;
+            let r2 = send(g, method, &by_prefix(missing), cred).await;
+            assert_eq!(r1.status, 404, "{who} {method} {exists}{path}: {r1:?}");
+            assert_eq!(
+                same(&r1, exists),
+                same(&r2, missing),
+                "{who} {method} {path}"
+            );
+            let host = |c: &str| format!("Host: {c}.team-a.ray.test\r\n{cred}");
+            let h1 = send(g, method, path, &host(exists)).await;
+            let h2 = send(g, method, path, &host(missing)).await;
+            assert_eq!(same(&h1, exists), same(&r1, exists), "{who} by host");
+            assert_eq!(same(&h1, exists), same(&h2, missing), "{who} by host");
+            assert_eq!(
+                hits(),
+                before,
+                "{who} {method} {exists}{path} reached a cluster"
+            );
+        }
+    }
+    // ... and of one that does not exist for a user whose roles reach every cluster.
+    let out = send(g, "GET", "/clusters/team-a/cluster-b/api/jobs/", &vic).await;
+    let gone = send(g, "GET", "/clusters/team-a/cluster-z/api/jobs/", &alice).await;
+    assert_eq!(same(&out, "cluster-b"), same(&gone, "cluster-z"));
+    assert!(
+        gone.body_text().contains("no Ray cluster team-a/cluster-z"),
+        "{gone:?}"
+    );
+
+    // The landing page lists only what each may read.
+    let page = send(g, "GET", "/", &vic).await.body_text();
+    assert!(
+        page.contains("href=\"/clusters/team-a/cluster-a/\""),
+        "{page}"
+    );
+    assert!(!page.contains("cluster-b"), "{page}");
+    let page = send(g, "GET", "/", &alice).await.body_text();
+    assert!(
+        page.contains("cluster-a") && page.contains("cluster-b"),
+        "{page}"
+    );
+    let page = send(g, "GET", "/", &ada).await.body_text();
+    assert!(page.contains("No cluster you may read"), "{page}");
+    assert_eq!(hits(), before);
+}
+
+/// The value of the sample `name` (with its labels, as exported) in `/metrics` text.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .map(|v| v.trim().parse().unwrap())
+}
+
+/// `/metrics` of the admin listener.
+async fn metrics_of(gw: &GatewayGuard) -> String {
+    raw(gw.admin, &get("/metrics", None, "")).await.body_text()
+}
+
+/// Discovery's metrics on the real server's `/metrics`: clusters ready and not ready (one
+/// whose token Secret is missing), token Secret read failures, watch errors per kind, and
+/// the age of the last watch event; label sets fixed, no cluster named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a kube-apiserver; run by scripts/test.sh"]
+async fn kube_e2e_discovery_metrics_count_clusters_token_failures_and_event_age() {
+    let k = KubeApiserver::start();
+    let f = Fleet::new(&k, NS, &[]).await;
+    let a = head("A").await;
+    let b = head("B").await;
+    f.store_cluster("cluster-a", a.addr, "token-a").await;
+    // cluster-b wants token authentication, but its Secret is not there yet.
+    let mut objects = vec![raycluster("cluster-b", json!({"mode": "token"}))];
+    objects.extend(fleet::head_objects(
+        NS,
+        "cluster-b",
+        b.addr,
+        f.slice_version,
+    ));
+    f.store_all(&objects).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let kc = fleet::kubeconfig(&k, dir.path(), &f.token(GATEWAY_SA, "").await);
+    let gw = start_gateway(&discovery_config(dir.path(), &kc, "")).await;
+    const READY: &str = "rayward_gateway_discovery_clusters{state=\"ready\"}";
+    const NOT_READY: &str = "rayward_gateway_discovery_clusters{state=\"not_ready\"}";
+    const FAILURES: &str = "rayward_gateway_discovery_token_read_failures_total";
+    const AGE: &str = "rayward_gateway_discovery_last_event_age_seconds";
+    eventually!("one ready, one not", 20, {
+        let m = metrics_of(&gw).await;
+        sample(&m, READY) == Some(1.0)
+            && sample(&m, NOT_READY) == Some(1.0)
+            && sample(&m, FAILURES).unwrap_or(0.0) >= 1.0
+    });
+    let m = metrics_of(&gw).await;
+    for kind in ["raycluster", "service", "endpointslice"] {
+        let name = format!("rayward_gateway_discovery_watch_errors_total{{kind=\"{kind}\"}}");
+        assert_eq!(sample(&m, &name), Some(0.0), "{m}");
+    }
+    let discovery_lines: Vec<&str> = m
+        .lines()
+        .filter(|l| l.starts_with("rayward_gateway_discovery_"))
+        .collect();
+    assert_eq!(
+        discovery_lines.len(),
+        7,
+        "fixed label sets: {discovery_lines:?}"
+    );
+    assert!(!m.contains("cluster-a") && !m.contains("cluster-b"), "{m}");
+
+    // The Secret arrives: both ready, and the failures stop.
+    f.store_all(&[secret("cluster-b", "token-b")]).await;
+    eventually!("both ready", 10, {
+        let m = metrics_of(&gw).await;
+        sample(&m, READY) == Some(2.0) && sample(&m, NOT_READY) == Some(0.0)
+    });
+    let failures = sample(&metrics_of(&gw).await, FAILURES).unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await; // over two refreshes (1 s)
+    let m = metrics_of(&gw).await;
+    assert_eq!(sample(&m, FAILURES), Some(failures), "{m}");
+
+    // No event: the age grows; a deleted cluster is an event: it drops again.
+    let age = sample(&m, AGE).unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let later = sample(&metrics_of(&gw).await, AGE).unwrap();
+    assert!(later >= age + 1.4, "{age} -> {later}");
+    f.store
+        .delete(&raycluster("cluster-b", json!({})))
+        .await
+        .unwrap();
+    eventually!("cluster-b gone", 10, {
+        let m = metrics_of(&gw).await;
+        sample(&m, READY) == Some(1.0)
+            && sample(&m, NOT_READY) == Some(0.0)
+            && sample(&m, AGE).unwrap() < later
+    });
 }
 
 /// A POST of a job with submission id `id` to `target` with extra `headers`: what `ray job
