@@ -1,6 +1,8 @@
-//! Authorization: may this user use this route class? Roles map to sets of classes:
-//! `viewer` (read), `submitter` (read, write), `admin` (read, write, admin) and custom
-//! roles from the config. `denied` routes are granted to no role.
+//! Authorization: may this user use this route class, on this cluster? Roles map to sets
+//! of classes: `viewer` (read), `submitter` (read, write), `admin` (read, write, admin) and
+//! custom roles from the config. `denied` routes are granted to no role. Under
+//! `[discovery]` a role holds only on the clusters its `clusters` patterns name
+//! ([`crate::scope`]; none when it names none).
 
 use crate::authn::Identity;
 use crate::config::{builtin_role, Config};
@@ -11,6 +13,10 @@ use std::collections::HashMap;
 pub struct Authz {
     /// role name → classes (built-in and custom roles).
     roles: HashMap<String, Vec<Class>>,
+    /// role name → the clusters it reaches (`[roles.X] clusters`).
+    clusters: HashMap<String, crate::scope::Clusters>,
+    /// `[discovery]`: roles reach only the clusters they name.
+    scoped: bool,
     /// principal (or bare local name) → role name, from `[users]`.
     users: rayward_auth::principal::Users,
 }
@@ -24,6 +30,8 @@ pub enum Decision {
     Deny {
         role: Option<String>,
     },
+    /// None of the identity's roles reaches the cluster: answered as if it did not exist.
+    OutOfScope,
 }
 
 impl Authz {
@@ -33,14 +41,22 @@ impl Authz {
             .into_iter()
             .map(|r| (r.to_string(), builtin_role(r).unwrap_or_default().to_vec()))
             .collect();
+        let mut clusters = HashMap::new();
         for (name, rc) in &c.roles {
-            roles.insert(
-                name.clone(),
-                rc.classes.iter().filter_map(|s| Class::parse(s)).collect(),
-            );
+            if let Some(classes) = &rc.classes {
+                roles.insert(
+                    name.clone(),
+                    classes.iter().filter_map(|s| Class::parse(s)).collect(),
+                );
+            }
+            if let Some(cs) = &rc.clusters {
+                clusters.insert(name.clone(), cs.clone());
+            }
         }
         Authz {
             roles,
+            clusters,
+            scoped: c.discovery.is_some(),
             users: rayward_auth::principal::Users::new(&c.users),
         }
     }
@@ -55,11 +71,33 @@ impl Authz {
         self.users.roles_of(id)
     }
 
-    /// Allowed when any of the identity's roles covers the class.
+    /// Allowed when any of the identity's roles covers the class (on every cluster: the
+    /// landing page, single-upstream mode).
     pub fn decide_identity(&self, id: &Identity, class: Class) -> Decision {
-        let roles = self.roles_of(id);
+        self.decide_on(id, class, None)
+    }
+
+    /// Whether role `role` holds on cluster `namespace/name`.
+    fn reaches(&self, role: &str, namespace: &str, name: &str) -> bool {
+        !self.scoped
+            || self
+                .clusters
+                .get(role)
+                .is_some_and(|c| c.matches(namespace, name))
+    }
+
+    /// As [`Authz::decide_identity`], on cluster `target` (`namespace`, `name`): only the
+    /// identity's roles that reach it count; [`Decision::OutOfScope`] when none does.
+    pub fn decide_on(&self, id: &Identity, class: Class, target: Option<(&str, &str)>) -> Decision {
+        let mut roles = self.roles_of(id);
         if roles.is_empty() {
             return Decision::Deny { role: None };
+        }
+        if let Some((ns, name)) = target {
+            roles.retain(|r| self.reaches(r, ns, name));
+            if roles.is_empty() {
+                return Decision::OutOfScope;
+            }
         }
         let allowed = class != Class::Denied
             && roles
@@ -133,6 +171,67 @@ classes = ["read", "admin"]
             Decision::Deny {
                 role: Some("viewer".into())
             }
+        );
+    }
+
+    #[test]
+    fn under_discovery_roles_hold_only_on_their_clusters() {
+        let c = Config::parse(
+            r#"
+listen = "127.0.0.1:1"
+auth = { htpasswd = "/x" }
+[discovery]
+namespaces = ["team-a", "team-b"]
+[users]
+v = "viewer"
+s = "submitter"
+w = "team-b-writer"
+n = "admin"
+[roles.viewer]
+clusters = ["*/*"]
+[roles.submitter]
+clusters = ["team-a/*"]
+[roles.team-b-writer]
+classes = ["read", "write"]
+clusters = ["team-b/x"]
+"#,
+            "t",
+        )
+        .unwrap();
+        let z = Authz::from_config(&c);
+        let on = |u: &str, class, ns, name| z.decide_on(&local(u), class, Some((ns, name)));
+        use Class::*;
+        assert!(matches!(
+            on("v", Read, "team-b", "y"),
+            Decision::Allow { .. }
+        ));
+        assert_eq!(
+            on("v", Write, "team-b", "y"),
+            Decision::Deny {
+                role: Some("viewer".into())
+            }
+        );
+        assert!(matches!(
+            on("s", Write, "team-a", "q"),
+            Decision::Allow { .. }
+        ));
+        assert_eq!(on("s", Read, "team-b", "x"), Decision::OutOfScope);
+        assert!(matches!(
+            on("w", Write, "team-b", "x"),
+            Decision::Allow { .. }
+        ));
+        assert_eq!(on("w", Read, "team-b", "xx"), Decision::OutOfScope);
+        assert_eq!(on("w", Read, "team-a", "x"), Decision::OutOfScope);
+        // A role naming no clusters holds on none under [discovery] ...
+        assert_eq!(on("n", Read, "team-a", "x"), Decision::OutOfScope);
+        // ... and no cluster named (the landing page itself): classes only.
+        assert!(matches!(
+            z.decide_identity(&local("n"), Admin),
+            Decision::Allow { .. }
+        ));
+        assert_eq!(
+            on("nobody", Read, "team-a", "x"),
+            Decision::Deny { role: None }
         );
     }
 

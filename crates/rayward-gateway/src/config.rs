@@ -91,10 +91,18 @@ pub struct RayToken {
     pub env: Option<String>,
 }
 
+/// `[roles.NAME]`: a custom role's classes, and under `[discovery]` the clusters any role
+/// (built-in ones too, which then set only `clusters`) reaches.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoleConfig {
-    pub classes: Vec<String>,
+    /// Route classes (custom roles only; a built-in role's are fixed).
+    #[serde(default)]
+    pub classes: Option<Vec<String>>,
+    /// `namespace/name` patterns (`*` for either side) of the discovered clusters this
+    /// role holds on ([`crate::scope`]). Under `[discovery]`, absent means none.
+    #[serde(default)]
+    pub clusters: Option<crate::scope::Clusters>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -236,6 +244,27 @@ impl Config {
         rayward_auth::config::load_toml(path, Config::validate)
     }
 
+    /// Warnings worth a line at start: under `[discovery]`, each role in use (by `[users]`,
+    /// a token or the OIDC role map) that names no clusters reaches none.
+    pub fn warnings(&self) -> Vec<String> {
+        if self.discovery.is_none() {
+            return Vec::new();
+        }
+        let mut used: std::collections::BTreeSet<&str> =
+            self.users.values().map(String::as_str).collect();
+        if let Some(o) = &self.auth.oidc {
+            used.extend(o.role_map.values().map(String::as_str));
+        }
+        used.into_iter()
+            .filter(|r| self.roles.get(*r).is_none_or(|rc| rc.clusters.is_none()))
+            .map(|r| {
+                format!(
+                    "roles.{r} names no clusters: under [discovery] it holds on no cluster; set [roles.{r}] clusters = [\"namespace/*\"] (or \"*/*\" for every cluster)"
+                )
+            })
+            .collect()
+    }
+
     /// Parses and validates; `name` is used in error messages.
     pub fn parse(text: &str, name: &str) -> Result<Config, ConfigError> {
         rayward_auth::config::parse_toml(text, name, Config::validate)
@@ -290,10 +319,26 @@ impl Config {
         self.auth
             .validate(&|role| builtin_role(role).is_some() || self.roles.contains_key(role))?;
         for (name, role) in &self.roles {
-            if builtin_role(name).is_some() {
-                return Err(format!("roles.{name}: redefines a built-in role"));
+            if role.clusters.is_some() && self.discovery.is_none() {
+                return Err(format!(
+                    "roles.{name}.clusters: only with [discovery] (a gateway with one upstream fronts one cluster)"
+                ));
             }
-            for c in &role.classes {
+            let classes = match (&role.classes, builtin_role(name).is_some()) {
+                (Some(_), true) => {
+                    return Err(format!(
+                        "roles.{name}: redefines a built-in role (it may set only clusters)"
+                    ))
+                }
+                (None, true) => continue,
+                (None, false) => {
+                    return Err(format!(
+                        "roles.{name}: classes missing (read, write, admin)"
+                    ))
+                }
+                (Some(c), false) => c,
+            };
+            for c in classes {
                 if Class::parse(c).is_none() {
                     return Err(format!(
                         "roles.{name}: unknown class {c:?} (read, write, admin)"
@@ -424,6 +469,60 @@ auth = { htpasswd = "/etc/htpasswd" }
             let e = Config::parse(&text, "g.toml").unwrap_err().to_string();
             assert!(e.contains(want), "{want}: {e}");
         }
+    }
+
+    #[test]
+    fn role_clusters_are_checked_at_their_line() {
+        let multi = "listen = \"127.0.0.1:8080\"\nauth = { htpasswd = \"/h\" }\n[discovery]\nnamespaces = [\"team-a\"]\n[users]\nv = \"viewer\"\no = \"ops\"\n";
+        let ok = format!(
+            "{multi}[roles.viewer]\nclusters = [\"team-a/*\"]\n[roles.ops]\nclasses = [\"read\"]\nclusters = [\"*/*\", \"team-b/x\"]\n"
+        );
+        let c = Config::parse(&ok, "g.toml").unwrap();
+        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+        // A bad pattern is an error at its line (line 11 here).
+        let bad = format!(
+            "{multi}[roles.ops]\nclasses = [\"read\"]\n\nclusters = [\"team-a/*\", \"Team-B/x\"]\n"
+        );
+        let e = Config::parse(&bad, "g.toml").unwrap_err().to_string();
+        assert!(e.starts_with("g.toml:11:"), "{e}");
+        assert!(
+            e.contains("\"Team-B\" is neither `*` nor a lower-case DNS label"),
+            "{e}"
+        );
+        let many = format!(
+            "{multi}[roles.ops]\nclasses = [\"read\"]\nclusters = [{}]\n",
+            vec!["\"a/*\""; 257].join(",")
+        );
+        let e = Config::parse(&many, "g.toml").unwrap_err().to_string();
+        assert!(e.contains("at most 256"), "{e}");
+        for (text, want) in [
+            (
+                format!("{MIN}[roles.ops]\nclasses = [\"read\"]\nclusters = [\"a/*\"]\n"),
+                "roles.ops.clusters: only with [discovery]",
+            ),
+            (
+                format!("{multi}[roles.viewer]\nclasses = [\"read\"]\n"),
+                "roles.viewer: redefines a built-in role (it may set only clusters)",
+            ),
+            (
+                format!("{multi}[roles.ops]\nclusters = [\"a/*\"]\n"),
+                "roles.ops: classes missing",
+            ),
+        ] {
+            let e = Config::parse(&text, "g.toml").unwrap_err().to_string();
+            assert!(e.contains(want), "{want}: {e}");
+        }
+        // Roles in use that name no clusters reach none under [discovery]: warned.
+        let c = Config::parse(
+            &format!("{multi}[roles.ops]\nclasses = [\"read\"]\n"),
+            "g.toml",
+        )
+        .unwrap();
+        let w = c.warnings().join("\n");
+        assert!(w.contains("roles.viewer names no clusters"), "{w}");
+        assert!(w.contains("roles.ops names no clusters"), "{w}");
+        // Single-upstream configs: nothing changes, nothing to warn about.
+        assert!(Config::parse(MIN, "g.toml").unwrap().warnings().is_empty());
     }
 
     #[test]

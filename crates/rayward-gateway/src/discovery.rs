@@ -169,6 +169,7 @@ struct SliceInfo {
     port: Option<u16>,
 }
 
+/// The watched kinds; the order is that of [`crate::discovery_metrics::KINDS`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Kind {
     Cluster,
@@ -207,6 +208,8 @@ pub struct Discovery {
     max_clusters: usize,
     /// Wakes the token reader (a new cluster names a Secret not read yet).
     wake: tokio::sync::Notify,
+    /// For `/metrics` ([`crate::discovery_metrics`]).
+    counts: crate::discovery_metrics::Counts,
 }
 
 impl Discovery {
@@ -219,7 +222,13 @@ impl Discovery {
             default_port: cfg.default_port,
             max_clusters: cfg.max_clusters,
             wake: tokio::sync::Notify::new(),
+            counts: Default::default(),
         }
+    }
+
+    /// The counters `/metrics` reports.
+    pub fn counts(&self) -> &crate::discovery_metrics::Counts {
+        &self.counts
     }
 
     /// The current table (a snapshot).
@@ -303,6 +312,9 @@ impl Discovery {
             let mut last_error: Option<Instant> = None;
             while let Some(ev) = stream.next().await {
                 let key = |o: &K| (ns.clone(), o.meta().name.clone().unwrap_or_default());
+                if ev.is_ok() {
+                    me.counts.event();
+                }
                 match ev {
                     Ok(watcher::Event::Init) => me.relist_start(kind, &ns),
                     Ok(watcher::Event::InitApply(o)) => {
@@ -314,6 +326,8 @@ impl Discovery {
                     Ok(watcher::Event::Apply(o)) => me.change(kind, key(&o), convert(&o)),
                     Ok(watcher::Event::Delete(o)) => me.change(kind, key(&o), None),
                     Err(e) => {
+                        me.counts.watch_errors[kind as usize]
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         if last_error.is_none_or(|t| t.elapsed() > Duration::from_secs(30)) {
                             last_error = Some(Instant::now());
                             eprintln!(
@@ -467,15 +481,20 @@ impl Discovery {
             for key in &wanted {
                 let api: Api<Secret> = Api::namespaced(client.clone(), &key.0);
                 match tokio::time::timeout(Duration::from_secs(10), api.get_opt(&key.1)).await {
-                    Ok(Ok(Some(s))) => {
-                        if let Some(t) = token_of(&s) {
+                    Ok(Ok(Some(s))) => match token_of(&s) {
+                        Some(t) => {
                             read.insert(key.clone(), t);
                         }
-                    }
-                    Ok(Ok(None)) => {}
+                        None => self.counts.token_read_failure(),
+                    },
+                    // Absent: the cluster is not ready until KubeRay writes it.
+                    Ok(Ok(None)) => self.counts.token_read_failure(),
                     Ok(Err(e)) => failed.push((key.clone(), e.to_string())),
                     Err(_) => failed.push((key.clone(), "timed out".into())),
                 }
+            }
+            for _ in &failed {
+                self.counts.token_read_failure();
             }
             {
                 let mut st = self.lock();

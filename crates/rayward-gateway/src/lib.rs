@@ -10,7 +10,8 @@
 //! | `net` | CIDR allow/deny, client address behind trusted proxies |
 //! | `route` | path normalisation, route classification |
 //! | `authn` | `rayward-auth`: htpasswd (bcrypt, apr1), bearer tokens, OIDC JWTs, sessions, verification cache, login page |
-//! | `authz` | roles → route classes |
+//! | `authz` | roles → route classes (on the routed cluster) |
+//! | `scope` | `[roles.X] clusters`: which discovered clusters a role reaches |
 //! | `ratelimit` | failed-login backoff, per-user request rate |
 //! | `proxy` | header rewriting, streaming, WebSocket splice, 5xx replacement |
 //! | `idle` | idle timeouts on streamed bodies and spliced WebSockets |
@@ -18,6 +19,7 @@
 //! | `metrics` | Prometheus `/metrics` |
 //! | `passwd` | `rayward gateway passwd` |
 //! | `discovery` | `[discovery]`: RayClusters, head Services, EndpointSlices and token Secrets → the routing table |
+//! | `discovery_metrics` | `/metrics` of `[discovery]`: clusters ready/not ready, token read failures, watch errors, last event age |
 //! | `upstreams` | which cluster a request is for (host, path prefix, history), before authorization |
 //! | `landing` | the list of clusters at `/` under `[discovery]` |
 //! | `service` | the order of the stages |
@@ -29,6 +31,7 @@ pub use rayward_auth as authn;
 pub mod authz;
 pub mod config;
 pub mod discovery;
+pub mod discovery_metrics;
 pub mod idle;
 pub mod jobs;
 pub mod k8s;
@@ -42,6 +45,7 @@ pub mod proxy;
 pub mod ratelimit;
 pub mod revoke;
 pub mod route;
+pub mod scope;
 pub mod server;
 pub mod service;
 pub mod upstreams;

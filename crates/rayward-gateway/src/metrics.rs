@@ -103,6 +103,11 @@ impl Metrics {
             .inc();
     }
 
+    /// Adds metrics computed at each scrape (`[discovery]`'s) to the same registry.
+    pub fn register_collector(&mut self, c: Box<dyn prometheus_client::collector::Collector>) {
+        self.registry.register_collector(c);
+    }
+
     pub fn encode(&self) -> String {
         rayward_serve::endpoints::encode(&self.registry)
     }

@@ -106,6 +106,9 @@ impl Server {
             .await
             .map_err(|e| StartError::Other(format!("admin_listen {}: {e}", cfg.admin_listen)))?;
         warn_unmatched_users(cfg, gateway.authenticator());
+        for w in cfg.warnings() {
+            eprintln!("{NAME}: warning: {w}");
+        }
         let discovery = match (&cfg.discovery, &gateway.discovery) {
             (Some(d), Some(_)) => {
                 let (kubeconfig, context) = match (&d.kubeconfig, &cfg.kubernetes) {

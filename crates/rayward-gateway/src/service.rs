@@ -163,7 +163,22 @@ impl Gateway {
         audit: AuditLog,
     ) -> Result<Gateway, String> {
         let l = &cfg.limits;
-        let metrics = Metrics::new();
+        let mut metrics = Metrics::new();
+        let discovery = cfg.discovery.as_ref().map(|d| {
+            Arc::new(crate::discovery::Discovery::new(
+                d,
+                crate::discovery::UpstreamSettings {
+                    timeout: l.upstream_timeout(),
+                    idle: l.stream_idle_timeout(),
+                    pass_errors: cfg.pass_upstream_errors,
+                },
+            ))
+        });
+        if let Some(d) = &discovery {
+            metrics.register_collector(Box::new(crate::discovery_metrics::DiscoveryCollector(
+                d.clone(),
+            )));
+        }
         let mut logins = LoginLimiter::new(
             l.failed_login_threshold,
             Duration::from_secs(l.failed_login_base_lock_secs),
@@ -201,16 +216,7 @@ impl Gateway {
                 )?)),
                 None => None,
             },
-            discovery: cfg.discovery.as_ref().map(|d| {
-                Arc::new(crate::discovery::Discovery::new(
-                    d,
-                    crate::discovery::UpstreamSettings {
-                        timeout: l.upstream_timeout(),
-                        idle: l.stream_idle_timeout(),
-                        pass_errors: cfg.pass_upstream_errors,
-                    },
-                ))
-            }),
+            discovery,
             base_domain: cfg.discovery.as_ref().and_then(|d| d.base_domain.clone()),
             history: match cfg
                 .discovery
@@ -642,7 +648,7 @@ impl Gateway {
             return answer.map_err(|_| kube_down());
         }
         Ok(matches!(
-            self.authz.decide_identity(id, class),
+            self.authz.decide_on(id, class, target),
             Decision::Allow { .. }
         ))
     }
@@ -660,13 +666,7 @@ impl Gateway {
                     .discovery
                     .as_ref()
                     .and_then(|d| d.lookup(namespace, name))
-                    .ok_or_else(|| {
-                        refuse(
-                            StatusCode::NOT_FOUND,
-                            "rejected",
-                            format!("no Ray cluster {namespace}/{name}"),
-                        )
-                    })?;
+                    .ok_or_else(|| no_such_cluster(namespace, name))?;
                 c.upstream.clone().map_err(|e| {
                     refuse(
                         StatusCode::SERVICE_UNAVAILABLE,
@@ -748,7 +748,7 @@ impl Gateway {
                 )),
             }
         } else {
-            self.decide_roles(&id, route.class)?;
+            self.decide_roles(&id, route.class, &ctx.dest)?;
         }
         ctx.groups = id.groups.clone();
         let upstream = self.upstream_of(&ctx.dest)?;
@@ -807,10 +807,15 @@ impl Gateway {
     }
 
     /// Authorization by the roles of `[users]` and the credential (every source but
-    /// Kubernetes).
-    fn decide_roles(&self, id: &authn::Identity, class: Class) -> Result<(), Refusal> {
-        match self.authz.decide_identity(id, class) {
+    /// Kubernetes), on the request's cluster: one outside every role's `clusters` gets
+    /// exactly the answer of a cluster that does not exist (no existence oracle).
+    fn decide_roles(&self, id: &authn::Identity, class: Class, dest: &Dest) -> Result<(), Refusal> {
+        match self.authz.decide_on(id, class, dest.target()) {
             Decision::Allow { .. } => Ok(()),
+            Decision::OutOfScope => Err(match dest {
+                Dest::Cluster { namespace, name } => no_such_cluster(namespace, name),
+                _ => refuse(StatusCode::NOT_FOUND, "rejected", "not found"),
+            }),
             Decision::Deny { role } => Err(refuse(
                 StatusCode::FORBIDDEN,
                 "forbidden",
@@ -1126,6 +1131,16 @@ async fn collect_at_most(mut body: Body, max: usize) -> Option<Bytes> {
 /// A refusal of the shared login code, as the gateway's own.
 fn from_web(r: web::Refused) -> Refusal {
     refuse(r.status, r.outcome, r.reason)
+}
+
+/// The answer for a cluster that is not discovered, and for one outside the caller's
+/// roles (the two must not differ).
+fn no_such_cluster(namespace: &str, name: &str) -> Refusal {
+    refuse(
+        StatusCode::NOT_FOUND,
+        "rejected",
+        format!("no Ray cluster {namespace}/{name}"),
+    )
 }
 
 fn kube_down() -> Refusal {

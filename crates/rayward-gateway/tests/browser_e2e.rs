@@ -136,39 +136,14 @@ async fn dashboard_in_a_browser(prefixed: bool) {
     std::fs::write(&key_file, key).unwrap();
     let mut _apiserver = None;
     let (cfg, prefix) = if prefixed {
-        use crate::kube_e2e::{create, gateway_kubeconfig, token as sa_token, NS};
-        use rayward_testkit::apiserver::{
-            ensure_namespace, install_ray_crds, DryRun, KubeApiserver,
-        };
+        use crate::kube_e2e::NS;
+        use rayward_testkit::apiserver::KubeApiserver;
+        use rayward_testkit::fleet::{kubeconfig, Fleet, GATEWAY_SA};
         let k = KubeApiserver::start();
-        let client = k.client().await;
-        ensure_namespace(&client, NS).await;
-        install_ray_crds(&client).await;
-        let store = DryRun::new(client.clone()).await;
-        let docs = rayward_testkit::cli::repo_root().join("docs/gateway/rbac.yaml");
-        create(
-            &kube::Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(
-                client.clone(),
-                NS,
-            ),
-            serde_json::json!({"metadata": {"name": "rayward-gateway"}}),
-        )
-        .await;
-        for m in rayward_testkit::yaml::load_manifests(&docs).unwrap() {
-            store.store(NS, &m.value).await.unwrap();
-        }
-        crate::discovery::store_cluster(
-            &store,
-            "cluster-a",
-            RAY_DASHBOARD.parse().unwrap(),
-            &token,
-        )
-        .await;
-        let kc = gateway_kubeconfig(
-            &k,
-            home.path(),
-            &sa_token(&client, "rayward-gateway", "").await,
-        );
+        let f = Fleet::new(&k, NS, &[]).await;
+        f.store_cluster("cluster-a", RAY_DASHBOARD.parse().unwrap(), &token)
+            .await;
+        let kc = kubeconfig(&k, home.path(), &f.token(GATEWAY_SA, "").await);
         _apiserver = Some(k);
         (
             crate::discovery::discovery_config(

@@ -10,10 +10,9 @@
 //! reached. Run by scripts/test.sh (kube_e2e stage).
 
 use crate::common::*;
-use crate::kube_e2e::{create, gateway_kubeconfig, grant, token, AUDIENCE, NS};
-use k8s_openapi::api::core::v1::ServiceAccount;
-use kube::Api;
-use rayward_testkit::apiserver::{ensure_namespace, install_ray_crds, DryRun, KubeApiserver};
+use crate::kube_e2e::{AUDIENCE, NS};
+use rayward_testkit::apiserver::KubeApiserver;
+use rayward_testkit::fleet::{self, Fleet, GATEWAY_SA};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -57,36 +56,11 @@ async fn head(name: &'static str) -> Head {
 }
 
 fn raycluster(name: &str, auth: Value) -> Value {
-    json!({"apiVersion": "ray.io/v1", "kind": "RayCluster",
-           "metadata": {"name": name, "namespace": NS},
-           "spec": {"authOptions": auth, "headGroupSpec": {"rayStartParams": {}}}})
-}
-
-/// The head Service KubeRay creates, and an EndpointSlice pointing at `at`.
-fn head_objects(cluster: &str, at: SocketAddr, slice_version: &str) -> Vec<Value> {
-    let svc = format!("{cluster}-head-svc");
-    let labels = json!({"ray.io/cluster": cluster, "ray.io/node-type": "head"});
-    let mut slice_labels = labels.clone();
-    slice_labels["kubernetes.io/service-name"] = json!(svc);
-    vec![
-        json!({"apiVersion": "v1", "kind": "Service",
-               "metadata": {"name": svc, "namespace": NS, "labels": labels},
-               "spec": {"clusterIP": "None", "ports": [
-                   {"name": "gcs", "port": 6379}, {"name": "dashboard", "port": 8265}]}}),
-        json!({"apiVersion": format!("discovery.k8s.io/{slice_version}"), "kind": "EndpointSlice",
-               "metadata": {"name": format!("{svc}-x1"), "namespace": NS, "labels": slice_labels},
-               "addressType": "IPv4",
-               "endpoints": [{"addresses": [at.ip().to_string()], "conditions": {"ready": true}}],
-               "ports": [{"name": "gcs", "port": 6379, "protocol": "TCP"},
-                         {"name": "dashboard", "port": at.port(), "protocol": "TCP"}]}),
-    ]
+    fleet::raycluster(NS, name, auth)
 }
 
 fn secret(name: &str, token: &str) -> Value {
-    use base64::Engine;
-    json!({"apiVersion": "v1", "kind": "Secret",
-           "metadata": {"name": name, "namespace": NS},
-           "data": {"auth_token": base64::engine::general_purpose::STANDARD.encode(token)}})
+    fleet::token_secret(NS, name, token)
 }
 
 /// Sends `method target` with `headers` (each line ending in \r\n) and returns the answer.
@@ -134,39 +108,21 @@ macro_rules! eventually {
 #[ignore = "needs a kube-apiserver; run by scripts/test.sh"]
 async fn kube_e2e_discovery_routes_by_prefix_and_host_and_authorizes_the_routed_cluster() {
     let k = KubeApiserver::start();
-    let client = k.client().await;
-    ensure_namespace(&client, NS).await;
-    install_ray_crds(&client).await;
-    let store = DryRun::new(client.clone()).await;
-    let slice_version = if store.serves("discovery.k8s.io/v1", "EndpointSlice") {
-        "v1"
-    } else {
-        "v1beta1"
-    };
-    let sas = Api::<ServiceAccount>::namespaced(client.clone(), NS);
-    for sa in ["writer", "reader", "rayward-gateway"] {
-        create(&sas, json!({"metadata": {"name": sa}})).await;
-    }
     // The gateway's own RBAC is the documented one (auth-delegator + discovery).
-    let docs = rayward_testkit::cli::repo_root().join("docs/gateway/rbac.yaml");
-    for m in rayward_testkit::yaml::load_manifests(&docs).unwrap() {
-        store
-            .store(NS, &m.value)
-            .await
-            .unwrap_or_else(|e| panic!("{}: {e}", m.id()));
-    }
+    let f = Fleet::new(&k, NS, &["writer", "reader"]).await;
+    let (store, slice_version) = (&f.store, f.slice_version);
     // writer: read and write on cluster-a only; reader: read on cluster-a only.
-    grant(
-        &client,
+    f.grant(
         "a-submitter",
         "writer",
         "cluster-a",
         &["ray:read", "ray:write"],
     )
     .await;
-    grant(&client, "a-viewer", "reader", "cluster-a", &["ray:read"]).await;
-    let writer = token(&client, "writer", AUDIENCE).await;
-    let reader = token(&client, "reader", AUDIENCE).await;
+    f.grant("a-viewer", "reader", "cluster-a", &["ray:read"])
+        .await;
+    let writer = f.token("writer", AUDIENCE).await;
+    let reader = f.token("reader", AUDIENCE).await;
 
     // Two heads; cluster-a keeps its token in the Secret named like it (KubeRay's
     // default), cluster-b in the Secret its authOptions name.
@@ -181,17 +137,12 @@ async fn kube_e2e_discovery_routes_by_prefix_and_host_and_authorizes_the_routed_
             json!({"mode": "token", "secretName": "b-token"}),
         ),
     ];
-    objects.extend(head_objects("cluster-a", a.addr, slice_version));
-    objects.extend(head_objects("cluster-b", b.addr, slice_version));
-    for o in &objects {
-        store
-            .store(NS, o)
-            .await
-            .unwrap_or_else(|e| panic!("{}: {e}", o["kind"]));
-    }
+    objects.extend(fleet::head_objects(NS, "cluster-a", a.addr, slice_version));
+    objects.extend(fleet::head_objects(NS, "cluster-b", b.addr, slice_version));
+    f.store_all(&objects).await;
 
     let dir = tempfile::tempdir().unwrap();
-    let kc = gateway_kubeconfig(&k, dir.path(), &token(&client, "rayward-gateway", "").await);
+    let kc = fleet::kubeconfig(&k, dir.path(), &f.token(GATEWAY_SA, "").await);
     let text = discovery_config(dir.path(), &kc, "");
     let gw = start_gateway(&text).await;
     let vic = format!("Authorization: {}\r\n", basic("vic", VIC_PW));
@@ -453,10 +404,8 @@ async fn kube_e2e_discovery_routes_by_prefix_and_host_and_authorizes_the_routed_
     // A new one (no token authentication: none is sent) joins within seconds.
     let c = head("C").await;
     let mut objects = vec![raycluster("cluster-c", json!({"mode": "disabled"}))];
-    objects.extend(head_objects("cluster-c", c.addr, slice_version));
-    for o in &objects {
-        store.store(NS, o).await.unwrap();
-    }
+    objects.extend(fleet::head_objects(NS, "cluster-c", c.addr, slice_version));
+    f.store_all(&objects).await;
     eventually!("cluster-c routed", 10, {
         send(gw.addr, "GET", "/clusters/team-a/cluster-c/api/jobs/", &vic)
             .await
@@ -480,36 +429,30 @@ async fn kube_e2e_discovery_routes_by_prefix_and_host_and_authorizes_the_routed_
     assert!(!log.contains("token-a"), "no token in the audit log");
 }
 
-/// Stores what KubeRay would create for a token-auth RayCluster `name` whose head's
-/// dashboard is at `at`: the RayCluster, its token Secret, head Service and EndpointSlice.
-pub(crate) async fn store_cluster(store: &DryRun, name: &str, at: SocketAddr, ray_token: &str) {
-    let slice_version = if store.serves("discovery.k8s.io/v1", "EndpointSlice") {
-        "v1"
-    } else {
-        "v1beta1"
-    };
-    let mut objects = vec![
-        secret(name, ray_token),
-        raycluster(name, json!({"mode": "token"})),
-    ];
-    objects.extend(head_objects(name, at, slice_version));
-    for o in &objects {
-        store
-            .store(NS, o)
-            .await
-            .unwrap_or_else(|e| panic!("{}: {e}", o["kind"]));
-    }
-}
+/// The built-in roles of the test config's users on every cluster: under `[discovery]` a
+/// role that names no clusters holds on none.
+pub(crate) const EVERY_CLUSTER: &str = "[roles.viewer]\nclusters = [\"*/*\"]\n[roles.submitter]\nclusters = [\"*/*\"]\n[roles.admin]\nclusters = [\"*/*\"]\n";
 
 /// A `[discovery]` gateway config (no `upstream`, no `ray_token`) for namespace team-a with
-/// host routing under `ray.test`, authenticating Kubernetes identities with `kc`.
+/// host routing under `ray.test`, authenticating Kubernetes identities with `kc`; the
+/// built-in roles hold on every cluster ([`EVERY_CLUSTER`]).
 pub(crate) fn discovery_config(dir: &std::path::Path, kc: &std::path::Path, extra: &str) -> String {
+    discovery_config_with_roles(dir, kc, EVERY_CLUSTER, extra)
+}
+
+/// [`discovery_config`] with `roles` (`[roles.X]` tables) instead of [`EVERY_CLUSTER`].
+pub(crate) fn discovery_config_with_roles(
+    dir: &std::path::Path,
+    kc: &std::path::Path,
+    roles: &str,
+    extra: &str,
+) -> String {
     config(
         dir,
         "http://unused:1",
         &dir.join("unused"),
         &format!(
-            "[discovery]\nkubeconfig = \"{kc}\"\nnamespaces = [\"{NS}\"]\nbase_domain = \"ray.test\"\ntoken_refresh_secs = 1\n[kubernetes]\nkubeconfig = \"{kc}\"\naudiences = [\"{AUDIENCE}\"]\ndecision_cache_secs = 1\n[limits]\nfailed_login_threshold = 1000\nrequests_per_second = 0\n{extra}",
+            "[discovery]\nkubeconfig = \"{kc}\"\nnamespaces = [\"{NS}\"]\nbase_domain = \"ray.test\"\ntoken_refresh_secs = 1\n[kubernetes]\nkubeconfig = \"{kc}\"\naudiences = [\"{AUDIENCE}\"]\ndecision_cache_secs = 1\n[limits]\nfailed_login_threshold = 1000\nrequests_per_second = 0\n{roles}{extra}",
             kc = kc.display()
         ),
     )
@@ -519,73 +462,316 @@ pub(crate) fn discovery_config(dir: &std::path::Path, kc: &std::path::Path, extr
     .collect()
 }
 
-/// The same routing with a real Ray 2.60 head (token auth) as cluster-a, discovered from
-/// the API server, inside netns-run. The test kit runs one head per network namespace (Ray
-/// takes fixed ports), so cluster-b is a counting HTTP upstream: every request that
-/// reached it is seen. A ServiceAccount with ray:write on cluster-a submits with `ray job
-/// submit --address http://gw/clusters/team-a/cluster-a` (the job's log tail is a
-/// WebSocket under the prefix) and by host; it gets 403 on cluster-b; a reader cannot
-/// submit; the bypass cases change neither Ray's job list nor reach cluster-b.
+/// Per-cluster roles for the gateway's own users (htpasswd here), through the real socket:
+/// vic's viewer role names cluster-a only, alice's submitter role every cluster, and ada's
+/// admin role names none, so under `[discovery]` it holds on none (the secure default).
+/// A cluster outside a user's roles answers exactly as one that does not exist (status
+/// and body, by prefix and by host), is never reached, and is not on the landing page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs a kube-apiserver and Ray in netns-run; run by scripts/test.sh"]
-async fn ray_e2e_discovery_routes_to_a_real_ray_head_by_prefix_and_host() {
-    use crate::common::ray::*;
+#[ignore = "needs a kube-apiserver; run by scripts/test.sh"]
+async fn kube_e2e_per_cluster_roles_scope_gateway_users_to_their_clusters() {
     let k = KubeApiserver::start();
-    let client = k.client().await;
-    ensure_namespace(&client, NS).await;
-    install_ray_crds(&client).await;
-    let store = DryRun::new(client.clone()).await;
-    let sas = Api::<ServiceAccount>::namespaced(client.clone(), NS);
-    for sa in ["writer", "reader", "rayward-gateway"] {
-        create(&sas, json!({"metadata": {"name": sa}})).await;
-    }
-    let docs = rayward_testkit::cli::repo_root().join("docs/gateway/rbac.yaml");
-    for m in rayward_testkit::yaml::load_manifests(&docs).unwrap() {
-        store.store(NS, &m.value).await.unwrap();
-    }
-    grant(
-        &client,
-        "w",
-        "writer",
-        "cluster-a",
-        &["ray:read", "ray:write"],
-    )
-    .await;
-    grant(&client, "r", "reader", "cluster-a", &["ray:read"]).await;
-    let writer = format!("Bearer {}", token(&client, "writer", AUDIENCE).await);
-    let reader = format!("Bearer {}", token(&client, "reader", AUDIENCE).await);
-
-    let ray_token = random_token();
-    let ray = start_ray(&ray_token);
-    wait_for_ray(&ray_token, &ray).await;
+    let f = Fleet::new(&k, NS, &[]).await;
+    let a = head("A").await;
     let b = head("B").await;
-    store_cluster(
-        &store,
-        "cluster-a",
-        RAY_DASHBOARD.parse().unwrap(),
-        &ray_token,
-    )
-    .await;
-    store_cluster(&store, "cluster-b", b.addr, "token-b").await;
-
+    f.store_cluster("cluster-a", a.addr, "token-a").await;
+    f.store_cluster("cluster-b", b.addr, "token-b").await;
     let dir = tempfile::tempdir().unwrap();
-    let kc = gateway_kubeconfig(&k, dir.path(), &token(&client, "rayward-gateway", "").await);
-    let gw = start_gateway(&discovery_config(dir.path(), &kc, "")).await;
+    let kc = fleet::kubeconfig(&k, dir.path(), &f.token(GATEWAY_SA, "").await);
+    let roles = "[roles.viewer]\nclusters = [\"team-a/cluster-a\"]\n[roles.submitter]\nclusters = [\"*/*\"]\n";
+    let gw = start_gateway(&discovery_config_with_roles(dir.path(), &kc, roles, "")).await;
     let g = gw.addr;
-    let a_auth = format!("Authorization: {writer}\r\n");
-    eventually!("cluster-a routed", 20, {
-        send(g, "GET", "/clusters/team-a/cluster-a/api/version", &a_auth)
+    let auth = |u: &str, pw: &str| format!("Authorization: {}\r\n", basic(u, pw));
+    let (vic, alice, ada) = (
+        auth("vic", VIC_PW),
+        auth("alice", ALICE_PW),
+        auth("ada", ADA_PW),
+    );
+    let hits = || (a.hits.load(Ordering::SeqCst), b.hits.load(Ordering::SeqCst));
+    eventually!("both clusters routed", 20, {
+        send(g, "GET", "/clusters/team-a/cluster-a/api/version", &alice)
             .await
             .status
             == 200
+            && send(g, "GET", "/clusters/team-a/cluster-b/api/version", &alice)
+                .await
+                .status
+                == 200
     });
 
-    // `ray job submit` under the prefix: POST, then the log tail over a WebSocket.
-    let prefix = format!("http://{g}/clusters/{NS}/cluster-a");
-    let job = |auth: &str, args: &[&str]| {
-        let o = ray.job(
+    // In scope: vic reads A; alice writes on B.
+    let r = send(g, "GET", "/clusters/team-a/cluster-a/api/jobs/", &vic).await;
+    assert_eq!(r.body_text(), "A GET /api/jobs/ auth=Bearer token-a");
+    let r = send(g, "POST", "/clusters/team-a/cluster-b/api/jobs/", &alice).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body_text().starts_with("B POST /api/jobs/"));
+    // In scope, wrong class: 403 as ever.
+    let before = hits();
+    let r = send(g, "POST", "/clusters/team-a/cluster-a/api/jobs/", &vic).await;
+    assert_eq!(r.status, 403, "{r:?}");
+    assert_eq!(hits(), before);
+
+    // Out of scope: the answer of a cluster that does not exist, whatever the class.
+    let same = |r: &Raw, name: &str| (r.status, r.body_text().replace(name, "NAME"));
+    for (who, cred, exists, missing) in [
+        ("vic", &vic, "cluster-b", "cluster-z"),
+        ("ada", &ada, "cluster-a", "cluster-z"),
+        ("ada", &ada, "cluster-b", "cluster-y"),
+    ] {
+        for (method, path) in [
+            ("GET", "/api/jobs/"),
+            ("POST", "/api/jobs/"),
+            ("GET", "/worker/traceback?pid=1"),
+        ] {
+            let by_prefix = |c: &str| format!("/clusters/team-a/{c}{path}");
+            let r1 = send(g, method, &by_prefix(exists), cred).await;
+            let r2 = send(g, method, &by_prefix(missing), cred).await;
+            assert_eq!(r1.status, 404, "{who} {method} {exists}{path}: {r1:?}");
+            assert_eq!(
+                same(&r1, exists),
+                same(&r2, missing),
+                "{who} {method} {path}"
+            );
+            let host = |c: &str| format!("Host: {c}.team-a.ray.test\r\n{cred}");
+            let h1 = send(g, method, path, &host(exists)).await;
+            let h2 = send(g, method, path, &host(missing)).await;
+            assert_eq!(same(&h1, exists), same(&r1, exists), "{who} by host");
+            assert_eq!(same(&h1, exists), same(&h2, missing), "{who} by host");
+            assert_eq!(
+                hits(),
+                before,
+                "{who} {method} {exists}{path} reached a cluster"
+            );
+        }
+    }
+    // ... and of one that does not exist for a user whose roles reach every cluster.
+    let out = send(g, "GET", "/clusters/team-a/cluster-b/api/jobs/", &vic).await;
+    let gone = send(g, "GET", "/clusters/team-a/cluster-z/api/jobs/", &alice).await;
+    assert_eq!(same(&out, "cluster-b"), same(&gone, "cluster-z"));
+    assert!(
+        gone.body_text().contains("no Ray cluster team-a/cluster-z"),
+        "{gone:?}"
+    );
+
+    // The landing page lists only what each may read.
+    let page = send(g, "GET", "/", &vic).await.body_text();
+    assert!(
+        page.contains("href=\"/clusters/team-a/cluster-a/\""),
+        "{page}"
+    );
+    assert!(!page.contains("cluster-b"), "{page}");
+    let page = send(g, "GET", "/", &alice).await.body_text();
+    assert!(
+        page.contains("cluster-a") && page.contains("cluster-b"),
+        "{page}"
+    );
+    let page = send(g, "GET", "/", &ada).await.body_text();
+    assert!(page.contains("No cluster you may read"), "{page}");
+    assert_eq!(hits(), before);
+}
+
+/// The value of the sample `name` (with its labels, as exported) in `/metrics` text.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .map(|v| v.trim().parse().unwrap())
+}
+
+/// `/metrics` of the admin listener.
+async fn metrics_of(gw: &GatewayGuard) -> String {
+    raw(gw.admin, &get("/metrics", None, "")).await.body_text()
+}
+
+/// Discovery's metrics on the real server's `/metrics`: clusters ready and not ready (one
+/// whose token Secret is missing), token Secret read failures, watch errors per kind, and
+/// the age of the last watch event; label sets fixed, no cluster named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a kube-apiserver; run by scripts/test.sh"]
+async fn kube_e2e_discovery_metrics_count_clusters_token_failures_and_event_age() {
+    let k = KubeApiserver::start();
+    let f = Fleet::new(&k, NS, &[]).await;
+    let a = head("A").await;
+    let b = head("B").await;
+    f.store_cluster("cluster-a", a.addr, "token-a").await;
+    // cluster-b wants token authentication, but its Secret is not there yet.
+    let mut objects = vec![raycluster("cluster-b", json!({"mode": "token"}))];
+    objects.extend(fleet::head_objects(
+        NS,
+        "cluster-b",
+        b.addr,
+        f.slice_version,
+    ));
+    f.store_all(&objects).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let kc = fleet::kubeconfig(&k, dir.path(), &f.token(GATEWAY_SA, "").await);
+    let gw = start_gateway(&discovery_config(dir.path(), &kc, "")).await;
+    const READY: &str = "rayward_gateway_discovery_clusters{state=\"ready\"}";
+    const NOT_READY: &str = "rayward_gateway_discovery_clusters{state=\"not_ready\"}";
+    const FAILURES: &str = "rayward_gateway_discovery_token_read_failures_total";
+    const AGE: &str = "rayward_gateway_discovery_last_event_age_seconds";
+    eventually!("one ready, one not", 20, {
+        let m = metrics_of(&gw).await;
+        sample(&m, READY) == Some(1.0)
+            && sample(&m, NOT_READY) == Some(1.0)
+            && sample(&m, FAILURES).unwrap_or(0.0) >= 1.0
+    });
+    let m = metrics_of(&gw).await;
+    for kind in ["raycluster", "service", "endpointslice"] {
+        let name = format!("rayward_gateway_discovery_watch_errors_total{{kind=\"{kind}\"}}");
+        assert_eq!(sample(&m, &name), Some(0.0), "{m}");
+    }
+    let discovery_lines: Vec<&str> = m
+        .lines()
+        .filter(|l| l.starts_with("rayward_gateway_discovery_"))
+        .collect();
+    assert_eq!(
+        discovery_lines.len(),
+        7,
+        "fixed label sets: {discovery_lines:?}"
+    );
+    assert!(!m.contains("cluster-a") && !m.contains("cluster-b"), "{m}");
+
+    // The Secret arrives: both ready, and the failures stop.
+    f.store_all(&[secret("cluster-b", "token-b")]).await;
+    eventually!("both ready", 10, {
+        let m = metrics_of(&gw).await;
+        sample(&m, READY) == Some(2.0) && sample(&m, NOT_READY) == Some(0.0)
+    });
+    let failures = sample(&metrics_of(&gw).await, FAILURES).unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await; // over two refreshes (1 s)
+    let m = metrics_of(&gw).await;
+    assert_eq!(sample(&m, FAILURES), Some(failures), "{m}");
+
+    // No event: the age grows; a deleted cluster is an event: it drops again.
+    let age = sample(&m, AGE).unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let later = sample(&metrics_of(&gw).await, AGE).unwrap();
+    assert!(later >= age + 1.4, "{age} -> {later}");
+    f.store
+        .delete(&raycluster("cluster-b", json!({})))
+        .await
+        .unwrap();
+    eventually!("cluster-b gone", 10, {
+        let m = metrics_of(&gw).await;
+        sample(&m, READY) == Some(1.0)
+            && sample(&m, NOT_READY) == Some(0.0)
+            && sample(&m, AGE).unwrap() < later
+    });
+}
+
+/// A POST of a job with submission id `id` to `target` with extra `headers`: what `ray job
+/// submit` sends, for host routing (the CLI cannot name a host that does not resolve).
+async fn post_job(gw: SocketAddr, target: &str, headers: &str, id: &str) -> Raw {
+    let body = json!({"entrypoint": "echo by-host", "submission_id": id}).to_string();
+    let host = if headers.to_ascii_lowercase().contains("host:") {
+        ""
+    } else {
+        "Host: gw\r\n"
+    };
+    let req = format!(
+        "POST {target} HTTP/1.1\r\n{host}{headers}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    raw(gw, req.as_bytes()).await
+}
+
+/// Ray's job list once every job has finished, so that two reads compare equal unless a
+/// job was added, stopped or deleted (60 s at most).
+async fn settled_jobs(addr: SocketAddr, token: &str) -> Vec<(String, String)> {
+    use crate::common::ray::ray_jobs_at;
+    let start = Instant::now();
+    loop {
+        let jobs = ray_jobs_at(addr, token).await;
+        if jobs
+            .iter()
+            .all(|(_, st)| matches!(st.as_str(), "SUCCEEDED" | "FAILED" | "STOPPED"))
+        {
+            return jobs;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "jobs still running: {jobs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+fn ids(jobs: &[(String, String)]) -> Vec<&str> {
+    jobs.iter().map(|(id, _)| id.as_str()).collect()
+}
+
+/// The multi-cluster proof with two real Ray 2.60 heads (token auth, each its own token and
+/// port set, `rayward_testkit::ray::Ports`), discovered from a real kube-apiserver (RBAC),
+/// inside netns-run:
+/// - prefix and host routing reach the right head: a job submitted through one cluster's
+///   URL is in that head's list and not in the other's;
+/// - a ServiceAccount bound to `ray:write` on cluster-a submits with `ray job submit
+///   --headers` (the log tail is a WebSocket under the prefix), and gets 403 on cluster-b
+///   and on admin routes; a `ray:read` ServiceAccount lists cluster-a's jobs and cannot
+///   submit;
+/// - the routing bypass cases each get their answer and change neither head's job list;
+/// - a cluster deleted from the API server leaves routing, a new one joins within seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a kube-apiserver and Ray in netns-run; run by scripts/test.sh"]
+async fn ray_e2e_discovery_routes_between_two_real_ray_heads_by_prefix_and_host() {
+    use crate::common::ray::*;
+    let k = KubeApiserver::start();
+    let f = Fleet::new(&k, NS, &["writer", "reader"]).await;
+    f.grant("w", "writer", "cluster-a", &["ray:read", "ray:write"])
+        .await;
+    f.grant("r", "reader", "cluster-a", &["ray:read"]).await;
+    let writer = format!("Bearer {}", f.token("writer", AUDIENCE).await);
+    let reader = format!("Bearer {}", f.token("reader", AUDIENCE).await);
+
+    // Two heads side by side: default ports (A) and the second set (B).
+    let (ta, tb) = (random_token(), random_token());
+    let ray_a = start_ray_on(Ports::default(), &ta);
+    let ray_b = start_ray_on(Ports::second(), &tb);
+    wait_for_ray(&ta, &ray_a).await;
+    wait_for_ray(&tb, &ray_b).await;
+    let (at_a, at_b): (SocketAddr, SocketAddr) = (
+        ray_a.dashboard().parse().unwrap(),
+        ray_b.dashboard().parse().unwrap(),
+    );
+    assert_ne!(at_a, at_b);
+    f.store_cluster("cluster-a", at_a, &ta).await;
+    f.store_cluster("cluster-b", at_b, &tb).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let kc = fleet::kubeconfig(&k, dir.path(), &f.token(GATEWAY_SA, "").await);
+    let gw = start_gateway(&discovery_config(dir.path(), &kc, "")).await;
+    let g = gw.addr;
+    let w_auth = format!("Authorization: {writer}\r\n");
+    let r_auth = format!("Authorization: {reader}\r\n");
+    let alice = basic("alice", ALICE_PW);
+    let alice_auth = format!("Authorization: {alice}\r\n");
+    eventually!("both clusters routed", 20, {
+        send(
+            g,
+            "GET",
+            "/clusters/team-a/cluster-a/api/version",
+            &alice_auth,
+        )
+        .await
+        .status
+            == 200
+            && send(
+                g,
+                "GET",
+                "/clusters/team-a/cluster-b/api/version",
+                &alice_auth,
+            )
+            .await
+            .status
+                == 200
+    });
+
+    // `ray job` under a cluster's prefix, as a client with no Ray token of its own.
+    let job = |cluster: &str, auth: &str, args: &[&str]| {
+        let o = ray_a.job(
             "client",
-            &prefix,
+            &format!("http://{g}/clusters/{NS}/{cluster}"),
             Some(auth),
             args,
             Duration::from_secs(240),
@@ -596,110 +782,247 @@ async fn ray_e2e_discovery_routes_to_a_real_ray_head_by_prefix_and_host() {
             o.stderr,
         )
     };
-    let (code, out, err) = job(
-        &writer,
-        &[
-            "submit",
-            "--submission-id",
-            "by-prefix",
-            "--",
-            "echo",
-            "through-the-prefix",
-        ],
-    );
-    assert_eq!(code, 0, "submit under the prefix: {out}\n{err}");
-    assert!(out.contains("through-the-prefix"), "{out}\n{err}");
-    let (code, out, err) = job(&reader, &["list"]);
-    assert_eq!(code, 0, "reader list: {out}\n{err}");
+    let submit = |id: &str| ["submit", "--submission-id", id, "--", "echo", id].map(String::from);
+
+    // Prefix routing: the ServiceAccount's job reaches A only, alice's B only.
+    let args = submit("sa-on-a");
+    let (code, out, err) = job("cluster-a", &writer, &args.each_ref().map(|s| s.as_str()));
+    assert_eq!(code, 0, "writer submits to A: {out}\n{err}");
+    assert!(out.contains("sa-on-a"), "{out}\n{err}");
+    let args = submit("alice-on-b");
+    let (code, out, err) = job("cluster-b", &alice, &args.each_ref().map(|s| s.as_str()));
+    assert_eq!(code, 0, "alice submits to B: {out}\n{err}");
+    assert_eq!(ids(&settled_jobs(at_a, &ta).await), ["sa-on-a"]);
+    assert_eq!(ids(&settled_jobs(at_b, &tb).await), ["alice-on-b"]);
+    // Host routing: the same, by `Host` alone.
+    for (host, id) in [("cluster-a", "host-on-a"), ("cluster-b", "host-on-b")] {
+        let r = post_job(
+            g,
+            "/api/jobs/",
+            &format!("Host: {host}.team-a.ray.test\r\n{alice_auth}"),
+            id,
+        )
+        .await;
+        assert_eq!(r.status, 200, "{host}: {r:?}");
+    }
+    let jobs_a = settled_jobs(at_a, &ta).await;
+    let jobs_b = settled_jobs(at_b, &tb).await;
+    assert_eq!(ids(&jobs_a), ["host-on-a", "sa-on-a"]);
+    assert_eq!(ids(&jobs_b), ["alice-on-b", "host-on-b"]);
+    // Each job carries its submitter's principal.
+    let (code, out, err) = job("cluster-a", &reader, &["list"]);
+    assert_eq!(code, 0, "reader lists A: {out}\n{err}");
     assert!(
         out.contains("'rayward.io/submitted-by': 'k8s:system:serviceaccount:team-a:writer'"),
         "{out}"
     );
-    // By host: the same head.
-    let r = send(
-        g,
-        "GET",
-        "/api/jobs/",
-        &format!("Host: cluster-a.team-a.ray.test\r\n{a_auth}"),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{r:?}");
-    assert!(r.body_text().contains("by-prefix"), "{}", r.body_text());
+    assert!(!out.contains("alice-on-b"), "{out}");
 
-    // Refusals: each leaves Ray's job list and cluster-b as they were.
-    let jobs = ray_jobs(&ray_token).await;
-    let (code, out, err) = job(
-        &reader,
-        &[
-            "submit",
-            "--submission-id",
-            "reader-try",
-            "--",
-            "echo",
-            "no",
-        ],
-    );
+    // Refusals: the reader cannot submit; then each case gets its answer and changes
+    // neither head.
+    let args = submit("reader-try");
+    let (code, out, err) = job("cluster-a", &reader, &args.each_ref().map(|s| s.as_str()));
     assert_ne!(code, 0, "{out}");
     assert!(
         format!("{out}{err}").contains("RBAC does not allow ray:write"),
         "{out}\n{err}"
     );
-    let r_auth = format!("Authorization: {reader}\r\n");
-    for (auth, target, headers, want) in [
-        (&a_auth, "/clusters/team-a/cluster-b/api/jobs/", "", 403),
+    let both = || async { (settled_jobs(at_a, &ta).await, settled_jobs(at_b, &tb).await) };
+    assert_eq!(both().await, (jobs_a.clone(), jobs_b.clone()));
+    let host_b = "Host: cluster-b.team-a.ray.test\r\n";
+    for (auth, method, target, headers, want) in [
+        // The writer has no write on B (prefix, host) and no admin on A.
         (
-            &a_auth,
-            "/api/jobs/",
-            "Host: cluster-b.team-a.ray.test\r\n",
+            &w_auth,
+            "POST",
+            "/clusters/team-a/cluster-b/api/jobs/",
+            "",
             403,
         ),
-        (&r_auth, "/clusters/team-a/cluster-a/api/jobs/", "", 403),
+        (&w_auth, "POST", "/api/jobs/", host_b, 403),
+        (
+            &w_auth,
+            "GET",
+            "/clusters/team-a/cluster-a/worker/traceback?pid=1",
+            "",
+            403,
+        ),
+        // The reader may not write on A, by prefix or host.
         (
             &r_auth,
+            "POST",
+            "/clusters/team-a/cluster-a/api/jobs/",
+            "",
+            403,
+        ),
+        (
+            &r_auth,
+            "POST",
             "/api/jobs/",
             "Host: cluster-a.team-a.ray.test\r\n",
             403,
         ),
+        // `..` across the prefix, raw and encoded, in both directions.
+        (
+            &w_auth,
+            "POST",
+            "/clusters/team-a/cluster-a/../cluster-b/api/jobs/",
+            "",
+            400,
+        ),
+        (
+            &w_auth,
+            "POST",
+            "/clusters/team-a/cluster-a/%2e%2e/cluster-b/api/jobs/",
+            "",
+            400,
+        ),
+        (
+            &w_auth,
+            "POST",
+            "/clusters/team-a/cluster-a/%2E%2E/%2E%2E/team-a/cluster-b/api/jobs/",
+            "",
+            400,
+        ),
         (
             &r_auth,
+            "POST",
             "/clusters/team-a/cluster-b/../cluster-a/api/jobs/",
             "",
             400,
         ),
         (
             &r_auth,
+            "POST",
             "/clusters/team-a/cluster-b/%2e%2e/cluster-a/api/jobs/",
             "",
             400,
         ),
         (
-            &a_auth,
-            "/clusters/team-a/cluster-a/api/jobs/",
-            "Host: cluster-b.team-a.ray.test\r\n",
+            &w_auth,
+            "POST",
+            "/clusters/team-a/cluster-a%2fcluster-b/api/jobs/",
+            "",
+            400,
+        ),
+        // Double slashes.
+        (
+            &w_auth,
+            "POST",
+            "/clusters/team-a//cluster-b/api/jobs/",
+            "",
+            400,
+        ),
+        (
+            &w_auth,
+            "POST",
+            "/clusters//team-a/cluster-b/api/jobs/",
+            "",
+            400,
+        ),
+        (
+            &w_auth,
+            "POST",
+            "/clusters/team-a/cluster-a//api/jobs/",
+            "",
+            400,
+        ),
+        // Prefix confusion: a longer name is another (unknown) cluster, a missing slash
+        // after `clusters` names none, the prefix without its slash is only redirected.
+        (
+            &w_auth,
+            "POST",
+            "/clusters/team-a/cluster-aa/api/jobs/",
+            "",
             403,
         ),
         (
+            &w_auth,
+            "POST",
+            "/clusters/team-a/cluster-bb/api/jobs/",
+            "",
+            403,
+        ),
+        (
+            &w_auth,
+            "POST",
+            "/clustersteam-a/cluster-a/api/jobs/",
+            "",
+            404,
+        ),
+        (&w_auth, "POST", "/clusters/team-a/cluster-b", "", 308),
+        (&w_auth, "POST", "/clusters/team-a/cluster-a", "", 308),
+        // A Host naming B wins over a path naming A: B is judged (and denies).
+        (
+            &w_auth,
+            "POST",
+            "/clusters/team-a/cluster-a/api/jobs/",
+            host_b,
+            403,
+        ),
+        // Absolute-form targets naming another cluster.
+        (
+            &w_auth,
+            "POST",
+            "http://cluster-b.team-a.ray.test/api/jobs/",
+            "",
+            400,
+        ),
+        (
+            &w_auth,
+            "POST",
+            "http://gw/clusters/team-a/cluster-b/api/jobs/",
+            "",
+            400,
+        ),
+        (
             &r_auth,
+            "POST",
             "http://cluster-a.team-a.ray.test/api/jobs/",
             "",
             400,
         ),
-        (&r_auth, "/clusters/team-a/cluster-a", "", 308),
-        (&r_auth, "/clusters/team-a/cluster-aa/api/jobs/", "", 403),
+        // No cluster named.
+        (&w_auth, "POST", "/api/jobs/", "", 404),
     ] {
-        let r = send(g, "POST", target, &format!("{headers}{auth}")).await;
-        assert_eq!(r.status, want, "POST {target} {headers:?}: {r:?}");
+        let r = send(g, method, target, &format!("{headers}{auth}")).await;
+        assert_eq!(r.status, want, "{method} {target} {headers:?}: {r:?}");
         assert_eq!(
-            ray_jobs(&ray_token).await,
-            jobs,
-            "POST {target} {headers:?} changed Ray"
-        );
-        assert_eq!(
-            b.hits.load(Ordering::SeqCst),
-            0,
-            "POST {target} {headers:?} reached cluster-b"
+            both().await,
+            (jobs_a.clone(), jobs_b.clone()),
+            "{method} {target} {headers:?} changed a cluster"
         );
     }
+
+    // A deleted cluster leaves routing; a new one (B's head under another name) joins.
+    f.store
+        .delete(&raycluster("cluster-b", json!({})))
+        .await
+        .unwrap();
+    eventually!("cluster-b gone", 10, {
+        send(
+            g,
+            "GET",
+            "/clusters/team-a/cluster-b/api/jobs/",
+            &alice_auth,
+        )
+        .await
+        .status
+            == 404
+    });
+    f.store_cluster("cluster-c", at_b, &tb).await;
+    eventually!("cluster-c routed", 10, {
+        let r = send(
+            g,
+            "GET",
+            "/clusters/team-a/cluster-c/api/jobs/",
+            &alice_auth,
+        )
+        .await;
+        r.status == 200 && r.body_text().contains("alice-on-b")
+    });
+    assert_eq!(both().await, (jobs_a, jobs_b));
     drop(gw);
-    drop(ray);
+    drop(ray_b);
+    drop(ray_a);
 }

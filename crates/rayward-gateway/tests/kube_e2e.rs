@@ -9,7 +9,6 @@
 use crate::common;
 
 use common::*;
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{DeleteParams, PostParams};
@@ -32,68 +31,22 @@ where
 
 /// A Role granting `verbs` on RayCluster `cluster`, bound to ServiceAccount `sa`.
 pub(crate) async fn grant(client: &Client, name: &str, sa: &str, cluster: &str, verbs: &[&str]) {
-    create(
-        &Api::<Role>::namespaced(client.clone(), NS),
-        json!({
-            "metadata": {"name": name},
-            "rules": [{"apiGroups": ["ray.io"], "resources": ["rayclusters"],
-                       "resourceNames": [cluster], "verbs": verbs}]
-        }),
-    )
-    .await;
-    create(
-        &Api::<RoleBinding>::namespaced(client.clone(), NS),
-        json!({
-            "metadata": {"name": name},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-            "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": NS}]
-        }),
-    )
-    .await;
+    rayward_testkit::fleet::grant(client, NS, name, sa, cluster, verbs).await
 }
 
 /// A token of ServiceAccount `sa` for `audience` ("": the API server's own).
 pub(crate) async fn token(client: &Client, sa: &str, audience: &str) -> String {
-    let req: TokenRequest = TokenRequest {
-        spec: TokenRequestSpec {
-            audiences: if audience.is_empty() {
-                Vec::new()
-            } else {
-                vec![audience.to_string()]
-            },
-            expiration_seconds: Some(3600),
-            ..TokenRequestSpec::default()
-        },
-        ..TokenRequest::default()
-    };
-    Api::<ServiceAccount>::namespaced(client.clone(), NS)
-        .create_token_request(sa, &PostParams::default(), &req)
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .token
+    rayward_testkit::fleet::service_account_token(client, NS, sa, audience).await
 }
 
-/// A kubeconfig with the gateway's own ServiceAccount token, trusting the test server's
-/// self-signed certificate (it carries CA:TRUE, which rustls refuses as a server
-/// certificate; see rayward_testkit::apiserver).
+/// A kubeconfig with the gateway's own ServiceAccount token
+/// ([`rayward_testkit::fleet::kubeconfig`]).
 pub(crate) fn gateway_kubeconfig(
     k: &KubeApiserver,
     dir: &std::path::Path,
     token: &str,
 ) -> std::path::PathBuf {
-    let p = dir.join("gateway-kubeconfig");
-    std::fs::write(
-        &p,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster:\n    server: {}\n    insecure-skip-tls-verify: true\nusers:\n- name: gw\n  user:\n    token: {}\ncontexts:\n- name: t\n  context: {{cluster: t, user: gw}}\ncurrent-context: t\n",
-            k.url(),
-            token
-        ),
-    )
-    .unwrap();
-    p
+    rayward_testkit::fleet::kubeconfig(k, dir, token)
 }
 
 async fn status(gw: std::net::SocketAddr, method: &str, path: &str, token: &str) -> u16 {

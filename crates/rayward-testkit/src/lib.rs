@@ -9,6 +9,7 @@ pub mod apiserver;
 pub mod browser;
 pub mod cli;
 pub mod crd;
+pub mod fleet;
 pub mod process;
 pub mod pss;
 pub mod ray;

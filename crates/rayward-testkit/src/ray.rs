@@ -29,8 +29,150 @@ impl Tls {
     }
 }
 
-/// The dashboard and Jobs API of a head started here: Ray's default port, on loopback.
+/// The dashboard and Jobs API of a head started with [`Ports::default`]: Ray's default
+/// port, on loopback.
 pub const DASHBOARD: &str = "127.0.0.1:8265";
+
+/// Every port a Ray 2.60 head binds, as `ray start` flags take them.
+///
+/// Why: a head binds GCS 6379, dashboard 8265, Ray Client 10001 and dashboard agent 52365
+/// by default, so a second head in the same network namespace fails to start. With a
+/// disjoint `Ports` per head two heads run side by side (the multi-cluster proofs need
+/// two real clusters). `None` leaves the port to Ray (it binds a free one), which is what
+/// `ray start` does without the flag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ports {
+    /// `--port`: GCS.
+    pub gcs: u16,
+    /// `--dashboard-port`: dashboard and Jobs API (HTTP).
+    pub dashboard: u16,
+    /// `--ray-client-server-port`: Ray Client (gRPC).
+    pub client: u16,
+    /// `--dashboard-agent-listen-port`: the agent's HTTP port (accepts jobs itself).
+    pub agent_listen: u16,
+    /// `--dashboard-agent-grpc-port`.
+    pub agent_grpc: Option<u16>,
+    /// `--node-manager-port`: the raylet.
+    pub node_manager: Option<u16>,
+    /// `--object-manager-port`.
+    pub object_manager: Option<u16>,
+    /// `--metrics-export-port`.
+    pub metrics_export: Option<u16>,
+    /// `--runtime-env-agent-port`.
+    pub runtime_env_agent: Option<u16>,
+    /// `--min-worker-port` and `--max-worker-port` (inclusive).
+    pub workers: Option<(u16, u16)>,
+}
+
+impl Default for Ports {
+    /// Ray's own defaults: the fixed set every caller had before ports were configurable,
+    /// the other ports left to Ray.
+    fn default() -> Self {
+        Ports {
+            gcs: 6379,
+            dashboard: 8265,
+            client: 10001,
+            agent_listen: 52365,
+            agent_grpc: None,
+            node_manager: None,
+            object_manager: None,
+            metrics_export: None,
+            runtime_env_agent: None,
+            workers: None,
+        }
+    }
+}
+
+impl Ports {
+    /// A second set, disjoint from [`Ports::default`] and with every port fixed below the
+    /// kernel's ephemeral range (32768–60999), so no port Ray leaves to the kernel for the
+    /// default head can take one of these.
+    pub fn second() -> Self {
+        Ports {
+            gcs: 6479,
+            dashboard: 8365,
+            client: 10101,
+            agent_listen: 20101,
+            agent_grpc: Some(20102),
+            node_manager: Some(20103),
+            object_manager: Some(20104),
+            metrics_export: Some(20105),
+            runtime_env_agent: Some(20106),
+            workers: Some((20200, 20299)),
+        }
+    }
+
+    /// The dashboard (Jobs API) address on loopback, `127.0.0.1:<dashboard>`.
+    pub fn dashboard_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.dashboard)
+    }
+
+    /// The GCS address on loopback, as `--address` of `ray start` and `ray status` takes it.
+    pub fn gcs_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.gcs)
+    }
+
+    /// The fixed ports of this set (worker range as its two ends and everything between).
+    fn fixed(&self) -> Vec<u16> {
+        let mut v = vec![self.gcs, self.dashboard, self.client, self.agent_listen];
+        v.extend(
+            [
+                self.agent_grpc,
+                self.node_manager,
+                self.object_manager,
+                self.metrics_export,
+                self.runtime_env_agent,
+            ]
+            .into_iter()
+            .flatten(),
+        );
+        if let Some((lo, hi)) = self.workers {
+            v.extend(lo..=hi);
+        }
+        v
+    }
+
+    /// Whether two sets share a port (two heads with overlapping sets cannot both start).
+    pub fn overlaps(&self, other: &Ports) -> bool {
+        let mine = self.fixed();
+        other.fixed().iter().any(|p| mine.contains(p))
+    }
+
+    /// The `ray start --head` flags of this set.
+    pub fn head_args(&self) -> Vec<String> {
+        let mut a = vec![
+            "--port".to_string(),
+            self.gcs.to_string(),
+            "--dashboard-port".into(),
+            self.dashboard.to_string(),
+            "--ray-client-server-port".into(),
+            self.client.to_string(),
+            "--dashboard-agent-listen-port".into(),
+            self.agent_listen.to_string(),
+        ];
+        for (flag, port) in [
+            ("--dashboard-agent-grpc-port", self.agent_grpc),
+            ("--node-manager-port", self.node_manager),
+            ("--object-manager-port", self.object_manager),
+            ("--metrics-export-port", self.metrics_export),
+            ("--runtime-env-agent-port", self.runtime_env_agent),
+        ] {
+            if let Some(p) = port {
+                a.push(flag.into());
+                a.push(p.to_string());
+            }
+        }
+        if let Some((lo, hi)) = self.workers {
+            a.extend([
+                "--min-worker-port".into(),
+                lo.to_string(),
+                "--max-worker-port".into(),
+                hi.to_string(),
+            ]);
+        }
+        a
+    }
+}
 
 /// A fresh random cluster token (48 hex digits), as `RAY_AUTH_TOKEN` takes it.
 pub fn random_token() -> String {
@@ -44,23 +186,35 @@ pub fn random_token() -> String {
 
 /// One test's Ray processes. Drop stops all of them.
 ///
-/// A Ray head takes fixed ports (GCS 6379, dashboard 8265, …), so two heads cannot run at
-/// once in one network namespace: a `Ray` holds a process-wide lock until it is dropped,
-/// and the tests of one binary that start Ray take turns.
+/// A head binds the ports of its [`Ports`], so two heads with overlapping sets cannot run
+/// at once in one network namespace: a `Ray` holds its port set in a process-wide table
+/// until it is dropped, and a `Ray` whose set overlaps one held waits its turn. Tests that
+/// hold two heads take [`Ports::default`] first, then [`Ports::second`] (one order, so two
+/// such tests cannot deadlock).
+///
+/// Stopping is by marker, never `ray stop` (which stops every head on the machine): each
+/// `Ray` has its own marker and its own temp dir (HOME, `--temp-dir`, session dirs), so
+/// dropping one head leaves the other running.
 pub struct Ray {
     venv: PathBuf,
     tag: String,
+    ports: Ports,
     dir: tempfile::TempDir,
-    // Declared last: dropped after `Drop::drop` has stopped this guard's processes.
-    _turn: std::sync::MutexGuard<'static, ()>,
 }
 
-/// The turn of the one `Ray` alive in this process.
-static ONE_HEAD_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// The port sets of the `Ray`s alive in this process, and a wake-up for those waiting.
+static HELD: std::sync::Mutex<Vec<Ports>> = std::sync::Mutex::new(Vec::new());
+static RELEASED: std::sync::Condvar = std::sync::Condvar::new();
 
 impl Ray {
-    /// Reads `RAYWARD_RAY_VENV` (panics naming it when unset) and checks it holds `bin/ray`.
+    /// A guard for a head on [`Ports::default`] (Ray's default ports).
     pub fn new() -> Ray {
+        Ray::with_ports(Ports::default())
+    }
+
+    /// Reads `RAYWARD_RAY_VENV` (panics naming it when unset), checks it holds `bin/ray`,
+    /// and waits until no live `Ray` of this process holds a port of `ports`.
+    pub fn with_ports(ports: Ports) -> Ray {
         let venv = crate::env_path("RAYWARD_RAY_VENV");
         assert!(
             venv.join("bin/ray").is_file(),
@@ -69,15 +223,28 @@ impl Ray {
         );
         // A test that panicked with Ray up poisons the lock; its processes are stopped by
         // then (drop runs while unwinding), so the next test may go on.
-        let turn = ONE_HEAD_AT_A_TIME
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut held = HELD.lock().unwrap_or_else(|p| p.into_inner());
+        while held.iter().any(|h| h.overlaps(&ports)) {
+            held = RELEASED.wait(held).unwrap_or_else(|p| p.into_inner());
+        }
+        held.push(ports);
+        drop(held);
         Ray {
             venv,
             tag: process::new_tag("ray"),
+            ports,
             dir: crate::short_temp_dir(),
-            _turn: turn,
         }
+    }
+
+    /// The ports of this guard's head.
+    pub fn ports(&self) -> &Ports {
+        &self.ports
+    }
+
+    /// The head's dashboard (Jobs API) on loopback, `127.0.0.1:<port>`.
+    pub fn dashboard(&self) -> String {
+        self.ports.dashboard_addr()
     }
 
     /// The guard's temp dir (short path); logs of every command run go to `logs/` in it.
@@ -133,11 +300,12 @@ impl Ray {
         process::run_with_deadline(cmd, &logs, name, deadline)
     }
 
-    /// `ray start --head` on 127.0.0.1 with one CPU and default ports (GCS 6379).
+    /// `ray start --head` on 127.0.0.1 with one CPU and this guard's [`Ports`].
     pub fn start_head(&self, tls: Option<&Tls>, deadline: Duration) -> Outcome {
         let mut c = self.command("head", tls);
         c.args(["start", "--head", "--node-ip-address", "127.0.0.1"])
             .args(["--dashboard-host", "127.0.0.1", "--num-cpus", "1"])
+            .args(self.ports.head_args())
             .arg("--disable-usage-stats")
             .arg("--temp-dir")
             .arg(self.temp_dir("head"));
@@ -145,14 +313,15 @@ impl Ray {
     }
 
     /// `ray start --head` as [`Ray::start_head`], with Ray's token authentication on
-    /// (`RAY_AUTH_MODE=token`, `RAY_AUTH_TOKEN`) and the dashboard on [`DASHBOARD`]: the
-    /// cluster the gateway fronts.
+    /// (`RAY_AUTH_MODE=token`, `RAY_AUTH_TOKEN`) and the dashboard on [`Ray::dashboard`]:
+    /// the cluster the gateway fronts.
     pub fn start_head_with_token(&self, token: &str, deadline: Duration) -> Outcome {
         let mut c = self.command("head", None);
         c.env("RAY_AUTH_MODE", "token")
             .env("RAY_AUTH_TOKEN", token)
             .args(["start", "--head", "--node-ip-address", "127.0.0.1"])
             .args(["--dashboard-host", "127.0.0.1", "--num-cpus", "1"])
+            .args(self.ports.head_args())
             .args(["--include-dashboard", "true", "--disable-usage-stats"])
             .arg("--temp-dir")
             .arg(self.temp_dir("head"));
@@ -184,8 +353,8 @@ impl Ray {
         self.run(&mut c, &format!("job-{client}-{n}"), deadline)
     }
 
-    /// `ray start --address 127.0.0.1:6379` as node `node`; `agent_port` must differ per
-    /// node (the head's dashboard agent has 52365).
+    /// `ray start --address 127.0.0.1:<gcs>` as node `node`; `agent_port` must differ per
+    /// node (the head's dashboard agent has [`Ports::agent_listen`]).
     pub fn start_node(
         &self,
         node: &str,
@@ -194,25 +363,21 @@ impl Ray {
         deadline: Duration,
     ) -> Outcome {
         let mut c = self.command(node, tls);
-        c.args([
-            "start",
-            "--address",
-            "127.0.0.1:6379",
-            "--node-ip-address",
-            "127.0.0.1",
-        ])
-        .args(["--num-cpus", "1", "--disable-usage-stats"])
-        .arg("--dashboard-agent-listen-port")
-        .arg(agent_port.to_string())
-        .arg("--temp-dir")
-        .arg(self.temp_dir(node));
+        c.args(["start", "--address"])
+            .arg(self.ports.gcs_addr())
+            .args(["--node-ip-address", "127.0.0.1"])
+            .args(["--num-cpus", "1", "--disable-usage-stats"])
+            .arg("--dashboard-agent-listen-port")
+            .arg(agent_port.to_string())
+            .arg("--temp-dir")
+            .arg(self.temp_dir(node));
         self.run(&mut c, &format!("start-{node}"), deadline)
     }
 
-    /// `ray status --address 127.0.0.1:6379` as a client with home `client`.
+    /// `ray status --address 127.0.0.1:<gcs>` as a client with home `client`.
     pub fn status(&self, client: &str, tls: Option<&Tls>, deadline: Duration) -> Outcome {
         let mut c = self.command(client, tls);
-        c.args(["status", "--address", "127.0.0.1:6379"]);
+        c.args(["status", "--address"]).arg(self.ports.gcs_addr());
         self.run(&mut c, &format!("status-{client}"), deadline)
     }
 
@@ -239,6 +404,13 @@ impl Drop for Ray {
         if !left.is_empty() {
             eprintln!("rayward-testkit: Ray processes survived SIGKILL: {left:?}");
         }
+        // Only now may another head bind these ports.
+        let mut held = HELD.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = held.iter().position(|h| *h == self.ports) {
+            held.remove(i);
+        }
+        drop(held);
+        RELEASED.notify_all();
     }
 }
 

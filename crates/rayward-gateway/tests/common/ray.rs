@@ -4,16 +4,21 @@
 
 use super::{get, raw};
 #[allow(unused_imports)] // each test binary uses a part
-pub use rayward_testkit::ray::{random_token, Ray, DASHBOARD as RAY_DASHBOARD};
+pub use rayward_testkit::ray::{random_token, Ports, Ray, DASHBOARD as RAY_DASHBOARD};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// A Ray 2.60 head with token authentication, started by the test kit (panics with Ray's
 /// output when it does not start).
 pub fn start_ray(token: &str) -> Ray {
-    let ray = Ray::new();
+    start_ray_on(Ports::default(), token)
+}
+
+/// [`start_ray`] on the port set `ports` (two heads side by side take disjoint sets).
+pub fn start_ray_on(ports: Ports, token: &str) -> Ray {
+    let ray = Ray::with_ports(ports);
     let o = ray.start_head_with_token(token, Duration::from_secs(180));
-    assert!(o.success(), "ray start --head: {o}");
+    assert!(o.success(), "ray start --head on {ports:?}: {o}");
     ray
 }
 
@@ -38,7 +43,11 @@ pub fn ray_job(
 
 /// Ray's job list, read directly from Ray with the cluster token: (submission id, status).
 pub async fn ray_jobs(token: &str) -> Vec<(String, String)> {
-    let addr: SocketAddr = RAY_DASHBOARD.parse().unwrap();
+    ray_jobs_at(RAY_DASHBOARD.parse().unwrap(), token).await
+}
+
+/// [`ray_jobs`] of the head whose dashboard is at `addr`.
+pub async fn ray_jobs_at(addr: SocketAddr, token: &str) -> Vec<(String, String)> {
     let r = raw(
         addr,
         &get("/api/jobs/", Some(&format!("Bearer {token}")), ""),
@@ -63,7 +72,7 @@ pub async fn ray_jobs(token: &str) -> Vec<(String, String)> {
 
 /// Waits until the dashboard answers the job list with the token (180 s at most).
 pub async fn wait_for_ray(token: &str, ray: &Ray) {
-    let addr: SocketAddr = RAY_DASHBOARD.parse().unwrap();
+    let addr: SocketAddr = ray.dashboard().parse().unwrap();
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         if tokio::net::TcpStream::connect(addr).await.is_ok() {
