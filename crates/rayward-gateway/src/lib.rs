@@ -29,6 +29,7 @@ pub use rayward_auth as authn;
 pub mod authz;
 pub mod config;
 pub mod discovery;
+pub mod history;
 pub mod idle;
 pub mod jobs;
 pub mod k8s;

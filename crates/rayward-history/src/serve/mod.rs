@@ -32,6 +32,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
+use rayward_auth::assertion::{self, AssertionError, Claims, Keys, Seen};
 use rayward_auth::backoff::FailedLogins;
 use rayward_auth::principal::Users;
 use rayward_auth::revoke::Revoked;
@@ -201,7 +202,23 @@ pub struct App {
     all_json: Mutex<Option<(Arc<Catalog>, Bytes)>>,
     /// `[retention]`: applied every `interval` by [`App::keep_retention`].
     retention: Option<crate::retention::Retention>,
+    /// `[trusted_gateway]`: the gateway's keys, its limits, and the assertions used.
+    gateway: Option<Gateway>,
+    /// `live_base_url`: sessions still being written link to the gateway's live route.
+    live_base_url: Option<String>,
 }
+
+/// The trusted gateway ([`rayward_auth::assertion`]).
+struct Gateway {
+    keys: Keys,
+    max_age_secs: u64,
+    listing_user: String,
+    seen: Seen,
+}
+
+/// Most assertion ids remembered (each until its expiry, 30 s by default: ~3,000
+/// requests/s through the gateway before new ones are refused).
+const MAX_SEEN: usize = 100_000;
 
 /// One request's facts for the audit log and metrics.
 struct Ctx {
@@ -213,6 +230,8 @@ struct Ctx {
     log: Option<String>,
     event: Option<&'static str>,
     reason: Option<String>,
+    /// `gateway`: the identity came from the trusted gateway's assertion.
+    via: Option<&'static str>,
 }
 
 impl App {
@@ -259,6 +278,16 @@ impl App {
             by_source: FailedLogins::new(5, Duration::from_secs(1), Duration::from_secs(300)),
             by_user: FailedLogins::new(5, Duration::from_secs(1), Duration::from_secs(300)),
             retention,
+            gateway: match &cfg.trusted_gateway {
+                Some(t) => Some(Gateway {
+                    keys: Keys::load(&t.key_file).map_err(|e| format!("trusted_gateway: {e}"))?,
+                    max_age_secs: t.max_age_secs,
+                    listing_user: t.listing_user.clone(),
+                    seen: Seen::new(MAX_SEEN),
+                }),
+                None => None,
+            },
+            live_base_url: cfg.live_base_url.clone(),
         })
     }
 
@@ -298,6 +327,7 @@ impl App {
             log: None,
             event: None,
             reason: None,
+            via: None,
         };
         let method = req.method().to_string();
         let path = req.uri().path().chars().take(512).collect::<String>();
@@ -321,6 +351,7 @@ impl App {
                 session: ctx.session,
                 log: ctx.log,
                 reason: ctx.reason,
+                via: ctx.via,
                 ..Record::default()
             });
         }
@@ -358,7 +389,26 @@ impl App {
             ctx.reason = Some(why.to_string());
             return text(StatusCode::BAD_REQUEST, format!("{why}\n"));
         }
-        // 4. Authentication.
+        // 4. Authentication: the trusted gateway's assertion, when configured and sent;
+        // its authorization is the one that holds.
+        if let Some(g) = &self.gateway {
+            if req.headers().contains_key(assertion::HEADER) {
+                return match self.gateway_access(g, &req) {
+                    Ok((claims, readable)) => {
+                        ctx.user = Some(claims.sub.clone());
+                        ctx.via = Some("gateway");
+                        self.answer(&req, &claims.sub, &readable, ctx).await
+                    }
+                    Err(e) => {
+                        ctx.route = "unauthenticated";
+                        ctx.event = Some("denied");
+                        ctx.via = Some("gateway");
+                        ctx.reason = Some(format!("gateway assertion: {e}"));
+                        text(StatusCode::UNAUTHORIZED, format!("{e}\n"))
+                    }
+                };
+            }
+        }
         let id = match self.authenticate(&req, ctx.peer).await {
             Ok(id) => id,
             Err(Err(wait)) => {
@@ -378,14 +428,69 @@ impl App {
         };
         ctx.user = Some(id.user.clone());
         let readable = self.access.readable(&self.users.roles_of(&id));
-        // 5, 6.
-        let path = p.to_string();
-        let query = query.map(str::to_string);
+        self.answer(&req, &id.user, &readable, ctx).await
+    }
+
+    /// The gateway's assertion checked against this request: signed by a listed key,
+    /// fresh, for this method and exact path and query, used once, and its scope naming
+    /// this request's cluster (or, for the gateway's own principal, the listing API).
+    /// What it lets the request read.
+    fn gateway_access<B>(
+        &self,
+        g: &Gateway,
+        req: &Request<B>,
+    ) -> Result<(Claims, Readable), AssertionError> {
+        let mut values = req.headers().get_all(assertion::HEADER).iter();
+        let (Some(v), None) = (values.next(), values.next()) else {
+            return Err(AssertionError::Malformed);
+        };
+        let target = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        let now = web::unix_now();
+        let c = g.keys.verify(
+            v.as_bytes(),
+            req.method().as_str(),
+            target,
+            now,
+            g.max_age_secs,
+        )?;
+        let path = req.uri().path();
+        let readable = if c.scope == assertion::LISTING {
+            if path != "/api/clusters" || c.sub != g.listing_user {
+                return Err(AssertionError::Scope);
+            }
+            Readable::All
+        } else {
+            let sp = path::session(path).ok_or(AssertionError::Scope)?;
+            let mine = format!("{}/{}/{}", sp.namespace, sp.kind.segment(), sp.name);
+            if c.scope != mine {
+                return Err(AssertionError::Scope);
+            }
+            Readable::Some(vec![sp.namespace.to_string()])
+        };
+        g.seen.first_use(&c, now)?;
+        Ok((c, readable))
+    }
+
+    /// Steps 5 and 6 for an authenticated `user` who may read `readable`.
+    async fn answer<B>(
+        &self,
+        req: &Request<B>,
+        user: &str,
+        readable: &Readable,
+        ctx: &mut Ctx,
+    ) -> Response<Body> {
+        let readable = readable.clone();
+        let path = req.uri().path().to_string();
+        let query = req.uri().query().map(str::to_string);
         match path.as_str() {
             "/" => {
                 ctx.route = "home";
                 match self.listing(&readable).await {
-                    Ok(c) => ui::listing_page(&c, &id.user),
+                    Ok(c) => ui::listing_page(&c, user, self.live_base_url.as_deref()),
                     Err(e) => store_error(&e),
                 }
             }
