@@ -17,6 +17,7 @@ pub mod oidc;
 pub mod principal;
 pub mod revoke;
 pub mod session;
+pub mod shared;
 pub mod token;
 pub mod web;
 

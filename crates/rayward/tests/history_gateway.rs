@@ -111,7 +111,7 @@ fn audit(path: &std::path::Path) -> Vec<serde_json::Value> {
 }
 
 /// Logs in through the gateway's form: the session cookie line.
-fn login(gw: SocketAddr, user: &str, pw: &str) -> String {
+pub(crate) fn login(gw: SocketAddr, user: &str, pw: &str) -> String {
     let (st, h, body) = get(gw, "/rayward/login", "");
     assert_eq!(st, 200);
     let nonce = header(&h, "set-cookie")

@@ -59,6 +59,38 @@ pub struct ServeConfig {
     /// or empty for the same origin as serve behind the gateway).
     #[serde(default)]
     pub live_base_url: Option<String>,
+    /// Replicas share failed-login counters and logged-out sessions through Redis
+    /// ([`rayward_auth::shared`], the gateway's code); absent: per replica, in memory.
+    #[serde(default)]
+    pub shared: Option<SharedConfig>,
+}
+
+/// `[shared]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharedConfig {
+    /// `redis://[:PASSWORD@]host:port[/db]`; never printed.
+    pub redis: String,
+    #[serde(default = "d_redis_timeout")]
+    pub timeout_ms: u64,
+    /// Prefix of the failed-login keys (`<prefix>src:<address>`, `<prefix>user:<name>`).
+    #[serde(default = "d_login_prefix")]
+    pub login_key_prefix: String,
+    /// Prefix of the revoked-session keys.
+    #[serde(default = "d_revoked_prefix")]
+    pub revoked_key_prefix: String,
+}
+
+fn d_redis_timeout() -> u64 {
+    200
+}
+
+fn d_login_prefix() -> String {
+    "rayward:history:login:".into()
+}
+
+fn d_revoked_prefix() -> String {
+    "rayward:history:revoked:".into()
 }
 
 /// `[trusted_gateway]`.
@@ -133,6 +165,14 @@ impl ServeConfig {
         if let Some(t) = &self.trusted_gateway {
             if t.max_age_secs == 0 || t.max_age_secs > 300 {
                 return Err("trusted_gateway.max_age_secs: between 1 and 300".into());
+            }
+        }
+        if let Some(sh) = &self.shared {
+            if !sh.redis.starts_with("redis://") {
+                return Err("shared.redis: only redis://host:port URLs are supported".into());
+            }
+            if !(10..=5000).contains(&sh.timeout_ms) {
+                return Err("shared.timeout_ms: between 10 and 5000".into());
             }
         }
         if let Some(u) = &self.live_base_url {
