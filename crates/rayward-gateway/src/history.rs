@@ -21,6 +21,8 @@ use http::header::HeaderValue;
 use http::{HeaderMap, Method, Request, StatusCode};
 pub use rayward_auth::assertion::{Keys, GATEWAY_PRINCIPAL, HEADER, LISTING, TTL_SECS};
 use serde::Deserialize;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Largest listing read from serve (5,000 sessions are about 1.5 MB).
 pub const MAX_LISTING: usize = 32 << 20;
@@ -93,6 +95,37 @@ impl Session {
             "/clusters/{}/{}/{}/{}/",
             self.namespace, self.kind, self.name, self.session
         )
+    }
+}
+
+/// How long the landing page reuses serve's listing (a new session shows within this).
+pub const LISTING_TTL: Duration = Duration::from_secs(5);
+
+/// The gateway's side of history: the signing keys, and serve's listing kept
+/// [`LISTING_TTL`] so that landing-page loads do not each read it again.
+pub struct Link {
+    pub keys: Keys,
+    cached: Mutex<Option<(Instant, Arc<Vec<Session>>)>>,
+}
+
+impl Link {
+    pub fn new(keys: Keys) -> Link {
+        Link {
+            keys,
+            cached: Mutex::new(None),
+        }
+    }
+
+    /// Serve's listing, at most [`LISTING_TTL`] old.
+    pub async fn sessions(&self, upstream: &Upstream) -> Result<Arc<Vec<Session>>, String> {
+        if let Some((t, s)) = &*self.cached.lock().unwrap_or_else(|e| e.into_inner()) {
+            if t.elapsed() < LISTING_TTL {
+                return Ok(s.clone());
+            }
+        }
+        let s = Arc::new(sessions(upstream, &self.keys).await?);
+        *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), s.clone()));
+        Ok(s)
     }
 }
 

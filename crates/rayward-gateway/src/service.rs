@@ -52,7 +52,7 @@ pub struct Gateway {
     /// `rayward history serve` (`discovery.history_upstream`).
     pub(crate) history: Option<Arc<Upstream>>,
     /// The key that signs what the gateway tells history serve (`history_key_file`).
-    pub(crate) history_keys: Option<crate::history::Keys>,
+    pub(crate) history_link: Option<crate::history::Link>,
     pub(crate) metrics: Metrics,
     pub(crate) audit: AuditLog,
     /// Failed logins per source and per user (shared through Redis when configured).
@@ -242,15 +242,15 @@ impl Gateway {
                 )?)),
                 None => None,
             },
-            history_keys: match cfg
+            history_link: match cfg
                 .discovery
                 .as_ref()
                 .and_then(|d| d.history_key_file.as_ref())
             {
-                Some(p) => Some(
+                Some(p) => Some(crate::history::Link::new(
                     crate::history::Keys::load(p)
                         .map_err(|e| format!("discovery.history_key_file: {e}"))?,
-                ),
+                )),
                 None => None,
             },
             metrics,
@@ -672,21 +672,21 @@ impl Gateway {
         &self,
         id: &authn::Identity,
     ) -> Result<Option<Result<Vec<crate::history::Session>, String>>, Refusal> {
-        let (Some(up), Some(keys)) = (&self.history, &self.history_keys) else {
+        let (Some(up), Some(link)) = (&self.history, &self.history_link) else {
             return Ok(None);
         };
-        let all = match crate::history::sessions(up, keys).await {
+        let all = match link.sessions(up).await {
             Ok(a) => a,
             Err(e) => return Ok(Some(Err(e))),
         };
         let mut out = Vec::new();
-        for s in all {
+        for s in all.iter() {
             let resource = crate::history::resource(&s.kind);
             if self
                 .may_on(id, Class::Read, resource, Some((&s.namespace, &s.name)))
                 .await?
             {
-                out.push(s);
+                out.push(s.clone());
             }
         }
         Ok(Some(Ok(out)))
@@ -1085,7 +1085,7 @@ impl Gateway {
         };
         crate::history::stamp(
             &mut parts.headers,
-            self.history_keys.as_ref(),
+            self.history_link.as_ref().map(|l| &l.keys),
             match (&scope, &ctx.user) {
                 (Some(s), Some(u)) => Some((u.as_str(), ctx.groups.as_slice(), s.as_str())),
                 _ => None,
