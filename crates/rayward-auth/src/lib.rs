@@ -7,6 +7,7 @@
 //! claims map to; what that principal may do is `authz`'s concern.
 
 pub mod apr1;
+pub mod assertion;
 pub mod backoff;
 pub mod cache;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod oidc;
 pub mod principal;
 pub mod revoke;
 pub mod session;
+pub mod shared;
 pub mod token;
 pub mod web;
 

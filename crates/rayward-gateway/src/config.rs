@@ -301,6 +301,12 @@ impl Config {
                 if let Some(h) = &d.history_upstream {
                     check_upstream("discovery.history_upstream", h)?;
                 }
+                if d.history_key_file.is_some() && d.history_upstream.is_none() {
+                    return Err(
+                        "discovery.history_key_file: set history_upstream too (the key signs history forwards)"
+                            .into(),
+                    );
+                }
             }
         }
         if self.auth.htpasswd.is_none()
@@ -463,6 +469,10 @@ auth = { htpasswd = "/etc/htpasswd" }
             (
                 format!("{multi}history_upstream = \"https://h\"\n"),
                 "history_upstream",
+            ),
+            (
+                format!("{multi}history_key_file = \"/k\"\n"),
+                "set history_upstream too",
             ),
             (multi.replace("team-a", "Team A"), "no namespace name"),
         ] {

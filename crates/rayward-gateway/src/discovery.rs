@@ -63,6 +63,10 @@ pub struct DiscoveryConfig {
     /// `raycluster`, `rayjob` or `rayservice`) go there, with the same authorization as a
     /// read of that cluster.
     pub history_upstream: Option<String>,
+    /// The key file (a Secret shared with history serve's `[trusted_gateway]`) that signs
+    /// the user's identity and the authorized cluster on every history forward, so serve
+    /// asks for no second login (`crate::history`). One key per line; the first signs.
+    pub history_key_file: Option<PathBuf>,
 }
 
 fn d_port_name() -> String {

@@ -1,6 +1,8 @@
 //! The landing page at `/` under `[discovery]`: the clusters the user may read (the caller
 //! filters by authorization), each linked to its dashboard under its path prefix (and its
-//! host name when host routing is configured). Plain HTML, no script, nothing cached.
+//! host name when host routing is configured), and the stored sessions of history serve
+//! the user may read, each linked to its history and, while still being written, to the
+//! live cluster it belongs to. Plain HTML, no script, nothing cached.
 
 use crate::discovery::Cluster;
 
@@ -13,8 +15,30 @@ pub struct Row<'a> {
     pub cluster: &'a Cluster,
 }
 
-/// The page for `user`; `base_domain`: host links too.
-pub fn page(user: &str, rows: &[Row<'_>], base_domain: Option<&str>) -> String {
+/// The live cluster a stored session belongs to: the RayCluster of that name, or the
+/// cluster a RayJob or RayService of that name owns.
+pub fn live_of<'a>(
+    s: &crate::history::Session,
+    table: &'a crate::discovery::Table,
+) -> Option<&'a Cluster> {
+    table.get(&s.namespace)?.values().map(|c| &**c).find(|c| {
+        if s.kind == "raycluster" {
+            c.kind == "RayCluster" && c.name == s.name
+        } else {
+            c.kind.eq_ignore_ascii_case(&s.kind) && c.owner.as_deref() == Some(&s.name)
+        }
+    })
+}
+
+/// The page for `user`; `history`: the stored sessions the user may read (None: no
+/// history configured; Err: serve could not be asked); `base_domain`: host links too.
+pub fn page(
+    user: &str,
+    rows: &[Row<'_>],
+    history: Option<Result<&[crate::history::Session], &String>>,
+    table: &crate::discovery::Table,
+    base_domain: Option<&str>,
+) -> String {
     let mut out = String::with_capacity(512 + rows.len() * 256);
     out.push_str("<!doctype html><html><head><meta charset=\"utf-8\"><title>Ray clusters</title>");
     out.push_str("<style>body{font-family:sans-serif;margin:2em}td,th{padding:.3em 1em;text-align:left}</style></head><body>");
@@ -59,6 +83,45 @@ pub fn page(user: &str, rows: &[Row<'_>], base_domain: Option<&str>) -> String {
         }
         out.push_str("</table>");
     }
+    match history {
+        None => {}
+        Some(Err(e)) => {
+            out.push_str("<h2>History</h2><p>History is unavailable: ");
+            out.push_str(&escape(e));
+            out.push_str("</p>");
+        }
+        Some(Ok([])) => out.push_str("<h2>History</h2><p>No stored session you may read.</p>"),
+        Some(Ok(sessions)) => {
+            out.push_str("<h2>History</h2><table><tr><th>Namespace</th><th>Kind</th><th>Name</th><th>Session</th><th>State</th></tr>");
+            let mut sorted: Vec<_> = sessions.iter().collect();
+            sorted.sort_by_key(|s| std::cmp::Reverse(s.started));
+            for s in sorted {
+                out.push_str("<tr><td>");
+                out.push_str(&escape(&s.namespace));
+                out.push_str("</td><td>");
+                out.push_str(&escape(&s.kind));
+                out.push_str("</td><td>");
+                out.push_str(&escape(&s.name));
+                out.push_str("</td><td><a class=\"history\" href=\"");
+                out.push_str(&escape(&s.link()));
+                out.push_str("\">");
+                out.push_str(&escape(&s.session));
+                out.push_str("</a></td><td>");
+                if s.finished {
+                    out.push_str("ended");
+                } else {
+                    out.push_str("being written");
+                    if let Some(c) = live_of(s, table) {
+                        out.push_str(": <a class=\"live\" href=\"");
+                        out.push_str(&escape(&crate::upstreams::link(&c.namespace, &c.name)));
+                        out.push_str("\">live dashboard</a>");
+                    }
+                }
+                out.push_str("</td></tr>");
+            }
+            out.push_str("</table>");
+        }
+    }
     out.push_str("</body></html>\n");
     out
 }
@@ -94,6 +157,8 @@ mod tests {
         let html = page(
             "k8s:<x>",
             &[Row { cluster: &ready }],
+            None,
+            &Default::default(),
             Some("ray.example.com"),
         );
         assert!(html.contains("href=\"/clusters/a/c/\""), "{html}");
@@ -101,6 +166,6 @@ mod tests {
         assert!(html.contains("RayJob &lt;j&gt;"), "{html}");
         assert!(html.contains("k8s:&lt;x&gt;"), "{html}");
         assert!(!html.contains("<x>") && !html.contains("<j>"));
-        assert!(page("u", &[], None).contains("No cluster you may read"));
+        assert!(page("u", &[], None, &Default::default(), None).contains("No cluster you may read"));
     }
 }

@@ -32,6 +32,7 @@ pub mod authz;
 pub mod config;
 pub mod discovery;
 pub mod discovery_metrics;
+pub mod history;
 pub mod idle;
 pub mod jobs;
 pub mod k8s;

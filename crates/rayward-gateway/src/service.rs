@@ -51,6 +51,8 @@ pub struct Gateway {
     pub(crate) base_domain: Option<String>,
     /// `rayward history serve` (`discovery.history_upstream`).
     pub(crate) history: Option<Arc<Upstream>>,
+    /// The key that signs what the gateway tells history serve (`history_key_file`).
+    pub(crate) history_link: Option<crate::history::Link>,
     pub(crate) metrics: Metrics,
     pub(crate) audit: AuditLog,
     /// Failed logins per source and per user (shared through Redis when configured).
@@ -129,7 +131,11 @@ enum Dest {
     /// A discovered cluster.
     Cluster { namespace: String, name: String },
     /// A terminated cluster's history (`rayward history serve`).
-    History { namespace: String, name: String },
+    History {
+        namespace: String,
+        kind: String,
+        name: String,
+    },
     /// The list of clusters (`/`).
     Landing,
 }
@@ -141,12 +147,21 @@ enum Picked {
 }
 
 impl Dest {
+    /// The RBAC resource authorization names: the kind of a history URL's object.
+    fn resource(&self) -> &'static str {
+        match self {
+            Dest::History { kind, .. } => crate::history::resource(kind),
+            _ => crate::k8s::RESOURCE,
+        }
+    }
+
     /// The RayCluster that authorization names, when the request names one.
     fn target(&self) -> Option<(&str, &str)> {
         match self {
-            Dest::Cluster { namespace, name } | Dest::History { namespace, name } => {
-                Some((namespace, name))
-            }
+            Dest::Cluster { namespace, name }
+            | Dest::History {
+                namespace, name, ..
+            } => Some((namespace, name)),
             Dest::Single | Dest::Landing => None,
         }
     }
@@ -231,6 +246,17 @@ impl Gateway {
                     l.stream_idle_timeout(),
                     cfg.pass_upstream_errors,
                 )?)),
+                None => None,
+            },
+            history_link: match cfg
+                .discovery
+                .as_ref()
+                .and_then(|d| d.history_key_file.as_ref())
+            {
+                Some(p) => Some(crate::history::Link::new(
+                    crate::history::Keys::load(p)
+                        .map_err(|e| format!("discovery.history_key_file: {e}"))?,
+                )),
                 None => None,
             },
             metrics,
@@ -568,9 +594,15 @@ impl Gateway {
                 Ok(Picked::Go(path, route))
             }
             Pick::History {
-                namespace, name, ..
+                namespace,
+                kind,
+                name,
             } => {
-                ctx.dest = Dest::History { namespace, name };
+                ctx.dest = Dest::History {
+                    namespace,
+                    kind,
+                    name,
+                };
                 Ok(Picked::Go(path, read_only("history")))
             }
             Pick::Landing => {
@@ -616,7 +648,14 @@ impl Gateway {
                 rows.push(crate::landing::Row { cluster: c });
             }
         }
-        let html = crate::landing::page(&id.user, &rows, self.base_domain.as_deref());
+        let history = self.readable_sessions(id).await?;
+        let html = crate::landing::page(
+            &id.user,
+            &rows,
+            history.as_ref().map(|h| h.as_ref().map(|v| v.as_slice())),
+            &table,
+            self.base_domain.as_deref(),
+        );
         let mut r = Response::new(proxy::full(html));
         let h = r.headers_mut();
         h.insert(
@@ -632,17 +671,56 @@ impl Gateway {
         Ok(r)
     }
 
+    /// The stored sessions `id` may read (history serve's listing, each entry authorized
+    /// as a read of its object, decisions cached by [`crate::k8s`]); `Ok(None)` without
+    /// history or its key, `Ok(Some(Err(why)))` when serve cannot be asked.
+    async fn readable_sessions(
+        &self,
+        id: &authn::Identity,
+    ) -> Result<Option<Result<Vec<crate::history::Session>, String>>, Refusal> {
+        let (Some(up), Some(link)) = (&self.history, &self.history_link) else {
+            return Ok(None);
+        };
+        let all = match link.sessions(up).await {
+            Ok(a) => a,
+            Err(e) => return Ok(Some(Err(e))),
+        };
+        let mut out = Vec::new();
+        for s in all.iter() {
+            let resource = crate::history::resource(&s.kind);
+            if self
+                .may_on(id, Class::Read, resource, Some((&s.namespace, &s.name)))
+                .await?
+            {
+                out.push(s.clone());
+            }
+        }
+        Ok(Some(Ok(out)))
+    }
+
     /// Whether `id` may use `class` routes on `target` (RBAC for Kubernetes identities,
-    /// the gateway's roles for the others; the roles hold on every cluster).
+    /// the gateway's roles for the others, those whose `clusters` reach the target).
     async fn may(
         &self,
         id: &authn::Identity,
         class: Class,
         target: Option<(&str, &str)>,
     ) -> Result<bool, Refusal> {
+        self.may_on(id, class, crate::k8s::RESOURCE, target).await
+    }
+
+    /// [`Gateway::may`] on an object of RBAC `resource` in `ray.io` (history: the kind of
+    /// the stored session's object).
+    async fn may_on(
+        &self,
+        id: &authn::Identity,
+        class: Class,
+        resource: &'static str,
+        target: Option<(&str, &str)>,
+    ) -> Result<bool, Refusal> {
         if let (authn::Source::Kubernetes, Some(k)) = (id.source, &self.kube) {
             let answer = match target {
-                Some((ns, name)) => k.authorize_on(id, class, ns, name).await,
+                Some((ns, name)) => k.authorize_resource(id, class, resource, ns, name).await,
                 None => k.authorize(id, class).await,
             };
             return answer.map_err(|_| kube_down());
@@ -721,8 +799,12 @@ impl Gateway {
             // RBAC decides: the class's verb on the RayCluster (SubjectAccessReview).
             let verb = crate::k8s::verb(route.class).unwrap_or("none");
             let target = ctx.dest.target();
+            let resource = ctx.dest.resource();
             let answer = match target {
-                Some((ns, name)) => k.authorize_on(&id, route.class, ns, name).await,
+                Some((ns, name)) => {
+                    k.authorize_resource(&id, route.class, resource, ns, name)
+                        .await
+                }
                 None => k.authorize(&id, route.class).await,
             };
             let target = match target {
@@ -735,10 +817,7 @@ impl Gateway {
                     return Err(refuse(
                         StatusCode::FORBIDDEN,
                         "forbidden",
-                        format!(
-                            "RBAC does not allow {verb} on rayclusters.ray.io {}",
-                            target
-                        ),
+                        format!("RBAC does not allow {verb} on {resource}.ray.io {}", target),
                     ))
                 }
                 Err(_) => return Err(refuse(
@@ -999,6 +1078,26 @@ impl Gateway {
         }
         let is_submit = req.method() == Method::POST && route.pattern == "/api/jobs/";
         let (mut parts, body) = req.into_parts();
+        // Only the gateway speaks for users to history serve: the client's copy of the
+        // assertion goes on every route; an authorized history forward gets the gateway's.
+        let scope = match &ctx.dest {
+            Dest::History {
+                namespace,
+                kind,
+                name,
+            } => Some(format!("{namespace}/{kind}/{name}")),
+            _ => None,
+        };
+        crate::history::stamp(
+            &mut parts.headers,
+            self.history_link.as_ref().map(|l| &l.keys),
+            match (&scope, &ctx.user) {
+                (Some(s), Some(u)) => Some((u.as_str(), ctx.groups.as_slice(), s.as_str())),
+                _ => None,
+            },
+            &parts.method,
+            path_and_query,
+        );
         let mut stamped_len = None;
         let body: Body = if is_submit {
             // Buffered (≤ 1 MiB) so the audit log can name the entrypoint.
@@ -1115,7 +1214,7 @@ async fn job_info(upstream: &Upstream, job: &str) -> Result<Option<Vec<u8>>, Ref
 /// Reads a whole body of at most `max` bytes (None if longer or broken). Written as a
 /// loop rather than `Limited::collect`, whose error bound rustc cannot prove `Send` for
 /// a boxed body inside this async code.
-async fn collect_at_most(mut body: Body, max: usize) -> Option<Bytes> {
+pub(crate) async fn collect_at_most(mut body: Body, max: usize) -> Option<Bytes> {
     let mut out = bytes::BytesMut::new();
     while let Some(frame) = body.frame().await {
         if let Ok(data) = frame.ok()?.into_data() {

@@ -16,14 +16,14 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-const S1: &str = "session_2026-12-05_10-00-00_000000_1";
-const HEAD_ID: &str = "aa11";
+pub(crate) const S1: &str = "session_2026-12-05_10-00-00_000000_1";
+pub(crate) const HEAD_ID: &str = "aa11";
 const WORKER_ID: &str = "bb22";
 const TRACEBACK: &str =
     "Traceback (most recent call last):\n  File \"bad.py\", line 1\nValueError: boom\n";
 
 /// A session of `ns/rayjob/name` with a head and a worker, as a collector stores it.
-async fn put_session(s: &Store, ns: &str, name: &str, big_log: &[u8]) {
+pub(crate) async fn put_session(s: &Store, ns: &str, name: &str, big_log: &[u8]) {
     let cluster = ClusterRef::new(ns, Kind::RayJob, name).unwrap();
     let head = NodeSession::new(cluster.clone(), S1, &format!("{name}-head")).unwrap();
     let worker = NodeSession::new(cluster, S1, &format!("{name}-worker")).unwrap();
@@ -124,7 +124,7 @@ fn big_log() -> Vec<u8> {
         .collect()
 }
 
-fn build_store(dir: &Path) {
+pub(crate) fn build_store(dir: &Path) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -158,7 +158,7 @@ impl Drop for Serve {
     }
 }
 
-fn start(config: &Path) -> Serve {
+pub(crate) fn start(config: &Path) -> Serve {
     start_with_env(config, &[])
 }
 
@@ -268,7 +268,7 @@ pub fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
     h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
-fn write_config(dir: &Path, store: &Path, extra: &str) -> std::path::PathBuf {
+pub(crate) fn write_config(dir: &Path, store: &Path, extra: &str) -> std::path::PathBuf {
     let ui = dir.join("ui");
     std::fs::create_dir_all(ui.join("static/js")).unwrap();
     std::fs::write(

@@ -129,6 +129,7 @@ struct DecisionKey {
     user: String,
     groups: Vec<String>,
     verb: &'static str,
+    resource: &'static str,
     namespace: String,
     name: String,
 }
@@ -257,6 +258,21 @@ impl KubeAuth {
         namespace: &str,
         name: &str,
     ) -> Result<bool, AuthError> {
+        self.authorize_resource(id, class, RESOURCE, namespace, name)
+            .await
+    }
+
+    /// Whether RBAC lets `id` use routes of `class` on `resource` (in `ray.io`)
+    /// `namespace/name`: a stored session's history is authorized on the object it was
+    /// kept for (`rayjobs` for a RayJob's; [`crate::history`]).
+    pub async fn authorize_resource(
+        &self,
+        id: &Identity,
+        class: Class,
+        resource: &'static str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<bool, AuthError> {
         let Some(verb) = verb(class) else {
             return Ok(false);
         };
@@ -264,6 +280,7 @@ impl KubeAuth {
             user: id.name.clone(),
             groups: id.groups.clone(),
             verb,
+            resource,
             namespace: namespace.to_string(),
             name: name.to_string(),
         };
@@ -277,7 +294,7 @@ impl KubeAuth {
                 groups: Some(id.groups.clone()),
                 resource_attributes: Some(ResourceAttributes {
                     group: Some(GROUP.into()),
-                    resource: Some(RESOURCE.into()),
+                    resource: Some(resource.into()),
                     verb: Some(verb.into()),
                     namespace: Some(namespace.to_string()),
                     name: Some(name.to_string()),

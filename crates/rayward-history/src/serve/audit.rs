@@ -28,6 +28,9 @@ pub struct Record {
     pub log: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// `gateway`: the user is the one the trusted gateway's assertion names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<&'static str>,
 }
 
 pub struct AuditLog {

@@ -49,6 +49,71 @@ pub struct ServeConfig {
     /// ([`crate::retention`]); absent: nothing is deleted.
     #[serde(default)]
     pub retention: Option<crate::retention::Section>,
+    /// The gateway in front (`rayward gateway` with `[discovery] history_key_file`): its
+    /// signed assertion ([`rayward_auth::assertion`]) is the caller's identity and its
+    /// authorization, so a user logs in once. Absent: the assertion header is ignored.
+    #[serde(default)]
+    pub trusted_gateway: Option<TrustedGateway>,
+    /// Each session still being written links to its live dashboard through the gateway:
+    /// `{live_base_url}/clusters/{namespace}/{cluster}/` (e.g. `https://ray.example.com`,
+    /// or empty for the same origin as serve behind the gateway).
+    #[serde(default)]
+    pub live_base_url: Option<String>,
+    /// Replicas share failed-login counters and logged-out sessions through Redis
+    /// ([`rayward_auth::shared`], the gateway's code); absent: per replica, in memory.
+    #[serde(default)]
+    pub shared: Option<SharedConfig>,
+}
+
+/// `[shared]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharedConfig {
+    /// `redis://[:PASSWORD@]host:port[/db]`; never printed.
+    pub redis: String,
+    #[serde(default = "d_redis_timeout")]
+    pub timeout_ms: u64,
+    /// Prefix of the failed-login keys (`<prefix>src:<address>`, `<prefix>user:<name>`).
+    #[serde(default = "d_login_prefix")]
+    pub login_key_prefix: String,
+    /// Prefix of the revoked-session keys.
+    #[serde(default = "d_revoked_prefix")]
+    pub revoked_key_prefix: String,
+}
+
+fn d_redis_timeout() -> u64 {
+    200
+}
+
+fn d_login_prefix() -> String {
+    "rayward:history:login:".into()
+}
+
+fn d_revoked_prefix() -> String {
+    "rayward:history:revoked:".into()
+}
+
+/// `[trusted_gateway]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedGateway {
+    /// The shared key file (a Secret both mount): one key per line, every line accepted.
+    pub key_file: PathBuf,
+    /// Longest validity accepted for one assertion (the gateway issues them for 15 s).
+    #[serde(default = "d_max_age")]
+    pub max_age_secs: u64,
+    /// The principal the gateway's own listing fetch names (`GET /api/clusters`, scope
+    /// `*`): only this one may read the whole listing.
+    #[serde(default = "d_listing_user")]
+    pub listing_user: String,
+}
+
+fn d_max_age() -> u64 {
+    30
+}
+
+pub fn d_listing_user() -> String {
+    rayward_auth::assertion::GATEWAY_PRINCIPAL.to_string()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -91,8 +156,34 @@ impl ServeConfig {
     }
 
     fn validate(&self) -> Result<(), String> {
-        if !self.auth.any_source() {
-            return Err("auth: configure htpasswd, tokens or oidc (no one could log in)".into());
+        if !self.auth.any_source() && self.trusted_gateway.is_none() {
+            return Err(
+                "auth: configure htpasswd, tokens or oidc, or [trusted_gateway] (no one could log in)"
+                    .into(),
+            );
+        }
+        if let Some(t) = &self.trusted_gateway {
+            if t.max_age_secs == 0 || t.max_age_secs > 300 {
+                return Err("trusted_gateway.max_age_secs: between 1 and 300".into());
+            }
+        }
+        if let Some(sh) = &self.shared {
+            if !sh.redis.starts_with("redis://") {
+                return Err("shared.redis: only redis://host:port URLs are supported".into());
+            }
+            if !(10..=5000).contains(&sh.timeout_ms) {
+                return Err("shared.timeout_ms: between 10 and 5000".into());
+            }
+        }
+        if let Some(u) = &self.live_base_url {
+            if !(u.is_empty() || u.starts_with("https://") || u.starts_with("http://"))
+                || u.ends_with('/')
+                || u.contains(['"', '<', '>', '\'', ' '])
+            {
+                return Err(format!(
+                    "live_base_url {u:?}: an http(s) origin without a trailing slash, or empty"
+                ));
+            }
         }
         self.auth.validate(&|r| self.roles.contains_key(r))?;
         if let Some(r) = &self.retention {

@@ -32,9 +32,9 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
-use rayward_auth::backoff::FailedLogins;
+use rayward_auth::assertion::{self, AssertionError, Claims, Keys, Seen};
 use rayward_auth::principal::Users;
-use rayward_auth::revoke::Revoked;
+use rayward_auth::shared::{LoginLimiter, Revocations};
 use rayward_auth::web::{self, Web};
 use rayward_auth::{AuthError, Authenticator, Identity};
 use rayward_serve::endpoints::{Own, HEALTHY, OPENMETRICS};
@@ -111,6 +111,8 @@ pub struct Metrics {
     retention_runs: Family<OutcomeLabels, Counter>,
     retention_deleted_sessions: Counter,
     retention_deleted_bytes: Counter,
+    /// Redis (`[shared]`) did not answer; this replica's memory decided.
+    store_errors: Counter,
     registry: Registry,
 }
 
@@ -146,7 +148,14 @@ impl Metrics {
             "Bytes deleted by the periodic retention",
             retention_deleted_bytes.clone(),
         );
+        let store_errors = Counter::default();
+        registry.register(
+            "shared_store_errors",
+            "Redis ([shared]) calls that failed; this replica's memory decided",
+            store_errors.clone(),
+        );
         Metrics {
+            store_errors,
             requests,
             retention_runs,
             retention_deleted_sessions,
@@ -182,7 +191,8 @@ pub struct App {
     store: Store,
     authn: Authenticator,
     web: Option<Web>,
-    revoked: Revoked,
+    /// Logged-out sessions (shared through Redis with `[shared]`).
+    revoked: Revocations,
     users: Users,
     access: Access,
     audit: AuditLog,
@@ -194,14 +204,29 @@ pub struct App {
     /// Held while the listing is read, so two reads never run at once.
     refreshing: tokio::sync::Mutex<()>,
     /// Failed logins per source address and per user (the gateway's defaults: locked
-    /// after 5, for 1 s doubling up to 300 s).
-    by_source: FailedLogins<IpAddr>,
-    by_user: FailedLogins<String>,
+    /// after 5, for 1 s doubling up to 300 s; shared through Redis with `[shared]`).
+    logins: LoginLimiter,
     /// The full listing's JSON, with the listing it was made from.
     all_json: Mutex<Option<(Arc<Catalog>, Bytes)>>,
     /// `[retention]`: applied every `interval` by [`App::keep_retention`].
     retention: Option<crate::retention::Retention>,
+    /// `[trusted_gateway]`: the gateway's keys, its limits, and the assertions used.
+    gateway: Option<Gateway>,
+    /// `live_base_url`: sessions still being written link to the gateway's live route.
+    live_base_url: Option<String>,
 }
+
+/// The trusted gateway ([`rayward_auth::assertion`]).
+struct Gateway {
+    keys: Keys,
+    max_age_secs: u64,
+    listing_user: String,
+    seen: Seen,
+}
+
+/// Most assertion ids remembered (each until its expiry, 30 s by default: ~3,000
+/// requests/s through the gateway before new ones are refused).
+const MAX_SEEN: usize = 100_000;
 
 /// One request's facts for the audit log and metrics.
 struct Ctx {
@@ -213,6 +238,8 @@ struct Ctx {
     log: Option<String>,
     event: Option<&'static str>,
     reason: Option<String>,
+    /// `gateway`: the identity came from the trusted gateway's assertion.
+    via: Option<&'static str>,
 }
 
 impl App {
@@ -238,6 +265,8 @@ impl App {
             .as_ref()
             .map(|r| r.check().map_err(|e| e.to_string()))
             .transpose()?;
+        let metrics = Metrics::new();
+        let store_errors = metrics.store_errors.clone();
         let audit = match &cfg.audit.path {
             Some(p) => AuditLog::open(p).map_err(|e| format!("audit.path {p}: {e}"))?,
             None => AuditLog::disabled(),
@@ -246,19 +275,50 @@ impl App {
             store,
             authn,
             web,
-            revoked: Revoked::new(),
+            revoked: {
+                let r = Revocations::new();
+                match &cfg.shared {
+                    Some(sh) => r.with_redis(
+                        &sh.redis,
+                        &sh.revoked_key_prefix,
+                        Duration::from_millis(sh.timeout_ms),
+                        store_errors.clone(),
+                    )?,
+                    None => r,
+                }
+            },
             users: Users::new(&cfg.users),
             access: Access::from_config(cfg),
             audit,
             ui: ui::Assets::new(&cfg.dashboard_dir),
-            metrics: Metrics::new(),
+            metrics,
             sessions: Mutex::new(HashMap::new()),
             listing: RwLock::new(None),
             refreshing: tokio::sync::Mutex::new(()),
             all_json: Mutex::new(None),
-            by_source: FailedLogins::new(5, Duration::from_secs(1), Duration::from_secs(300)),
-            by_user: FailedLogins::new(5, Duration::from_secs(1), Duration::from_secs(300)),
+            logins: {
+                let l = LoginLimiter::new(5, Duration::from_secs(1), Duration::from_secs(300));
+                match &cfg.shared {
+                    Some(sh) => l.with_redis(
+                        &sh.redis,
+                        &sh.login_key_prefix,
+                        Duration::from_millis(sh.timeout_ms),
+                        store_errors.clone(),
+                    )?,
+                    None => l,
+                }
+            },
             retention,
+            gateway: match &cfg.trusted_gateway {
+                Some(t) => Some(Gateway {
+                    keys: Keys::load(&t.key_file).map_err(|e| format!("trusted_gateway: {e}"))?,
+                    max_age_secs: t.max_age_secs,
+                    listing_user: t.listing_user.clone(),
+                    seen: Seen::new(MAX_SEEN),
+                }),
+                None => None,
+            },
+            live_base_url: cfg.live_base_url.clone(),
         })
     }
 
@@ -298,6 +358,7 @@ impl App {
             log: None,
             event: None,
             reason: None,
+            via: None,
         };
         let method = req.method().to_string();
         let path = req.uri().path().chars().take(512).collect::<String>();
@@ -321,6 +382,7 @@ impl App {
                 session: ctx.session,
                 log: ctx.log,
                 reason: ctx.reason,
+                via: ctx.via,
                 ..Record::default()
             });
         }
@@ -358,7 +420,26 @@ impl App {
             ctx.reason = Some(why.to_string());
             return text(StatusCode::BAD_REQUEST, format!("{why}\n"));
         }
-        // 4. Authentication.
+        // 4. Authentication: the trusted gateway's assertion, when configured and sent;
+        // its authorization is the one that holds.
+        if let Some(g) = &self.gateway {
+            if req.headers().contains_key(assertion::HEADER) {
+                return match self.gateway_access(g, &req) {
+                    Ok((claims, readable)) => {
+                        ctx.user = Some(claims.sub.clone());
+                        ctx.via = Some("gateway");
+                        self.answer(&req, &claims.sub, &readable, ctx).await
+                    }
+                    Err(e) => {
+                        ctx.route = "unauthenticated";
+                        ctx.event = Some("denied");
+                        ctx.via = Some("gateway");
+                        ctx.reason = Some(format!("gateway assertion: {e}"));
+                        text(StatusCode::UNAUTHORIZED, format!("{e}\n"))
+                    }
+                };
+            }
+        }
         let id = match self.authenticate(&req, ctx.peer).await {
             Ok(id) => id,
             Err(Err(wait)) => {
@@ -378,14 +459,69 @@ impl App {
         };
         ctx.user = Some(id.user.clone());
         let readable = self.access.readable(&self.users.roles_of(&id));
-        // 5, 6.
-        let path = p.to_string();
-        let query = query.map(str::to_string);
+        self.answer(&req, &id.user, &readable, ctx).await
+    }
+
+    /// The gateway's assertion checked against this request: signed by a listed key,
+    /// fresh, for this method and exact path and query, used once, and its scope naming
+    /// this request's cluster (or, for the gateway's own principal, the listing API).
+    /// What it lets the request read.
+    fn gateway_access<B>(
+        &self,
+        g: &Gateway,
+        req: &Request<B>,
+    ) -> Result<(Claims, Readable), AssertionError> {
+        let mut values = req.headers().get_all(assertion::HEADER).iter();
+        let (Some(v), None) = (values.next(), values.next()) else {
+            return Err(AssertionError::Malformed);
+        };
+        let target = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        let now = web::unix_now();
+        let c = g.keys.verify(
+            v.as_bytes(),
+            req.method().as_str(),
+            target,
+            now,
+            g.max_age_secs,
+        )?;
+        let path = req.uri().path();
+        let readable = if c.scope == assertion::LISTING {
+            if path != "/api/clusters" || c.sub != g.listing_user {
+                return Err(AssertionError::Scope);
+            }
+            Readable::All
+        } else {
+            let sp = path::session(path).ok_or(AssertionError::Scope)?;
+            let mine = format!("{}/{}/{}", sp.namespace, sp.kind.segment(), sp.name);
+            if c.scope != mine {
+                return Err(AssertionError::Scope);
+            }
+            Readable::Some(vec![sp.namespace.to_string()])
+        };
+        g.seen.first_use(&c, now)?;
+        Ok((c, readable))
+    }
+
+    /// Steps 5 and 6 for an authenticated `user` who may read `readable`.
+    async fn answer<B>(
+        &self,
+        req: &Request<B>,
+        user: &str,
+        readable: &Readable,
+        ctx: &mut Ctx,
+    ) -> Response<Body> {
+        let readable = readable.clone();
+        let path = req.uri().path().to_string();
+        let query = req.uri().query().map(str::to_string);
         match path.as_str() {
             "/" => {
                 ctx.route = "home";
                 match self.listing(&readable).await {
-                    Ok(c) => ui::listing_page(&c, &id.user),
+                    Ok(c) => ui::listing_page(&c, user, self.live_base_url.as_deref()),
                     Err(e) => store_error(&e),
                 }
             }
@@ -427,7 +563,7 @@ impl App {
             web::Endpoint::Logout => match w.logout(req.headers()) {
                 Ok((claims, r)) => {
                     if let Some(c) = claims {
-                        self.revoked.revoke(&c.id, c.expiry, web::unix_now());
+                        self.revoked.revoke(&c.id, c.expiry, web::unix_now()).await;
                     }
                     r.map(full)
                 }
@@ -438,7 +574,7 @@ impl App {
                     Ok(x) => x,
                     Err(r) => return refused(ctx, r),
                 };
-                if let Err(wait) = self.locked(ctx.peer, Some(&user)) {
+                if let Err(wait) = self.locked(ctx.peer, Some(&user)).await {
                     ctx.event = Some("denied");
                     ctx.reason = Some("too many failed logins".into());
                     return too_many(wait);
@@ -452,7 +588,7 @@ impl App {
                     .await
                 {
                     Ok(id) => {
-                        self.succeeded(ctx.peer, Some(&user));
+                        self.succeeded(ctx.peer, Some(&user)).await;
                         ctx.user = Some(id.user.clone());
                         ctx.event = Some("login");
                         match w.open_session(&self.authn, &id) {
@@ -461,7 +597,7 @@ impl App {
                         }
                     }
                     Err(e) => {
-                        self.failed(ctx.peer, Some(&user));
+                        self.failed(ctx.peer, Some(&user)).await;
                         ctx.event = Some("login_failed");
                         ctx.reason = Some(e.to_string());
                         let mut r = text(StatusCode::SEE_OTHER, "");
@@ -485,7 +621,7 @@ impl App {
     ) -> Result<Identity, Result<AuthError, Duration>> {
         if let Some(w) = &self.web {
             if let Some((id, claims)) = w.session_user(&self.authn, req.headers()) {
-                if !self.revoked.is_revoked(&claims.id, web::unix_now()) {
+                if !self.revoked.is_revoked(&claims.id, web::unix_now()).await {
                     return Ok(id);
                 }
             }
@@ -498,42 +634,41 @@ impl App {
             .collect();
         let creds = rayward_auth::parse_authorization(&values).map_err(Ok)?;
         let user = creds.claimed_user().map(str::to_string);
-        self.locked(peer, user.as_deref()).map_err(Err)?;
+        let lock = self.logins.locked(peer, user.as_deref()).await;
+        if let Some(wait) = lock.wait {
+            return Err(Err(wait));
+        }
         match self.authn.authenticate(creds).await {
             Ok(id) => {
-                self.succeeded(peer, user.as_deref());
+                // Only a key with failures on record needs clearing (no Redis call for
+                // every request of an API client in good standing).
+                if lock.counted {
+                    self.succeeded(peer, user.as_deref()).await;
+                }
                 Ok(id)
             }
             Err(e) => {
-                self.failed(peer, user.as_deref());
+                self.failed(peer, user.as_deref()).await;
                 Err(Ok(e))
             }
         }
     }
 
-    /// `Err(wait)` while the source address or the user is locked out.
-    fn locked(&self, peer: IpAddr, user: Option<&str>) -> Result<(), Duration> {
-        let now = Instant::now();
-        let by_user = user.and_then(|u| self.by_user.locked(&u.to_string(), now));
-        match (self.by_source.locked(&peer, now), by_user) {
-            (None, None) => Ok(()),
-            (a, b) => Err(a.unwrap_or_default().max(b.unwrap_or_default())),
+    /// `Err(wait)` while the source address or the user is locked out (on any replica,
+    /// with `[shared]`).
+    async fn locked(&self, peer: IpAddr, user: Option<&str>) -> Result<(), Duration> {
+        match self.logins.locked(peer, user).await.wait {
+            None => Ok(()),
+            Some(w) => Err(w),
         }
     }
 
-    fn failed(&self, peer: IpAddr, user: Option<&str>) {
-        let now = Instant::now();
-        self.by_source.fail(&peer, now);
-        if let Some(u) = user {
-            self.by_user.fail(&u.to_string(), now);
-        }
+    async fn failed(&self, peer: IpAddr, user: Option<&str>) {
+        self.logins.fail(peer, user).await;
     }
 
-    fn succeeded(&self, peer: IpAddr, user: Option<&str>) {
-        self.by_source.succeed(&peer);
-        if let Some(u) = user {
-            self.by_user.succeed(&u.to_string());
-        }
+    async fn succeeded(&self, peer: IpAddr, user: Option<&str>) {
+        self.logins.succeed(peer, user).await;
     }
 
     fn unauthenticated<B>(&self, req: &Request<B>, e: AuthError) -> Response<Body> {

@@ -126,9 +126,23 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// Where a session still being written is shown live: the gateway's route of the running
+/// cluster (`{base}/clusters/{namespace}/{name}/`, under the gateway's authorization) for
+/// a RayCluster; for a RayJob or RayService, whose RayCluster has a generated name, the
+/// gateway's landing page, which lists it beside its owner.
+pub fn live_link(base: &str, namespace: &str, kind: &str, name: &str) -> String {
+    if kind == "raycluster" {
+        format!("{base}/clusters/{namespace}/{name}/")
+    } else {
+        format!("{base}/")
+    }
+}
+
 /// The sessions `user` may read, newest first: namespace, kind, name, session, start and
 /// end (or last update), the jobs' final states, and the indexes that could not be read.
-pub fn listing_page(c: &Catalog, user: &str) -> Response<Body> {
+/// With `live` (serve's `live_base_url`), a session still being written links to its live
+/// dashboard through the gateway.
+pub fn listing_page(c: &Catalog, user: &str, live: Option<&str>) -> Response<Body> {
     let mut rows = String::new();
     let mut sessions: Vec<_> = c.sessions.iter().collect();
     sessions.sort_by_key(|s| std::cmp::Reverse(s.started));
@@ -139,8 +153,16 @@ pub fn listing_page(c: &Catalog, user: &str) -> Response<Body> {
             .iter()
             .map(|j| format!("{}={}", esc(&j.submission_id), esc(&j.status)))
             .collect();
+        let state = match (s.finished, live) {
+            (true, _) => "ended".to_string(),
+            (false, None) => "being written".to_string(),
+            (false, Some(base)) => format!(
+                "being written: <a class=live href=\"{}\">live dashboard</a>",
+                esc(&live_link(base, &s.namespace, &s.kind, &s.name))
+            ),
+        };
         rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td><a href=\"/clusters/{}/\">{}</a></td><td>{}</td><td>{}{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td><a href=\"/clusters/{}/\">{}</a></td><td>{}</td><td>{}{}</td><td>{}</td><td>{state}</td></tr>",
             esc(&s.namespace),
             esc(&s.kind),
             esc(&s.name),
@@ -163,7 +185,7 @@ pub fn listing_page(c: &Catalog, user: &str) -> Response<Body> {
         "<!doctype html><html><head><meta charset=utf-8><title>Ray history</title>\
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}</style>\
 </head><body><h1>Ray history</h1><p>Signed in as {}. <form method=post action=\"{}\" style=\"display:inline\"><button>Log out</button></form></p>\
-<table><thead><tr><th>Namespace</th><th>Kind</th><th>Name</th><th>Session</th><th>Started</th><th>Ended</th><th>Jobs</th></tr></thead><tbody>{rows}</tbody></table>{problems}</body></html>",
+<table><thead><tr><th>Namespace</th><th>Kind</th><th>Name</th><th>Session</th><th>Started</th><th>Ended</th><th>Jobs</th><th>State</th></tr></thead><tbody>{rows}</tbody></table>{problems}</body></html>",
         esc(user),
         rayward_auth::web::LOGOUT_PATH
     );
