@@ -8,7 +8,10 @@ mod exit;
 use clap::{CommandFactory, FromArgMatches};
 
 /// mimalloc: a large audit allocates millions of small nodes and frees each file's full
-/// trees after checking; glibc's allocator fragments under that pattern.
+/// trees after checking; glibc's allocator fragments under that pattern. The feature
+/// `system-allocator` leaves glibc's in place, for heap profilers that hook malloc
+/// (heaptrack, valgrind): `bench/history/collector.sh` documents its use.
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
