@@ -11,7 +11,8 @@
 # (each is a job supervisor actor: a Python worker start); one job running TASKS trivial
 # tasks in batches of 1,000; one job printing LOG_MB MB to its driver log. The collector
 # is then SIGTERMed (its final snapshot and flush) and `history serve` started on the
-# store. While Ray still runs, each route is requested REQUESTS times on each side, live
+# store. While Ray still runs, each route is requested REQUESTS times on each side (the
+# task routes at most 10, the log at most 20: Ray takes seconds per answer there), live
 # and history alternating request by request so both see the same machine load: curl,
 # one at a time, Bearer token to Ray, Basic auth (bcrypt cost 4, cache on) to history.
 # Population times, p50/p99 per side and the ratio are printed; the last answer of each
@@ -170,7 +171,9 @@ printf '%-26s %10s %10s %12s %10s %10s %12s %8s\n' route "live p50" "live p99" "
 for r in "${routes[@]}"; do
   name=${r%%|*}; path=${r#*|}
   : >"$d/l.t"; : >"$d/h.t"
+  # The log and the task routes cost Ray seconds per answer at scale: at most 20 and 10.
   k=$n; [[ $name == log* ]] && k=$(( n < 20 ? n : 20 ))
+  [[ $name == tasks* ]] && k=$(( n < 10 ? n : 10 ))
   ri=$(( ${ri:-0} + 1 ))
   for _ in $(seq "$k"); do # the last answer of each side is kept in bodies/
     one live "$live$path" "$d/bodies/$ri-live" >>"$d/l.t"
@@ -190,5 +193,23 @@ note = "" if l[3] == h[3] == 0 else f"  non-200: live {l[3]}, history {h[3]}"
 print(f"{name:<26} {l[0]:8.1f}ms {l[1]:8.1f}ms {l[2]:>12} {h[0]:8.1f}ms {h[1]:8.1f}ms {h[2]:>12} {h[1] / l[1]:8.2f}{note}")
 PY
 done
+# The same data on both sides: counts the UI shows (bodies/1 jobs, 3 summary, 4 tasks).
+"$py" - "$d/bodies" <<'PY'
+import json, sys
+b = sys.argv[1]
+def load(i, side):
+    return json.load(open(f"{b}/{i}-{side}"))
+def jobs(v):
+    return sorted((j["submission_id"], j["status"]) for j in v)
+def summary(v):
+    s = v["data"]["result"]["result"]["node_id_to_summary"]["cluster"]["summary"]
+    return {k: sum(x["state_counts"].values()) for k, x in s.items()}
+def tasks(v):
+    return v["data"]["result"]["total"], len(v["data"]["result"]["result"])
+for what, i, f in [("jobs (id, status)", 1, jobs), ("task summary", 3, summary), ("tasks (total, listed)", 4, tasks)]:
+    l, h = f(load(i, "live")), f(load(i, "history"))
+    n = len(l) if isinstance(l, (list, dict)) else l
+    print(f"parity {what}: {'equal' if l == h else 'DIFFERENT'} ({n})")
+PY
 echo "history serve RSS $(awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$spid/status") MB, peak $(awk '/VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$spid/status") MB"
 echo "(work dir $d; Ray is stopped by netns-run when the namespace goes)"
