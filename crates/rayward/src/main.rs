@@ -33,17 +33,34 @@ mod allocator {
     const PAGE_MAX_CANDIDATES: mi_option_t = 37;
     /// "allow transparent huge pages" (default 1).
     pub const ALLOW_THP: mi_option_t = 43;
+    /// "eager commit arenas? Use 2 to enable just on overcommit systems (=2)".
+    pub const ARENA_EAGER_COMMIT: mi_option_t = 4;
+
+    extern "C" {
+        /// libc's, which allocates nothing (std's `var_os` would, before the options).
+        fn getenv(name: *const std::ffi::c_char) -> *mut std::ffi::c_char;
+    }
 
     /// Freed pages go back to the OS within 10 ms (not 1 s), in 4 KiB pages rather than
     /// 2 MiB huge ones: an audit frees each object's full tree after checking it, and with
     /// the defaults that memory stayed resident. Measured (docs/benchmarks.md): 10,000 live
     /// clusters 272 -> 214 MB peak; one 44 MB stream 243 -> 219 MB; 101 files 140 -> 124
     /// MB. A delay of 0 cost 60% more time on the 101 files; 10 ms costs about 0.1 s.
+    ///
+    /// Arenas are committed on demand, not eagerly: with eager commit, memory freed by the
+    /// history collector stayed resident (`bench/history/posts.sh`, docs/benchmarks.md:
+    /// anonymous RSS peak 12.1 MB against 3.3 MB on demand, for a heap peak of 1.3 MB),
+    /// which kept the collector over issue 12's 30 MB. `MIMALLOC_ARENA_EAGER_COMMIT` in
+    /// the environment still wins, to measure either way.
     pub fn configure() {
-        // SAFETY: plain option setters of the allocator, called before any thread starts.
+        // SAFETY: plain option setters of the allocator and a getenv of a NUL-terminated
+        // literal, called before any thread starts and before any allocation.
         unsafe {
             mi_option_set(PURGE_DELAY, 10);
             mi_option_set(ALLOW_THP, 0);
+            if getenv(c"MIMALLOC_ARENA_EAGER_COMMIT".as_ptr()).is_null() {
+                mi_option_set(ARENA_EAGER_COMMIT, 0);
+            }
         }
     }
 
@@ -56,13 +73,14 @@ mod allocator {
             // SAFETY: reads of the allocator's option table.
             let got = unsafe {
                 (
+                    mi_option_get(ARENA_EAGER_COMMIT),
                     mi_option_get(PURGE_DELAY),
                     mi_option_get(PAGE_MAX_CANDIDATES),
                     mi_option_get(ALLOW_THP),
                 )
             };
             // The test binary runs with the defaults (configure is not called here).
-            assert_eq!(got, (1000, 4, 1), "mi_option_e indexes moved");
+            assert_eq!(got, (2, 1000, 4, 1), "mi_option_e indexes moved");
         }
     }
 }
