@@ -18,8 +18,9 @@
 # Population times, p50/p99 per side and the ratio are printed; the last answer of each
 # side is kept under bodies/ in the work dir. The log is read whole on both sides
 # (`lines=-1`; without it Ray answers the last 1,000 lines, history the whole file).
-# RAYWARD_BIN picks the binary (default target/release/rayward); RAYWARD_RAY_VENV the Ray
-# venv (default .cache/ray-2.60).
+# RAYWARD_BIN picks the binary (default target/release/rayward), RAYWARD_SERVE_BIN another
+# one for `history serve` only (default the same); RAYWARD_RAY_VENV the Ray venv (default
+# .cache/ray-2.60).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 jobs=${1:-1000}
@@ -29,6 +30,7 @@ n=${4:-50}
 bin=${RAYWARD_BIN:-target/release/rayward}
 venv=${RAYWARD_RAY_VENV:-.cache/ray-2.60}
 bin=$(realpath "$bin")
+serve_bin=${RAYWARD_SERVE_BIN:-$bin}
 venv=$(realpath "$venv")
 d=$(mktemp -d /tmp/rw-hlive.XXXXXX)
 home=$d/home; mkdir -p "$home"
@@ -119,7 +121,7 @@ echo "store: $(du -sm "$d/store" | cut -f1) MB"
 
 hash=$("$py" -c "import bcrypt;print(bcrypt.hashpw(b'Secret-Pass1', bcrypt.gensalt(4)).decode())" 2>/dev/null || true)
 if [ -z "$hash" ]; then
-  echo 'Secret-Pass1' | "$bin" gateway passwd "$d/htpasswd" alice --cost 4 2>/dev/null
+  echo 'Secret-Pass1' | "$serve_bin" gateway passwd "$d/htpasswd" alice --cost 4 2>/dev/null
 else
   echo "alice:$hash" >"$d/htpasswd"
 fi
@@ -136,7 +138,7 @@ alice = "all"
 [roles.all]
 namespaces = ["*"]
 TOML
-"$bin" history serve --config "$d/history.toml" 2>"$d/serve.err" &
+"$serve_bin" history serve --config "$d/history.toml" 2>"$d/serve.err" &
 spid=$!
 for _ in $(seq 100); do grep -q "listening on" "$d/serve.err" 2>/dev/null && break; sleep 0.1; done
 addr=$(sed -n 's/.*listening on http:\/\/\([^ ]*\).*/\1/p' "$d/serve.err" | head -1)

@@ -47,11 +47,13 @@ mod allocator {
     /// clusters 272 -> 214 MB peak; one 44 MB stream 243 -> 219 MB; 101 files 140 -> 124
     /// MB. A delay of 0 cost 60% more time on the 101 files; 10 ms costs about 0.1 s.
     ///
-    /// Arenas are committed on demand, not eagerly: with eager commit, memory freed by the
-    /// history collector stayed resident (`bench/history/posts.sh`, docs/benchmarks.md:
-    /// anonymous RSS peak 12.1 MB against 3.3 MB on demand, for a heap peak of 1.3 MB),
-    /// which kept the collector over issue 12's 30 MB. `MIMALLOC_ARENA_EAGER_COMMIT` in
-    /// the environment still wins, to measure either way.
+    /// Arenas are committed on demand, not eagerly, and all of this is set before the first
+    /// allocation: the first arena is reserved by the first allocation, which comes before
+    /// `main`, so on Linux this runs from `.init_array` (see [`EARLY`]; `main` calls it
+    /// again for other systems). Set from `main`, the history collector's freed memory
+    /// stayed resident (`bench/history/posts.sh`, docs/benchmarks.md: anonymous RSS peak
+    /// 12.1 MB for a heap peak of 1.3 MB; 3.3 MB set early), which kept it over issue 12's
+    /// 30 MB. `MIMALLOC_ARENA_EAGER_COMMIT` in the environment still wins.
     pub fn configure() {
         // SAFETY: plain option setters of the allocator and a getenv of a NUL-terminated
         // literal, called before any thread starts and before any allocation.
@@ -63,6 +65,18 @@ mod allocator {
             }
         }
     }
+
+    /// Runs [`configure`] as an ELF constructor, before the Rust runtime allocates
+    /// anything (set from `main`, the options came too late for the first arena: measured).
+    #[cfg(target_os = "linux")]
+    #[used]
+    #[link_section = ".init_array"]
+    pub static EARLY: extern "C" fn() = {
+        extern "C" fn early() {
+            configure();
+        }
+        early
+    };
 
     #[cfg(test)]
     mod tests {
