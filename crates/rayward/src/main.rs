@@ -68,7 +68,8 @@ mod allocator {
 
     /// Runs [`configure`] as an ELF constructor, before the Rust runtime allocates
     /// anything (set from `main`, the options came too late for the first arena: measured).
-    #[cfg(target_os = "linux")]
+    /// Not in the test binary, whose test reads the defaults.
+    #[cfg(all(target_os = "linux", not(test)))]
     #[used]
     #[link_section = ".init_array"]
     pub static EARLY: extern "C" fn() = {
