@@ -13,8 +13,8 @@
 # bcrypt cost-4 hash) with curl, one at a time; the listing is timed cold (first request,
 # every index read) and then as served (the listing kept by a background re-read every
 # 30 s, filtered per user in memory). RAYWARD_BIN picks the binary (default
-# target/release/rayward). The live dashboard's side of the comparison is not run here:
-# see docs/benchmarks.md.
+# target/release/rayward). The live dashboard's side of the comparison, on data a real
+# Ray made: bench/history/live.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 n=${1:-200}

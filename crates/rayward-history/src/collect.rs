@@ -72,41 +72,78 @@ pub struct Summary {
     pub flushed: bool,
 }
 
-/// Largest event object made of consecutive batches (held in memory while stored).
+/// Largest event object made of consecutive batches (joined in a spool file, streamed).
 const MAX_EVENTS_OBJECT: usize = 4 << 20;
 
-/// An object's bytes: in memory, or a spool file streamed to the store.
+/// An object's bytes: in memory, a spool entry's file, or a temporary file of joined
+/// event batches (removed once stored or not), each streamed to the store with its size.
 enum Body {
     Mem(Vec<u8>),
-    File(PathBuf),
+    File(PathBuf, u64),
+    Joined(PathBuf, u64),
 }
 
-/// One JSON array of the elements of `parts`, each a JSON array (the receiver checked).
-fn join_arrays(parts: &[Vec<u8>]) -> Vec<u8> {
-    if parts.len() == 1 {
-        return parts[0].clone();
+/// The byte range inside the brackets of the JSON array in `f` (a spool file the receiver
+/// checked), whitespace trimmed; `None` when it is empty or not an array.
+fn array_inside(f: &mut std::fs::File) -> std::io::Result<Option<(u64, u64)>> {
+    use std::io::{Read, Seek, SeekFrom};
+    const EDGE: u64 = 4096;
+    let len = f.metadata()?.len();
+    let mut head = Vec::new();
+    f.seek(SeekFrom::Start(0))?;
+    (&mut *f).take(EDGE.min(len)).read_to_end(&mut head)?;
+    let mut tail = Vec::new();
+    let tail_at = len.saturating_sub(EDGE);
+    f.seek(SeekFrom::Start(tail_at))?;
+    (&mut *f).take(EDGE).read_to_end(&mut tail)?;
+    let Some(i) = head.iter().position(|b| !b.is_ascii_whitespace()) else {
+        return Ok(None);
+    };
+    let Some(j) = tail.iter().rposition(|b| !b.is_ascii_whitespace()) else {
+        return Ok(None);
+    };
+    if head[i] != b'[' || tail[j] != b']' {
+        return Ok(None);
     }
-    let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum::<usize>() + 2);
-    out.push(b'[');
-    let mut first = true;
-    for p in parts {
-        let t = p.trim_ascii();
-        let inner = t
-            .strip_prefix(b"[")
-            .and_then(|t| t.strip_suffix(b"]"))
-            .unwrap_or(t)
-            .trim_ascii();
-        if inner.is_empty() {
+    let mut start = i + 1;
+    while head.get(start).is_some_and(u8::is_ascii_whitespace) {
+        start += 1;
+    }
+    let mut end = tail_at + j as u64;
+    while end > tail_at && tail[(end - tail_at - 1) as usize].is_ascii_whitespace() {
+        end -= 1;
+    }
+    Ok((start as u64) < end).map(|ok| ok.then_some((start as u64, end)))
+}
+
+/// Writes to `out` one JSON array of the elements of the arrays in `parts` (spool files
+/// with their event counts), copying each part's inside through a small buffer, so a
+/// batch is never held whole. Parts gone from the spool meanwhile, or empty, are
+/// skipped. Returns the bytes written and the events they hold.
+fn join_files(parts: &[(PathBuf, u64)], out: &Path) -> std::io::Result<(u64, u64)> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut w = std::io::BufWriter::with_capacity(64 << 10, std::fs::File::create(out)?);
+    w.write_all(b"[")?;
+    let (mut n, mut count, mut first) = (1u64, 0u64, true);
+    for (p, c) in parts {
+        let Ok(mut f) = std::fs::File::open(p) else {
             continue;
-        }
+        };
+        let Some((start, end)) = array_inside(&mut f)? else {
+            continue;
+        };
         if !first {
-            out.push(b',');
+            w.write_all(b",")?;
+            n += 1;
         }
-        out.extend_from_slice(inner);
+        f.seek(SeekFrom::Start(start))?;
+        n += std::io::copy(&mut f.take(end - start), &mut w)?;
+        count += c;
         first = false;
     }
-    out.push(b']');
-    out
+    w.write_all(b"]")?;
+    w.flush()?;
+    Ok((n + 1, count))
 }
 
 /// Unix milliseconds now.
@@ -433,18 +470,16 @@ impl Collector {
             let read = |p: &Path| std::fs::read(p).ok();
             let (kind, body) = match entry.kind.clone() {
                 Kind::Events { count } => {
-                    let Some(first) = read(&path) else { continue };
                     // Consecutive batches of one session become one object: Ray POSTs
                     // up to ten times a second, the store gets one object per round.
-                    let mut parts = vec![first];
-                    let mut count = count;
-                    let mut size = parts[0].len();
+                    let mut parts = vec![(path, count)];
+                    let mut size = entry.size;
                     loop {
                         let mut spool = self.spool.lock().expect("not poisoned");
                         let Some((e, p)) = spool.next_unstored_path() else {
                             break;
                         };
-                        let fits = size as u64 + e.size <= MAX_EVENTS_OBJECT as u64;
+                        let fits = size + e.size <= MAX_EVENTS_OBJECT as u64;
                         let Kind::Events { count: c } = e.kind else {
                             break;
                         };
@@ -452,14 +487,32 @@ impl Collector {
                             break;
                         }
                         spool.stored(e.seq);
-                        drop(spool);
-                        let Some(b) = read(&p) else { continue };
                         taken += 1;
-                        count += c;
-                        size += b.len();
-                        parts.push(b);
+                        size += e.size;
+                        parts.push((p, c));
                     }
-                    (Kind::Events { count }, Body::Mem(join_arrays(&parts)))
+                    if parts.len() == 1 {
+                        let (p, c) = parts.pop().expect("one part");
+                        (Kind::Events { count: c }, Body::File(p, entry.size))
+                    } else {
+                        let tmp = self.spool.lock().expect("not poisoned").temp_path();
+                        match join_files(&parts, &tmp) {
+                            Ok((n, count)) => (Kind::Events { count }, Body::Joined(tmp, n)),
+                            Err(e) => {
+                                // The spool's disk: like a failed write, retried later.
+                                eprintln!(
+                                    "rayward history collect: joining event batches in {}: {e}",
+                                    tmp.display()
+                                );
+                                let _ = std::fs::remove_file(&tmp);
+                                self.spool
+                                    .lock()
+                                    .expect("not poisoned")
+                                    .unstore_from(entry.seq);
+                                return false;
+                            }
+                        }
+                    }
                 }
                 // The job list is read for the listing's job states; other answers (a
                 // task list can be tens of MB) are streamed from the spool file.
@@ -467,7 +520,7 @@ impl Collector {
                     let Some(b) = read(&path) else { continue };
                     (entry.kind.clone(), Body::Mem(b))
                 }
-                k => (k, Body::File(path)),
+                k => (k, Body::File(path, entry.size)),
             };
             let Some(s) = self.load_session(&entry.session).await else {
                 // A session name the layout refuses: dropped, counted.
@@ -488,10 +541,12 @@ impl Collector {
                         self.cfg.store.put(&key, b.clone()).await.map(|()| Some(b)),
                     )
                 }
-                Body::File(p) => (
-                    entry.size,
-                    self.cfg.store.put_file(&key, &p).await.map(|()| None),
-                ),
+                Body::File(p, n) => (n, self.cfg.store.put_file(&key, &p).await.map(|()| None)),
+                Body::Joined(p, n) => {
+                    let put = self.cfg.store.put_file(&key, &p).await.map(|()| None);
+                    let _ = std::fs::remove_file(&p);
+                    (n, put)
+                }
             };
             let body = match put {
                 Ok(b) => b,
@@ -539,15 +594,19 @@ impl Collector {
         };
         let now = Instant::now();
         for chunk in t.due(now, force) {
-            let Some(bytes) = logs::read_chunk(&chunk) else {
+            let Some(file) = logs::open_chunk(&chunk) else {
                 continue;
             };
             let key = s.ns.log_part_key(&chunk.id, chunk.offset);
-            let n = bytes.len() as u64;
-            if let Err(e) = self.cfg.store.put(&key, Bytes::from(bytes)).await {
-                eprintln!("rayward history collect: store {key}: {e}");
-                return false;
-            }
+            // Streamed part by part: a 2 MiB log part is never held whole.
+            let n = match self.cfg.store.put_stream(&key, file, chunk.len).await {
+                Ok(0) => continue,
+                Ok(n) => n,
+                Err(e) => {
+                    eprintln!("rayward history collect: store {key}: {e}");
+                    return false;
+                }
+            };
             self.metrics.shipped("log", n);
             t.shipped(&mut s.index, &chunk, n, key, now);
             s.dirty = true;
@@ -666,14 +725,46 @@ mod tests {
     }
 
     #[test]
-    fn arrays_joined() {
-        let j = super::join_arrays(&[
-            b"[{\"a\":1}]".to_vec(),
-            b" [ ] ".to_vec(),
-            b"[{\"b\":2},\n{\"c\":3}]\n".to_vec(),
-        ]);
+    fn arrays_joined_from_files() {
+        let d = tempfile::tempdir().unwrap();
+        let parts: Vec<(std::path::PathBuf, u64)> = [
+            (&b"[{\"a\":1}]"[..], 1),
+            (&b" [ ] "[..], 0),
+            (&b"[{\"b\":2},\n{\"c\":3}]\n"[..], 2),
+            (&b"not an array"[..], 5),
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, (b, c))| {
+            let p = d.path().join(format!("p{i}"));
+            std::fs::write(&p, b).unwrap();
+            (p, *c)
+        })
+        .collect();
+        let gone = (d.path().join("gone"), 7);
+        let out = d.path().join("out");
+        let all = [&parts[..], &[gone]].concat();
+        let (n, count) = super::join_files(&all, &out).unwrap();
+        let j = std::fs::read(&out).unwrap();
+        assert_eq!(n, j.len() as u64);
+        assert_eq!(
+            count, 3,
+            "the empty, broken and vanished parts count nothing"
+        );
         let v: Vec<serde_json::Value> = serde_json::from_slice(&j).unwrap();
         assert_eq!(v.len(), 3);
-        assert_eq!(super::join_arrays(&[b"[1]".to_vec()]), b"[1]");
+        assert_eq!(v[2]["c"], 3);
+        let (_, count) = super::join_files(&parts[..1], &out).unwrap();
+        assert_eq!(
+            (std::fs::read(&out).unwrap(), count),
+            (b"[{\"a\":1}]".to_vec(), 1)
+        );
+        // An inside longer than the edges read at both ends is copied whole.
+        let big = format!("[{}]", vec!["{\"x\":12345678}"; 2000].join(","));
+        std::fs::write(&parts[0].0, &big).unwrap();
+        let (n, count) = super::join_files(&[parts[0].clone(), parts[0].clone()], &out).unwrap();
+        let v: Vec<serde_json::Value> =
+            serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+        assert_eq!((v.len(), count, n), (4000, 2, 2 * big.len() as u64 - 1));
     }
 }

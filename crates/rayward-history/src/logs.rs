@@ -285,15 +285,22 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<(PathBuf, std::fs::Metadata)>, c
 /// Reads `chunk` from its file, checking it is still the same inode; returns fewer bytes
 /// when the file shrank, and `None` when it is gone or replaced (rescanned next round).
 pub fn read_chunk(chunk: &Chunk) -> Option<Vec<u8>> {
+    let f = open_chunk(chunk)?;
+    let mut buf = Vec::with_capacity(chunk.len as usize);
+    f.take(chunk.len).read_to_end(&mut buf).ok()?;
+    (!buf.is_empty()).then_some(buf)
+}
+
+/// `chunk`'s file positioned at its offset, if it is still the same inode; the collector
+/// streams the part from it to the store rather than reading it whole.
+pub fn open_chunk(chunk: &Chunk) -> Option<std::fs::File> {
     let mut f = std::fs::File::open(&chunk.path).ok()?;
     let meta = f.metadata().ok()?;
     if meta.dev() != chunk.dev || meta.ino() != chunk.ino {
         return None;
     }
     f.seek(SeekFrom::Start(chunk.offset)).ok()?;
-    let mut buf = Vec::with_capacity(chunk.len as usize);
-    f.take(chunk.len).read_to_end(&mut buf).ok()?;
-    (!buf.is_empty()).then_some(buf)
+    Some(f)
 }
 
 #[cfg(test)]

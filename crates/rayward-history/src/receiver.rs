@@ -6,13 +6,14 @@
 //! not Ray's (not a JSON array of objects with an `eventType`) gets 400 naming the line and
 //! column; over `max_body` bytes gets 413 before it is read; anything but JSON gets 415;
 //! a non-loopback peer gets 403 (the listener may be opened wider for `/metrics`, never
-//! for events). At most `concurrency` bodies are read at once, so memory stays under
-//! `concurrency × max_body`.
+//! for events). One body is read at a time, frame by frame into a spool file, and checked
+//! from there by a streaming parse, so memory stays at a frame and the events' small
+//! heads, whatever `max_body` is (issue 12's 30 MB bound on the collector).
 
 use crate::metrics::Metrics;
 use crate::spool::{Kind, Spool};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use prometheus_client::registry::Registry;
@@ -43,6 +44,13 @@ fn answer(status: StatusCode, text: impl Into<String>) -> Response<Full<Bytes>> 
         .header("content-type", "text/plain; charset=utf-8")
         .body(Full::new(Bytes::from(body)))
         .expect("static parts are valid")
+}
+
+/// Why a body could not be taken.
+enum BodyError {
+    TooLarge,
+    Read(hyper::Error),
+    Spool(std::io::Error),
 }
 
 #[derive(serde::Deserialize)]
@@ -114,22 +122,47 @@ impl Receiver {
         let Ok(_permit) = self.permits.acquire().await else {
             return answer(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
         };
-        let body = match Limited::new(req.into_body(), self.max_body).collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+        // The body goes to a spool file frame by frame and is checked from there: a batch
+        // (about 1 MB per 1,000 events) is never held whole in memory.
+        let tmp = self.spool.lock().expect("not poisoned").temp_path();
+        let answer_removing = |status, text: String| {
+            let _ = std::fs::remove_file(&tmp);
+            answer(status, text)
+        };
+        let size = match self.body_to(req.into_body(), &tmp).await {
+            Ok(n) => n,
+            Err(BodyError::TooLarge) => {
+                let _ = std::fs::remove_file(&tmp);
                 self.metrics.refused("size");
                 return self.too_large();
             }
-            Err(e) => {
+            Err(BodyError::Read(e)) => {
                 self.metrics.refused("json");
-                return answer(StatusCode::BAD_REQUEST, format!("reading the body: {e}"));
+                return answer_removing(StatusCode::BAD_REQUEST, format!("reading the body: {e}"));
+            }
+            Err(BodyError::Spool(e)) => {
+                self.metrics.refused("spool");
+                return answer_removing(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("cannot buffer: {e}"),
+                );
             }
         };
-        let events: Vec<EventHead> = match serde_json::from_slice(&body) {
+        let events: Vec<EventHead> = match std::fs::File::open(&tmp)
+            .map_err(serde_json::Error::io)
+            .and_then(|f| serde_json::from_reader(std::io::BufReader::new(f)))
+        {
             Ok(v) => v,
+            Err(e) if e.is_io() => {
+                self.metrics.refused("spool");
+                return answer_removing(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("cannot buffer: {e}"),
+                );
+            }
             Err(e) => {
                 self.metrics.refused("json");
-                return answer(
+                return answer_removing(
                     StatusCode::BAD_REQUEST,
                     format!(
                         "body is not a JSON array of Ray events (objects with an eventType): {e}"
@@ -138,6 +171,7 @@ impl Receiver {
             }
         };
         if events.is_empty() {
+            let _ = std::fs::remove_file(&tmp);
             return answer(StatusCode::OK, "0 events");
         }
         let named = events[0]
@@ -147,14 +181,19 @@ impl Receiver {
         let Some(session) = named.or_else(|| self.session.lock().expect("not poisoned").clone())
         else {
             self.metrics.refused("session");
-            return answer(StatusCode::SERVICE_UNAVAILABLE, "no Ray session found yet");
+            return answer_removing(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no Ray session found yet".into(),
+            );
         };
         let count = events.len() as u64;
-        let pushed =
-            self.spool
-                .lock()
-                .expect("not poisoned")
-                .push(&session, Kind::Events { count }, &body);
+        drop(events);
+        let pushed = self.spool.lock().expect("not poisoned").adopt(
+            &session,
+            Kind::Events { count },
+            &tmp,
+            size,
+        );
         match pushed {
             Ok(()) => {
                 self.metrics.events_received.inc_by(count);
@@ -162,12 +201,32 @@ impl Receiver {
             }
             Err(e) => {
                 self.metrics.refused("spool");
-                answer(
+                answer_removing(
                     StatusCode::SERVICE_UNAVAILABLE,
                     format!("cannot buffer: {e}"),
                 )
             }
         }
+    }
+
+    /// Writes `body` to `out` frame by frame, at most `max_body` bytes.
+    async fn body_to(&self, mut body: Incoming, out: &std::path::Path) -> Result<u64, BodyError> {
+        use std::io::Write;
+        let file = std::fs::File::create(out).map_err(BodyError::Spool)?;
+        let mut w = std::io::BufWriter::with_capacity(64 << 10, file);
+        let mut n = 0u64;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(BodyError::Read)?;
+            if let Ok(data) = frame.into_data() {
+                n += data.len() as u64;
+                if n > self.max_body as u64 {
+                    return Err(BodyError::TooLarge);
+                }
+                w.write_all(&data).map_err(BodyError::Spool)?;
+            }
+        }
+        w.flush().map_err(BodyError::Spool)?;
+        Ok(n)
     }
 
     fn too_large(&self) -> Response<Full<Bytes>> {
