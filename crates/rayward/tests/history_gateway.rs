@@ -303,6 +303,10 @@ htpasswd = "{dir}/htpasswd"
 key_file = "{dir}/session.key"
 [users]
 vic = "viewer"
+# Under [discovery] a role holds on the clusters it names (docs/gateway.md, per-cluster
+# roles): vic reads every namespace's history here.
+[roles.viewer]
+clusters = ["*/*"]
 [discovery]
 kubeconfig = "{kc}"
 namespaces = ["{NS}"]
