@@ -76,11 +76,15 @@ def main():
     for a in ("--out-dir", "--commit", "--conns", "--duration", "--lat-duration", "--lat-runs",
               "--server-cpu", "--load-cpu", "--prio", "--out"):
         ap.add_argument(a, required=True)
+    # "before": another rayward binary measured in the same run (run.sh BEFORE_BIN).
+    ap.add_argument("--contenders", nargs="+", default=CONTENDERS)
+    ap.add_argument("--hashes", nargs="+", default=HASHES)
     a = ap.parse_args()
+    contenders, hashes = a.contenders, a.hashes
     d = a.out_dir
     res = {}
-    for h in HASHES:
-        for c in CONTENDERS:
+    for h in hashes:
+        for c in contenders:
             res[(h, c)] = {
                 "tput": parse_wrk(os.path.join(d, f"{h}-{c}-tput.txt")),
                 "lat": median_run([parse_wrk(os.path.join(d, f"{h}-{c}-lat-{i}.txt"))
@@ -88,9 +92,14 @@ def main():
                 "load": open(os.path.join(d, f"{h}-{c}.load")).read().strip(),
             }
     rss = {}
-    for h in HASHES:
+    rss_before = {}
+    for h in hashes:
         t = open(os.path.join(d, f"rss-{h}.txt")).read()
         rss[h] = {k: int(v) / 1024.0 for k, v in re.findall(r"(Vm\w+):\s+(\d+) kB", t)}
+        if "before" in contenders:
+            t = open(os.path.join(d, f"rss-before-{h}.txt")).read()
+            rss_before[h] = {k: int(v) / 1024.0
+                             for k, v in re.findall(r"(Vm\w+):\s+(\d+) kB", t)}
 
     L = []
     L.append(f"Machine: {sh('nproc')} × {cpu_model()}, Linux {sh(['uname', '-r'])}; "
@@ -105,14 +114,14 @@ def main():
              f"service time without queueing), {a.lat_runs} runs, the run with the median p99 "
              f"shown; added latency = contender − direct")
     L.append("")
-    for h in HASHES:
+    for h in hashes:
         L.append(f"**{h}** (`GET /api/version`, one user)")
         L.append("")
         L.append(f"| | req/s ({a.conns} conns) | p50 | p99 | req/s (1 conn) | p50 (1 conn) "
                  f"| p99 (1 conn) | added p99 (1 conn) | p99 of each 1-conn run | load before |")
         L.append("|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
         direct = res[(h, "direct")]
-        for c in CONTENDERS:
+        for c in contenders:
             r = res[(h, c)]
             added = r["lat"]["p99"] - direct["lat"]["p99"]
             L.append(
@@ -124,29 +133,39 @@ def main():
         L.append("")
         L.append(f"gateway RSS after the {h} runs: peak (VmHWM) {rss[h]['VmHWM']:.1f} MiB, "
                  f"now (VmRSS) {rss[h]['VmRSS']:.1f} MiB")
+        if h in rss_before:
+            L.append(f"before's RSS: peak (VmHWM) {rss_before[h]['VmHWM']:.1f} MiB")
         L.append("")
 
     L.append("Targets:")
-    b_gw, b_ng = res[("bcrypt", "rayward")]["tput"]["rps"], res[("bcrypt", "nginx")]["tput"]["rps"]
-    a_gw, a_ng = res[("apr1", "rayward")]["tput"]["rps"], res[("apr1", "nginx")]["tput"]["rps"]
 
     def met(ok):
         return "**met**" if ok else "**missed**"
 
-    x = b_gw / b_ng
-    L.append(f"- bcrypt: at least {TARGET_BCRYPT_X}× nginx's throughput: {x:.0f}× "
-             f"({b_gw:.0f} vs {b_ng:.0f} req/s) — {met(x >= TARGET_BCRYPT_X)}")
-    y = a_gw / a_ng
-    L.append(f"- apr1: at least nginx's throughput: {y:.2f}× ({a_gw:.0f} vs {a_ng:.0f} req/s) — "
-             f"{met(y >= 1.0)}")
-    for h in HASHES:
+    if "bcrypt" in hashes:
+        b_gw = res[("bcrypt", "rayward")]["tput"]["rps"]
+        b_ng = res[("bcrypt", "nginx")]["tput"]["rps"]
+        x = b_gw / b_ng
+        L.append(f"- bcrypt: at least {TARGET_BCRYPT_X}× nginx's throughput: {x:.0f}× "
+                 f"({b_gw:.0f} vs {b_ng:.0f} req/s) — {met(x >= TARGET_BCRYPT_X)}")
+    if "apr1" in hashes:
+        a_gw = res[("apr1", "rayward")]["tput"]["rps"]
+        a_ng = res[("apr1", "nginx")]["tput"]["rps"]
+        y = a_gw / a_ng
+        L.append(f"- apr1: at least nginx's throughput: {y:.2f}× ({a_gw:.0f} vs {a_ng:.0f} "
+                 f"req/s) — {met(y >= 1.0)}")
+    for h in hashes:
+        if "before" in contenders:
+            bf = res[(h, "before")]["tput"]["rps"]
+            px = res[(h, "proxy_pass")]["tput"]["rps"]
+            L.append(f"- ({h}: before, for comparison: {bf / px:.2f}× proxy_pass, {bf:.0f} req/s)")
         gw, px = res[(h, "rayward")]["tput"]["rps"], res[(h, "proxy_pass")]["tput"]["rps"]
         L.append(f"- {h}: at least nginx proxy_pass (no auth) throughput: {gw / px:.2f}× "
                  f"({gw:.0f} vs {px:.0f} req/s) — {met(gw / px >= TARGET_PASS_X)}")
         added = res[(h, "rayward")]["lat"]["p99"] - res[(h, "direct")]["lat"]["p99"]
         L.append(f"- {h}: p99 added latency under {TARGET_ADDED_P99_MS_14:g} ms (1 connection): "
                  f"{added:+.3f} ms — {met(added < TARGET_ADDED_P99_MS_14)}")
-    for h in HASHES:
+    for h in hashes:
         added = res[(h, "rayward")]["lat"]["p99"] - res[(h, "direct")]["lat"]["p99"]
         L.append(f"- {h}: p99 added latency under {TARGET_ADDED_P99_MS:g} ms (1 connection): "
                  f"{added:+.3f} ms — {met(added < TARGET_ADDED_P99_MS)}")

@@ -12,7 +12,11 @@
 # SERVER_CPU (0) and LOAD_CPU (1): the cores servers and wrk are pinned to, OUT
 # (bench/out/gateway), PORT_BASE (18080: upstream, +1 nginx proxy, +2 gateway), PRIO
 # (empty; e.g. 'chrt -f 10': a scheduling policy for every server and wrk, so that other
-# jobs on a shared machine do not decide the tail latencies; see docs/benchmarks.md).
+# jobs on a shared machine do not decide the tail latencies; see docs/benchmarks.md),
+# RAYWARD_BIN (unset: cargo build --release, then target/release/rayward), BEFORE_BIN
+# (unset; another rayward binary, e.g. main's, measured in the same run as a fifth
+# contender "before", on PORT_BASE+5 and +6), HASHES ("bcrypt apr1"; "apr1" alone halves
+# the run).
 # Needs: wrk, nginx, openssl (apt-get install -y wrk nginx), cargo, python3, taskset.
 # Writes OUT/<hash>-<contender>-{tput,lat-N}.txt (raw wrk output), OUT/rss-<hash>.txt and
 # OUT/results.md (also printed).
@@ -53,14 +57,19 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
-log "building rayward (release)"
-(cd "$ROOT" && cargo build --release -q -p rayward)
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
 git -C "$ROOT" diff --quiet HEAD -- crates Cargo.toml Cargo.lock 2>/dev/null ||
   COMMIT="$COMMIT+local changes"
-TARGET_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-RAYWARD=$TARGET_DIR/release/rayward
+if [ -n "${RAYWARD_BIN:-}" ]; then
+  RAYWARD=$RAYWARD_BIN
+else
+  log "building rayward (release)"
+  (cd "$ROOT" && cargo build --release -q -p rayward)
+  TARGET_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+  RAYWARD=$TARGET_DIR/release/rayward
+fi
+HASHES=${HASHES:-bcrypt apr1}
 
 # --- every process this script starts is stopped on exit, whatever happens
 PIDS=()
@@ -168,10 +177,11 @@ start_nginx_proxy() { # htpasswd file
   wait_port "$NGX_PORT"
 }
 
-start_gateway() { # htpasswd file, audit log
-  cat >"$OUT/gateway.toml" <<EOF
-listen = "127.0.0.1:$GW_PORT"
-admin_listen = "127.0.0.1:$ADMIN_PORT"
+start_gateway() { # htpasswd file, audit log[, binary, port, admin port, config name]
+  local bin=${3:-$RAYWARD} port=${4:-$GW_PORT} admin=${5:-$ADMIN_PORT} conf=${6:-gateway}
+  cat >"$OUT/$conf.toml" <<EOF
+listen = "127.0.0.1:$port"
+admin_listen = "127.0.0.1:$admin"
 upstream = "http://127.0.0.1:$UP_PORT"
 ray_token = { file = "$OUT/ray-token" }
 
@@ -191,14 +201,14 @@ burst = 1000000000.0
 [audit]
 path = "$2"
 EOF
-  taskset -c "$SERVER_CPU" ${PRIO_CMD[@]+"${PRIO_CMD[@]}"} "$RAYWARD" gateway --config "$OUT/gateway.toml" 2>"$OUT/gateway.err" &
+  taskset -c "$SERVER_CPU" ${PRIO_CMD[@]+"${PRIO_CMD[@]}"} "$bin" gateway --config "$OUT/$conf.toml" 2>"$OUT/$conf.err" &
   GW_PID=$!
   PIDS+=("$GW_PID")
   for _ in $(seq 1 100); do
-    curl -s -o /dev/null "http://127.0.0.1:$ADMIN_PORT/healthz" && return 0
+    curl -s -o /dev/null "http://127.0.0.1:$admin/healthz" && return 0
     sleep 0.1
   done
-  echo "the gateway did not start: $(cat "$OUT/gateway.err")" >&2
+  echo "the gateway did not start: $(cat "$OUT/$conf.err")" >&2
   exit 2
 }
 
@@ -233,10 +243,19 @@ bench() { # hash, contender, url
   done
 }
 
-for hash in bcrypt apr1; do
+CONTENDERS="direct proxy_pass nginx"
+[ -n "${BEFORE_BIN:-}" ] && CONTENDERS="$CONTENDERS before"
+CONTENDERS="$CONTENDERS rayward"
+for hash in $HASHES; do
   file=$OUT/htpasswd.$hash
   chmod 0644 "$file" # nginx's worker reads it too
   start_nginx_proxy "$file"
+  if [ -n "${BEFORE_BIN:-}" ]; then
+    start_gateway "$file" "$OUT/audit-before-$hash.jsonl" "$BEFORE_BIN" $((PORT_BASE + 5)) \
+      $((PORT_BASE + 6)) gateway-before
+    BEFORE_PID=$GW_PID
+    check rayward "http://127.0.0.1:$((PORT_BASE + 5))$PATH_UNDER_TEST"
+  fi
   start_gateway "$file" "$OUT/audit-$hash.jsonl"
   check direct "http://127.0.0.1:$UP_PORT$PATH_UNDER_TEST"
   check proxy_pass "http://127.0.0.1:$PASS_PORT$PATH_UNDER_TEST"
@@ -245,6 +264,11 @@ for hash in bcrypt apr1; do
   bench "$hash" direct "http://127.0.0.1:$UP_PORT$PATH_UNDER_TEST"
   bench "$hash" proxy_pass "http://127.0.0.1:$PASS_PORT$PATH_UNDER_TEST"
   bench "$hash" nginx "http://127.0.0.1:$NGX_PORT$PATH_UNDER_TEST"
+  if [ -n "${BEFORE_BIN:-}" ]; then
+    bench "$hash" before "http://127.0.0.1:$((PORT_BASE + 5))$PATH_UNDER_TEST"
+    grep -E '^(VmHWM|VmRSS)' "/proc/$BEFORE_PID/status" >"$OUT/rss-before-$hash.txt"
+    stop "$BEFORE_PID"
+  fi
   bench "$hash" rayward "http://127.0.0.1:$GW_PORT$PATH_UNDER_TEST"
   grep -E '^(VmHWM|VmRSS)' "/proc/$GW_PID/status" >"$OUT/rss-$hash.txt"
   curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" >"$OUT/metrics-$hash.txt"
@@ -254,4 +278,5 @@ done
 
 python3 "$HERE/report.py" --out-dir "$OUT" --commit "$COMMIT" --conns "$CONNS" \
   --duration "$DURATION" --lat-duration "$LAT_DURATION" --lat-runs "$LAT_RUNS" --server-cpu "$SERVER_CPU" \
-  --load-cpu "$LOAD_CPU" --prio "${PRIO:-none}" --out "$OUT/results.md"
+  --load-cpu "$LOAD_CPU" --prio "${PRIO:-none}" --out "$OUT/results.md" \
+  --contenders $CONTENDERS --hashes $HASHES

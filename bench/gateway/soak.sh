@@ -10,7 +10,7 @@
 #   SOAK_MINUTES=2 bench/gateway/soak.sh       # quick
 #
 # Environment: SOAK_MINUTES (30), CONNS (64), SERVER_CPU (0), LOAD_CPU (1), PORT_BASE
-# (18180), OUT (bench/out/gateway-soak), PRIO (see run.sh).
+# (18180), OUT (bench/out/gateway-soak), PRIO (see run.sh), RAYWARD_BIN (unset: build).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -37,11 +37,15 @@ rm -rf "$OUT"
 mkdir -p "$OUT/up/logs" "$OUT/www/api"
 OUT=$(cd "$OUT" && pwd)
 
-log "building rayward (release)"
-(cd "$ROOT" && cargo build --release -q -p rayward)
-TARGET_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-RAYWARD=$TARGET_DIR/release/rayward
+if [ -n "${RAYWARD_BIN:-}" ]; then
+  RAYWARD=$RAYWARD_BIN
+else
+  log "building rayward (release)"
+  (cd "$ROOT" && cargo build --release -q -p rayward)
+  TARGET_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+  RAYWARD=$TARGET_DIR/release/rayward
+fi
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
 
 PIDS=()

@@ -7,14 +7,18 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
+/// A lookup on every authenticated request is the hot path: the HMAC's keyed state is
+/// computed once (a clone per lookup instead of two more SHA-256 blocks), and hits take
+/// a shared lock (writers only insert and expire).
 pub struct VerifyCache {
-    key: [u8; 32],
+    /// `Hmac<Sha256>` already keyed: its inner and outer pads are hashed once.
+    keyed: Hmac<Sha256>,
     ttl: Duration,
     max: usize,
-    entries: Mutex<HashMap<[u8; 32], Instant>>,
+    entries: RwLock<HashMap<[u8; 32], Instant>>,
 }
 
 impl VerifyCache {
@@ -22,15 +26,15 @@ impl VerifyCache {
         let mut key = [0u8; 32];
         getrandom::fill(&mut key).expect("OS random source");
         VerifyCache {
-            key,
+            keyed: <Hmac<Sha256> as Mac>::new_from_slice(&key).expect("any key length"),
             ttl,
             max,
-            entries: Mutex::new(HashMap::new()),
+            entries: RwLock::new(HashMap::new()),
         }
     }
 
     fn key_of(&self, user: &str, password: &str, stored: &str) -> [u8; 32] {
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("any key length");
+        let mut m = self.keyed.clone();
         for part in [user, password, stored] {
             m.update(&(part.len() as u64).to_be_bytes());
             m.update(part.as_bytes());
@@ -43,11 +47,15 @@ impl VerifyCache {
             return false;
         }
         let k = self.key_of(user, password, stored);
-        let mut map = self.entries.lock().expect("cache lock");
-        match map.get(&k) {
-            Some(&exp) if now < exp => true,
+        let expiry = self.entries.read().expect("cache lock").get(&k).copied();
+        match expiry {
+            Some(exp) if now < exp => true,
             Some(_) => {
-                map.remove(&k);
+                let mut map = self.entries.write().expect("cache lock");
+                // Removed only if still expired: a concurrent insert may have renewed it.
+                if map.get(&k).is_some_and(|e| now >= *e) {
+                    map.remove(&k);
+                }
                 false
             }
             None => false,
@@ -59,7 +67,7 @@ impl VerifyCache {
             return;
         }
         let k = self.key_of(user, password, stored);
-        let mut map = self.entries.lock().expect("cache lock");
+        let mut map = self.entries.write().expect("cache lock");
         if map.len() >= self.max && !map.contains_key(&k) {
             map.retain(|_, exp| now < *exp);
             if map.len() >= self.max {
@@ -73,7 +81,7 @@ impl VerifyCache {
     }
 
     pub fn len(&self) -> usize {
-        self.entries.lock().expect("cache lock").len()
+        self.entries.read().expect("cache lock").len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -126,7 +134,7 @@ mod tests {
     fn stores_no_plaintext() {
         let c = VerifyCache::new(Duration::from_secs(10), 10);
         c.insert("alice", "hunter2-secret", "h", Instant::now());
-        let dump = format!("{:?}", c.entries.lock().unwrap());
+        let dump = format!("{:?}", c.entries.read().unwrap());
         assert!(!dump.contains("hunter2"));
         assert!(!dump.contains("alice"));
     }

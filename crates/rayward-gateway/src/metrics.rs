@@ -21,9 +21,28 @@ pub struct AuthLabels {
     pub reason: &'static str,
 }
 
+/// The `class` and `outcome` labels counted on every request, in the order of the
+/// pre-resolved handles (`Metrics::handles`).
+const CLASSES: [&str; 5] = ["read", "write", "admin", "denied", "gateway"];
+const OUTCOMES: [&str; 9] = [
+    "forwarded",
+    "answered",
+    "rejected",
+    "unauthenticated",
+    "forbidden",
+    "limited",
+    "upstream_error",
+    "unavailable",
+    "locked",
+];
+
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
+    /// The requests counter of each (class, outcome), resolved on its first use: after
+    /// that a request costs one atomic add, not a hash of its labels and a lookup under
+    /// the family's lock. Resolved lazily so that /metrics shows only the series seen.
+    handles: [[std::sync::OnceLock<Counter>; OUTCOMES.len()]; CLASSES.len()],
     pub auth_failures: Family<AuthLabels, Counter>,
     pub upstream_latency: Histogram,
     /// Redis (shared failed-login counters) did not answer; memory decided instead.
@@ -85,6 +104,7 @@ impl Metrics {
             session_store_errors,
             registry,
             requests,
+            handles: Default::default(),
             auth_failures,
             upstream_latency,
             login_store_errors,
@@ -92,9 +112,21 @@ impl Metrics {
     }
 
     pub fn request(&self, class: &'static str, outcome: &'static str) {
-        self.requests
-            .get_or_create(&RequestLabels { class, outcome })
-            .inc();
+        let c = CLASSES.iter().position(|c| *c == class);
+        let o = OUTCOMES.iter().position(|o| *o == outcome);
+        match (c, o) {
+            (Some(c), Some(o)) => self.handles[c][o]
+                .get_or_init(|| {
+                    self.requests
+                        .get_or_create(&RequestLabels { class, outcome })
+                        .clone()
+                })
+                .inc(),
+            _ => self
+                .requests
+                .get_or_create(&RequestLabels { class, outcome })
+                .inc(),
+        };
     }
 
     pub fn auth_failure(&self, reason: &'static str) {
@@ -136,6 +168,28 @@ mod tests {
         assert!(
             text.contains("rayward_gateway_upstream_latency_seconds_count 1"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn resolved_handles_and_other_labels_count_in_one_family() {
+        let m = Metrics::new();
+        assert!(!m.encode().contains("rayward_gateway_requests_total{"));
+        m.request("read", "forwarded");
+        m.request("read", "forwarded");
+        m.request("read", "not-pre-resolved");
+        m.request("other-class", "forwarded");
+        let text = m.encode();
+        for series in [
+            r#"rayward_gateway_requests_total{class="read",outcome="forwarded"} 2"#,
+            r#"rayward_gateway_requests_total{class="read",outcome="not-pre-resolved"} 1"#,
+            r#"rayward_gateway_requests_total{class="other-class",outcome="forwarded"} 1"#,
+        ] {
+            assert!(text.contains(series), "{series} in {text}");
+        }
+        assert!(
+            !text.contains(r#"outcome="answered""#),
+            "only the series seen: {text}"
         );
     }
 }

@@ -28,29 +28,30 @@ pub fn empty() -> Body {
 }
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus
-/// the proxy-specific ones.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authorization",
-    "proxy-authenticate",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+/// the proxy-specific ones. `HeaderName`s, not strings: removing by a string parses and
+/// validates the name on every call, twice per request for each of these.
+static HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHORIZATION,
+    header::PROXY_AUTHENTICATE,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
 /// Headers a client must never get to Ray: credentials (the gateway supplies Ray's), and
 /// forwarding headers a client could forge.
-const CLIENT_ONLY: &[&str] = &[
-    "authorization",
-    "x-ray-authorization",
-    "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-host",
-    "x-forwarded-proto",
-    "x-real-ip",
+static CLIENT_ONLY: [HeaderName; 7] = [
+    header::AUTHORIZATION,
+    HeaderName::from_static("x-ray-authorization"),
+    header::FORWARDED,
+    HeaderName::from_static("x-forwarded-for"),
+    HeaderName::from_static("x-forwarded-host"),
+    HeaderName::from_static("x-forwarded-proto"),
+    HeaderName::from_static("x-real-ip"),
 ];
 
 /// The cookie Ray accepts as a credential.
@@ -58,24 +59,29 @@ pub const RAY_COOKIE: &str = "ray-authentication-token";
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 pub fn strip_hop_by_hop(h: &mut HeaderMap) {
-    let named: Vec<HeaderName> = h
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .collect();
-    for n in named {
-        h.remove(n);
+    if h.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = h
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .collect();
+        for n in named {
+            h.remove(n);
+        }
     }
-    for n in HOP_BY_HOP {
-        h.remove(*n);
+    for n in &HOP_BY_HOP {
+        h.remove(n);
     }
 }
 
 /// Drops `ray-authentication-token` and the gateway's own session cookie from every
 /// `Cookie` header, keeping other cookies.
 pub fn strip_ray_cookie(h: &mut HeaderMap) {
+    if !h.contains_key(header::COOKIE) {
+        return;
+    }
     let kept: Vec<String> = h
         .get_all(header::COOKIE)
         .iter()
@@ -112,8 +118,8 @@ pub fn upstream_headers(
     websocket: bool,
 ) {
     strip_hop_by_hop(h);
-    for n in CLIENT_ONLY {
-        h.remove(*n);
+    for n in &CLIENT_ONLY {
+        h.remove(n);
     }
     strip_ray_cookie(h);
     h.insert(header::HOST, upstream_host.clone());
@@ -130,6 +136,10 @@ pub fn upstream_headers(
 pub struct Upstream {
     client: Client<HttpConnector, Body>,
     scheme_authority: String,
+    /// `scheme_authority` parsed once: each request's URI is put together from these
+    /// and its path, not formatted and parsed whole.
+    scheme: http::uri::Scheme,
+    authority: http::uri::Authority,
     host: HeaderValue,
     /// `Bearer <cluster token>`; replaced when the token file (or Secret) changes. None:
     /// a discovered cluster without token authentication, or `rayward history serve`.
@@ -174,6 +184,8 @@ impl Upstream {
         Ok(Upstream {
             client,
             scheme_authority: format!("http://{authority}"),
+            scheme: http::uri::Scheme::HTTP,
+            authority: authority.clone(),
             host: HeaderValue::from_str(authority.as_str()).map_err(|e| e.to_string())?,
             ray_auth,
             timeout,
@@ -214,9 +226,12 @@ impl Upstream {
         websocket: bool,
     ) -> Result<Response<Body>, UpstreamError> {
         let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
-        let uri: Uri = format!("{}{}", self.scheme_authority, path_and_query)
-            .parse()
-            .map_err(|e: http::uri::InvalidUri| UpstreamError::Unreachable(e.to_string()))?;
+        let uri = Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(path_and_query)
+            .build()
+            .map_err(|e| UpstreamError::Unreachable(e.to_string()))?;
         *req.uri_mut() = uri;
         *req.version_mut() = http::Version::HTTP_11;
         let ray_auth = self.ray_auth.read().expect("token lock").clone();

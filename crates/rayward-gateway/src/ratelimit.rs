@@ -43,10 +43,18 @@ impl RateLimit {
         if map.len() >= MAX_KEYS && !map.contains_key(user) {
             map.clear();
         }
-        let b = map.entry(user.to_string()).or_insert(Bucket {
-            tokens: self.burst,
-            at: now,
-        });
+        // Looked up by `&str` first: the user's name is copied only for a new bucket,
+        // not on every request.
+        if !map.contains_key(user) {
+            map.insert(
+                user.to_string(),
+                Bucket {
+                    tokens: self.burst,
+                    at: now,
+                },
+            );
+        }
+        let b = map.get_mut(user).expect("inserted above");
         let elapsed = now.duration_since(b.at).as_secs_f64();
         b.tokens = (b.tokens + elapsed * self.rate).min(self.burst);
         b.at = now;

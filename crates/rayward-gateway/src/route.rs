@@ -321,6 +321,14 @@ const TABLE: &[Entry] = &[
 ];
 
 fn matches(pattern: &str, path: &str) -> bool {
+    // Fast rejection, run for every table entry on every request: a pattern without a
+    // wildcard matches only itself, and one with a wildcard only paths that start with
+    // its literal part (the segments before a wildcard must be equal).
+    match pattern.find(['{', '*']) {
+        None => return pattern == path,
+        Some(i) if !path.starts_with(&pattern[..i]) => return false,
+        Some(_) => {}
+    }
     let mut p = pattern.split('/');
     let mut s = path.split('/');
     loop {

@@ -335,11 +335,22 @@ pub async fn run(config_path: &Path) -> Result<(), StartError> {
     Ok(())
 }
 
-/// [`run`] on a new multi-threaded tokio runtime, for the CLI.
+/// [`run`] on a new tokio runtime, for the CLI: multi-threaded when the process may use
+/// more than one CPU, a single thread when it may use one (a pod with a CPU limit of 1
+/// usually still sees every core, a `taskset`/cpuset of one core does not). On one CPU
+/// the multi-threaded runtime only adds hand-offs: the accept loop runs on the main
+/// thread and every connection on the worker, and each wake-up across them is a futex
+/// call and a context switch. Password hashing still runs on the blocking pool either way.
 pub fn run_blocking(config_path: &Path) -> Result<(), StartError> {
     // Validate before starting threads, so a bad config fails fast.
     Config::load(config_path)?;
-    tokio::runtime::Builder::new_multi_thread()
+    let one_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
+    let mut builder = if one_cpu {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    builder
         .enable_all()
         .build()
         .map_err(|e| StartError::Other(format!("runtime: {e}")))?

@@ -105,9 +105,16 @@ struct Ctx {
     answered: bool,
     /// One of the gateway's own endpoints (login, logout), not a Ray route.
     own_endpoint: bool,
-    source: String,
+    /// The client's address; written out only when the request is audited.
+    source: IpAddr,
     method: Method,
-    path: String,
+    /// The request target as received: the audit log's path until it is normalised.
+    uri: http::Uri,
+    /// The path normalised (`route::normalise_path` of `uri`'s) once that step passed;
+    /// recomputed only for an audited request rather than copied for every one.
+    normalised: bool,
+    /// A path of the gateway's own (login, logout) that replaces the request's.
+    path: Option<&'static str>,
     class: Class,
     user: Option<String>,
     role: Option<String>,
@@ -344,9 +351,11 @@ impl Gateway {
         peer: SocketAddr,
     ) -> Response<Body> {
         let mut ctx = Ctx {
-            source: peer.ip().to_string(),
+            source: peer.ip(),
             method: req.method().clone(),
-            path: req.uri().path().to_string(),
+            uri: req.uri().clone(),
+            normalised: false,
+            path: None,
             class: Class::Denied,
             answered: false,
             own_endpoint: false,
@@ -406,13 +415,14 @@ impl Gateway {
         self.metrics.request(class, outcome);
         let state_changing = matches!(ctx.class, Class::Write | Class::Admin);
         if state_changing || reason.is_some() {
+            let path = audited_path(&ctx);
             self.audit.log(Record {
                 time: audit_log::now_rfc3339(),
                 user: ctx.user,
                 role: ctx.role,
-                source: ctx.source,
+                source: ctx.source.to_string(),
                 method: ctx.method.to_string(),
-                path: ctx.path,
+                path,
                 class,
                 status: resp.status().as_u16(),
                 reason,
@@ -443,7 +453,7 @@ impl Gateway {
                 .client_ip(peer.ip(), &xff)
                 .map_err(|e| refuse(StatusCode::BAD_REQUEST, "rejected", e.to_string()))?
         };
-        ctx.source = client.to_string();
+        ctx.source = client;
         self.net
             .check(client)
             .map_err(|e| refuse(StatusCode::FORBIDDEN, "forbidden", e.to_string()))?;
@@ -472,7 +482,7 @@ impl Gateway {
             route::check_query(q)
                 .map_err(|e| refuse(StatusCode::BAD_REQUEST, "rejected", e.to_string()))?;
         }
-        ctx.path = path.clone();
+        ctx.normalised = true;
         // Which cluster, before anyone is authenticated: authorization names it.
         let (path, route) = match self.discovery {
             None => {
@@ -775,8 +785,7 @@ impl Gateway {
         wants_upgrade: bool,
         ctx: &mut Ctx,
     ) -> Result<Response<Body>, Refusal> {
-        let user = id.user.clone();
-        ctx.user = Some(user.clone());
+        ctx.user = Some(id.user.clone());
         let roles = self.authz.roles_of(&id);
         ctx.role = (!roles.is_empty()).then(|| roles.join(","));
         if matches!(ctx.dest, Dest::Landing) && route.class == Class::Read {
@@ -920,9 +929,8 @@ impl Gateway {
         upstream: &Upstream,
         ctx: &mut Ctx,
     ) -> Result<Response<Body>, Refusal> {
-        let user = id.user.clone();
         // 5. Rate limit.
-        if let Err(wait) = self.rate.check(&user, Instant::now()) {
+        if let Err(wait) = self.rate.check(&id.user, Instant::now()) {
             let mut r = refuse(
                 StatusCode::TOO_MANY_REQUESTS,
                 "limited",
@@ -982,7 +990,7 @@ impl Gateway {
         client: IpAddr,
         ctx: &mut Ctx,
     ) -> Result<Response<Body>, Refusal> {
-        ctx.path = LOGIN_PATH.to_string();
+        ctx.path = Some(LOGIN_PATH);
         let (user, password) = w.read_login(req).await.map_err(from_web)?;
         if let Some(wait) = self.logins.locked(client, Some(&user)).await.wait {
             return Err(locked(wait));
@@ -1020,7 +1028,7 @@ impl Gateway {
         req: Request<Incoming>,
         ctx: &mut Ctx,
     ) -> Result<Response<Body>, Refusal> {
-        ctx.path = LOGOUT_PATH.to_string();
+        ctx.path = Some(LOGOUT_PATH);
         let (claims, r) = w.logout(req.headers()).map_err(from_web)?;
         if let Some(c) = claims {
             ctx.user = Some(authn::Identity::new(authn::Source::Htpasswd, &c.user).user);
@@ -1182,6 +1190,21 @@ impl Gateway {
         }
         Ok(resp)
     }
+}
+
+/// The path the audit log names: the gateway's own (login, logout), else the request's,
+/// normalised once normalisation passed (as Ray got it), as received before that.
+fn audited_path(ctx: &Ctx) -> String {
+    if let Some(p) = ctx.path {
+        return p.to_string();
+    }
+    let raw = ctx.uri.path();
+    if ctx.normalised {
+        if let Ok(p) = route::normalise_path(raw) {
+            return p;
+        }
+    }
+    raw.to_string()
 }
 
 /// Ray's description of a job (`GET /api/jobs/{id}` with the cluster token): Some(body),

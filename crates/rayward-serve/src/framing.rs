@@ -26,6 +26,11 @@
 //!   are a WebSocket and pass unchecked.
 //!
 //! Memory per connection is bounded by the head limit and an 8 KiB read buffer.
+//!
+//! Cost per request (the gateway's hot path, docs/benchmarks.md): the read buffer is the
+//! connection's, zeroed once, not once per read; a head read whole (the usual case) moves
+//! to hyper by swapping buffers, without a copy; header slots are not initialised before
+//! parsing; nothing is allocated for a head that is accepted.
 
 use std::io;
 use std::net::SocketAddr;
@@ -89,6 +94,9 @@ pub struct Framed<S: AsyncWrite + Unpin> {
     head: Vec<u8>,
     /// Checked bytes hyper has not read yet.
     ready: Vec<u8>,
+    /// Where the socket is read into: allocated (and zeroed) on the first read, reused
+    /// for every read after it.
+    scratch: Vec<u8>,
     ready_pos: usize,
     max_head: usize,
     max_headers: usize,
@@ -113,6 +121,7 @@ impl<S: AsyncWrite + Unpin> Framed<S> {
             state: State::Head,
             head: Vec::new(),
             ready: Vec::new(),
+            scratch: Vec::new(),
             ready_pos: 0,
             max_head,
             max_headers,
@@ -146,6 +155,16 @@ impl<S: AsyncWrite + Unpin> Framed<S> {
                         HeadStep::Refuse(status, reason, method, target) => {
                             self.refuse(status, reason, method, target);
                             return;
+                        }
+                        HeadStep::Complete(len, next) if len == self.head.len() => {
+                            // The usual case: the bytes read end with the head. Handed
+                            // over by a swap when hyper has read everything before.
+                            if self.ready.is_empty() {
+                                std::mem::swap(&mut self.ready, &mut self.head);
+                            } else {
+                                self.ready.append(&mut self.head);
+                            }
+                            self.state = next;
                         }
                         HeadStep::Complete(len, next) => {
                             let rest = self.head.split_off(len);
@@ -249,17 +268,21 @@ impl<S: AsyncWrite + Unpin> Framed<S> {
         if !head[from..].contains(&b'\n') {
             return HeadStep::Partial;
         }
-        // On the stack for the usual limit (100): no allocation per request.
-        let mut stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
+        // On the stack for the usual limit (100): no allocation per request, and left
+        // uninitialised (httparse writes the slots it uses): zeroing 4 KiB of slots on
+        // every head cost more than parsing it.
+        let mut stack =
+            [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
         let mut heap = Vec::new();
-        let headers: &mut [httparse::Header<'_>] = if self.max_headers <= STACK_HEADERS {
-            &mut stack[..self.max_headers]
-        } else {
-            heap.resize(self.max_headers, httparse::EMPTY_HEADER);
-            &mut heap
-        };
-        let mut req = httparse::Request::new(headers);
-        let parsed = req.parse(head);
+        let headers: &mut [std::mem::MaybeUninit<httparse::Header<'_>>] =
+            if self.max_headers <= STACK_HEADERS {
+                &mut stack[..self.max_headers]
+            } else {
+                heap.resize_with(self.max_headers, std::mem::MaybeUninit::uninit);
+                &mut heap
+            };
+        let mut req = httparse::Request::new(&mut []);
+        let parsed = req.parse_with_uninit_headers(head, headers);
         // A bare LF ends a line for httparse but not for a strict front proxy. Only the
         // head's own bytes are looked at (what follows it is a body or the next head).
         let end = match parsed {
@@ -287,8 +310,7 @@ impl<S: AsyncWrite + Unpin> Framed<S> {
                     req.path.map(str::to_string),
                 ),
             };
-        let method = req.method.map(str::to_string);
-        let target = req.path.map(str::to_string);
+        let (method, target) = (req.method, req.path);
         let (mut cl, mut te, mut host, mut upgrade) = (Vec::new(), Vec::new(), 0, false);
         for h in req.headers.iter() {
             if h.name.eq_ignore_ascii_case("content-length") {
@@ -301,7 +323,15 @@ impl<S: AsyncWrite + Unpin> Framed<S> {
                 upgrade = true;
             }
         }
-        let refuse = |reason| HeadStep::Refuse(400, reason, method.clone(), target.clone());
+        // Owned only when refused: an accepted head allocates nothing.
+        let refuse = |reason| {
+            HeadStep::Refuse(
+                400,
+                reason,
+                method.map(str::to_string),
+                target.map(str::to_string),
+            )
+        };
         if !te.is_empty() && !cl.is_empty() {
             return refuse("both Transfer-Encoding and Content-Length");
         }
@@ -429,17 +459,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Framed<S> {
             if this.eof || matches!(this.state, State::Refused) {
                 return Poll::Ready(Ok(()));
             }
-            let mut scratch = [0u8; READ_BUF];
+            if this.scratch.is_empty() {
+                this.scratch = vec![0u8; READ_BUF];
+            }
+            let mut scratch = std::mem::take(&mut this.scratch);
             let mut rb = ReadBuf::new(&mut scratch);
-            match Pin::new(&mut this.inner).poll_read(cx, &mut rb) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            let polled = Pin::new(&mut this.inner).poll_read(cx, &mut rb);
+            let n = rb.filled().len();
+            match polled {
+                Poll::Pending => {
+                    this.scratch = scratch;
+                    return Poll::Pending;
+                }
+                Poll::Ready(Err(e)) => {
+                    this.scratch = scratch;
+                    return Poll::Ready(Err(e));
+                }
                 Poll::Ready(Ok(())) => {
-                    if rb.filled().is_empty() {
+                    if n == 0 {
                         this.eof = true;
                     } else {
-                        this.feed(rb.filled());
+                        this.feed(&scratch[..n]);
                     }
+                    this.scratch = scratch;
                 }
             }
         }
