@@ -16,6 +16,7 @@ mod history_gateway;
 mod history_gc;
 mod history_ray;
 mod history_serve;
+mod history_serve_cache;
 mod history_serve_redis;
 mod history_trusted_gateway;
 mod install;

@@ -14,6 +14,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod cache;
 pub mod config;
 pub mod path;
 mod ui;
@@ -39,7 +40,6 @@ use rayward_auth::web::{self, Web};
 use rayward_auth::{AuthError, Authenticator, Identity};
 use rayward_serve::endpoints::{Own, HEALTHY, OPENMETRICS};
 use rayward_serve::{CertStore, ConnOptions};
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -169,14 +169,28 @@ impl Metrics {
     }
 }
 
-/// The indexes of one session, read once and kept for a few seconds.
+/// The indexes of one session, kept in [`cache::Cache`] and re-read in the background.
 struct Loaded {
     nodes: Vec<NodeIndex>,
     problems: Vec<Problem>,
 }
 
-/// How long the indexes of a session are reused.
+impl Loaded {
+    /// Every node's collector finished: the session's indexes will not change again.
+    fn finished(&self) -> bool {
+        !self.nodes.is_empty() && self.problems.is_empty() && self.nodes.iter().all(|n| n.finished)
+    }
+}
+
+/// How long the indexes of a session still being written are served before a background
+/// re-read is asked for (a change in the store shows within about this time).
 const CACHE_TTL: Duration = Duration::from_secs(5);
+/// The same for a finished session (its indexes do not change; retention's deletions
+/// empty the cache at once).
+const CACHE_TTL_FINISHED: Duration = Duration::from_secs(300);
+/// Background re-reads of sessions running at once, and queued at most.
+const REFRESH_PARALLEL: usize = 4;
+const REFRESH_QUEUE: usize = 256;
 /// How often the full listing is re-read in the background (a new session shows within
 /// this time; each re-read reads every index, so not more often).
 const LISTING_EVERY: Duration = Duration::from_secs(30);
@@ -198,7 +212,10 @@ pub struct App {
     audit: AuditLog,
     ui: ui::Assets,
     metrics: Metrics,
-    sessions: Mutex<HashMap<String, (Instant, Arc<Loaded>)>>,
+    sessions: cache::Cache<Loaded>,
+    /// Ids of stale sessions to re-read, for [`App::keep_sessions`].
+    refresh_tx: tokio::sync::mpsc::Sender<String>,
+    refresh_rx: Mutex<Option<tokio::sync::mpsc::Receiver<String>>>,
     /// The full listing and when it was read.
     listing: RwLock<Option<(Instant, Arc<Catalog>)>>,
     /// Held while the listing is read, so two reads never run at once.
@@ -266,6 +283,7 @@ impl App {
             .map(|r| r.check().map_err(|e| e.to_string()))
             .transpose()?;
         let metrics = Metrics::new();
+        let (refresh_tx, refresh_rx) = tokio::sync::mpsc::channel(REFRESH_QUEUE);
         let store_errors = metrics.store_errors.clone();
         let audit = match &cfg.audit.path {
             Some(p) => AuditLog::open(p).map_err(|e| format!("audit.path {p}: {e}"))?,
@@ -292,7 +310,9 @@ impl App {
             audit,
             ui: ui::Assets::new(&cfg.dashboard_dir),
             metrics,
-            sessions: Mutex::new(HashMap::new()),
+            sessions: cache::Cache::new(CACHE_MAX, CACHE_TTL, CACHE_TTL_FINISHED),
+            refresh_tx,
+            refresh_rx: Mutex::new(Some(refresh_rx)),
             listing: RwLock::new(None),
             refreshing: tokio::sync::Mutex::new(()),
             all_json: Mutex::new(None),
@@ -796,10 +816,7 @@ impl App {
                             "{NAME}: retention deleted {} sessions ({} bytes)",
                             report.deleted_sessions, report.deleted_bytes
                         );
-                        self.sessions
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .clear();
+                        self.sessions.clear();
                         if let Err(e) = self.refresh_listing().await {
                             eprintln!("{NAME}: keeping the previous listing: {e}");
                         }
@@ -820,32 +837,71 @@ impl App {
         }
     }
 
-    /// The node indexes of one session (cached a few seconds); unreadable ones are
-    /// problems, the rest is served.
+    /// The node indexes of one session: read now the first time, afterwards always from
+    /// memory, a stale entry being served while [`App::keep_sessions`] re-reads it
+    /// ([`cache`]). Unreadable indexes are problems, the rest is served.
     async fn load(&self, id: &str) -> Result<Arc<Loaded>, StoreError> {
-        if let Some((t, l)) = self
-            .sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(id)
-        {
-            if t.elapsed() < CACHE_TTL {
-                return Ok(l.clone());
+        match self.sessions.lookup(id, Instant::now()) {
+            cache::Lookup::Fresh(l) => Ok(l),
+            cache::Lookup::Stale { value, refresh } => {
+                if refresh && self.refresh_tx.try_send(id.to_string()).is_err() {
+                    // The queue is full (or the server stops): ask again later.
+                    self.sessions.failed(id, Instant::now());
+                }
+                Ok(value)
+            }
+            cache::Lookup::Missing => {
+                let l = self.read_session(id).await?;
+                self.sessions
+                    .put(id, l.clone(), l.finished(), Instant::now());
+                Ok(l)
             }
         }
+    }
+
+    /// Reads the node indexes of session `id` (`ns/kind/name/session`), the head first.
+    async fn read_session(&self, id: &str) -> Result<Arc<Loaded>, StoreError> {
         let (mut nodes, problems) =
             catalog::read_indexes(&self.store, &format!("{}/{id}", crate::layout::V1)).await?;
         nodes.sort_by(|a, b| {
             (a.role != crate::index::Role::Head, &a.node)
                 .cmp(&(b.role != crate::index::Role::Head, &b.node))
         });
-        let l = Arc::new(Loaded { nodes, problems });
-        let mut m = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        if m.len() >= CACHE_MAX {
-            m.clear();
-        }
-        m.insert(id.to_string(), (Instant::now(), l.clone()));
-        Ok(l)
+        Ok(Arc::new(Loaded { nodes, problems }))
+    }
+
+    /// Re-reads the sessions [`App::load`] found stale, [`REFRESH_PARALLEL`] at a time:
+    /// the new indexes replace the entry, a session gone from the store leaves the cache,
+    /// a failed read keeps the entry (said on stderr) and is tried again later.
+    async fn keep_sessions(self: Arc<Self>) {
+        use futures::StreamExt;
+        let Some(rx) = self
+            .refresh_rx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        else {
+            return;
+        };
+        tokio_stream_of(rx)
+            .for_each_concurrent(REFRESH_PARALLEL, |id| {
+                let app = self.clone();
+                async move {
+                    match app.read_session(&id).await {
+                        Ok(l) if l.nodes.is_empty() && l.problems.is_empty() => {
+                            app.sessions.remove(&id)
+                        }
+                        Ok(l) => app
+                            .sessions
+                            .put(&id, l.clone(), l.finished(), Instant::now()),
+                        Err(e) => {
+                            eprintln!("{NAME}: keeping the cached indexes of {id}: {e}");
+                            app.sessions.failed(&id, Instant::now());
+                        }
+                    }
+                }
+            })
+            .await;
     }
 
     async fn session(
@@ -1175,6 +1231,7 @@ impl Server {
         } = self;
         let mut tasks = app.authenticator().spawn_reloaders(NAME);
         tasks.push(tokio::spawn(app.clone().keep_listing()));
+        tasks.push(tokio::spawn(app.clone().keep_sessions()));
         if let Some(r) = app.retention.clone() {
             tasks.push(tokio::spawn(app.clone().keep_retention(r)));
         }
@@ -1220,6 +1277,14 @@ impl Server {
         });
         tokio::join!(public, admin);
     }
+}
+
+/// The receiver as a stream (`futures::stream::unfold`, no tokio-stream dependency).
+fn tokio_stream_of(rx: tokio::sync::mpsc::Receiver<String>) -> impl futures::Stream<Item = String> {
+    futures::stream::unfold(
+        rx,
+        |mut rx| async move { rx.recv().await.map(|id| (id, rx)) },
+    )
 }
 
 struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
