@@ -203,6 +203,10 @@ struct Collector {
     last_clean: Instant,
     dropped_seen: u64,
     last_index: Option<Instant>,
+    /// The exported actor states ([`crate::actors`]), filled by the receiver; stored as
+    /// the `actor_events` snapshot, and the generation last stored.
+    actors: Arc<Mutex<crate::actors::ActorTable>>,
+    actors_written: u64,
 }
 
 /// Runs until `shutdown` resolves, then flushes.
@@ -224,7 +228,9 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<Summ
     let metrics = Metrics::default();
     metrics.spool_max_bytes.set(cfg.spool_max as i64);
     let current = Arc::new(Mutex::new(None));
+    let actors = Arc::new(Mutex::new(crate::actors::ActorTable::default()));
     let receiver = Arc::new(Receiver {
+        actors: actors.clone(),
         spool: spool.clone(),
         session: current.clone(),
         metrics: metrics.clone(),
@@ -266,6 +272,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<Summ
         last_clean: Instant::now(),
         dropped_seen: 0,
         last_index: None,
+        actors,
+        actors_written: 0,
     };
     tokio::pin!(shutdown);
     let mut tick = tokio::time::interval(c.cfg.tick);
@@ -438,6 +446,37 @@ impl Collector {
                     self.metrics.snapshots_failed.inc();
                 }
             }
+        }
+        self.store_actors(&session);
+    }
+
+    /// Buffers the exported actor states of `session` as the `actor_events` snapshot when
+    /// they changed since the last time (head only: Ray's GCS exports them there).
+    fn store_actors(&mut self, session: &str) {
+        if self.cfg.dashboard.is_none() {
+            return;
+        }
+        let bytes = {
+            let t = self.actors.lock().expect("not poisoned");
+            if t.session != session || t.generation == self.actors_written {
+                return;
+            }
+            self.actors_written = t.generation;
+            serde_json::to_vec(&*t).expect("the table serialises")
+        };
+        let kind = Kind::Snapshot {
+            endpoint: crate::actors::ENDPOINT.to_string(),
+            status: 200,
+            taken: now_ms(),
+        };
+        if let Err(e) = self
+            .spool
+            .lock()
+            .expect("not poisoned")
+            .push(session, kind, &bytes)
+        {
+            eprintln!("rayward history collect: snapshot actor events: {e}");
+            self.metrics.snapshots_failed.inc();
         }
     }
 
@@ -671,6 +710,11 @@ impl Collector {
                 if let Some(s) = self.sessions.get_mut(name.as_str()) {
                     t.scan(&mut s.index, Instant::now());
                 }
+            }
+            // Actor events that came during the flush: their table is stored again.
+            let current = self.current.lock().expect("not poisoned").clone();
+            if let Some(name) = current {
+                self.store_actors(&name);
             }
             let ok = self.upload(true).await;
             let pending = self.tracker.as_ref().map_or(0, |(_, _, t)| t.pending());

@@ -25,6 +25,7 @@
 //! - [`retention`]: which sessions to delete (age, count per cluster, total bytes), never
 //!   one still being written; `history gc` and `serve` apply it.
 
+pub mod actors;
 pub mod catalog;
 pub mod collect;
 pub mod index;

@@ -34,6 +34,8 @@ pub struct Receiver {
     pub registry: Registry,
     pub max_body: usize,
     pub permits: Semaphore,
+    /// The latest exported state of each actor of the current session (crate::actors).
+    pub actors: Arc<Mutex<crate::actors::ActorTable>>,
 }
 
 fn answer(status: StatusCode, text: impl Into<String>) -> Response<Full<Bytes>> {
@@ -59,6 +61,9 @@ struct EventHead {
     #[allow(dead_code)]
     eventType: String,
     sessionName: Option<String>,
+    /// Actor events are also kept in [`Receiver::actors`] (crate::actors).
+    actorLifecycleEvent: Option<crate::actors::Lifecycle>,
+    actorDefinitionEvent: Option<crate::actors::Definition>,
 }
 
 impl Receiver {
@@ -187,7 +192,10 @@ impl Receiver {
             );
         };
         let count = events.len() as u64;
-        drop(events);
+        let actor_events: Vec<EventHead> = events
+            .into_iter()
+            .filter(|e| e.actorLifecycleEvent.is_some() || e.actorDefinitionEvent.is_some())
+            .collect();
         let pushed = self.spool.lock().expect("not poisoned").adopt(
             &session,
             Kind::Events { count },
@@ -196,6 +204,23 @@ impl Receiver {
         );
         match pushed {
             Ok(()) => {
+                if !actor_events.is_empty() {
+                    let mut t = self.actors.lock().expect("not poisoned");
+                    if t.session != session {
+                        *t = crate::actors::ActorTable {
+                            session: session.clone(),
+                            ..Default::default()
+                        };
+                    }
+                    for e in &actor_events {
+                        if let Some(l) = &e.actorLifecycleEvent {
+                            t.lifecycle(l);
+                        }
+                        if let Some(d) = &e.actorDefinitionEvent {
+                            t.definition(d);
+                        }
+                    }
+                }
                 self.metrics.events_received.inc_by(count);
                 answer(StatusCode::OK, format!("{count} events"))
             }

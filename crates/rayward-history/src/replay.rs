@@ -63,6 +63,11 @@ pub async fn answer(
     let Some(head) = nodes.iter().find(|n| n.role == Role::Head) else {
         return Ok(None);
     };
+    if path == "/logical/actors" {
+        if let Some(a) = actors(store, nodes).await? {
+            return Ok(Some(a));
+        }
+    }
     if let Some(endpoint) = snapshot_of(path) {
         let Some(s) = head.snapshots.get(endpoint) else {
             return Ok(None);
@@ -160,22 +165,49 @@ pub async fn node_detail(
     }))
 }
 
-/// `/logical/actors/{id}`: the actor's entry of the stored `/logical/actors`, shaped as
-/// Ray's actor detail answer.
-pub async fn actor_detail(
-    store: &Store,
-    nodes: &[NodeIndex],
-    id: &str,
-) -> Result<Option<Bytes>, StoreError> {
-    let Some(v) = snapshot_json(store, nodes, "actors").await? else {
+/// `/logical/actors` when the head stored exported actor states ([`crate::actors`]): the
+/// stored snapshot (or an empty list when there is none or it was an error) with the
+/// exported states applied over it. `None` without exported states: the snapshot is
+/// answered as stored.
+pub async fn actors(store: &Store, nodes: &[NodeIndex]) -> Result<Option<Answer>, StoreError> {
+    let Some(head) = nodes.iter().find(|n| n.role == Role::Head) else {
         return Ok(None);
     };
-    Ok(v["data"]["actors"].get(id).cloned().map(|detail| {
+    let Some(ev) = head.snapshots.get(crate::actors::ENDPOINT) else {
+        return Ok(None);
+    };
+    let Ok(table) =
+        serde_json::from_slice::<crate::actors::ActorTable>(&store.get(&ev.key, MAX_READ).await?)
+    else {
+        return Ok(None);
+    };
+    let mut v = snapshot_json(store, nodes, "actors")
+        .await?
+        .filter(|v| v["data"]["actors"].is_object())
+        .unwrap_or_else(
+            || serde_json::json!({"result": true, "msg": "All actors fetched.", "data": {"actors": {}}}),
+        );
+    crate::actors::overlay(&mut v, &table);
+    Ok(Some(Answer {
+        status: 200,
+        content_type: "application/json",
+        body: Bytes::from(serde_json::to_vec(&v).expect("a Value serialises")),
+    }))
+}
+
+/// `/logical/actors/{id}`: the actor's entry of the `/logical/actors` answer (`actors`,
+/// as [`answer`] gives it), shaped as Ray's actor detail answer.
+pub fn actor_detail(actors: &Answer, id: &str) -> Option<Bytes> {
+    if actors.status != 200 {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&actors.body).ok()?;
+    v["data"]["actors"].get(id).cloned().map(|detail| {
         Bytes::from(
             serde_json::json!({"result": true, "msg": "Actor fetched.", "data": {"detail": detail}})
                 .to_string(),
         )
-    }))
+    })
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ mod history_browser;
 mod history_gateway;
 mod history_gc;
 mod history_ray;
+mod history_ray_actors;
 mod history_serve;
 mod history_serve_cache;
 mod history_serve_redis;
