@@ -162,11 +162,12 @@ routes=(
   "log file ${log_mb} MB|/api/v0/logs/file?node_id=$node&filename=job-driver-$logjob.log&lines=-1"
 )
 mkdir -p "$d/bodies"
-one() { # SIDE URL OUT -> code seconds bytes
+. bench/history/timing.sh
+one() { # SIDE URL OUT -> status seconds bytes
   if [ "$1" = live ]; then
-    curl -s -o "$3" -w '%{http_code} %{time_total} %{size_download}\n' -H "Authorization: Bearer $token" "$2"
+    time_get "$3" "$2" -H "Authorization: Bearer $token"
   else
-    curl -s -o "$3" -w '%{http_code} %{time_total} %{size_download}\n' -u alice:Secret-Pass1 "$2"
+    time_get "$3" "$2" -u alice:Secret-Pass1
   fi
 }
 printf '%-26s %10s %10s %12s %10s %10s %12s %8s\n' route "live p50" "live p99" "live bytes" "hist p50" "hist p99" "hist bytes" "p99 h/l"
@@ -181,21 +182,14 @@ for r in "${routes[@]}"; do
     one live "$live$path" "$d/bodies/$ri-live" >>"$d/l.t"
     one hist "$hist$path" "$d/bodies/$ri-history" >>"$d/h.t"
   done
-  "$py" - "$name" "$d/l.t" "$d/h.t" <<'PY'
-import sys
-name, lf, hf = sys.argv[1:]
-def stats(f):
-    rows = [l.split() for l in open(f)]
-    bad = sum(r[0] != "200" for r in rows)
-    t = sorted(float(r[1]) * 1000 for r in rows)
-    q = lambda p: t[min(len(t) - 1, int(p * len(t)))]
-    return q(0.5), q(0.99), rows[-1][2], bad
-l, h = stats(lf), stats(hf)
-note = "" if l[3] == h[3] == 0 else f"  non-200: live {l[3]}, history {h[3]}"
-print(f"{name:<26} {l[0]:8.1f}ms {l[1]:8.1f}ms {l[2]:>12} {h[0]:8.1f}ms {h[1]:8.1f}ms {h[2]:>12} {h[1] / l[1]:8.2f}{note}")
-PY
+  read -r lp50 lp99 lbytes lbad _ < <(time_stats "$d/l.t")
+  read -r hp50 hp99 hbytes hbad _ < <(time_stats "$d/h.t")
+  note=""; [ "$lbad$hbad" = 00 ] || note="  non-200: live $lbad, history $hbad"
+  printf '%-26s %8sms %8sms %12s %8sms %8sms %12s %8s%s\n' "$name" "$lp50" "$lp99" "$lbytes" \
+    "$hp50" "$hp99" "$hbytes" "$(awk -v h="$hp99" -v l="$lp99" 'BEGIN {printf "%.2f", h / l}')" "$note"
 done
-# The same data on both sides: counts the UI shows (bodies/1 jobs, 3 summary, 4 tasks).
+# The same data on both sides: counts the UI shows (bodies/1 jobs, 3 summary, 4 tasks,
+# 6 actors: the same actor ids, each in the same state).
 "$py" - "$d/bodies" <<'PY'
 import json, sys
 b = sys.argv[1]
@@ -208,10 +202,18 @@ def summary(v):
     return {k: sum(x["state_counts"].values()) for k, x in s.items()}
 def tasks(v):
     return v["data"]["result"]["total"], len(v["data"]["result"]["result"])
-for what, i, f in [("jobs (id, status)", 1, jobs), ("task summary", 3, summary), ("tasks (total, listed)", 4, tasks)]:
+def actors(v):
+    return {i: a["state"] for i, a in v["data"]["actors"].items()}
+for what, i, f in [("jobs (id, status)", 1, jobs), ("task summary", 3, summary), ("tasks (total, listed)", 4, tasks), ("actors (id, state)", 6, actors)]:
     l, h = f(load(i, "live")), f(load(i, "history"))
     n = len(l) if isinstance(l, (list, dict)) else l
-    print(f"parity {what}: {'equal' if l == h else 'DIFFERENT'} ({n})")
+    extra = ""
+    if f is actors and l != h:
+        only = sorted(set(l) ^ set(h))
+        diff = sorted(k for k in set(l) & set(h) if l[k] != h[k])
+        extra = f"; {len(l)} live, {len(h)} history, {len(only)} on one side only, {len(diff)} in another state"
+        extra += "".join(f"\n  {k}: live {l[k]}, history {h[k]}" for k in diff[:20])
+    print(f"parity {what}: {'equal' if l == h else 'DIFFERENT'} ({n}){extra}")
 PY
 echo "history serve RSS $(awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$spid/status") MB, peak $(awk '/VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$spid/status") MB"
 echo "(work dir $d; Ray is stopped by netns-run when the namespace goes)"

@@ -102,20 +102,14 @@ base="http://$addr"
 auth=(-u alice:Secret-Pass1)
 big="/clusters/team-00/rayjob/big/session_2026-12-05_11-00-00_000000_1"
 
-time_one() { curl -s -o /dev/null -w '%{http_code} %{time_total} %{size_download}\n' "${auth[@]}" "$base$1"; }
+. bench/history/timing.sh
+time_one() { time_get /dev/null "$base$1" "${auth[@]}"; }
 bench() { # NAME PATH COUNT
   local out=$d/$1.times
   : >"$out"
   for _ in $(seq "$3"); do time_one "$2" >>"$out"; done
-  python3 - "$1" "$out" <<'PY'
-import sys
-name, f = sys.argv[1], sys.argv[2]
-rows = [l.split() for l in open(f)]
-bad = [r for r in rows if r[0] != "200"]
-t = sorted(float(r[1]) * 1000 for r in rows)
-q = lambda p: t[min(len(t) - 1, int(p * len(t)))]
-print(f"{name:<28} n={len(t):<4} p50 {q(0.5):8.1f} ms  p99 {q(0.99):8.1f} ms  bytes {rows[0][2]:>10}  non-200 {len(bad)}", end="")
-PY
+  read -r p50 p99 bytes bad k < <(time_stats "$out")
+  printf '%-28s n=%-4s p50 %8s ms  p99 %8s ms  bytes %10s  non-200 %s' "$1" "$k" "$p50" "$p99" "$bytes" "$bad"
   echo "  (server RSS $(awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$spid/status") MB, peak $(awk '/VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$spid/status") MB)"
 }
 echo "listing, first request after start (every index read): $(time_one /api/clusters | awk '{printf "%.1f ms, %d bytes", $2 * 1000, $3}')"
