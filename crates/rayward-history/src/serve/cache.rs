@@ -114,6 +114,11 @@ impl<V> Cache<V> {
         }
     }
 
+    /// The cached value of `id`, whatever its age (no use recorded).
+    pub fn peek(&self, id: &str) -> Option<Arc<V>> {
+        self.lock().get(id).map(|e| e.value.clone())
+    }
+
     /// Drops `id` (its session is gone from the store).
     pub fn remove(&self, id: &str) {
         self.lock().remove(id);

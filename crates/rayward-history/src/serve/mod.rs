@@ -899,9 +899,32 @@ impl App {
                         Ok(l) if l.nodes.is_empty() && l.problems.is_empty() => {
                             app.sessions.remove(&id)
                         }
-                        Ok(l) => app
-                            .sessions
-                            .put(&id, l.clone(), l.finished(), Instant::now()),
+                        Ok(l) => {
+                            let l = match app.sessions.peek(&id) {
+                                // Unchanged: the entry is kept with what it has made.
+                                Some(old) if old.nodes == l.nodes && old.problems == l.problems => {
+                                    old
+                                }
+                                // Changed: the actors answer, if one was asked for, is made
+                                // here rather than by the next request.
+                                Some(old) if old.actors.initialized() => {
+                                    let _ = l
+                                        .actors
+                                        .get_or_try_init(|| {
+                                            crate::replay::answer(
+                                                &app.store,
+                                                &l.nodes,
+                                                "/logical/actors",
+                                            )
+                                        })
+                                        .await;
+                                    l
+                                }
+                                _ => l,
+                            };
+                            app.sessions
+                                .put(&id, l.clone(), l.finished(), Instant::now())
+                        }
                         Err(e) => {
                             eprintln!("{NAME}: keeping the cached indexes of {id}: {e}");
                             app.sessions.failed(&id, Instant::now());
