@@ -61,9 +61,11 @@ struct EventHead {
     #[allow(dead_code)]
     eventType: String,
     sessionName: Option<String>,
-    /// Actor events are also kept in [`Receiver::actors`] (crate::actors).
-    actorLifecycleEvent: Option<crate::actors::Lifecycle>,
-    actorDefinitionEvent: Option<crate::actors::Definition>,
+    /// Actor events are also kept in [`Receiver::actors`] (crate::actors). Taken as any
+    /// JSON and read leniently after: a payload of another shape is skipped, never a
+    /// reason to refuse the batch (Ray would retry it forever).
+    actorLifecycleEvent: Option<serde_json::Value>,
+    actorDefinitionEvent: Option<serde_json::Value>,
 }
 
 impl Receiver {
@@ -212,12 +214,12 @@ impl Receiver {
                             ..Default::default()
                         };
                     }
-                    for e in &actor_events {
-                        if let Some(l) = &e.actorLifecycleEvent {
-                            t.lifecycle(l);
+                    for e in actor_events {
+                        if let Some(Ok(l)) = e.actorLifecycleEvent.map(serde_json::from_value) {
+                            t.lifecycle(&l);
                         }
-                        if let Some(d) = &e.actorDefinitionEvent {
-                            t.definition(d);
+                        if let Some(Ok(d)) = e.actorDefinitionEvent.map(serde_json::from_value) {
+                            t.definition(&d);
                         }
                     }
                 }
