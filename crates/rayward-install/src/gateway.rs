@@ -102,8 +102,9 @@ fn discovery_spec(opts: &Options) -> Spec {
          #   kubectl -n {ns} edit configmap rayward-gateway\n\
          # and restart the Deployment. A namespace added here also needs the Role\n\
          # rayward-gateway in it (rayward install --gateway-discovery prints it).\n\
-         # Browser users live in the Secret {AUTH_SECRET} (key htpasswd), which install\n\
-         # does not write; Kubernetes identities need no entry anywhere.\n\
+         # Browser users and the session key (the same on every replica) live in the\n\
+         # Secret {AUTH_SECRET} (keys htpasswd, session-key), which install does not\n\
+         # write; Kubernetes identities need no entry anywhere.\n\
          listen = \"0.0.0.0:{PORT}\"\n\
          \n\
          [tls]\n\
@@ -112,6 +113,10 @@ fn discovery_spec(opts: &Options) -> Spec {
          \n\
          [auth]\n\
          htpasswd = \"{AUTH_DIR}/htpasswd\"\n\
+         \n\
+         # The login form and its cookie: one login for every cluster and their history.\n\
+         [session]\n\
+         key_file = \"{AUTH_DIR}/session-key\"\n\
          \n\
          # Any other bearer token: TokenReview, then a SubjectAccessReview on the target\n\
          # RayCluster (verbs ray:read, ray:write, ray:admin in ray.io; example Roles in\n\

@@ -218,6 +218,7 @@ fn one_assertion_key_secret_mounted_by_both_named_by_both_configs() {
     for f in [
         cfg.tls.as_ref().unwrap().cert.clone(),
         cfg.auth.htpasswd.clone().unwrap(),
+        cfg.session.as_ref().unwrap().key_file.clone(),
         d.history_key_file.clone().unwrap(),
     ] {
         let dir = f.parent().unwrap().to_str().unwrap().to_string();

@@ -102,7 +102,7 @@ pub fn run(a: InstallArgs) -> Result<u8> {
     }
     if !opts.gateway_discovery.is_empty() && !uninstalling {
         eprintln!(
-            "rayward install: the gateway discovers the Ray clusters of {} (the namespaces must              exist: each gets the Role rayward-gateway); it reads users from the Secret              rayward-gateway-auth (key htpasswd){}",
+            "rayward install: the gateway discovers the Ray clusters of {} (the namespaces must              exist: each gets the Role rayward-gateway); it reads users from the Secret              rayward-gateway-auth (keys htpasswd, session-key){}",
             opts.gateway_discovery.join(", "),
             if opts.history_behind_gateway() {
                 format!(
