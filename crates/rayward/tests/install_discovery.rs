@@ -429,3 +429,54 @@ fn raw_post(addr: SocketAddr, path: &str, extra: &str) -> (u16, Vec<(String, Str
         ),
     )
 }
+
+/// The discovery output (with the Roles of other namespaces) under kubernetes-validate's
+/// strict schemas, oldest (1.28) and newest release.
+#[test]
+#[ignore = "needs PyPI kubernetes-validate (scripts/test.sh, kube_e2e stage)"]
+fn kube_e2e_install_discovery_validates_against_kubernetes_schemas() {
+    let tool = PathBuf::from(std::env::var("RAYWARD_KUBERNETES_VALIDATE").expect(
+        "RAYWARD_KUBERNETES_VALIDATE: the kubernetes-validate of PyPI (scripts/test.sh installs it in .cache/pytools)",
+    ));
+    let python = tool.parent().unwrap().join("python");
+    let o = Command::new(&python)
+        .args([
+            "-c",
+            "import kubernetes_validate, os; print(os.path.dirname(kubernetes_validate.__file__))",
+        ])
+        .output()
+        .unwrap();
+    let schemas =
+        PathBuf::from(String::from_utf8(o.stdout).unwrap().trim()).join("kubernetes-json-schema");
+    let mut minors: Vec<u32> = std::fs::read_dir(&schemas)
+        .unwrap_or_else(|e| panic!("{}: {e}", schemas.display()))
+        .filter_map(|e| {
+            let n = e.ok()?.file_name().into_string().ok()?;
+            n.strip_prefix("v1.")?
+                .strip_suffix(".0-local-strict")?
+                .parse()
+                .ok()
+        })
+        .filter(|m| *m >= 28)
+        .collect();
+    minors.sort();
+    assert!(minors.len() >= 2 && minors[0] == 28, "{minors:?}");
+    let objs = objects(&install(ARGS));
+    assert!(objs
+        .iter()
+        .any(|o| o["kind"] == "Role" && o["metadata"]["namespace"] == "team-a"));
+    let dir = tmp("install-discovery-schemas");
+    let file = dir.join("discovery.yaml");
+    std::fs::write(&file, rayward_install::yaml::stream(&objs, "discovery")).unwrap();
+    for m in [minors[0], *minors.last().unwrap()] {
+        let (code, out, err) = run(Command::new(&tool)
+            .args(["--strict", "--no-warn", "-k", &format!("1.{m}.0")])
+            .arg(&file));
+        assert_eq!(code, 0, "1.{m}:\n{out}\n{err}");
+        let valid = out
+            .lines()
+            .filter(|l| l.starts_with("INFO") && l.contains("passed"))
+            .count();
+        assert_eq!(valid, objs.len(), "1.{m}:\n{out}");
+    }
+}
