@@ -27,6 +27,10 @@ pub struct Spec {
     pub cluster_write_rules: Vec<Value>,
     /// What it needs in its own namespace only: a Role `<name>` (watch: its Lease).
     pub namespace_rules: Vec<Value>,
+    /// What it needs in other namespaces, and only there: a Role `<name>` and its binding
+    /// in each (the discovering gateway: the Ray objects and token Secrets of the
+    /// namespaces it watches, so it reads no other namespace's Secrets).
+    pub roles_in: Vec<(String, Vec<Value>)>,
     /// The ConfigMap's one key and its text, mounted at [`CONFIG_DIR`].
     pub config_key: &'static str,
     pub config_text: String,
@@ -36,6 +40,9 @@ pub struct Spec {
     /// Egress rules of its NetworkPolicy (ingress is its port, from anywhere in or out of
     /// the cluster: the API server and Prometheus have no address known in advance).
     pub egress: Vec<Value>,
+    /// Ingress rules replacing "its port from anywhere" (history behind the discovering
+    /// gateway: its port from the gateway's pods only).
+    pub ingress: Option<Vec<Value>>,
     pub requests: Value,
     pub limits: Value,
     /// The PodDisruptionBudget's spec besides its selector.
@@ -57,7 +64,7 @@ pub const TLS_DIR: &str = "/etc/rayward/tls";
 
 impl Spec {
     fn api_access(&self) -> bool {
-        !self.cluster_rules.is_empty()
+        !self.cluster_rules.is_empty() || !self.roles_in.is_empty()
     }
 }
 
@@ -72,7 +79,7 @@ pub fn objects(spec: &Spec, opts: &Options) -> Vec<Value> {
         "metadata": meta::namespaced(&name, ns, Some(c)),
         "automountServiceAccountToken": spec.api_access(),
     })];
-    if spec.api_access() {
+    if !spec.cluster_rules.is_empty() {
         out.push(json!({
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "ClusterRole",
@@ -118,6 +125,21 @@ pub fn objects(spec: &Spec, opts: &Options) -> Vec<Value> {
             "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": ns}],
         }));
     }
+    for (other, rules) in &spec.roles_in {
+        out.push(json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": meta::namespaced(&name, other, Some(c)),
+            "rules": rules,
+        }));
+        out.push(json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": meta::namespaced(&name, other, Some(c)),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": ns}],
+        }));
+    }
     out.push(json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -150,7 +172,9 @@ pub fn objects(spec: &Spec, opts: &Options) -> Vec<Value> {
     let mut np = json!({
         "podSelector": {"matchLabels": meta::selector(c)},
         "policyTypes": ["Ingress", "Egress"],
-        "ingress": [{"ports": [{"port": spec.container_port, "protocol": "TCP"}]}],
+        "ingress": spec.ingress.clone().unwrap_or_else(
+            || vec![json!({"ports": [{"port": spec.container_port, "protocol": "TCP"}]})]
+        ),
     });
     if !spec.egress.is_empty() {
         np["egress"] = json!(spec.egress);

@@ -10,12 +10,17 @@
 //!   copied by an init container running the Ray image into an emptyDir the server reads:
 //!   no dashboard files in rayward's image, and the UI matches the Ray version chosen;
 //! - `[retention]` applied by the server every hour (docs/history.md, Retention);
+//! - behind the discovering gateway (`--gateway-discovery` with the gateway): the gateway's
+//!   signed assertion is the caller (`[trusted_gateway]`, the key Secret both mount), so
+//!   plain HTTP (the gateway's upstreams are) on its port, admitted from the gateway's pods
+//!   only, and its Service on port 80;
 //! - egress only to DNS, HTTPS (the store: an address a policy cannot name) and Ray heads'
 //!   dashboard port (a running cluster shown live).
 
 use crate::component::{Spec, CONFIG_DIR, TLS_DIR};
 use crate::gateway::dns_egress;
-use crate::{pod, Component, Options};
+use crate::gateway::{HISTORY_KEY_DIR as KEY_DIR, HISTORY_KEY_SECRET as KEY_SECRET};
+use crate::{meta, pod, Component, Options};
 use serde_json::json;
 
 /// The port the server serves HTTPS on in its pod.
@@ -41,8 +46,35 @@ const COPY_SCRIPT: &str = "set -eu\n\
      cp -R \"$ray_dir/dashboard/client/build/.\" \"$DASHBOARD_DIR/\"\n\
      test -f \"$DASHBOARD_DIR/index.html\"\n";
 
+/// The URL the discovering gateway reaches the history server at (its Service).
+pub fn upstream_url(namespace: &str) -> String {
+    format!("http://rayward-history.{namespace}.svc:80")
+}
+
 pub fn spec(opts: &Options) -> Spec {
     let h = &opts.history;
+    let behind = opts.history_behind_gateway();
+    let (tls, trusted) = if behind {
+        (
+            "# No TLS section: only the gateway's pods reach this port (NetworkPolicy), and the\n\
+             # gateway's upstreams are plain HTTP inside the cluster.\n"
+                .to_string(),
+            format!(
+                "\n\
+                 # The gateway in front signs who is asking and what they may read (Secret\n\
+                 # {KEY_SECRET}, key `key`, which install does not write).\n\
+                 [trusted_gateway]\n\
+                 key_file = \"{KEY_DIR}/key\"\n"
+            ),
+        )
+    } else {
+        (
+            format!("[tls]\ncert = \"{TLS_DIR}/tls.crt\"\nkey = \"{TLS_DIR}/tls.key\"\n"),
+            String::new(),
+        )
+    };
+    // A session still being written links to its live dashboard through the gateway.
+    let live = if behind { "live_base_url = \"\"\n" } else { "" };
     let credentials = match &h.credentials_secret {
         Some(_) => format!("credentials_file = \"{STORE_DIR}/credentials\"\n"),
         None => "# credentials_file: none; the pod's workload identity gives access.\n".into(),
@@ -57,10 +89,9 @@ pub fn spec(opts: &Options) -> Spec {
          store = \"{store}\"\n\
          {credentials}\
          dashboard_dir = \"{DASHBOARD_DIR}\"\n\
+         {live}\
          \n\
-         [tls]\n\
-         cert = \"{TLS_DIR}/tls.crt\"\n\
-         key = \"{TLS_DIR}/tls.key\"\n\
+         {tls}\
          \n\
          [auth]\n\
          htpasswd = \"{AUTH_DIR}/htpasswd\"\n\
@@ -78,6 +109,7 @@ pub fn spec(opts: &Options) -> Spec {
          max_sessions_per_cluster = 50\n\
          max_total_bytes = \"100GiB\"\n\
          interval = \"1h\"\n\
+         {trusted}\
          \n\
          # user = \"ROLE\"; a role lists the namespaces it may read:\n\
          #   [roles.team-a]\n\
@@ -90,6 +122,9 @@ pub fn spec(opts: &Options) -> Spec {
     let mut secrets = vec![("auth", AUTH_SECRET.to_string(), AUTH_DIR)];
     if let Some(s) = &h.credentials_secret {
         secrets.push(("store", s.clone(), STORE_DIR));
+    }
+    if behind {
+        secrets.push(("history-key", KEY_SECRET.to_string(), KEY_DIR));
     }
     let init = json!({
         "name": "dashboard-assets",
@@ -113,18 +148,25 @@ pub fn spec(opts: &Options) -> Spec {
             "--config".into(),
             format!("{CONFIG_DIR}/history.toml"),
         ],
-        port_name: "https",
+        port_name: if behind { "http" } else { "https" },
         container_port: PORT,
-        service_port: 443,
+        service_port: if behind { 80 } else { 443 },
         scheme: "HTTP",
         readiness_path: "/readyz",
         liveness_path: "/healthz",
         cluster_rules: Vec::new(),
         cluster_write_rules: Vec::new(),
         namespace_rules: Vec::new(),
+        roles_in: Vec::new(),
         config_key: "history.toml",
         config_text: config,
         secrets,
+        ingress: behind.then(|| {
+            vec![json!({
+                "from": [{"podSelector": {"matchLabels": meta::selector(Component::Gateway)}}],
+                "ports": [{"port": PORT, "protocol": "TCP"}],
+            })]
+        }),
         egress: vec![
             dns_egress(),
             // The store: S3, GCS and Azure endpoints by name, over HTTPS.

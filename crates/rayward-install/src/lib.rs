@@ -26,6 +26,7 @@ mod watch;
 mod webhook;
 pub mod yaml;
 
+pub use gateway::{HISTORY_KEY_DIR, HISTORY_KEY_SECRET};
 pub use history::HistoryOptions;
 
 /// The history server's default store (a bucket name to replace; install warns).
@@ -141,8 +142,11 @@ pub struct Options {
     pub namespace: String,
     pub image: Image,
     pub tls: tls::Tls,
-    /// The Ray dashboard the gateway fronts (`http://HOST:PORT`).
+    /// The Ray dashboard the gateway fronts (`http://HOST:PORT`), when it fronts one.
     pub gateway_upstream: String,
+    /// The namespaces whose Ray clusters the gateway discovers (`--gateway-discovery`);
+    /// empty: it fronts `gateway_upstream` alone (sorted, no duplicates).
+    pub gateway_discovery: Vec<String>,
     /// The history server's store, credentials and dashboard image.
     pub history: HistoryOptions,
 }
@@ -171,7 +175,27 @@ impl Options {
                 self.gateway_upstream
             )));
         }
+        for n in &self.gateway_discovery {
+            if !rayward_manifest::names::is_dns_label(n) {
+                return Err(Error::Usage(format!(
+                    "--gateway-discovery `{n}` is not a valid namespace name (a DNS label)"
+                )));
+            }
+        }
+        if !self.gateway_discovery.is_empty() && !self.has(Component::Gateway) {
+            return Err(Error::Usage(
+                "--gateway-discovery configures the gateway: add --gateway".into(),
+            ));
+        }
         self.tls.validate(&self.components)
+    }
+
+    /// The history server sits behind the discovering gateway: one login (the gateway's
+    /// signed assertion), plain HTTP from the gateway's pods only.
+    pub fn history_behind_gateway(&self) -> bool {
+        self.has(Component::History)
+            && self.has(Component::Gateway)
+            && !self.gateway_discovery.is_empty()
     }
 
     fn has(&self, c: Component) -> bool {

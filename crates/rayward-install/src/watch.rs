@@ -81,6 +81,7 @@ pub fn spec(_opts: &Options) -> Spec {
         cluster_write_rules: vec![
             json!({"apiGroups": [""], "resources": ["events"], "verbs": ["get", "list", "create", "patch"]}),
         ],
+        roles_in: Vec::new(),
         namespace_rules: vec![
             json!({"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]}),
         ],
@@ -92,6 +93,7 @@ pub fn spec(_opts: &Options) -> Spec {
         secrets: Vec::new(),
         // The API server: its address is not known in advance (the `kubernetes` Service's
         // endpoints), so its ports to anywhere.
+        ingress: None,
         egress: vec![
             dns_egress(),
             json!({"ports": [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}]}),

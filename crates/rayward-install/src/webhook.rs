@@ -44,11 +44,13 @@ pub fn spec(_opts: &Options) -> Spec {
         cluster_rules: Vec::new(),
         cluster_write_rules: Vec::new(),
         namespace_rules: Vec::new(),
+        roles_in: Vec::new(),
         config_key: "rayward.toml",
         config_text: "# Rules the webhook applies (the format of .rayward.toml, docs/rules.md).\n\
                       # Changes take effect when the pods restart.\n[rules]\ndisable = []\n"
             .into(),
         secrets: Vec::new(),
+        ingress: None,
         egress: Vec::new(),
         requests: json!({"cpu": "100m", "memory": "64Mi"}),
         limits: json!({"cpu": "1", "memory": "256Mi"}),

@@ -16,6 +16,7 @@ fn healthy() -> Vec<Value> {
         namespace: "rw".into(),
         image: Image::new("rayward:1", None).unwrap(),
         tls: Tls::Inline(tls::generate("rw", ALL).unwrap()),
+        gateway_discovery: Vec::new(),
         gateway_upstream: "http://ray:8265".into(),
         history: Default::default(),
     };

@@ -1,4 +1,5 @@
 //! The one test binary of rayward-install.
 
 mod check;
+mod discovery;
 mod objects;

@@ -10,6 +10,7 @@ fn opts(components: &[Component], tls: Tls) -> Options {
         namespace: "rw".into(),
         image: Image::new("registry.example.com/rayward:0.1.0", None).unwrap(),
         tls,
+        gateway_discovery: Vec::new(),
         gateway_upstream: "http://ray-head.ml.svc:8265".into(),
         history: Default::default(),
     }

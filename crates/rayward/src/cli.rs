@@ -114,6 +114,17 @@ pub struct InstallArgs {
         value_name = "URL"
     )]
     pub gateway_upstream: String,
+    /// One gateway for every Ray cluster of these namespaces (comma-separated) instead of
+    /// one upstream: [discovery] and [kubernetes] in its config, and the RBAC and
+    /// NetworkPolicy for exactly that. With --history too, the history server sits behind
+    /// it under one login (both mount the Secret rayward-history-key, which you create).
+    #[arg(
+        long,
+        value_name = "NS[,NS...]",
+        value_delimiter = ',',
+        conflicts_with = "gateway_upstream"
+    )]
+    pub gateway_discovery: Vec<String>,
     /// Print what to delete (every object install makes, cluster-scoped ones included)
     /// for `kubectl delete -f -`.
     #[arg(long)]

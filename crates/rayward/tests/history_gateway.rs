@@ -57,9 +57,9 @@ async fn token(client: &kube::Client, sa: &str, audience: &str) -> String {
 }
 
 /// The real gateway, killed on drop.
-struct Gateway {
+pub(crate) struct Gateway {
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
 }
 
 impl Drop for Gateway {
@@ -69,7 +69,7 @@ impl Drop for Gateway {
     }
 }
 
-fn start_gateway(config: &std::path::Path) -> Gateway {
+pub(crate) fn start_gateway(config: &std::path::Path) -> Gateway {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rayward"))
         .args(["gateway", "--config", config.to_str().unwrap()])
         .stdin(Stdio::null())

@@ -21,6 +21,7 @@ mod history_serve_cache;
 mod history_serve_redis;
 mod history_trusted_gateway;
 mod install;
+mod install_discovery;
 mod kubectl_plugin;
 mod kubernetes_reading;
 mod live;

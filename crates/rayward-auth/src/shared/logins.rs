@@ -18,7 +18,6 @@
 
 use crate::backoff::FailedLogins;
 use prometheus_client::metrics::counter::Counter;
-use redis::aio::ConnectionManager;
 use redis::Script;
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -61,24 +60,9 @@ end
 return {longest, counted}
 ";
 
-/// A lazy connection to the `[ratelimit] redis` server, shared by the failed-login
-/// counters and the session revocations: one try, bounded by `timeout`, so a Redis that
-/// is down at start is the same as one that goes down later.
-pub fn connect(url: &str, timeout: Duration) -> Result<ConnectionManager, String> {
-    let client =
-        redis::Client::open(url).map_err(|e| format!("redis: invalid URL ({:?})", e.kind()))?;
-    let cfg = redis::aio::ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(timeout))
-        .set_response_timeout(Some(timeout))
-        .set_number_of_retries(1)
-        .set_max_delay(Duration::from_millis(500));
-    ConnectionManager::new_lazy_with_config(client, cfg).map_err(|e| format!("redis: {e}"))
-}
-
 struct RedisStore {
-    conn: ConnectionManager,
-    prefix: String,
-    timeout: Duration,
+    /// Connection, key prefix and timeout ([`super::store::Redis`], as revocations).
+    redis: super::store::Redis,
     fail: Script,
     locked: Script,
     /// threshold, base ms, max ms, window ms.
@@ -125,12 +109,10 @@ impl LoginLimiter {
         timeout: Duration,
         store_errors: Counter,
     ) -> Result<LoginLimiter, String> {
-        let conn = connect(url, timeout)?;
+        let redis = super::store::Redis::open(url, prefix, timeout)?;
         let window = self.by_source.window;
         self.redis = Some(RedisStore {
-            conn,
-            prefix: prefix.to_string(),
-            timeout,
+            redis,
             fail: Script::new(FAIL),
             locked: Script::new(LOCKED),
             args: [
@@ -196,7 +178,7 @@ impl LoginLimiter {
         }
         if let Some(r) = &self.redis {
             let keys = r.keys(source, user);
-            let mut conn = r.conn.clone();
+            let mut conn = r.redis.conn.clone();
             let del = async {
                 let cmd = redis::cmd("DEL").arg(&keys).clone();
                 match cmd.query_async::<()>(&mut conn).await {
@@ -207,7 +189,7 @@ impl LoginLimiter {
                 }
                 .map_err(|e| e.to_string())
             };
-            let res = tokio::time::timeout(r.timeout, del)
+            let res = tokio::time::timeout(r.redis.timeout, del)
                 .await
                 .unwrap_or_else(|_| Err("timed out".into()));
             if let Err(e) = res {
@@ -230,9 +212,9 @@ impl LoginLimiter {
 
 impl RedisStore {
     fn keys(&self, source: IpAddr, user: Option<&str>) -> Vec<String> {
-        let mut k = vec![format!("{}src:{source}", self.prefix)];
+        let mut k = vec![format!("{}src:{source}", self.redis.prefix)];
         if let Some(u) = user {
-            k.push(format!("{}user:{u}", self.prefix));
+            k.push(format!("{}user:{u}", self.redis.prefix));
         }
         k
     }
@@ -255,7 +237,7 @@ impl RedisStore {
         // One retry: the first command after Redis restarted fails on the dead socket
         // and makes the manager reconnect; the second goes over the new connection.
         let attempt = async {
-            let mut conn = self.conn.clone();
+            let mut conn = self.redis.conn.clone();
             match inv.invoke_async::<T>(&mut conn).await {
                 Err(e) if e.is_io_error() || e.is_connection_dropped() => {
                     inv.invoke_async::<T>(&mut conn).await
@@ -263,7 +245,7 @@ impl RedisStore {
                 other => other,
             }
         };
-        match tokio::time::timeout(self.timeout, attempt).await {
+        match tokio::time::timeout(self.redis.timeout, attempt).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err("timed out".into()),

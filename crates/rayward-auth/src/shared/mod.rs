@@ -5,6 +5,8 @@
 
 pub mod logins;
 pub mod revocations;
+mod store;
 
-pub use logins::{connect, LockState, LoginLimiter};
+pub use logins::{LockState, LoginLimiter};
 pub use revocations::Revocations;
+pub use store::connect;

@@ -12,19 +12,12 @@
 use crate::revoke::Revoked;
 pub use crate::revoke::MAX_REVOKED;
 use prometheus_client::metrics::counter::Counter;
-use redis::aio::ConnectionManager;
 use std::time::Duration;
-
-struct RedisStore {
-    conn: ConnectionManager,
-    prefix: String,
-    timeout: Duration,
-}
 
 pub struct Revocations {
     /// This replica's revocations ([`rayward_auth::revoke`], bounded).
     mem: Revoked,
-    redis: Option<RedisStore>,
+    redis: Option<super::store::Redis>,
     store_errors: Counter,
 }
 
@@ -52,12 +45,7 @@ impl Revocations {
         timeout: Duration,
         store_errors: Counter,
     ) -> Result<Revocations, String> {
-        let conn = super::logins::connect(url, timeout)?;
-        self.redis = Some(RedisStore {
-            conn,
-            prefix: prefix.to_string(),
-            timeout,
-        });
+        self.redis = Some(super::store::Redis::open(url, prefix, timeout)?);
         self.store_errors = store_errors;
         Ok(self)
     }

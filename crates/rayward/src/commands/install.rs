@@ -35,6 +35,12 @@ pub fn run(a: InstallArgs) -> Result<u8> {
         image,
         tls: Tls::CertManager,
         gateway_upstream: a.gateway_upstream.clone(),
+        gateway_discovery: {
+            let mut ns = a.gateway_discovery.clone();
+            ns.sort();
+            ns.dedup();
+            ns
+        },
         history: rayward_install::HistoryOptions {
             store: a.history_store.clone(),
             credentials_secret: a.history_credentials_secret.clone(),
@@ -92,6 +98,21 @@ pub fn run(a: InstallArgs) -> Result<u8> {
         eprintln!(
             "rayward install: the history server reads {} (the default); pass --history-store              with the bucket your collectors write to (rayward harden --history)",
             opts.history.store
+        );
+    }
+    if !opts.gateway_discovery.is_empty() && !uninstalling {
+        eprintln!(
+            "rayward install: the gateway discovers the Ray clusters of {} (the namespaces must              exist: each gets the Role rayward-gateway); it reads users from the Secret              rayward-gateway-auth (keys htpasswd, session-key){}",
+            opts.gateway_discovery.join(", "),
+            if opts.history_behind_gateway() {
+                format!(
+                    ", and shares its assertion key with the history server: kubectl -n {}                      create secret generic {} --from-literal=key=\"$(openssl rand -hex 32)\"",
+                    opts.namespace,
+                    rayward_install::HISTORY_KEY_SECRET
+                )
+            } else {
+                String::new()
+            }
         );
     }
     let names: Vec<&str> = opts.components.iter().map(|c| c.as_str()).collect();
