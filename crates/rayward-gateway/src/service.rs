@@ -350,6 +350,17 @@ impl Gateway {
         req: Request<Incoming>,
         peer: SocketAddr,
     ) -> Response<Body> {
+        self.handle_on(req, peer, None).await
+    }
+
+    /// Handles one request from `peer` on a connection whose last verified credential
+    /// `memo` remembers ([`crate::memo`]).
+    pub async fn handle_on(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        memo: Option<&crate::memo::ConnMemo>,
+    ) -> Response<Body> {
         let mut ctx = Ctx {
             source: peer.ip(),
             method: req.method().clone(),
@@ -367,7 +378,7 @@ impl Gateway {
             groups: Vec::new(),
             dest: Dest::Single,
         };
-        let result = self.pipeline(req, peer, &mut ctx).await;
+        let result = self.pipeline(req, peer, memo, &mut ctx).await;
         let (resp, outcome, reason) = match result {
             Ok(resp) => {
                 let outcome = if ctx.answered {
@@ -439,6 +450,7 @@ impl Gateway {
         &self,
         req: Request<Incoming>,
         peer: SocketAddr,
+        memo: Option<&crate::memo::ConnMemo>,
         ctx: &mut Ctx,
     ) -> Result<Response<Body>, Refusal> {
         // 1. Network.
@@ -530,6 +542,30 @@ impl Gateway {
             r.location = Some(LOGIN_PATH.to_string());
             return Err(r);
         }
+        let header = {
+            let mut values = req.headers().get_all(header::AUTHORIZATION).iter();
+            match (values.next(), values.next()) {
+                (Some(v), None) => Some(v.as_bytes()),
+                _ => None,
+            }
+        };
+        // Read before authenticating: a reload during it leaves the memo stale.
+        let generation = self.authn.generation();
+        if let (Some(m), Some(h)) = (memo, header) {
+            if let Some((user, claimed)) = m.get(h, generation, Instant::now()) {
+                // The same checks as below, but the verification: lockout, then success.
+                let lock = self.logins.locked(client, Some(&claimed)).await;
+                if let Some(wait) = lock.wait {
+                    return Err(locked(wait));
+                }
+                if lock.counted {
+                    self.logins.succeed(client, Some(&claimed)).await;
+                }
+                return self
+                    .authorized(req, user, route, path, query, wants_upgrade, ctx)
+                    .await;
+            }
+        }
         let creds = {
             let values: Vec<&[u8]> = req
                 .headers()
@@ -548,19 +584,28 @@ impl Gateway {
             // A bearer value the gateway's own tokens and OIDC issuer do not claim is for
             // the Kubernetes API server to judge.
             (authn::Credentials::Bearer(t), Some(k)) if !self.authn.claims_bearer(t) => {
-                k.authenticate(t).await
+                k.authenticate(t).await.map(|id| (id, None))
             }
-            _ => self.authn.authenticate(creds).await,
+            _ => self.authn.authenticate_vouched(creds).await,
         };
         let user = match result {
             Err(AuthError::Unavailable) => return Err(self.auth_refusal(AuthError::Unavailable)),
-            Ok(u) => {
+            Ok((u, vouched)) => {
                 if lock.counted {
                     self.logins.succeed(client, claimed.as_deref()).await;
+                }
+                // Only a cached htpasswd verification is vouched for (never a bearer).
+                if let (Some(m), Some(h), Some(until), Some(c)) =
+                    (memo, header, vouched, claimed.as_deref())
+                {
+                    m.put(h, generation, until, c, &u);
                 }
                 u
             }
             Err(e) => {
+                if let Some(m) = memo {
+                    m.clear();
+                }
                 self.logins.fail(client, claimed.as_deref()).await;
                 return Err(self.auth_refusal(e));
             }
