@@ -20,7 +20,7 @@
 //! connection's buffers anyway), bounded in size, and overwritten with zeros when the
 //! memo is replaced or dropped.
 
-use crate::authn::Identity;
+use crate::authn::{Identity, Source};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -37,8 +37,8 @@ struct Entry {
     header: Vec<u8>,
     generation: u64,
     until: Instant,
-    /// The user name the credential claims, for the failed-login lockout.
-    claimed: String,
+    /// An htpasswd identity: its `name` is the user the credential claims (the
+    /// failed-login lockout's key).
     identity: Identity,
 }
 
@@ -52,34 +52,28 @@ impl Drop for Entry {
 }
 
 impl ConnMemo {
-    /// The identity and claimed user of `header`, when it is byte-identical to the
-    /// memoised one, the credential sources are still at `generation` and `now` is before
-    /// the vouching cache entry's expiry.
-    pub fn get(&self, header: &[u8], generation: u64, now: Instant) -> Option<(Identity, String)> {
+    /// The identity of `header`, when it is byte-identical to the memoised one, the
+    /// credential sources are still at `generation` and `now` is before the vouching
+    /// cache entry's expiry.
+    pub fn get(&self, header: &[u8], generation: u64, now: Instant) -> Option<Identity> {
         let memo = self.0.lock().ok()?;
         let e = memo.as_ref()?;
         (e.generation == generation && now < e.until && e.header == header)
-            .then(|| (e.identity.clone(), e.claimed.clone()))
+            .then(|| e.identity.clone())
     }
 
     /// Remembers a verification of `header` made at `generation` (read before it was
-    /// made), good until `until`. A header too long is not kept (and forgets the old one).
-    pub fn put(
-        &self,
-        header: &[u8],
-        generation: u64,
-        until: Instant,
-        claimed: &str,
-        identity: &Identity,
-    ) {
+    /// made), good until `until`. Only an htpasswd identity is kept, and no header too
+    /// long (either forgets the old one).
+    pub fn put(&self, header: &[u8], generation: u64, until: Instant, identity: &Identity) {
         let Ok(mut memo) = self.0.lock() else { return };
-        *memo = (header.len() <= MAX_HEADER).then(|| Entry {
-            header: header.to_vec(),
-            generation,
-            until,
-            claimed: claimed.to_string(),
-            identity: identity.clone(),
-        });
+        *memo =
+            (header.len() <= MAX_HEADER && identity.source == Source::Htpasswd).then(|| Entry {
+                header: header.to_vec(),
+                generation,
+                until,
+                identity: identity.clone(),
+            });
     }
 
     /// Forgets the memo (a failed authentication on the connection).
@@ -93,7 +87,6 @@ impl ConnMemo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authn::Source;
     use std::time::Duration;
 
     #[test]
@@ -102,8 +95,8 @@ mod tests {
         let t0 = Instant::now();
         let id = Identity::new(Source::Htpasswd, "alice");
         assert!(m.get(b"Basic a", 1, t0).is_none(), "empty");
-        m.put(b"Basic a", 1, t0 + Duration::from_secs(5), "alice", &id);
-        assert_eq!(m.get(b"Basic a", 1, t0), Some((id.clone(), "alice".into())));
+        m.put(b"Basic a", 1, t0 + Duration::from_secs(5), &id);
+        assert_eq!(m.get(b"Basic a", 1, t0), Some(id.clone()));
         assert!(m.get(b"Basic b", 1, t0).is_none(), "other bytes");
         assert!(m.get(b"Basic a ", 1, t0).is_none(), "a prefix is not equal");
         assert!(m.get(b"Basic a", 2, t0).is_none(), "credentials reloaded");
@@ -120,13 +113,17 @@ mod tests {
         let m = ConnMemo::default();
         let t0 = Instant::now();
         let id = Identity::new(Source::Htpasswd, "alice");
-        m.put(b"Basic a", 1, t0 + Duration::from_secs(5), "alice", &id);
+        m.put(b"Basic a", 1, t0 + Duration::from_secs(5), &id);
         let long = vec![b'a'; MAX_HEADER + 1];
-        m.put(&long, 1, t0 + Duration::from_secs(5), "alice", &id);
+        m.put(&long, 1, t0 + Duration::from_secs(5), &id);
         assert!(m.get(&long, 1, t0).is_none());
         assert!(
             m.get(b"Basic a", 1, t0).is_none(),
             "the old one is forgotten"
         );
+        // Only htpasswd identities: a token's or another source's is never kept.
+        let token = Identity::new(Source::Token, "ci");
+        m.put(b"Bearer t", 1, t0 + Duration::from_secs(5), &token);
+        assert!(m.get(b"Bearer t", 1, t0).is_none());
     }
 }
