@@ -29,7 +29,9 @@ pub struct FailedLogins<K> {
     pub max: Duration,
     /// Failures older than this are forgotten.
     pub window: Duration,
-    map: Mutex<HashMap<K, Failures>>,
+    /// foldhash rather than SipHash: looked up twice per request; still randomly seeded
+    /// (the keys are attacker-chosen) and bounded by [`MAX_KEYS`].
+    map: Mutex<HashMap<K, Failures, foldhash::fast::RandomState>>,
 }
 
 impl<K: Eq + Hash + Clone> FailedLogins<K> {
@@ -39,7 +41,7 @@ impl<K: Eq + Hash + Clone> FailedLogins<K> {
             base,
             max,
             window: max.max(Duration::from_secs(900)),
-            map: Mutex::new(HashMap::new()),
+            map: Mutex::new(HashMap::default()),
         }
     }
 

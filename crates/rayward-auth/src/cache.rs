@@ -43,28 +43,48 @@ impl VerifyCache {
     }
 
     pub fn hit(&self, user: &str, password: &str, stored: &str, now: Instant) -> bool {
+        self.hit_until(user, password, stored, now).is_some()
+    }
+
+    /// [`VerifyCache::hit`], with the instant the entry expires: until then the cache
+    /// vouches for the credential, and a memo of it must not outlive that.
+    pub fn hit_until(
+        &self,
+        user: &str,
+        password: &str,
+        stored: &str,
+        now: Instant,
+    ) -> Option<Instant> {
         if self.max == 0 {
-            return false;
+            return None;
         }
         let k = self.key_of(user, password, stored);
         let expiry = self.entries.read().expect("cache lock").get(&k).copied();
         match expiry {
-            Some(exp) if now < exp => true,
+            Some(exp) if now < exp => Some(exp),
             Some(_) => {
                 let mut map = self.entries.write().expect("cache lock");
                 // Removed only if still expired: a concurrent insert may have renewed it.
                 if map.get(&k).is_some_and(|e| now >= *e) {
                     map.remove(&k);
                 }
-                false
+                None
             }
-            None => false,
+            None => None,
         }
     }
 
-    pub fn insert(&self, user: &str, password: &str, stored: &str, now: Instant) {
+    /// Remembers a verified credential; returns the entry's expiry (None when caching is
+    /// off: `max == 0`).
+    pub fn insert(
+        &self,
+        user: &str,
+        password: &str,
+        stored: &str,
+        now: Instant,
+    ) -> Option<Instant> {
         if self.max == 0 {
-            return;
+            return None;
         }
         let k = self.key_of(user, password, stored);
         let mut map = self.entries.write().expect("cache lock");
@@ -77,7 +97,9 @@ impl VerifyCache {
                 }
             }
         }
-        map.insert(k, now + self.ttl);
+        let until = now + self.ttl;
+        map.insert(k, until);
+        Some(until)
     }
 
     pub fn len(&self) -> usize {
@@ -99,6 +121,10 @@ mod tests {
         let t0 = Instant::now();
         c.insert("alice", "pw", "$2y$h1", t0);
         assert!(c.hit("alice", "pw", "$2y$h1", t0));
+        assert_eq!(
+            c.hit_until("alice", "pw", "$2y$h1", t0),
+            Some(t0 + Duration::from_secs(10))
+        );
         assert!(!c.hit("alice", "pw2", "$2y$h1", t0));
         assert!(!c.hit("bob", "pw", "$2y$h1", t0));
         assert!(

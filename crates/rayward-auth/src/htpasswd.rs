@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +99,10 @@ pub struct HtpasswdFile {
     path: PathBuf,
     users: RwLock<Arc<HashMap<String, Hash>>>,
     stamp: Mutex<Option<Stamp>>,
+    /// Bumped after every reload that swapped the users in: whoever remembers a
+    /// verification (the gateway's per-connection memo) keys it on this, so a removed user
+    /// or a changed password is judged afresh on the next request.
+    generation: AtomicU64,
 }
 
 fn stamp(path: &Path) -> std::io::Result<Stamp> {
@@ -112,6 +117,7 @@ impl HtpasswdFile {
             path: path.to_path_buf(),
             users: RwLock::new(Arc::new(HashMap::new())),
             stamp: Mutex::new(None),
+            generation: AtomicU64::new(0),
         };
         f.reload_if_changed()?;
         Ok(f)
@@ -132,12 +138,20 @@ impl HtpasswdFile {
         let text = std::fs::read_to_string(&self.path).map_err(read_err)?;
         let users = parse(&text, &self.path.display().to_string())?;
         *self.users.write().expect("users lock") = Arc::new(users);
+        // After the swap: a reader that sees the new generation also sees the new users.
+        self.generation.fetch_add(1, Ordering::AcqRel);
         *last = Some(now);
         Ok(true)
     }
 
     pub fn get(&self, user: &str) -> Option<Hash> {
         self.users.read().expect("users lock").get(user).cloned()
+    }
+
+    /// How many times the users were (re)loaded: changes whenever [`HtpasswdFile::get`]'s
+    /// answers may have.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     pub fn path(&self) -> &Path {
@@ -196,15 +210,20 @@ mod tests {
         std::fs::write(&p, format!("bob:{APR1}\n")).unwrap();
         let f = HtpasswdFile::open(&p).unwrap();
         assert!(f.get("bob").is_some());
+        let g = f.generation();
         assert!(!f.reload_if_changed().unwrap());
+        assert_eq!(f.generation(), g, "unchanged file, same generation");
 
         std::fs::write(&p, format!("carol:{APR1}\nbob2:{APR1}\n")).unwrap();
         assert!(f.reload_if_changed().unwrap());
+        assert!(f.generation() > g, "a reload bumps the generation");
+        let g = f.generation();
         assert!(f.get("bob").is_none());
         assert!(f.get("carol").is_some());
 
         std::fs::write(&p, "garbage\n").unwrap();
         assert!(f.reload_if_changed().is_err());
         assert!(f.get("carol").is_some(), "previous users stay in force");
+        assert_eq!(f.generation(), g, "a failed reload changes nothing");
     }
 }

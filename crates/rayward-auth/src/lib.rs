@@ -218,6 +218,10 @@ pub fn unverified_claims(t: &str) -> Option<serde_json::Value> {
     serde_json::from_slice(&bytes).ok()
 }
 
+/// Until when an authentication's answer stands without asking again (see
+/// [`Authenticator::authenticate_vouched`]); None: ask every time.
+pub type Vouched = Option<Instant>;
+
 pub struct Authenticator {
     htpasswd: Option<Arc<HtpasswdFile>>,
     tokens: TokenStore,
@@ -306,7 +310,25 @@ impl Authenticator {
     /// Returns who authenticated. Password checks that miss the cache run on a
     /// blocking thread.
     pub async fn authenticate(&self, creds: Credentials) -> Result<Identity, AuthError> {
-        match creds {
+        self.authenticate_vouched(creds).await.map(|(id, _)| id)
+    }
+
+    /// The generation of the credential sources a [`Vouched`] answer depends on: the
+    /// htpasswd file's ([`HtpasswdFile::generation`]). Read it before authenticating; a
+    /// memo of the answer is good only while it is unchanged.
+    pub fn generation(&self) -> u64 {
+        self.htpasswd.as_ref().map_or(0, |h| h.generation())
+    }
+
+    /// [`Authenticator::authenticate`], also saying until when the answer may be
+    /// remembered without asking again: only a Basic credential checked against the
+    /// htpasswd file and held in the verification cache has such an instant (the cache
+    /// entry's expiry); tokens, OIDC JWTs and every failure have none.
+    pub async fn authenticate_vouched(
+        &self,
+        creds: Credentials,
+    ) -> Result<(Identity, Vouched), AuthError> {
+        let id = match creds {
             Credentials::Bearer(t) if looks_like_jwt(&t) => {
                 let Some(o) = &self.oidc else {
                     return Err(AuthError::Invalid);
@@ -327,8 +349,11 @@ impl Authenticator {
             Credentials::Basic { user, password } => {
                 let stored = self.htpasswd.as_ref().and_then(|f| f.get(&user));
                 if let Some(h) = &stored {
-                    if self.cache.hit(&user, &password, h.as_str(), Instant::now()) {
-                        return Ok(Identity::new(Source::Htpasswd, user));
+                    if let Some(until) =
+                        self.cache
+                            .hit_until(&user, &password, h.as_str(), Instant::now())
+                    {
+                        return Ok((Identity::new(Source::Htpasswd, user), Some(until)));
                     }
                 }
                 let (known, hash) = match stored {
@@ -343,14 +368,16 @@ impl Authenticator {
                 .map_err(|_| AuthError::Invalid)?;
                 match ok {
                     Some(h) if known => {
-                        self.cache
+                        let until = self
+                            .cache
                             .insert(&user, &password, h.as_str(), Instant::now());
-                        Ok(Identity::new(Source::Htpasswd, user))
+                        return Ok((Identity::new(Source::Htpasswd, user), until));
                     }
                     _ => Err(AuthError::Invalid),
                 }
             }
-        }
+        };
+        id.map(|id| (id, None))
     }
 }
 

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 
 /// The `[users]` table: principal (or bare local name) → role name.
 #[derive(Debug, Clone, Default)]
-pub struct Users(HashMap<String, String>);
+pub struct Users(HashMap<String, String, foldhash::fast::RandomState>);
 
 impl Users {
     pub fn new(table: &BTreeMap<String, String>) -> Users {

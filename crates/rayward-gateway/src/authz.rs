@@ -9,12 +9,15 @@ use crate::config::{builtin_role, Config};
 use crate::route::Class;
 use std::collections::HashMap;
 
+/// The role maps are read on every request: foldhash, randomly seeded, not SipHash.
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 #[derive(Debug, Clone)]
 pub struct Authz {
     /// role name → classes (built-in and custom roles).
-    roles: HashMap<String, Vec<Class>>,
+    roles: Map<String, Vec<Class>>,
     /// role name → the clusters it reaches (`[roles.X] clusters`).
-    clusters: HashMap<String, crate::scope::Clusters>,
+    clusters: Map<String, crate::scope::Clusters>,
     /// `[discovery]`: roles reach only the clusters they name.
     scoped: bool,
     /// principal (or bare local name) → role name, from `[users]`.
@@ -34,14 +37,22 @@ pub enum Decision {
     OutOfScope,
 }
 
+/// [`Decision`] without the role names (see [`Authz::verdict`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    Deny,
+    OutOfScope,
+}
+
 impl Authz {
     /// From a validated config (every user's role exists).
     pub fn from_config(c: &Config) -> Authz {
-        let mut roles: HashMap<String, Vec<Class>> = ["viewer", "submitter", "admin"]
+        let mut roles: Map<String, Vec<Class>> = ["viewer", "submitter", "admin"]
             .into_iter()
             .map(|r| (r.to_string(), builtin_role(r).unwrap_or_default().to_vec()))
             .collect();
-        let mut clusters = HashMap::new();
+        let mut clusters = Map::default();
         for (name, rc) in &c.roles {
             if let Some(classes) = &rc.classes {
                 roles.insert(
@@ -84,6 +95,30 @@ impl Authz {
                 .clusters
                 .get(role)
                 .is_some_and(|c| c.matches(namespace, name))
+    }
+
+    /// [`Authz::decide_on`] for roles already looked up ([`Authz::roles_of`]), without
+    /// building the role string: the gateway's hot path looks the roles up once per
+    /// request and needs the string only for a denial's message.
+    pub fn verdict(&self, roles: &[String], class: Class, target: Option<(&str, &str)>) -> Verdict {
+        if roles.is_empty() {
+            return Verdict::Deny;
+        }
+        let reaching = roles
+            .iter()
+            .filter(|r| target.is_none_or(|(ns, name)| self.reaches(r, ns, name)));
+        let mut any = false;
+        for r in reaching {
+            any = true;
+            if class != Class::Denied && self.roles.get(r).is_some_and(|cs| cs.contains(&class)) {
+                return Verdict::Allow;
+            }
+        }
+        if any {
+            Verdict::Deny
+        } else {
+            Verdict::OutOfScope
+        }
     }
 
     /// As [`Authz::decide_identity`], on cluster `target` (`namespace`, `name`): only the
@@ -233,6 +268,27 @@ clusters = ["team-b/x"]
             on("nobody", Read, "team-a", "x"),
             Decision::Deny { role: None }
         );
+        // The hot path's verdict (roles looked up once) says what decide_on says.
+        for u in ["v", "s", "w", "n", "nobody"] {
+            for class in [Read, Write, Admin, Denied] {
+                for target in [
+                    None,
+                    Some(("team-a", "x")),
+                    Some(("team-b", "x")),
+                    Some(("team-b", "y")),
+                    Some(("team-b", "xx")),
+                ] {
+                    let id = local(u);
+                    let want = match z.decide_on(&id, class, target) {
+                        Decision::Allow { .. } => Verdict::Allow,
+                        Decision::Deny { .. } => Verdict::Deny,
+                        Decision::OutOfScope => Verdict::OutOfScope,
+                    };
+                    let got = z.verdict(&z.roles_of(&id), class, target);
+                    assert_eq!(got, want, "{u} {class:?} {target:?}");
+                }
+            }
+        }
     }
 
     #[test]

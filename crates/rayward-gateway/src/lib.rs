@@ -12,6 +12,7 @@
 //! | `authn` | `rayward-auth`: htpasswd (bcrypt, apr1), bearer tokens, OIDC JWTs, sessions, verification cache, login page |
 //! | `authz` | roles → route classes (on the routed cluster) |
 //! | `scope` | `[roles.X] clusters`: which discovered clusters a role reaches |
+//! | `memo` | per-connection memo of the last verified `Authorization` header |
 //! | `ratelimit` | failed-login backoff, per-user request rate |
 //! | `proxy` | header rewriting, streaming, WebSocket splice, 5xx replacement |
 //! | `idle` | idle timeouts on streamed bodies and spliced WebSockets |
@@ -37,6 +38,7 @@ pub mod idle;
 pub mod jobs;
 pub mod k8s;
 pub mod landing;
+pub mod memo;
 pub mod metrics;
 pub mod net;
 pub mod passwd;

@@ -117,9 +117,19 @@ pub fn upstream_headers(
     ray_auth: Option<&HeaderValue>,
     websocket: bool,
 ) {
-    strip_hop_by_hop(h);
-    for n in &CLIENT_ONLY {
-        h.remove(n);
+    // One pass over the names first: a usual request (Host, Authorization, Accept, ...)
+    // has nothing to strip, and 16 removals hash 16 names. `Authorization` is replaced
+    // below when the cluster has a token (insert drops every value of the name).
+    let replaced_auth = ray_auth.is_some();
+    let strip = |n: &HeaderName| {
+        !(replaced_auth && n == header::AUTHORIZATION)
+            && (HOP_BY_HOP.contains(n) || CLIENT_ONLY.contains(n))
+    };
+    if h.keys().any(strip) {
+        strip_hop_by_hop(h);
+        for n in &CLIENT_ONLY {
+            h.remove(n);
+        }
     }
     strip_ray_cookie(h);
     h.insert(header::HOST, upstream_host.clone());

@@ -21,7 +21,8 @@ struct Bucket {
 pub struct RateLimit {
     rate: f64,
     burst: f64,
-    map: Mutex<HashMap<String, Bucket>>,
+    /// foldhash: looked up on every request; randomly seeded, bounded by [`MAX_KEYS`].
+    map: Mutex<HashMap<String, Bucket, foldhash::fast::RandomState>>,
 }
 
 impl RateLimit {
@@ -30,7 +31,7 @@ impl RateLimit {
         RateLimit {
             rate,
             burst,
-            map: Mutex::new(HashMap::new()),
+            map: Mutex::new(HashMap::default()),
         }
     }
 

@@ -194,11 +194,15 @@ impl Server {
         };
         let make = move |peer: SocketAddr| {
             let gw = gateway.clone();
+            // One memo per connection: the last verified Authorization header.
+            let memo = Arc::new(crate::memo::ConnMemo::default());
             hyper::service::service_fn(move |req| {
                 let gw = gw.clone();
+                let memo = memo.clone();
                 // Boxed with its Send bound spelled out: rustc cannot prove it for the
                 // nested async blocks on its own (higher-ranked lifetime limitation).
-                let fut: HandleFuture = Box::pin(async move { Ok(gw.handle(req, peer).await) });
+                let fut: HandleFuture =
+                    Box::pin(async move { Ok(gw.handle_on(req, peer, Some(&memo)).await) });
                 fut
             })
         };

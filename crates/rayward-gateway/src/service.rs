@@ -6,7 +6,7 @@
 use crate::audit_log::{self, AuditLog, Record};
 use crate::authn::web::{self, Web};
 use crate::authn::{self, AuthError, Authenticator};
-use crate::authz::{Authz, Decision};
+use crate::authz::{Authz, Decision, Verdict};
 use crate::config::Config;
 use crate::idle::IdleBody;
 use crate::k8s::KubeAuth;
@@ -32,12 +32,15 @@ pub const MAX_SUBMIT_BODY: usize = 1024 * 1024;
 /// Largest job-submission response buffered to read the submission id.
 const MAX_SUBMIT_RESPONSE: usize = 64 * 1024;
 
-/// Headers that ask a server to treat a request as another method.
-const METHOD_OVERRIDES: &[&str] = &[
-    "x-http-method-override",
-    "x-http-method",
-    "x-method-override",
+/// Headers that ask a server to treat a request as another method. `HeaderName`s: a
+/// lookup by string parses the name on every request.
+static METHOD_OVERRIDES: [header::HeaderName; 3] = [
+    header::HeaderName::from_static("x-http-method-override"),
+    header::HeaderName::from_static("x-http-method"),
+    header::HeaderName::from_static("x-method-override"),
 ];
+
+static X_FORWARDED_FOR: header::HeaderName = header::HeaderName::from_static("x-forwarded-for");
 
 pub struct Gateway {
     pub(crate) net: NetFilter,
@@ -350,6 +353,17 @@ impl Gateway {
         req: Request<Incoming>,
         peer: SocketAddr,
     ) -> Response<Body> {
+        self.handle_on(req, peer, None).await
+    }
+
+    /// Handles one request from `peer` on a connection whose last verified credential
+    /// `memo` remembers ([`crate::memo`]).
+    pub async fn handle_on(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        memo: Option<&crate::memo::ConnMemo>,
+    ) -> Response<Body> {
         let mut ctx = Ctx {
             source: peer.ip(),
             method: req.method().clone(),
@@ -367,7 +381,7 @@ impl Gateway {
             groups: Vec::new(),
             dest: Dest::Single,
         };
-        let result = self.pipeline(req, peer, &mut ctx).await;
+        let result = self.pipeline(req, peer, memo, &mut ctx).await;
         let (resp, outcome, reason) = match result {
             Ok(resp) => {
                 let outcome = if ctx.answered {
@@ -439,13 +453,14 @@ impl Gateway {
         &self,
         req: Request<Incoming>,
         peer: SocketAddr,
+        memo: Option<&crate::memo::ConnMemo>,
         ctx: &mut Ctx,
     ) -> Result<Response<Body>, Refusal> {
         // 1. Network.
         let client = {
             let xff: Vec<&str> = req
                 .headers()
-                .get_all("x-forwarded-for")
+                .get_all(&X_FORWARDED_FOR)
                 .iter()
                 .filter_map(|v| v.to_str().ok())
                 .collect();
@@ -530,6 +545,31 @@ impl Gateway {
             r.location = Some(LOGIN_PATH.to_string());
             return Err(r);
         }
+        let header = {
+            let mut values = req.headers().get_all(header::AUTHORIZATION).iter();
+            match (values.next(), values.next()) {
+                (Some(v), None) => Some(v.as_bytes()),
+                _ => None,
+            }
+        };
+        // Read before authenticating: a reload during it leaves the memo stale.
+        let generation = self.authn.generation();
+        if let (Some(m), Some(h)) = (memo, header) {
+            if let Some(user) = m.get(h, generation, Instant::now()) {
+                // The same checks as below, but the verification: lockout, then success.
+                // (A memoised identity is an htpasswd one: its name is the claimed user.)
+                let lock = self.logins.locked(client, Some(&user.name)).await;
+                if let Some(wait) = lock.wait {
+                    return Err(locked(wait));
+                }
+                if lock.counted {
+                    self.logins.succeed(client, Some(&user.name)).await;
+                }
+                return self
+                    .authorized(req, user, route, path, query, wants_upgrade, ctx)
+                    .await;
+            }
+        }
         let creds = {
             let values: Vec<&[u8]> = req
                 .headers()
@@ -548,19 +588,26 @@ impl Gateway {
             // A bearer value the gateway's own tokens and OIDC issuer do not claim is for
             // the Kubernetes API server to judge.
             (authn::Credentials::Bearer(t), Some(k)) if !self.authn.claims_bearer(t) => {
-                k.authenticate(t).await
+                k.authenticate(t).await.map(|id| (id, None))
             }
-            _ => self.authn.authenticate(creds).await,
+            _ => self.authn.authenticate_vouched(creds).await,
         };
         let user = match result {
             Err(AuthError::Unavailable) => return Err(self.auth_refusal(AuthError::Unavailable)),
-            Ok(u) => {
+            Ok((u, vouched)) => {
                 if lock.counted {
                     self.logins.succeed(client, claimed.as_deref()).await;
+                }
+                // Only a cached htpasswd verification is vouched for (never a bearer).
+                if let (Some(m), Some(h), Some(until)) = (memo, header, vouched) {
+                    m.put(h, generation, until, &u);
                 }
                 u
             }
             Err(e) => {
+                if let Some(m) = memo {
+                    m.clear();
+                }
                 self.logins.fail(client, claimed.as_deref()).await;
                 return Err(self.auth_refusal(e));
             }
@@ -836,7 +883,7 @@ impl Gateway {
                 )),
             }
         } else {
-            self.decide_roles(&id, route.class, &ctx.dest)?;
+            self.decide_roles(&id, &roles, route.class, &ctx.dest)?;
         }
         ctx.groups = id.groups.clone();
         let upstream = self.upstream_of(&ctx.dest)?;
@@ -897,8 +944,21 @@ impl Gateway {
     /// Authorization by the roles of `[users]` and the credential (every source but
     /// Kubernetes), on the request's cluster: one outside every role's `clusters` gets
     /// exactly the answer of a cluster that does not exist (no existence oracle).
-    fn decide_roles(&self, id: &authn::Identity, class: Class, dest: &Dest) -> Result<(), Refusal> {
-        match self.authz.decide_on(id, class, dest.target()) {
+    /// `roles` are the identity's ([`Authz::roles_of`]), looked up once per request; the
+    /// role names are joined only for a denial's message.
+    fn decide_roles(
+        &self,
+        id: &authn::Identity,
+        roles: &[String],
+        class: Class,
+        dest: &Dest,
+    ) -> Result<(), Refusal> {
+        let denied_role = match self.authz.verdict(roles, class, dest.target()) {
+            Verdict::Allow => return Ok(()),
+            Verdict::OutOfScope => Decision::OutOfScope,
+            Verdict::Deny => self.authz.decide_on(id, class, dest.target()),
+        };
+        match denied_role {
             Decision::Allow { .. } => Ok(()),
             Decision::OutOfScope => Err(match dest {
                 Dest::Cluster { namespace, name } => no_such_cluster(namespace, name),
@@ -1351,8 +1411,8 @@ fn check_shape<B>(req: &Request<B>) -> Result<(), Refusal> {
             "absolute-form request targets are not accepted",
         ));
     }
-    for h in METHOD_OVERRIDES {
-        if req.headers().contains_key(*h) {
+    for h in &METHOD_OVERRIDES {
+        if req.headers().contains_key(h) {
             return Err(refuse(
                 StatusCode::BAD_REQUEST,
                 "rejected",
@@ -1426,9 +1486,9 @@ mod tests {
             status(req("GET", "http://evil/api/jobs/", &[])),
             Some(StatusCode::BAD_REQUEST)
         );
-        for h in METHOD_OVERRIDES {
+        for h in &METHOD_OVERRIDES {
             assert_eq!(
-                status(req("GET", "/api/jobs/", &[(h, "POST")])),
+                status(req("GET", "/api/jobs/", &[(h.as_str(), "POST")])),
                 Some(StatusCode::BAD_REQUEST),
                 "{h}"
             );

@@ -7,6 +7,7 @@ mod discovery;
 mod idle;
 mod kube_e2e;
 mod lifecycle;
+mod memo;
 mod metrics;
 mod oidc;
 mod proxy;
