@@ -91,13 +91,10 @@ pub fn spec(_opts: &Options) -> Spec {
                       # Changes take effect when the pod restarts.\n[rules]\ndisable = []\n"
                 .into(),
         secrets: Vec::new(),
+        ingress: None,
         // The API server: its address is not known in advance (the `kubernetes` Service's
         // endpoints), so its ports to anywhere.
-        ingress: None,
-        egress: vec![
-            dns_egress(),
-            json!({"ports": [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}]}),
-        ],
+        egress: vec![dns_egress(), crate::gateway::api_server_egress()],
         requests: json!({"cpu": "100m", "memory": "128Mi"}),
         limits: json!({"cpu": "1", "memory": "512Mi"}),
         // A drain keeps one replica: the metrics stay, and the Lease passes to it.
