@@ -10,6 +10,7 @@
 //! nothing is available: the status is what check reads, and the test sets it honestly
 //! in both directions.
 
+use crate::install::objects;
 use rayward_testkit::cli::{run, tmp};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -22,19 +23,6 @@ fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_rayward"));
     c.env("NO_COLOR", "1").env_remove("KUBECONFIG");
     c
-}
-
-fn objects(yaml: &str) -> Vec<Value> {
-    let l = rayward_manifest::load_bytes(
-        "install.yaml",
-        yaml.as_bytes(),
-        &rayward_manifest::Limits::default(),
-    );
-    assert!(l.error.is_none(), "{:?}", l.error);
-    l.objects
-        .iter()
-        .map(|o| rayward_testkit::yaml::to_json(&o.root))
-        .collect()
 }
 
 /// `rayward check -o json` against the test API server: (exit code, report).

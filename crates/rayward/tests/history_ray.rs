@@ -20,7 +20,7 @@ const START: Duration = Duration::from_secs(180);
 const JOB: Duration = Duration::from_secs(300);
 
 /// GET from the live dashboard with the cluster token: the JSON body.
-fn live(path: &str, token: &str) -> Value {
+pub(crate) fn live(path: &str, token: &str) -> Value {
     let mut s = std::net::TcpStream::connect("127.0.0.1:8265").expect("dashboard");
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     write!(
@@ -158,7 +158,7 @@ pub(crate) const S3_ENV: &[(&str, &str)] = &[
 ];
 
 /// The event export variables of docs/history.md, to the collector at `port`.
-fn with_export(c: &mut Command, token: &str, port: u16) {
+pub(crate) fn with_export(c: &mut Command, token: &str, port: u16) {
     c.env("RAY_AUTH_MODE", "token")
         .env("RAY_AUTH_TOKEN", token)
         .env("RAY_enable_ray_event", "true")

@@ -7,32 +7,17 @@
 //! actor events carry it (crate docs of `rayward_history::actors`).
 
 use crate::history::{get, until, Collector, Reader};
+use crate::history_ray::{live, with_export};
 use crate::history_serve::{basic, config_file, start_with_env};
 use rayward_history::index::Role;
 use rayward_testkit::ray::{random_token, Ray};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 const START: Duration = Duration::from_secs(180);
-
-fn live(path: &str, token: &str) -> Value {
-    let mut s = std::net::TcpStream::connect("127.0.0.1:8265").expect("dashboard");
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let body = raw.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {raw}"))
-}
 
 /// Actor id → (name, state) of an `/logical/actors` answer.
 fn states(v: &Value) -> BTreeMap<String, (String, String)> {
@@ -47,21 +32,6 @@ fn states(v: &Value) -> BTreeMap<String, (String, String)> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn with_export(c: &mut Command, token: &str, port: u16) {
-    c.env("RAY_AUTH_MODE", "token")
-        .env("RAY_AUTH_TOKEN", token)
-        .env("RAY_enable_ray_event", "true")
-        .env("RAY_enable_core_worker_ray_event_to_aggregator", "true")
-        .env(
-            "RAY_DASHBOARD_AGGREGATOR_AGENT_EVENTS_EXPORT_ADDR",
-            format!("http://127.0.0.1:{port}/v1/events"),
-        )
-        .env(
-            "RAY_DASHBOARD_AGGREGATOR_AGENT_EXPOSABLE_EVENT_TYPES",
-            "ALL",
-        );
 }
 
 #[test]

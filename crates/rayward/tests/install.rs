@@ -8,20 +8,21 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn bin() -> Command {
+pub(crate) fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_rayward"));
     c.env("NO_COLOR", "1").env_remove("KUBECONFIG");
     c
 }
 
 /// `rayward install ARGS`: exit 0, the YAML.
-fn install(args: &[&str]) -> String {
+pub(crate) fn install(args: &[&str]) -> String {
     let (code, out, err) = run(bin().arg("install").args(args));
     assert_eq!(code, 0, "rayward install {args:?}: {err}");
     out
 }
 
-fn objects(yaml: &str) -> Vec<Value> {
+/// The objects of install's YAML, as JSON.
+pub(crate) fn objects(yaml: &str) -> Vec<Value> {
     let l = rayward_manifest::load_bytes(
         "install.yaml",
         yaml.as_bytes(),

@@ -9,6 +9,7 @@
 
 use crate::history_gateway::{login, start_gateway};
 use crate::history_serve::{build_store, get, start, S1};
+use crate::install::{bin, install, objects};
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
@@ -30,31 +31,6 @@ const ARGS: &[&str] = &[
     "--history-store",
     "s3://ml-history",
 ];
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_rayward"));
-    c.env("NO_COLOR", "1").env_remove("KUBECONFIG");
-    c
-}
-
-fn install(args: &[&str]) -> String {
-    let (code, out, err) = run(bin().arg("install").args(args));
-    assert_eq!(code, 0, "rayward install {args:?}: {err}");
-    out
-}
-
-fn objects(yaml: &str) -> Vec<Value> {
-    let l = rayward_manifest::load_bytes(
-        "install.yaml",
-        yaml.as_bytes(),
-        &rayward_manifest::Limits::default(),
-    );
-    assert!(l.error.is_none(), "{:?}", l.error);
-    l.objects
-        .iter()
-        .map(|o| rayward_testkit::yaml::to_json(&o.root))
-        .collect()
-}
 
 fn config_map(objs: &[Value], name: &str, key: &str) -> String {
     objs.iter()
