@@ -22,7 +22,7 @@ bin=${RAYWARD_BIN:-target/release/rayward}
 d=$(mktemp -d /tmp/rw-hcache.XXXXXX)
 cleanup() { kill "${spid:-}" 2>/dev/null || true; }
 trap cleanup EXIT
-. bench/history/timing.sh
+. bench/history/lib.sh
 echo "machine: $(nproc) cores, $(uptime | sed 's/.*load/load/')"
 
 python3 - "$d" "$batches" <<'PY'
@@ -48,29 +48,7 @@ idx = {"layout": 1, "namespace": "bench", "kind": "raycluster", "name": "live",
 put(f"{pre}/index/live-head.json", json.dumps(idx, separators=(",", ":")))
 print(f"head index: {os.path.getsize(os.path.join(st, pre, 'index/live-head.json'))} bytes")
 PY
-hash=$(python3 -c "import bcrypt;print(bcrypt.hashpw(b'Secret-Pass1', bcrypt.gensalt(4)).decode())" 2>/dev/null || true)
-if [ -z "$hash" ]; then
-  echo 'Secret-Pass1' | "$bin" gateway passwd "$d/htpasswd" alice --cost 4 2>/dev/null
-else
-  echo "alice:$hash" >"$d/htpasswd"
-fi
-mkdir -p "$d/ui"; echo '<!doctype html>' >"$d/ui/index.html"
-cat >"$d/history.toml" <<TOML
-listen = "127.0.0.1:0"
-admin_listen = "127.0.0.1:0"
-store = "$d/store"
-dashboard_dir = "$d/ui"
-[auth]
-htpasswd = "$d/htpasswd"
-[users]
-alice = "all"
-[roles.all]
-namespaces = ["*"]
-TOML
-"$bin" history serve --config "$d/history.toml" 2>"$d/serve.err" &
-spid=$!
-for _ in $(seq 100); do grep -q "listening on" "$d/serve.err" 2>/dev/null && break; sleep 0.1; done
-addr=$(sed -n 's/.*listening on http:\/\/\([^ ]*\).*/\1/p' "$d/serve.err" | head -1)
+start_serve "$bin" "$d" python3
 s="http://$addr/clusters/bench/raycluster/live/session_2026-12-06_02-00-00_000000_1"
 auth=(-u alice:Secret-Pass1)
 time_get /dev/null "http://$addr/api/clusters" "${auth[@]}" >/dev/null # the login's bcrypt, once

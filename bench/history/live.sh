@@ -119,29 +119,8 @@ wait "$cpid" || true
 tail -1 "$d/collector.err"
 echo "store: $(du -sm "$d/store" | cut -f1) MB"
 
-hash=$("$py" -c "import bcrypt;print(bcrypt.hashpw(b'Secret-Pass1', bcrypt.gensalt(4)).decode())" 2>/dev/null || true)
-if [ -z "$hash" ]; then
-  echo 'Secret-Pass1' | "$serve_bin" gateway passwd "$d/htpasswd" alice --cost 4 2>/dev/null
-else
-  echo "alice:$hash" >"$d/htpasswd"
-fi
-mkdir -p "$d/ui"; echo '<!doctype html>' >"$d/ui/index.html"
-cat >"$d/history.toml" <<TOML
-listen = "127.0.0.1:0"
-admin_listen = "127.0.0.1:0"
-store = "$d/store"
-dashboard_dir = "$d/ui"
-[auth]
-htpasswd = "$d/htpasswd"
-[users]
-alice = "all"
-[roles.all]
-namespaces = ["*"]
-TOML
-"$serve_bin" history serve --config "$d/history.toml" 2>"$d/serve.err" &
-spid=$!
-for _ in $(seq 100); do grep -q "listening on" "$d/serve.err" 2>/dev/null && break; sleep 0.1; done
-addr=$(sed -n 's/.*listening on http:\/\/\([^ ]*\).*/\1/p' "$d/serve.err" | head -1)
+. bench/history/lib.sh
+start_serve "$serve_bin" "$d" "$py"
 session=$(basename "$(readlink "$d/ray/session_latest")")
 hist="http://$addr/clusters/bench/raycluster/live/$session"
 live="http://127.0.0.1:8265"
@@ -162,7 +141,6 @@ routes=(
   "log file ${log_mb} MB|/api/v0/logs/file?node_id=$node&filename=job-driver-$logjob.log&lines=-1"
 )
 mkdir -p "$d/bodies"
-. bench/history/timing.sh
 one() { # SIDE URL OUT -> status seconds bytes
   if [ "$1" = live ]; then
     time_get "$3" "$2" -H "Authorization: Bearer $token"

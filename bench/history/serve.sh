@@ -74,35 +74,12 @@ index(ns, name, sess, "big-head", "head", {
     "logs": [{"id": "1-0", "name": "big.log", "dev": 1, "ino": 1, "shipped": total, "parts": parts}]})
 PY
 
-hash=$(python3 -c "import bcrypt" 2>/dev/null && python3 -c "import bcrypt;print(bcrypt.hashpw(b'Secret-Pass1', bcrypt.gensalt(4)).decode())" || true)
-if [ -z "$hash" ]; then
-  # No Python bcrypt: the gateway's passwd subcommand writes the file.
-  echo 'Secret-Pass1' | "$bin" gateway passwd "$d/htpasswd" alice --cost 4 2>/dev/null
-else
-  echo "alice:$hash" >"$d/htpasswd"
-fi
-mkdir -p "$d/ui"; echo '<!doctype html>' >"$d/ui/index.html"
-cat >"$d/history.toml" <<TOML
-listen = "127.0.0.1:0"
-admin_listen = "127.0.0.1:0"
-store = "$d/store"
-dashboard_dir = "$d/ui"
-[auth]
-htpasswd = "$d/htpasswd"
-[users]
-alice = "all"
-[roles.all]
-namespaces = ["*"]
-TOML
-"$bin" history serve --config "$d/history.toml" 2>"$d/serve.err" &
-spid=$!
-for _ in $(seq 100); do grep -q "listening on" "$d/serve.err" 2>/dev/null && break; sleep 0.1; done
-addr=$(sed -n 's/.*listening on http:\/\/\([^ ]*\).*/\1/p' "$d/serve.err")
+. bench/history/lib.sh
+start_serve "$bin" "$d" python3
 base="http://$addr"
 auth=(-u alice:Secret-Pass1)
 big="/clusters/team-00/rayjob/big/session_2026-12-05_11-00-00_000000_1"
 
-. bench/history/timing.sh
 time_one() { time_get /dev/null "$base$1" "${auth[@]}"; }
 bench() { # NAME PATH COUNT
   local out=$d/$1.times
