@@ -35,9 +35,15 @@ pub fn is_idle(e: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 /// A body that fails with [`IdleTimeout`] when no frame arrives for `limit`.
+///
+/// The timer is made only when the body first has to wait: most bodies through the
+/// gateway (a small JSON answer, an empty GET) are ready whenever polled, and a timer per
+/// request was an allocation and two timer-wheel updates for nothing.
 pub struct IdleBody<B> {
     inner: B,
-    sleep: Pin<Box<Sleep>>,
+    /// When the last frame came (or the body was made).
+    last: Instant,
+    sleep: Option<Pin<Box<Sleep>>>,
     limit: Duration,
 }
 
@@ -45,7 +51,8 @@ impl<B> IdleBody<B> {
     pub fn new(inner: B, limit: Duration) -> IdleBody<B> {
         IdleBody {
             inner,
-            sleep: Box::pin(tokio::time::sleep(limit)),
+            last: Instant::now(),
+            sleep: None,
             limit,
         }
     }
@@ -66,14 +73,27 @@ where
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(f) => {
-                let limit = this.limit;
-                this.sleep.as_mut().reset(Instant::now() + limit);
+                this.last = Instant::now();
                 Poll::Ready(f.map(|r| r.map_err(Into::into)))
             }
-            Poll::Pending => match this.sleep.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(IdleTimeout(this.limit))))),
-                Poll::Pending => Poll::Pending,
-            },
+            Poll::Pending => {
+                let deadline = this.last + this.limit;
+                let sleep = match &mut this.sleep {
+                    Some(s) => {
+                        if s.deadline() != deadline {
+                            s.as_mut().reset(deadline);
+                        }
+                        s
+                    }
+                    None => this.sleep.insert(Box::pin(tokio::time::sleep_until(deadline))),
+                };
+                match sleep.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        Poll::Ready(Some(Err(Box::new(IdleTimeout(this.limit)))))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 

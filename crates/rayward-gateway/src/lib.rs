@@ -14,6 +14,7 @@
 //! | `scope` | `[roles.X] clusters`: which discovered clusters a role reaches |
 //! | `memo` | per-connection memo of the last verified `Authorization` header |
 //! | `ratelimit` | failed-login backoff, per-user request rate |
+//! | `pool` | keep-alive HTTP/1 connections to each upstream |
 //! | `proxy` | header rewriting, streaming, WebSocket splice, 5xx replacement |
 //! | `idle` | idle timeouts on streamed bodies and spliced WebSockets |
 //! | `audit_log` | JSON-lines record of state changes and denials |
@@ -42,6 +43,7 @@ pub mod memo;
 pub mod metrics;
 pub mod net;
 pub mod passwd;
+pub mod pool;
 /// `[users]` keys and their roles, shared with the history server.
 pub use rayward_auth::principal;
 pub mod proxy;

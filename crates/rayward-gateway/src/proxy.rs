@@ -9,9 +9,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use std::time::Duration;
 
 pub use crate::idle::BoxError;
@@ -59,20 +57,39 @@ pub const RAY_COOKIE: &str = "ray-authentication-token";
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 pub fn strip_hop_by_hop(h: &mut HeaderMap) {
-    if h.contains_key(header::CONNECTION) {
+    // One pass over the names first, noting which are there: most messages carry none or
+    // only `Connection: keep-alive` (nginx, aiohttp), and removing all 9 hashes 9 names.
+    let mut present = [false; HOP_BY_HOP.len()];
+    let mut any = false;
+    for n in h.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|x| x == n) {
+            present[i] = true;
+            any = true;
+        }
+    }
+    if !any {
+        return;
+    }
+    if present[0] {
+        // HOP_BY_HOP[0] is `Connection`: the names it lists go too. `close` names no
+        // header, and `keep-alive` is in HOP_BY_HOP already.
         let named: Vec<HeaderName> = h
             .get_all(header::CONNECTION)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .map(str::trim)
+            .filter(|t| !t.eq_ignore_ascii_case("close") && !t.eq_ignore_ascii_case("keep-alive"))
+            .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
             .collect();
         for n in named {
             h.remove(n);
         }
     }
-    for n in &HOP_BY_HOP {
-        h.remove(n);
+    for (n, there) in HOP_BY_HOP.iter().zip(present) {
+        if there {
+            h.remove(n);
+        }
     }
 }
 
@@ -144,12 +161,8 @@ pub fn upstream_headers(
 
 /// The upstream Ray dashboard and how to reach it.
 pub struct Upstream {
-    client: Client<HttpConnector, Body>,
+    pool: std::sync::Arc<crate::pool::Pool>,
     scheme_authority: String,
-    /// `scheme_authority` parsed once: each request's URI is put together from these
-    /// and its path, not formatted and parsed whole.
-    scheme: http::uri::Scheme,
-    authority: http::uri::Authority,
     host: HeaderValue,
     /// `Bearer <cluster token>`; replaced when the token file (or Secret) changes. None:
     /// a discovered cluster without token authentication, or `rayward history serve`.
@@ -183,19 +196,24 @@ impl Upstream {
         pass_errors: bool,
     ) -> Result<Upstream, String> {
         let uri: Uri = base.parse().map_err(|e| format!("upstream: {e}"))?;
+        if uri.scheme() != Some(&http::uri::Scheme::HTTP) {
+            return Err(format!("upstream: {base}: only http:// is supported"));
+        }
         let authority = uri.authority().ok_or("upstream: no host")?.clone();
-        let mut conn = HttpConnector::new();
-        conn.set_connect_timeout(Some(Duration::from_secs(5)));
-        conn.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(conn);
+        // `http://host` means port 80, as a browser reads it.
+        let connect_to = match authority.port_u16() {
+            Some(_) => authority.to_string(),
+            None => format!("{}:80", authority.host()),
+        };
+        let pool = crate::pool::Pool::new(
+            &connect_to,
+            Duration::from_secs(30),
+            Duration::from_secs(5),
+        );
         let ray_auth = std::sync::RwLock::new(token.map(bearer).transpose()?);
         Ok(Upstream {
-            client,
+            pool: std::sync::Arc::new(pool),
             scheme_authority: format!("http://{authority}"),
-            scheme: http::uri::Scheme::HTTP,
-            authority: authority.clone(),
             host: HeaderValue::from_str(authority.as_str()).map_err(|e| e.to_string())?,
             ray_auth,
             timeout,
@@ -236,12 +254,12 @@ impl Upstream {
         websocket: bool,
     ) -> Result<Response<Body>, UpstreamError> {
         let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
-        let uri = Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
-            .path_and_query(path_and_query)
-            .build()
-            .map_err(|e| UpstreamError::Unreachable(e.to_string()))?;
+        // Origin form (`/path?query`): what an HTTP/1 request to a server (not a proxy)
+        // carries; the upstream's address is in `Host` and in the pool.
+        let uri = Uri::from(
+            http::uri::PathAndQuery::try_from(path_and_query)
+                .map_err(|e| UpstreamError::Unreachable(e.to_string()))?,
+        );
         *req.uri_mut() = uri;
         *req.version_mut() = http::Version::HTTP_11;
         let ray_auth = self.ray_auth.read().expect("token lock").clone();
@@ -251,21 +269,30 @@ impl Upstream {
         // upload may take longer than Ray takes to answer (a stalled one is cut by the
         // idle timeout instead). The body's sender side is dropped when hyper is done
         // with the body, which starts the clock.
-        let (sent_tx, sent_rx) = tokio::sync::oneshot::channel::<()>();
-        let req = req.map(|b| {
-            SentSignal {
-                inner: b,
-                _sent: sent_tx,
-            }
-            .boxed()
-        });
+        // A request without a body (most: every GET) is sent whole at once, so its clock
+        // starts now, without the signal's channel and wrapper.
+        let (req, sent_rx) = if http_body::Body::is_end_stream(req.body()) {
+            (req, None)
+        } else {
+            let (sent_tx, sent_rx) = tokio::sync::oneshot::channel::<()>();
+            let req = req.map(|b| {
+                SentSignal {
+                    inner: b,
+                    _sent: sent_tx,
+                }
+                .boxed()
+            });
+            (req, Some(sent_rx))
+        };
         let timeout = self.timeout;
         let clock = async move {
-            let _ = sent_rx.await;
+            if let Some(sent) = sent_rx {
+                let _ = sent.await;
+            }
             tokio::time::sleep(timeout).await;
         };
         let sent = tokio::select! {
-            r = self.client.request(req) => Some(r),
+            r = self.pool.send(req) => Some(r),
             () = clock => None,
         };
         let resp = match sent {
@@ -432,6 +459,26 @@ mod tests {
             assert!(h.get(gone).is_none(), "{gone}");
         }
         assert_eq!(h["accept"], "*/*");
+    }
+
+    #[test]
+    fn hop_by_hop_of_an_answer() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", HeaderValue::from_static("Keep-Alive, close, X-Hop"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("x-hop", HeaderValue::from_static("1"));
+        h.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        h.insert("content-type", HeaderValue::from_static("application/json"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert_eq!(h["content-type"], "application/json");
+        // Nothing hop-by-hop: nothing changes.
+        let mut h = HeaderMap::new();
+        h.insert("content-type", HeaderValue::from_static("text/plain"));
+        h.insert("x-keep", HeaderValue::from_static("1"));
+        let before = h.clone();
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h, before);
     }
 
     #[test]

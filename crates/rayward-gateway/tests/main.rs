@@ -10,6 +10,7 @@ mod lifecycle;
 mod memo;
 mod metrics;
 mod oidc;
+mod pool;
 mod proxy;
 mod ray_e2e;
 mod redis_e2e;
