@@ -140,8 +140,8 @@ impl Ports {
 
     /// The `ray start --head` flags of this set. A port equal to Ray's own default gets no
     /// flag, so a head on [`Ports::default`] is started with exactly the command line it
-    /// had before ports were configurable (with the four default ports passed explicitly,
-    /// one run of the probe test found no Ray Client on 10001; not investigated further).
+    /// had before ports were configurable. (A probe test that found no Ray Client on 10001
+    /// had probed before that server bound its port: see [`Ray::wait_listening`].)
     pub fn head_args(&self) -> Vec<String> {
         let ray = Ports::default();
         let mut a = Vec::new();
@@ -320,6 +320,48 @@ impl Ray {
             .arg("--temp-dir")
             .arg(self.temp_dir("head"));
         self.run(&mut c, "start-head", deadline)
+    }
+
+    /// Waits until something accepts TCP connections on `127.0.0.1:port`, polling every
+    /// 200 ms. Why: `ray start --head` returns once GCS, raylet and dashboard are up, but the
+    /// Ray Client server (10001) is a separate Python process that binds its port when its
+    /// imports are done, seconds later on a loaded machine (a CI run probed it too early).
+    /// On timeout the error carries the tail of the head's `ray_client_server*` logs.
+    pub fn wait_listening(&self, port: u16, deadline: Duration) -> Result<Duration, String> {
+        let start = std::time::Instant::now();
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        loop {
+            if std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok() {
+                return Ok(start.elapsed());
+            }
+            if start.elapsed() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let logs = self.temp_dir("head").join("session_latest").join("logs");
+        let mut tails = String::new();
+        if let Ok(rd) = std::fs::read_dir(&logs) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with("ray_client_server") {
+                    let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+                    let tail: String = text
+                        .chars()
+                        .rev()
+                        .take(2000)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect();
+                    tails.push_str(&format!("--- {name}:\n{tail}\n"));
+                }
+            }
+        }
+        Err(format!(
+            "nothing listens on {addr} after {deadline:?}; {}:\n{tails}",
+            logs.display()
+        ))
     }
 
     /// `ray start --head` as [`Ray::start_head`], with Ray's token authentication on

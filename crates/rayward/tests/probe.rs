@@ -67,6 +67,14 @@ fn probe(extra: &[&str]) -> (i32, Vec<(String, String)>, String, Duration) {
     (code, found, format!("{out}\n{err}"), took)
 }
 
+/// Waits for the head's Ray Client server, which binds 10001 seconds after `ray start`
+/// returns: a probe before that finds the port closed, and a test that asserts the absence
+/// of a Ray Client finding would pass without the port having been asked at all.
+fn ray_client_up(ray: &Ray) {
+    ray.wait_listening(10001, Duration::from_secs(90))
+        .unwrap_or_else(|e| panic!("the head's Ray Client server: {e}"));
+}
+
 fn has(found: &[(String, String)], rule: &str, endpoint: &str) -> bool {
     found.iter().any(|(r, e)| r == rule && e == endpoint)
 }
@@ -77,6 +85,7 @@ fn ray_e2e_probe_finds_an_open_cluster_and_changes_nothing() {
     let ray = Ray::new();
     let o = ray.start_head(None, START);
     assert!(o.success(), "ray start --head: {o}");
+    ray_client_up(&ray);
     let before = state(None);
     let (code, found, all, took) = probe(&["127.0.0.1"]);
     assert_eq!(code, 1, "critical findings fail the run: {all}");
@@ -108,6 +117,7 @@ fn ray_e2e_probe_respects_token_auth() {
     let token = random_token();
     let o = ray.start_head_with_token(&token, START);
     assert!(o.success(), "ray start --head with token: {o}");
+    ray_client_up(&ray);
     let before = state(Some(&token));
     let (code, found, all, _) = probe(&["127.0.0.1"]);
     for rule in ["RW120", "RW121", "RW122"] {
@@ -142,6 +152,7 @@ fn ray_e2e_probe_sees_gcs_tls() {
     ]);
     let o = ray.start_head(Some(&Tls::from_dir(&d.join("n1"))), START);
     assert!(o.success(), "head with TLS: {o}");
+    ray_client_up(&ray);
     let before = state(None);
     let (_, found, all, _) = probe(&["127.0.0.1:6379", "127.0.0.1:10001"]);
     assert!(
