@@ -10,7 +10,10 @@
 #   BEFORE_BIN=/path/to/old/rayward bench/gateway/cost.sh   # and an older binary beside it
 #
 # Environment: RAYWARD_BIN (default: cargo build --release, then target/release/rayward),
-# BEFORE_BIN (unset), REQUESTS (50000: requests of each counted run), CG_REQUESTS (20000:
+# BEFORE_BIN (unset), BARE_BIN (unset: the `bare_proxy` example of rayward-gateway, hyper's
+# server and the gateway's upstream pool with nothing between them, measured as contender
+# "bare": the floor under the gateway's own work; `cargo build --release -p
+# rayward-gateway --example bare_proxy`), REQUESTS (50000: requests of each counted run), CG_REQUESTS (20000:
 # requests under callgrind), CONNS (16), SERVER_CPU (0), LOAD_CPU (1), PORT_BASE (18280),
 # OUT (bench/out/gateway-cost), SKIP_CALLGRIND (unset).
 # Needs: wrk, nginx, openssl, perf (tracepoints and uprobes: run as root), valgrind,
@@ -162,6 +165,12 @@ start() {
       SRV_PID=$!
       SRV_URL="http://127.0.0.1:$PASS_PORT$URL_PATH"
       ;;
+    bare)
+      taskset -c "$SERVER_CPU" "$@" "$BARE_BIN" "127.0.0.1:$GW_PORT" "127.0.0.1:$UP_PORT" \
+        2>"$OUT/$name.err" &
+      SRV_PID=$!
+      SRV_URL="http://127.0.0.1:$GW_PORT$URL_PATH"
+      ;;
     *)
       taskset -c "$SERVER_CPU" "$@" "${BINS[$name]}" gateway --config "$OUT/gateway.toml" \
         2>"$OUT/$name.err" &
@@ -200,6 +209,7 @@ counted() {
 
 declare -A BINS
 CONTENDERS=(proxy_pass)
+[ -n "${BARE_BIN:-}" ] && CONTENDERS+=(bare)
 BINS[rayward]=$RAYWARD_BIN
 if [ -n "${BEFORE_BIN:-}" ]; then
   BINS[before]=$BEFORE_BIN
@@ -226,7 +236,7 @@ for c in "${CONTENDERS[@]}"; do
   done
   if [ "$c" != proxy_pass ]; then
     for f in mi_malloc_aligned mi_zalloc_aligned mi_realloc_aligned; do
-      perf probe -q -x "${BINS[$c]}" -a "rwcost:${c}_$f=$f" && PROBES+=("rwcost:${c}_$f")
+      perf probe -q -x "${BINS[$c]:-$BARE_BIN}" -a "rwcost:${c}_$f=$f" && PROBES+=("rwcost:${c}_$f")
       events+=("rwcost:${c}_$f")
     done
   fi

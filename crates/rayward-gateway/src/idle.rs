@@ -85,12 +85,12 @@ where
                         }
                         s
                     }
-                    None => this.sleep.insert(Box::pin(tokio::time::sleep_until(deadline))),
+                    None => this
+                        .sleep
+                        .insert(Box::pin(tokio::time::sleep_until(deadline))),
                 };
                 match sleep.as_mut().poll(cx) {
-                    Poll::Ready(()) => {
-                        Poll::Ready(Some(Err(Box::new(IdleTimeout(this.limit)))))
-                    }
+                    Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(IdleTimeout(this.limit))))),
                     Poll::Pending => Poll::Pending,
                 }
             }

@@ -205,11 +205,8 @@ impl Upstream {
             Some(_) => authority.to_string(),
             None => format!("{}:80", authority.host()),
         };
-        let pool = crate::pool::Pool::new(
-            &connect_to,
-            Duration::from_secs(30),
-            Duration::from_secs(5),
-        );
+        let pool =
+            crate::pool::Pool::new(&connect_to, Duration::from_secs(30), Duration::from_secs(5));
         let ray_auth = std::sync::RwLock::new(token.map(bearer).transpose()?);
         Ok(Upstream {
             pool: std::sync::Arc::new(pool),
@@ -464,7 +461,10 @@ mod tests {
     #[test]
     fn hop_by_hop_of_an_answer() {
         let mut h = HeaderMap::new();
-        h.insert("connection", HeaderValue::from_static("Keep-Alive, close, X-Hop"));
+        h.insert(
+            "connection",
+            HeaderValue::from_static("Keep-Alive, close, X-Hop"),
+        );
         h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         h.insert("x-hop", HeaderValue::from_static("1"));
         h.insert("transfer-encoding", HeaderValue::from_static("chunked"));

@@ -417,7 +417,12 @@ mod tests {
     #[test]
     fn wildcard_positions_are_those_of_the_patterns() {
         for entry in TABLE {
-            assert_eq!(entry.wild, entry.pattern.find(['{', '*']), "{}", entry.pattern);
+            assert_eq!(
+                entry.wild,
+                entry.pattern.find(['{', '*']),
+                "{}",
+                entry.pattern
+            );
         }
     }
 

@@ -65,7 +65,9 @@ async fn upstream(after: After) -> Up {
     let (c, r) = (conns.clone(), requests.clone());
     let task = tokio::spawn(async move {
         loop {
-            let Ok((mut s, _)) = l.accept().await else { break };
+            let Ok((mut s, _)) = l.accept().await else {
+                break;
+            };
             c.fetch_add(1, Ordering::SeqCst);
             let r = r.clone();
             tokio::spawn(async move {
@@ -156,7 +158,11 @@ async fn an_upstream_closing_idle_connections_costs_no_request_and_gets_none_twi
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-    assert_eq!(up.requests.load(Ordering::SeqCst), 8, "no request sent twice");
+    assert_eq!(
+        up.requests.load(Ordering::SeqCst),
+        8,
+        "no request sent twice"
+    );
     assert_eq!(up.conns.load(Ordering::SeqCst), 8);
 }
 
