@@ -21,7 +21,7 @@
 //! memo is replaced or dropped.
 
 use crate::authn::{Identity, Source};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// Longest header memoised: a Basic value of the longest user (256) and password (1024)
@@ -38,8 +38,8 @@ struct Entry {
     generation: u64,
     until: Instant,
     /// An htpasswd identity: its `name` is the user the credential claims (the
-    /// failed-login lockout's key).
-    identity: Identity,
+    /// failed-login lockout's key). Shared, not cloned, with each request it vouches for.
+    identity: Arc<Identity>,
 }
 
 impl Drop for Entry {
@@ -55,7 +55,7 @@ impl ConnMemo {
     /// The identity of `header`, when it is byte-identical to the memoised one, the
     /// credential sources are still at `generation` and `now` is before the vouching
     /// cache entry's expiry.
-    pub fn get(&self, header: &[u8], generation: u64, now: Instant) -> Option<Identity> {
+    pub fn get(&self, header: &[u8], generation: u64, now: Instant) -> Option<Arc<Identity>> {
         let memo = self.0.lock().ok()?;
         let e = memo.as_ref()?;
         (e.generation == generation && now < e.until && e.header == header)
@@ -65,7 +65,7 @@ impl ConnMemo {
     /// Remembers a verification of `header` made at `generation` (read before it was
     /// made), good until `until`. Only an htpasswd identity is kept, and no header too
     /// long (either forgets the old one).
-    pub fn put(&self, header: &[u8], generation: u64, until: Instant, identity: &Identity) {
+    pub fn put(&self, header: &[u8], generation: u64, until: Instant, identity: &Arc<Identity>) {
         let Ok(mut memo) = self.0.lock() else { return };
         *memo =
             (header.len() <= MAX_HEADER && identity.source == Source::Htpasswd).then(|| Entry {
@@ -93,7 +93,7 @@ mod tests {
     fn answers_only_the_same_bytes_generation_and_time() {
         let m = ConnMemo::default();
         let t0 = Instant::now();
-        let id = Identity::new(Source::Htpasswd, "alice");
+        let id = Arc::new(Identity::new(Source::Htpasswd, "alice"));
         assert!(m.get(b"Basic a", 1, t0).is_none(), "empty");
         m.put(b"Basic a", 1, t0 + Duration::from_secs(5), &id);
         assert_eq!(m.get(b"Basic a", 1, t0), Some(id.clone()));
@@ -112,7 +112,7 @@ mod tests {
     fn long_headers_are_not_kept() {
         let m = ConnMemo::default();
         let t0 = Instant::now();
-        let id = Identity::new(Source::Htpasswd, "alice");
+        let id = Arc::new(Identity::new(Source::Htpasswd, "alice"));
         m.put(b"Basic a", 1, t0 + Duration::from_secs(5), &id);
         let long = vec![b'a'; MAX_HEADER + 1];
         m.put(&long, 1, t0 + Duration::from_secs(5), &id);
@@ -122,7 +122,7 @@ mod tests {
             "the old one is forgotten"
         );
         // Only htpasswd identities: a token's or another source's is never kept.
-        let token = Identity::new(Source::Token, "ci");
+        let token = Arc::new(Identity::new(Source::Token, "ci"));
         m.put(b"Bearer t", 1, t0 + Duration::from_secs(5), &token);
         assert!(m.get(b"Bearer t", 1, t0).is_none());
     }

@@ -119,8 +119,14 @@ struct Ctx {
     /// A path of the gateway's own (login, logout) that replaces the request's.
     path: Option<&'static str>,
     class: Class,
+    /// The user of the gateway's own endpoints (login, logout).
     user: Option<String>,
+    /// Who the request was authenticated as (shared, not copied, from the memo).
+    id: Option<Arc<authn::Identity>>,
+    /// RBAC's verdict (`rbac:VERB`), when Kubernetes decided; else `roles` are the role.
     role: Option<String>,
+    /// The identity's roles, joined only when the request is audited.
+    roles: Vec<String>,
     entrypoint: Option<String>,
     submission_id: Option<String>,
     /// The submitter of the job a stop or delete names.
@@ -154,6 +160,15 @@ enum Dest {
 enum Picked {
     Go(String, Route),
     Answer(Response<Body>),
+}
+
+impl Ctx {
+    /// Who made the request: the authenticated identity, or the user a login named.
+    fn user(&self) -> Option<&str> {
+        self.user
+            .as_deref()
+            .or_else(|| self.id.as_deref().map(|i| i.user.as_str()))
+    }
 }
 
 impl Dest {
@@ -374,7 +389,9 @@ impl Gateway {
             answered: false,
             own_endpoint: false,
             user: None,
+            id: None,
             role: None,
+            roles: Vec::new(),
             entrypoint: None,
             submission_id: None,
             owner: None,
@@ -430,10 +447,14 @@ impl Gateway {
         let state_changing = matches!(ctx.class, Class::Write | Class::Admin);
         if state_changing || reason.is_some() {
             let path = audited_path(&ctx);
+            let user = ctx.user().map(str::to_string);
+            let role = ctx
+                .role
+                .or_else(|| (!ctx.roles.is_empty()).then(|| ctx.roles.join(",")));
             self.audit.log(Record {
                 time: audit_log::now_rfc3339(),
-                user: ctx.user,
-                role: ctx.role,
+                user,
+                role,
                 source: ctx.source.to_string(),
                 method: ctx.method.to_string(),
                 path,
@@ -532,7 +553,7 @@ impl Gateway {
                 return Err(locked(wait));
             }
             return self
-                .authorized(req, id, route, path, query, wants_upgrade, ctx)
+                .authorized(req, Arc::new(id), route, path, query, wants_upgrade, ctx)
                 .await;
         }
         if self.web.is_some()
@@ -599,6 +620,7 @@ impl Gateway {
                     self.logins.succeed(client, claimed.as_deref()).await;
                 }
                 // Only a cached htpasswd verification is vouched for (never a bearer).
+                let u = Arc::new(u);
                 if let (Some(m), Some(h), Some(until)) = (memo, header, vouched) {
                     m.put(h, generation, until, &u);
                 }
@@ -825,16 +847,15 @@ impl Gateway {
     async fn authorized(
         &self,
         req: Request<Incoming>,
-        id: authn::Identity,
+        id: Arc<authn::Identity>,
         route: Route,
         path: String,
         query: Option<String>,
         wants_upgrade: bool,
         ctx: &mut Ctx,
     ) -> Result<Response<Body>, Refusal> {
-        ctx.user = Some(id.user.clone());
-        let roles = self.authz.roles_of(&id);
-        ctx.role = (!roles.is_empty()).then(|| roles.join(","));
+        ctx.id = Some(id.clone());
+        ctx.roles = self.authz.roles_of(&id);
         if matches!(ctx.dest, Dest::Landing) && route.class == Class::Read {
             return self.landing(&id, ctx).await;
         }
@@ -883,7 +904,7 @@ impl Gateway {
                 )),
             }
         } else {
-            self.decide_roles(&id, &roles, route.class, &ctx.dest)?;
+            self.decide_roles(&id, &ctx.roles, route.class, &ctx.dest)?;
         }
         ctx.groups = id.groups.clone();
         let upstream = self.upstream_of(&ctx.dest)?;
@@ -981,7 +1002,7 @@ impl Gateway {
     async fn rate_and_forward(
         &self,
         req: Request<Incoming>,
-        id: authn::Identity,
+        id: Arc<authn::Identity>,
         route: Route,
         path: String,
         query: Option<String>,
@@ -1159,8 +1180,8 @@ impl Gateway {
         crate::history::stamp(
             &mut parts.headers,
             self.history_link.as_ref().map(|l| &l.keys),
-            match (&scope, &ctx.user) {
-                (Some(s), Some(u)) => Some((u.as_str(), ctx.groups.as_slice(), s.as_str())),
+            match (&scope, ctx.user()) {
+                (Some(s), Some(u)) => Some((u, ctx.groups.as_slice(), s.as_str())),
                 _ => None,
             },
             &parts.method,
@@ -1194,7 +1215,7 @@ impl Gateway {
             ctx.entrypoint = entrypoint;
             ctx.submission_id = submission_id;
             // Who submitted: the principal, whatever the client wrote there.
-            let principal = ctx.user.clone().unwrap_or_default();
+            let principal = ctx.user().unwrap_or_default().to_string();
             let groups = self.jobs.stamp_groups.then_some(ctx.groups.as_slice());
             let stamped = crate::jobs::stamp(&bytes, &principal, groups)
                 .map_err(|e| refuse(StatusCode::BAD_REQUEST, "rejected", e.to_string()))?;
