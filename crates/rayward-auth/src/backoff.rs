@@ -46,7 +46,13 @@ impl<K: Eq + Hash + Clone> FailedLogins<K> {
     }
 
     /// `Some(wait)` while the key is locked out.
-    pub fn locked(&self, key: &K, now: Instant) -> Option<Duration> {
+    /// `key` may be any borrowed form of `K` (a `&str` for `String` keys): the check runs
+    /// on every request, and building an owned key just to look it up was an allocation.
+    pub fn locked<Q>(&self, key: &Q, now: Instant) -> Option<Duration>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let map = self.map.lock().expect("limiter lock");
         let f = map.get(key)?;
         f.locked_until
@@ -84,7 +90,11 @@ impl<K: Eq + Hash + Clone> FailedLogins<K> {
         }
     }
 
-    pub fn succeed(&self, key: &K) {
+    pub fn succeed<Q>(&self, key: &Q)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.map.lock().expect("limiter lock").remove(key);
     }
 }

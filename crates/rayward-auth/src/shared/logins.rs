@@ -148,7 +148,7 @@ impl LoginLimiter {
         }
         let now = Instant::now();
         let a = self.by_source.locked(&source, now);
-        let b = user.and_then(|u| self.by_user.locked(&u.to_string(), now));
+        let b = user.and_then(|u| self.by_user.locked(u, now));
         LockState {
             wait: a.max(b),
             counted: true,
@@ -174,7 +174,7 @@ impl LoginLimiter {
     pub async fn succeed(&self, source: IpAddr, user: Option<&str>) {
         self.by_source.succeed(&source);
         if let Some(u) = user {
-            self.by_user.succeed(&u.to_string());
+            self.by_user.succeed(u);
         }
         if let Some(r) = &self.redis {
             let keys = r.keys(source, user);
