@@ -52,6 +52,21 @@ static CLIENT_ONLY: [HeaderName; 7] = [
     HeaderName::from_static("x-real-ip"),
 ];
 
+/// The lengths of [`HOP_BY_HOP`]'s and [`CLIENT_ONLY`]'s names, in their order: a header
+/// whose name has none of these lengths (most: `date`, `server`, `content-type`, …) is
+/// passed over with one length test instead of a comparison with every name. Checked
+/// against the names by a unit test.
+const HOP_BY_HOP_LENS: [usize; 9] = [10, 10, 16, 19, 18, 2, 7, 17, 7];
+const CLIENT_ONLY_LENS: [usize; 7] = [13, 19, 9, 15, 16, 17, 9];
+
+/// Where `n` is in `names` (whose lengths are `lens`).
+fn position_of(names: &[HeaderName], lens: &[usize], n: &HeaderName) -> Option<usize> {
+    let len = n.as_str().len();
+    lens.iter()
+        .zip(names)
+        .position(|(&l, x)| l == len && x == n)
+}
+
 /// The cookie Ray accepts as a credential.
 pub const RAY_COOKIE: &str = "ray-authentication-token";
 
@@ -62,7 +77,7 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap) {
     let mut present = [false; HOP_BY_HOP.len()];
     let mut any = false;
     for n in h.keys() {
-        if let Some(i) = HOP_BY_HOP.iter().position(|x| x == n) {
+        if let Some(i) = position_of(&HOP_BY_HOP, &HOP_BY_HOP_LENS, n) {
             present[i] = true;
             any = true;
         }
@@ -140,7 +155,8 @@ pub fn upstream_headers(
     let replaced_auth = ray_auth.is_some();
     let strip = |n: &HeaderName| {
         !(replaced_auth && n == header::AUTHORIZATION)
-            && (HOP_BY_HOP.contains(n) || CLIENT_ONLY.contains(n))
+            && (position_of(&HOP_BY_HOP, &HOP_BY_HOP_LENS, n).is_some()
+                || position_of(&CLIENT_ONLY, &CLIENT_ONLY_LENS, n).is_some())
     };
     if h.keys().any(strip) {
         strip_hop_by_hop(h);
@@ -456,6 +472,18 @@ mod tests {
             assert!(h.get(gone).is_none(), "{gone}");
         }
         assert_eq!(h["accept"], "*/*");
+    }
+
+    #[test]
+    fn name_lengths_are_those_of_the_names() {
+        assert_eq!(HOP_BY_HOP.len(), HOP_BY_HOP_LENS.len());
+        assert_eq!(CLIENT_ONLY.len(), CLIENT_ONLY_LENS.len());
+        for (n, l) in HOP_BY_HOP.iter().zip(HOP_BY_HOP_LENS) {
+            assert_eq!(n.as_str().len(), l, "{n}");
+        }
+        for (n, l) in CLIENT_ONLY.iter().zip(CLIENT_ONLY_LENS) {
+            assert_eq!(n.as_str().len(), l, "{n}");
+        }
     }
 
     #[test]
