@@ -57,18 +57,10 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
-COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
-git -C "$ROOT" diff --quiet HEAD -- crates Cargo.toml Cargo.lock 2>/dev/null ||
-  COMMIT="$COMMIT+local changes"
-if [ -n "${RAYWARD_BIN:-}" ]; then
-  RAYWARD=$RAYWARD_BIN
-else
-  log "building rayward (release)"
-  (cd "$ROOT" && cargo build --release -q -p rayward)
-  TARGET_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-  RAYWARD=$TARGET_DIR/release/rayward
-fi
+# shellcheck source=bench/gateway/lib.sh
+. "$HERE/lib.sh"
+tree_commit
+rayward_bin
 HASHES=${HASHES:-bcrypt apr1}
 
 # --- every process this script starts is stopped on exit, whatever happens
@@ -92,31 +84,6 @@ wait_port() { # port: until it answers HTTP
 mkdir -p "$OUT/www/api"
 printf '{"version":"4","ray_version":"2.60.0","ray_commit":"0123456789abcdef0123456789abcdef01234567","session_name":"session_2026-11-27_04-00-00_000000_1"}' \
   >"$OUT/www/api/version"
-
-nginx_conf() { # name, body of the server block: writes OUT/<name>/nginx.conf
-  local d=$OUT/$1
-  mkdir -p "$d/logs"
-  cat >"$d/nginx.conf" <<EOF
-# one worker, like the gateway pinned to one core; no access log (the gateway logs only
-# state changes and refusals, not reads)
-user root root;
-worker_processes 1;
-daemon off;
-pid $d/nginx.pid;
-error_log $d/logs/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $d/body;
-  proxy_temp_path $d/proxy;
-  fastcgi_temp_path $d/fastcgi;
-  uwsgi_temp_path $d/uwsgi;
-  scgi_temp_path $d/scgi;
-  keepalive_requests 1000000;
-$2
-}
-EOF
-}
 
 nginx_conf upstream "
   server {

@@ -38,16 +38,10 @@ rm -rf "$OUT"
 mkdir -p "$OUT/up/logs" "$OUT/www/api"
 OUT=$(cd "$OUT" && pwd)
 
-if [ -n "${RAYWARD_BIN:-}" ]; then
-  RAYWARD=$RAYWARD_BIN
-else
-  log "building rayward (release)"
-  (cd "$ROOT" && cargo build --release -q -p rayward)
-  TARGET_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-  RAYWARD=$TARGET_DIR/release/rayward
-fi
-COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
+# shellcheck source=bench/gateway/lib.sh
+. "$HERE/lib.sh"
+rayward_bin
+tree_commit
 
 PIDS=()
 cleanup() {
@@ -57,28 +51,12 @@ cleanup() {
 trap cleanup EXIT
 
 printf '{"version":"4","ray_version":"2.60.0"}' >"$OUT/www/api/version"
-cat >"$OUT/up/nginx.conf" <<NGX
-user root root;
-worker_processes 1;
-daemon off;
-pid $OUT/up/nginx.pid;
-error_log $OUT/up/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $OUT/up/body;
-  proxy_temp_path $OUT/up/proxy;
-  fastcgi_temp_path $OUT/up/fastcgi;
-  uwsgi_temp_path $OUT/up/uwsgi;
-  scgi_temp_path $OUT/up/scgi;
-  keepalive_requests 1000000;
+NGINX_CONNECTIONS=4096 nginx_conf up "
   server {
     listen 127.0.0.1:$UP_PORT;
-    location = /api/jobs/ { default_type application/json; return 200 '{"job_id":"j","submission_id":"raysubmit_soak"}'; }
+    location = /api/jobs/ { default_type application/json; return 200 '{\"job_id\":\"j\",\"submission_id\":\"raysubmit_soak\"}'; }
     location / { root $OUT/www; default_type application/json; }
-  }
-}
-NGX
+  }"
 taskset -c "$SERVER_CPU" ${PRIO_CMD[@]+"${PRIO_CMD[@]}"} nginx -p "$OUT/up" -c "$OUT/up/nginx.conf" &
 PIDS+=($!)
 
