@@ -10,7 +10,8 @@
 //!
 //! - A connection goes back on the stack when its response body has been read to the end
 //!   (or the response has none); a body dropped half-read drops its connection, which
-//!   hyper then closes, so no leftover bytes are read as the next response.
+//!   hyper then closes, so no leftover bytes are read as the next response. One taken from
+//!   the stack that is not ready at once (still sending an upload) is dropped, not awaited.
 //! - At most [`MAX_IDLE`] idle connections are kept; an idle one older than the idle
 //!   timeout, or one the upstream has closed, is dropped when next met.
 //! - A request that was never written (the upstream closed an idle connection just as it
@@ -68,10 +69,15 @@ impl Pool {
         self: &Arc<Self>,
         mut req: hyper::Request<Body>,
     ) -> Result<hyper::Response<PooledBody>, PoolError> {
-        // Idle connections first. A closed one is met only here; each is tried once.
+        // Idle connections first. A closed one is met only here; each is tried once. One
+        // not ready at once is passed over, never waited for: its answer has ended but
+        // hyper is still sending the request's body (an upload Ray answered without
+        // reading), which may stall until the body's idle timeout. Dropping the handle
+        // closes that connection once the upload ends.
         while let Some(mut tx) = self.checkout() {
-            if tx.ready().await.is_err() {
-                continue;
+            match std::future::poll_fn(|cx| Poll::Ready(tx.poll_ready(cx))).await {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(_)) | Poll::Pending => continue,
             }
             match tx.try_send_request(req).await {
                 Ok(resp) => return Ok(self.wrap(resp, tx)),

@@ -219,3 +219,35 @@ async fn an_answer_abandoned_half_read_leaves_nothing_for_the_next_client() {
     assert_eq!(r.body_text(), "ok 8");
     assert_eq!(up.conns.load(Ordering::SeqCst), before);
 }
+
+#[tokio::test]
+async fn an_upload_ray_answered_before_reading_it_holds_up_no_other_client() {
+    let up = upstream(After::KeepAlive).await;
+    let (gw, _dir) = gateway(&up).await;
+    // An upload that stalls after 10 of its 1,000,000 bytes; the stand-in answers at its
+    // head, without reading the body, as a server refusing an upload early does.
+    let mut uploader = TcpStream::connect(gw.addr).await.unwrap();
+    let head = format!(
+        "PUT /api/packages/gcs/_ray_pkg_stall.zip HTTP/1.1\r\nHost: gw\r\nAuthorization: {}\r\n\
+         Content-Length: 1000000\r\n\r\n0123456789",
+        auth()
+    );
+    uploader.write_all(head.as_bytes()).await.unwrap();
+    let mut b = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), uploader.read(&mut b))
+        .await
+        .expect("an answer to the upload")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&b[..n]).contains("ok 1"));
+    // That connection to Ray is still busy sending the upload: another client's request
+    // goes elsewhere at once, rather than waiting for the upload to end or time out.
+    let r = tokio::time::timeout(
+        Duration::from_secs(5),
+        raw(gw.addr, &get("/api/version", Some(&auth()), "")),
+    )
+    .await
+    .expect("answered while the upload stalls");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body_text(), "ok 2");
+    drop(uploader);
+}
