@@ -289,11 +289,8 @@ const TABLE: &[Entry] = &[
     e(Get, "/api/jobs/{}", Read),
     e(Get, "/api/jobs/{}/logs", Read),
     Entry {
-        method: Get,
-        pattern: "/api/jobs/{}/logs/tail",
-        class: Read,
         websocket: true,
-        wild: wildcard_at("/api/jobs/{}/logs/tail"),
+        ..e(Get, "/api/jobs/{}/logs/tail", Read)
     },
     e(Get, "/nodes", Read),
     e(Get, "/nodes/{}", Read),

@@ -131,8 +131,6 @@ struct Ctx {
     submission_id: Option<String>,
     /// The submitter of the job a stop or delete names.
     owner: Option<String>,
-    /// The principal's groups (Kubernetes), for the job stamp.
-    groups: Vec<String>,
     /// Where the request goes, decided before authentication.
     dest: Dest,
 }
@@ -168,6 +166,11 @@ impl Ctx {
         self.user
             .as_deref()
             .or_else(|| self.id.as_deref().map(|i| i.user.as_str()))
+    }
+
+    /// The authenticated principal's groups (Kubernetes), for the job stamp.
+    fn groups(&self) -> &[String] {
+        self.id.as_deref().map_or(&[], |i| i.groups.as_slice())
     }
 }
 
@@ -395,7 +398,6 @@ impl Gateway {
             entrypoint: None,
             submission_id: None,
             owner: None,
-            groups: Vec::new(),
             dest: Dest::Single,
         };
         let result = self.pipeline(req, peer, memo, &mut ctx).await;
@@ -906,7 +908,6 @@ impl Gateway {
         } else {
             self.decide_roles(&id, &ctx.roles, route.class, &ctx.dest)?;
         }
-        ctx.groups = id.groups.clone();
         let upstream = self.upstream_of(&ctx.dest)?;
         self.rate_and_forward(req, id, route, path, query, wants_upgrade, &upstream, ctx)
             .await
@@ -1181,7 +1182,7 @@ impl Gateway {
             &mut parts.headers,
             self.history_link.as_ref().map(|l| &l.keys),
             match (&scope, ctx.user()) {
-                (Some(s), Some(u)) => Some((u, ctx.groups.as_slice(), s.as_str())),
+                (Some(s), Some(u)) => Some((u, ctx.groups(), s.as_str())),
                 _ => None,
             },
             &parts.method,
@@ -1215,9 +1216,9 @@ impl Gateway {
             ctx.entrypoint = entrypoint;
             ctx.submission_id = submission_id;
             // Who submitted: the principal, whatever the client wrote there.
-            let principal = ctx.user().unwrap_or_default().to_string();
-            let groups = self.jobs.stamp_groups.then_some(ctx.groups.as_slice());
-            let stamped = crate::jobs::stamp(&bytes, &principal, groups)
+            let principal = ctx.user().unwrap_or_default();
+            let groups = self.jobs.stamp_groups.then_some(ctx.groups());
+            let stamped = crate::jobs::stamp(&bytes, principal, groups)
                 .map_err(|e| refuse(StatusCode::BAD_REQUEST, "rejected", e.to_string()))?;
             stamped_len = Some(stamped.len());
             proxy::full(stamped)
