@@ -48,6 +48,7 @@ pub mod pool;
 pub use rayward_auth::principal;
 pub mod proxy;
 pub mod ratelimit;
+pub mod relay;
 pub mod revoke;
 pub mod route;
 pub mod scope;

@@ -195,6 +195,8 @@ pub fn upstream_headers(
 /// The upstream Ray dashboard and how to reach it.
 pub struct Upstream {
     pool: std::sync::Arc<crate::pool::Pool>,
+    /// The relay's raw connections ([`crate::relay::upstream`]).
+    pub(crate) raw: crate::relay::upstream::RawPool,
     scheme_authority: String,
     host: HeaderValue,
     /// `Bearer <cluster token>`; replaced when the token file (or Secret) changes. None:
@@ -242,6 +244,7 @@ impl Upstream {
             crate::pool::Pool::new(&connect_to, Duration::from_secs(30), Duration::from_secs(5));
         let ray_auth = std::sync::RwLock::new(token.map(bearer).transpose()?);
         Ok(Upstream {
+            raw: crate::relay::upstream::RawPool::new(&connect_to),
             pool: std::sync::Arc::new(pool),
             scheme_authority: format!("http://{authority}"),
             host: HeaderValue::from_str(authority.as_str()).map_err(|e| e.to_string())?,
@@ -257,6 +260,28 @@ impl Upstream {
         let v = bearer(token)?;
         *self.ray_auth.write().expect("token lock") = Some(v);
         Ok(())
+    }
+
+    /// Rewrites a client's headers for this upstream ([`upstream_headers`]) with the
+    /// current cluster token.
+    pub fn prepare_headers(&self, h: &mut HeaderMap, websocket: bool) {
+        let ray_auth = self.ray_auth.read().expect("token lock");
+        upstream_headers(h, &self.host, ray_auth.as_ref(), websocket);
+    }
+
+    /// How long Ray may take to answer a request's head.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Longest quiet time of a streamed body.
+    pub fn idle(&self) -> Duration {
+        self.idle
+    }
+
+    /// Whether Ray's 5xx bodies reach the client unchanged.
+    pub fn pass_errors(&self) -> bool {
+        self.pass_errors
     }
 
     /// The `http://host:port` requests go to.
@@ -292,8 +317,7 @@ impl Upstream {
         );
         *req.uri_mut() = uri;
         *req.version_mut() = http::Version::HTTP_11;
-        let ray_auth = self.ray_auth.read().expect("token lock").clone();
-        upstream_headers(req.headers_mut(), &self.host, ray_auth.as_ref(), websocket);
+        self.prepare_headers(req.headers_mut(), websocket);
 
         // The timeout runs from the end of the request body, not its start: a 100 MiB
         // upload may take longer than Ray takes to answer (a stalled one is cut by the

@@ -190,6 +190,13 @@ impl Server {
             header_timeout,
             max_header_bytes: Some(max_header_bytes),
             max_headers: Some(100),
+            // Plain connections: the common request is relayed without hyper.
+            front: Some(Arc::new(crate::relay::Relay::new(
+                gateway.clone(),
+                header_timeout,
+                max_header_bytes,
+                100,
+            ))),
             ..ConnOptions::default()
         };
         let make = move |peer: SocketAddr| {

@@ -103,7 +103,7 @@ fn refuse(status: StatusCode, outcome: &'static str, reason: impl Into<String>) 
 }
 
 /// What the pipeline learned about a request, for the audit log.
-struct Ctx {
+pub(crate) struct Ctx {
     /// The gateway answered the request itself, without Ray.
     answered: bool,
     /// One of the gateway's own endpoints (login, logout), not a Ray route.
@@ -133,6 +133,61 @@ struct Ctx {
     owner: Option<String>,
     /// Where the request goes, decided before authentication.
     dest: Dest,
+    /// Hand the request back instead of sending it ([`Gateway::decide`]).
+    relaying: bool,
+    /// The request, ready for Ray, when `relaying`.
+    ticket: Option<Ticket>,
+}
+
+/// A request the pipeline let through, ready for Ray, for the relay to send.
+pub(crate) struct Ticket {
+    /// Method, origin-form URI and headers as Ray gets them.
+    pub(crate) parts: http::request::Parts,
+    pub(crate) upstream: Arc<Upstream>,
+}
+
+/// What [`Gateway::decide`] decided.
+pub(crate) enum Decided {
+    /// The gateway's own answer (a refusal, the login page, ...), already counted.
+    Answer(Response<Body>),
+    /// Send this to Ray; then [`Gateway::relayed`] or [`Gateway::relay_failed`].
+    Relay(Ticket, Box<Ctx>),
+}
+
+/// A request's body as the pipeline reads it: hyper's, or none (the relay's requests,
+/// [`crate::relay::head`]).
+pub enum ReqBody {
+    Client(Incoming),
+    Empty,
+}
+
+impl http_body::Body for ReqBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            ReqBody::Client(b) => std::pin::Pin::new(b).poll_frame(cx),
+            ReqBody::Empty => std::task::Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ReqBody::Client(b) => b.is_end_stream(),
+            ReqBody::Empty => true,
+        }
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        match self {
+            ReqBody::Client(b) => b.size_hint(),
+            ReqBody::Empty => http_body::SizeHint::with_exact(0),
+        }
+    }
 }
 
 /// Where a request goes. Under `[discovery]` the cluster is named by the request (path
@@ -161,6 +216,29 @@ enum Picked {
 }
 
 impl Ctx {
+    fn new<B>(peer: SocketAddr, req: &Request<B>, relaying: bool) -> Ctx {
+        Ctx {
+            source: peer.ip(),
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            normalised: false,
+            path: None,
+            class: Class::Denied,
+            answered: false,
+            own_endpoint: false,
+            user: None,
+            id: None,
+            role: None,
+            roles: Vec::new(),
+            entrypoint: None,
+            submission_id: None,
+            owner: None,
+            dest: Dest::Single,
+            relaying,
+            ticket: None,
+        }
+    }
+
     /// Who made the request: the authenticated identity, or the user a login named.
     fn user(&self) -> Option<&str> {
         self.user
@@ -382,25 +460,73 @@ impl Gateway {
         peer: SocketAddr,
         memo: Option<&crate::memo::ConnMemo>,
     ) -> Response<Body> {
-        let mut ctx = Ctx {
-            source: peer.ip(),
-            method: req.method().clone(),
-            uri: req.uri().clone(),
-            normalised: false,
-            path: None,
-            class: Class::Denied,
-            answered: false,
-            own_endpoint: false,
-            user: None,
-            id: None,
-            role: None,
-            roles: Vec::new(),
-            entrypoint: None,
-            submission_id: None,
-            owner: None,
-            dest: Dest::Single,
-        };
+        let req = req.map(ReqBody::Client);
+        let mut ctx = Ctx::new(peer, &req, false);
         let result = self.pipeline(req, peer, memo, &mut ctx).await;
+        self.conclude(ctx, result)
+    }
+
+    /// The relay's entry ([`crate::relay`]): the same pipeline, which stops where it would
+    /// send the request to Ray and hands it back instead, ready to go.
+    pub(crate) async fn decide(
+        &self,
+        req: Request<ReqBody>,
+        peer: SocketAddr,
+        memo: Option<&crate::memo::ConnMemo>,
+    ) -> Decided {
+        let mut ctx = Ctx::new(peer, &req, true);
+        let result = self.pipeline(req, peer, memo, &mut ctx).await;
+        if result.is_ok() {
+            if let Some(t) = ctx.ticket.take() {
+                return Decided::Relay(t, Box::new(ctx));
+            }
+        }
+        Decided::Answer(self.conclude(ctx, result))
+    }
+
+    /// A relayed request Ray answered with `status` after `latency`: counted and audited
+    /// as a forwarded one is.
+    pub(crate) fn relayed(&self, ctx: Box<Ctx>, status: StatusCode, latency: Duration) {
+        self.metrics.upstream_latency.observe(latency.as_secs_f64());
+        let outcome = if status.is_server_error() {
+            "upstream_error"
+        } else {
+            "forwarded"
+        };
+        self.record(*ctx, status, outcome, None);
+    }
+
+    /// A relayed request Ray did not answer: the answer a forwarded one gets.
+    pub(crate) fn relay_failed(&self, ctx: Box<Ctx>, e: UpstreamError) -> Response<Body> {
+        let r = self.upstream_refusal(e);
+        self.conclude(*ctx, Err(r))
+    }
+
+    fn upstream_refusal(&self, e: UpstreamError) -> Refusal {
+        match e {
+            UpstreamError::BodyTooLarge => refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "rejected",
+                format!("request body over {} bytes", self.max_body),
+            ),
+            UpstreamError::BodyIdle => refuse(
+                StatusCode::REQUEST_TIMEOUT,
+                "rejected",
+                format!("request body stalled for {:?}", self.body_idle),
+            ),
+            UpstreamError::Timeout(_) => {
+                refuse(StatusCode::GATEWAY_TIMEOUT, "upstream_error", e.to_string())
+            }
+            UpstreamError::Unreachable(_) => refuse(
+                StatusCode::BAD_GATEWAY,
+                "upstream_error",
+                "upstream unreachable",
+            ),
+        }
+    }
+
+    /// The response for a pipeline's result, counted and audited.
+    fn conclude(&self, ctx: Ctx, result: Result<Response<Body>, Refusal>) -> Response<Body> {
         let (resp, outcome, reason) = match result {
             Ok(resp) => {
                 let outcome = if ctx.answered {
@@ -440,6 +566,12 @@ impl Gateway {
                 (resp, r.outcome, Some(r.reason))
             }
         };
+        self.record(ctx, resp.status(), outcome, reason);
+        resp
+    }
+
+    /// Counts a request and writes its audit record when it changed state or was refused.
+    fn record(&self, ctx: Ctx, status: StatusCode, outcome: &'static str, reason: Option<String>) {
         let class = if ctx.own_endpoint {
             OWN_CLASS
         } else {
@@ -461,7 +593,7 @@ impl Gateway {
                 method: ctx.method.to_string(),
                 path,
                 class,
-                status: resp.status().as_u16(),
+                status: status.as_u16(),
                 reason,
                 entrypoint: ctx.entrypoint,
                 submission_id: ctx.submission_id,
@@ -469,12 +601,11 @@ impl Gateway {
                 cluster: ctx.dest.target().map(|(ns, n)| format!("{ns}/{n}")),
             });
         }
-        resp
     }
 
     async fn pipeline(
         &self,
-        req: Request<Incoming>,
+        req: Request<ReqBody>,
         peer: SocketAddr,
         memo: Option<&crate::memo::ConnMemo>,
         ctx: &mut Ctx,
@@ -848,7 +979,7 @@ impl Gateway {
     #[allow(clippy::too_many_arguments)]
     async fn authorized(
         &self,
-        req: Request<Incoming>,
+        req: Request<ReqBody>,
         id: Arc<authn::Identity>,
         route: Route,
         path: String,
@@ -1002,13 +1133,13 @@ impl Gateway {
     #[allow(clippy::too_many_arguments)]
     async fn rate_and_forward(
         &self,
-        req: Request<Incoming>,
+        req: Request<ReqBody>,
         id: Arc<authn::Identity>,
         route: Route,
         path: String,
         query: Option<String>,
         wants_upgrade: bool,
-        upstream: &Upstream,
+        upstream: &Arc<Upstream>,
         ctx: &mut Ctx,
     ) -> Result<Response<Body>, Refusal> {
         // 5. Rate limit.
@@ -1068,7 +1199,7 @@ impl Gateway {
     async fn login(
         &self,
         w: &Web,
-        req: Request<Incoming>,
+        req: Request<ReqBody>,
         client: IpAddr,
         ctx: &mut Ctx,
     ) -> Result<Response<Body>, Refusal> {
@@ -1107,7 +1238,7 @@ impl Gateway {
     async fn logout(
         &self,
         w: &Web,
-        req: Request<Incoming>,
+        req: Request<ReqBody>,
         ctx: &mut Ctx,
     ) -> Result<Response<Body>, Refusal> {
         ctx.path = Some(LOGOUT_PATH);
@@ -1140,11 +1271,11 @@ impl Gateway {
 
     async fn forward(
         &self,
-        req: Request<Incoming>,
+        req: Request<ReqBody>,
         route: Route,
         path_and_query: &str,
         websocket: bool,
-        upstream: &Upstream,
+        upstream: &Arc<Upstream>,
         ctx: &mut Ctx,
     ) -> Result<Response<Body>, Refusal> {
         let too_large = || {
@@ -1188,6 +1319,19 @@ impl Gateway {
             &parts.method,
             path_and_query,
         );
+        if ctx.relaying {
+            // The relay sends it: only a request without a body comes this way.
+            parts.uri = http::Uri::from(
+                http::uri::PathAndQuery::try_from(path_and_query)
+                    .map_err(|e| refuse(StatusCode::BAD_REQUEST, "rejected", e.to_string()))?,
+            );
+            upstream.prepare_headers(&mut parts.headers, false);
+            ctx.ticket = Some(Ticket {
+                parts,
+                upstream: upstream.clone(),
+            });
+            return Ok(Response::new(proxy::empty()));
+        }
         let mut stamped_len = None;
         let body: Body = if is_submit {
             // Buffered (≤ 1 MiB) so the audit log can name the entrypoint.
@@ -1236,18 +1380,7 @@ impl Gateway {
         let resp = upstream
             .forward(req, path_and_query, websocket)
             .await
-            .map_err(|e| match e {
-                UpstreamError::BodyTooLarge => too_large(),
-                UpstreamError::BodyIdle => stalled(),
-                UpstreamError::Timeout(_) => {
-                    refuse(StatusCode::GATEWAY_TIMEOUT, "upstream_error", e.to_string())
-                }
-                UpstreamError::Unreachable(_) => refuse(
-                    StatusCode::BAD_GATEWAY,
-                    "upstream_error",
-                    "upstream unreachable",
-                ),
-            })?;
+            .map_err(|e| self.upstream_refusal(e))?;
         self.metrics
             .upstream_latency
             .observe(started.elapsed().as_secs_f64());

@@ -9,15 +9,19 @@
 //! - [`framing`]: ambiguous request framing (both `Transfer-Encoding` and
 //!   `Content-Length`, repeated lengths, obs-fold, bare LF) refused on the raw bytes, before
 //!   hyper's parser resolves it one way;
+//! - [`front`]: a server's own HTTP/1 path ahead of hyper on plain connections (the
+//!   gateway's relay), which hands hyper whatever it does not serve;
 //! - [`endpoints`]: `/healthz`, `/readyz` and `/metrics` (OpenMetrics text);
 //! - [`shutdown`]: SIGTERM (Kubernetes stopping the pod) or Ctrl-C.
 
 pub mod endpoints;
 pub mod framing;
+pub mod front;
 pub mod listen;
 pub mod shutdown;
 pub mod tls;
 
 pub use framing::{RefusalHook, Refused};
+pub use front::{Front, Handoff};
 pub use listen::{serve, ConnOptions};
 pub use tls::{CertStore, TlsError};

@@ -10,6 +10,7 @@
 //! passed, whichever is first.
 
 use crate::framing::{Framed, RefusalHook};
+use crate::front::{Front, Handoff, Prefixed};
 use crate::tls::CertStore;
 use hyper::body::{Body, Incoming};
 use hyper::server::conn::http1;
@@ -47,6 +48,8 @@ pub struct ConnOptions {
     pub drain: Duration,
     /// Told about every request head refused for its framing ([`crate::framing`]).
     pub on_refused: Option<RefusalHook>,
+    /// Serves plain connections first, handing hyper what it does not ([`crate::front`]).
+    pub front: Option<Arc<dyn Front>>,
 }
 
 impl Default for ConnOptions {
@@ -58,6 +61,7 @@ impl Default for ConnOptions {
             max_headers: None,
             drain: Duration::from_secs(10),
             on_refused: None,
+            front: None,
         }
     }
 }
@@ -109,12 +113,20 @@ pub async fn serve<M, S, B>(
         let mut stopping = stopping.clone();
         let acceptor = acceptor.clone();
         conns.spawn(async move {
-            let io: Box<dyn Stream> = match acceptor {
-                None => Box::new(tcp),
-                Some(a) => match tokio::time::timeout(opts.header_timeout, a.accept(tcp)).await {
-                    Ok(Ok(tls)) => Box::new(tls),
-                    _ => return,
-                },
+            let io: Box<dyn Stream> = match (acceptor, &opts.front) {
+                (None, Some(front)) => {
+                    match front.clone().serve(tcp, peer, stopping.clone()).await {
+                        Handoff::Done => return,
+                        Handoff::Rest(tcp, first) => Box::new(Prefixed::new(first, tcp)),
+                    }
+                }
+                (None, None) => Box::new(tcp),
+                (Some(a), _) => {
+                    match tokio::time::timeout(opts.header_timeout, a.accept(tcp)).await {
+                        Ok(Ok(tls)) => Box::new(tls),
+                        _ => return,
+                    }
+                }
             };
             // Framing is checked on the raw bytes, before hyper normalises the head.
             let io = Framed::new(
