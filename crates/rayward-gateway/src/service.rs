@@ -141,8 +141,11 @@ pub(crate) struct Ctx {
 
 /// A request the pipeline let through, ready for Ray, for the relay to send.
 pub(crate) struct Ticket {
-    /// Method, origin-form URI and headers as Ray gets them.
-    pub(crate) parts: http::request::Parts,
+    pub(crate) method: Method,
+    /// The normalised path and the query: the request target Ray gets.
+    pub(crate) target: String,
+    /// The headers as Ray gets them ([`Upstream::prepare_headers`]).
+    pub(crate) headers: http::HeaderMap,
     pub(crate) upstream: Arc<Upstream>,
 }
 
@@ -1176,7 +1179,7 @@ impl Gateway {
             Some(q) => format!("{path}?{q}"),
             None => path,
         };
-        self.forward(req, route, &path_and_query, wants_upgrade, upstream, ctx)
+        self.forward(req, route, path_and_query, wants_upgrade, upstream, ctx)
             .await
     }
 
@@ -1273,7 +1276,7 @@ impl Gateway {
         &self,
         req: Request<ReqBody>,
         route: Route,
-        path_and_query: &str,
+        path_and_query: String,
         websocket: bool,
         upstream: &Arc<Upstream>,
         ctx: &mut Ctx,
@@ -1317,17 +1320,15 @@ impl Gateway {
                 _ => None,
             },
             &parts.method,
-            path_and_query,
+            &path_and_query,
         );
         if ctx.relaying {
             // The relay sends it: only a request without a body comes this way.
-            parts.uri = http::Uri::from(
-                http::uri::PathAndQuery::try_from(path_and_query)
-                    .map_err(|e| refuse(StatusCode::BAD_REQUEST, "rejected", e.to_string()))?,
-            );
             upstream.prepare_headers(&mut parts.headers, false);
             ctx.ticket = Some(Ticket {
-                parts,
+                method: parts.method,
+                target: path_and_query,
+                headers: parts.headers,
                 upstream: upstream.clone(),
             });
             return Ok(Response::new(proxy::empty()));
@@ -1378,7 +1379,7 @@ impl Gateway {
         let req = Request::from_parts(parts, body);
         let started = Instant::now();
         let resp = upstream
-            .forward(req, path_and_query, websocket)
+            .forward(req, &path_and_query, websocket)
             .await
             .map_err(|e| self.upstream_refusal(e))?;
         self.metrics

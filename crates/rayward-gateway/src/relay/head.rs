@@ -10,7 +10,7 @@
 //! never decides on a head the framing checks would refuse, and never reads a body.
 
 use super::super::service::ReqBody;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Uri, Version};
 use std::mem::MaybeUninit;
@@ -27,7 +27,7 @@ pub enum Head {
     Partial,
     /// Not one for the relay: hyper serves it (and the rest of the connection).
     Hyper,
-    /// A request for the relay; its head is the first `len` bytes.
+    /// A request for the relay; its head, `len` bytes, is split off the buffer.
     Ready { req: Request<ReqBody>, len: usize },
 }
 
@@ -37,86 +37,111 @@ impl std::fmt::Debug for ReqBody {
     }
 }
 
-/// Parses the head at the start of `buf`; see the module documentation.
-pub fn parse(buf: &[u8], max_headers: usize) -> Head {
-    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut []);
-    let len = match req.parse_with_uninit_headers(buf, &mut slots[..max_headers.min(MAX_HEADERS)]) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Head::Partial,
-        Err(_) => return Head::Hyper,
-    };
-    // A bare LF ends a line for httparse but not for the framing checks.
-    if buf[..len]
-        .iter()
-        .enumerate()
-        .any(|(i, &b)| b == b'\n' && (i == 0 || buf[i - 1] != b'\r'))
-    {
-        return Head::Hyper;
-    }
-    if req.version != Some(1) {
-        return Head::Hyper;
-    }
-    let method = match req.method {
-        Some("GET") => Method::GET,
-        Some("HEAD") => Method::HEAD,
-        _ => return Head::Hyper,
-    };
-    let Some(target) = req.path.filter(|p| p.starts_with('/')) else {
-        return Head::Hyper;
-    };
-    let mut hosts = 0;
-    for h in req.headers.iter() {
-        let n = h.name.as_bytes();
-        let framing_or_hop = match n.len() {
-            2 => n.eq_ignore_ascii_case(b"te"),
-            4 => {
-                hosts += usize::from(n.eq_ignore_ascii_case(b"host"));
-                false
-            }
-            6 => n.eq_ignore_ascii_case(b"expect"),
-            7 => n.eq_ignore_ascii_case(b"upgrade"),
-            10 => {
-                n.eq_ignore_ascii_case(b"connection")
-                    && !h.value.eq_ignore_ascii_case(b"keep-alive")
-            }
-            14 => n.eq_ignore_ascii_case(b"content-length"),
-            17 => n.eq_ignore_ascii_case(b"transfer-encoding"),
-            _ => false,
-        };
-        if framing_or_hop {
+/// Parses the head at the start of `buf`; see the module documentation. A head for the
+/// relay is split off `buf` (without a copy: the URI and every header value are slices of
+/// it, as in hyper); anything else leaves `buf` as it was.
+pub fn parse(buf: &mut BytesMut, max_headers: usize) -> Head {
+    // Where the target and each header's name and value are in the head, found while
+    // httparse borrows `buf`; the values are cut from the head once it is split off.
+    let mut spans = [(0u32, 0u32, 0u32, 0u32); MAX_HEADERS];
+    let (len, method, target, count) = {
+        let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut []);
+        let data: &[u8] = buf;
+        let len =
+            match req.parse_with_uninit_headers(data, &mut slots[..max_headers.min(MAX_HEADERS)]) {
+                Ok(httparse::Status::Complete(n)) => n,
+                Ok(httparse::Status::Partial) => return Head::Partial,
+                Err(_) => return Head::Hyper,
+            };
+        // A bare LF ends a line for httparse but not for the framing checks.
+        if has_bare_lf(&data[..len]) {
             return Head::Hyper;
         }
-    }
-    if hosts != 1 {
-        return Head::Hyper;
-    }
-    // One copy of the head; the URI and every value are slices of it, as in hyper.
-    let bytes = Bytes::copy_from_slice(&buf[..len]);
-    // httparse's slices point into `buf`: the same range of the copy.
-    let copy = |s: &[u8]| {
-        let at = s.as_ptr() as usize - buf.as_ptr() as usize;
-        bytes.slice(at..at + s.len())
-    };
-    let Ok(uri) = Uri::from_maybe_shared(copy(target.as_bytes())) else {
-        return Head::Hyper;
-    };
-    let mut headers = HeaderMap::with_capacity(req.headers.len());
-    for h in req.headers.iter() {
-        let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(h.name.as_bytes()),
-            HeaderValue::from_maybe_shared(copy(h.value)),
-        ) else {
+        if req.version != Some(1) {
+            return Head::Hyper;
+        }
+        let method = match req.method {
+            Some("GET") => Method::GET,
+            Some("HEAD") => Method::HEAD,
+            _ => return Head::Hyper,
+        };
+        let Some(target) = req.path.filter(|p| p.starts_with('/')) else {
             return Head::Hyper;
         };
+        let at = |s: &[u8]| (s.as_ptr() as usize - data.as_ptr() as usize) as u32;
+        let mut hosts = 0;
+        for (i, h) in req.headers.iter().enumerate() {
+            let n = h.name.as_bytes();
+            let framing_or_hop = match n.len() {
+                2 => n.eq_ignore_ascii_case(b"te"),
+                4 => {
+                    hosts += usize::from(n.eq_ignore_ascii_case(b"host"));
+                    false
+                }
+                6 => n.eq_ignore_ascii_case(b"expect"),
+                7 => n.eq_ignore_ascii_case(b"upgrade"),
+                10 => {
+                    n.eq_ignore_ascii_case(b"connection")
+                        && !h.value.eq_ignore_ascii_case(b"keep-alive")
+                }
+                14 => n.eq_ignore_ascii_case(b"content-length"),
+                17 => n.eq_ignore_ascii_case(b"transfer-encoding"),
+                _ => false,
+            };
+            if framing_or_hop {
+                return Head::Hyper;
+            }
+            spans[i] = (at(n), n.len() as u32, at(h.value), h.value.len() as u32);
+        }
+        if hosts != 1 {
+            return Head::Hyper;
+        }
+        let target = (at(target.as_bytes()) as usize, target.len());
+        (len, method, target, req.headers.len())
+    };
+    let head = buf.split_to(len).freeze();
+    match build(&head, target, &spans[..count]) {
+        Some((uri, headers)) => {
+            let mut r = Request::new(ReqBody::Empty);
+            *r.method_mut() = method;
+            *r.uri_mut() = uri;
+            *r.version_mut() = Version::HTTP_11;
+            *r.headers_mut() = headers;
+            Head::Ready { req: r, len }
+        }
+        None => {
+            // A target or header `http` refuses (httparse let it through): hyper gets
+            // the head back, whole, and decides as it would have without the relay.
+            let mut whole = BytesMut::with_capacity(head.len() + buf.len());
+            whole.extend_from_slice(&head);
+            whole.extend_from_slice(buf);
+            *buf = whole;
+            Head::Hyper
+        }
+    }
+}
+
+/// The URI and header map of a split-off head, every value a slice of it.
+fn build(
+    head: &Bytes,
+    target: (usize, usize),
+    spans: &[(u32, u32, u32, u32)],
+) -> Option<(Uri, HeaderMap)> {
+    let uri = Uri::from_maybe_shared(head.slice(target.0..target.0 + target.1)).ok()?;
+    let mut headers = HeaderMap::with_capacity(spans.len());
+    for &(n, nl, v, vl) in spans {
+        let name = HeaderName::from_bytes(&head[n as usize..(n + nl) as usize]).ok()?;
+        let value =
+            HeaderValue::from_maybe_shared(head.slice(v as usize..(v + vl) as usize)).ok()?;
         headers.append(name, value);
     }
-    let mut r = Request::new(ReqBody::Empty);
-    *r.method_mut() = method;
-    *r.uri_mut() = uri;
-    *r.version_mut() = Version::HTTP_11;
-    *r.headers_mut() = headers;
-    Head::Ready { req: r, len }
+    Some((uri, headers))
+}
+
+/// Whether a line of `head` ends in LF without CR before it.
+pub fn has_bare_lf(head: &[u8]) -> bool {
+    memchr::memchr_iter(b'\n', head).any(|i| i == 0 || head[i - 1] != b'\r')
 }
 
 #[cfg(test)]
@@ -124,24 +149,31 @@ mod tests {
     use super::*;
 
     fn ready(raw: &str) -> (Request<ReqBody>, usize) {
-        match parse(raw.as_bytes(), MAX_HEADERS) {
+        let mut buf = BytesMut::from(raw.as_bytes());
+        match parse(&mut buf, MAX_HEADERS) {
             Head::Ready { req, len } => (req, len),
             other => panic!("{raw:?}: {other:?}"),
         }
     }
 
     fn hyper(raw: &str) {
+        let mut buf = BytesMut::from(raw.as_bytes());
         assert!(
-            matches!(parse(raw.as_bytes(), MAX_HEADERS), Head::Hyper),
+            matches!(parse(&mut buf, MAX_HEADERS), Head::Hyper),
             "{raw:?} should go to hyper"
         );
+        assert_eq!(&buf[..], raw.as_bytes(), "hyper must get every byte");
     }
 
     #[test]
     fn a_plain_get_is_relayed_with_its_headers() {
         let raw = "GET /api/jobs/?x=1 HTTP/1.1\r\nHost: h\r\nAuthorization: Basic YTpi\r\nX-A: 1\r\nx-a: 2\r\n\r\nGET / HTTP/1.1\r\n";
-        let (r, len) = ready(raw);
+        let mut buf = BytesMut::from(raw.as_bytes());
+        let Head::Ready { req: r, len } = parse(&mut buf, MAX_HEADERS) else {
+            panic!("not ready")
+        };
         assert_eq!(len, raw.len() - "GET / HTTP/1.1\r\n".len());
+        assert_eq!(&buf[..], b"GET / HTTP/1.1\r\n", "the next head stays");
         assert_eq!(r.method(), Method::GET);
         assert_eq!(r.uri().path(), "/api/jobs/");
         assert_eq!(r.uri().query(), Some("x=1"));
@@ -152,12 +184,21 @@ mod tests {
     }
 
     #[test]
+    fn bare_lf_is_found_anywhere() {
+        assert!(!has_bare_lf(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+        assert!(has_bare_lf(b"\nGET"));
+        assert!(has_bare_lf(b"GET / HTTP/1.1\r\nHost: h\n\r\n"));
+        assert!(has_bare_lf(b"GET / HTTP/1.1\r\nHost: h\r\n\n"));
+        assert!(!has_bare_lf(b""));
+    }
+
+    #[test]
     fn partial_heads_wait() {
-        assert!(matches!(
-            parse(b"GET / HTTP/1.1\r\nHost: h\r\n", 100),
-            Head::Partial
-        ));
-        assert!(matches!(parse(b"GE", 100), Head::Partial));
+        for raw in [&b"GET / HTTP/1.1\r\nHost: h\r\n"[..], b"GE"] {
+            let mut buf = BytesMut::from(raw);
+            assert!(matches!(parse(&mut buf, 100), Head::Partial));
+            assert_eq!(&buf[..], raw);
+        }
     }
 
     #[test]

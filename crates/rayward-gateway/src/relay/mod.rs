@@ -18,7 +18,8 @@ pub mod upstream;
 
 use crate::memo::ConnMemo;
 use crate::proxy::{Body, UpstreamError};
-use crate::service::{Decided, Gateway};
+use crate::service::{Decided, Gateway, Ticket};
+use bytes::BytesMut;
 use chunked::Chunked;
 use head::Head;
 use http::{header, Method, Response, StatusCode};
@@ -94,16 +95,21 @@ impl Relay {
         mut stopping: watch::Receiver<bool>,
     ) -> Handoff {
         let memo = ConnMemo::default();
-        let mut buf: Vec<u8> = Vec::with_capacity(BUF);
+        // Heads are split off this buffer, not copied; its memory is reused once the
+        // requests cut from it are gone.
+        let mut buf = BytesMut::with_capacity(BUF);
         let mut up_buf: Vec<u8> = Vec::new();
-        let mut out: Vec<u8> = Vec::new();
+        let mut out: Vec<u8> = Vec::with_capacity(BUF);
+        let mut request: Vec<u8> = Vec::with_capacity(1024);
         loop {
             // A whole head at the start of `buf`, or hyper's turn.
-            let (req, len) = loop {
-                match head::parse(&buf, self.max_headers) {
-                    Head::Ready { req, len } => break (req, len),
-                    Head::Hyper => return Handoff::Rest(tcp, buf),
-                    Head::Partial if buf.len() >= self.max_head => return Handoff::Rest(tcp, buf),
+            let req = loop {
+                match head::parse(&mut buf, self.max_headers) {
+                    Head::Ready { req, .. } => break req,
+                    Head::Hyper => return Handoff::Rest(tcp, buf.to_vec()),
+                    Head::Partial if buf.len() >= self.max_head => {
+                        return Handoff::Rest(tcp, buf.to_vec())
+                    }
                     Head::Partial => {}
                 }
                 if *stopping.borrow() && buf.is_empty() {
@@ -123,17 +129,14 @@ impl Relay {
                     _ => return Handoff::Done,
                 }
             };
-            // Bodiless: the next head starts right after this one.
-            buf.drain(..len);
             let head_request = req.method() == Method::HEAD;
             let after = match self.gw.decide(req, peer, Some(&memo)).await {
                 Decided::Answer(resp) => write_answer(&mut tcp, resp, head_request, &mut out).await,
                 Decided::Relay(ticket, ctx) => {
-                    let upstream = ticket.upstream.clone();
-                    out.clear();
-                    encode_request(&ticket.parts, &mut out);
+                    request.clear();
+                    encode_request(&ticket, &mut request);
+                    let upstream = ticket.upstream;
                     let started = Instant::now();
-                    let mut request = std::mem::take(&mut out);
                     let got = tokio::time::timeout(
                         upstream.timeout(),
                         upstream
@@ -141,18 +144,15 @@ impl Relay {
                             .exchange(&request, head_request, &mut up_buf, &mut out),
                     )
                     .await;
-                    request.clear();
                     match got {
                         Err(_) => {
                             let r = self
                                 .gw
                                 .relay_failed(ctx, UpstreamError::Timeout(upstream.timeout()));
-                            out = request;
                             write_answer(&mut tcp, r, head_request, &mut out).await
                         }
                         Ok(Err(e)) => {
                             let r = self.gw.relay_failed(ctx, e);
-                            out = request;
                             write_answer(&mut tcp, r, head_request, &mut out).await
                         }
                         Ok(Ok(answer)) => {
@@ -162,7 +162,6 @@ impl Relay {
                             if status.is_server_error() && !upstream.pass_errors() {
                                 // Ray's traceback stays behind; so does its connection.
                                 drop(answer);
-                                out = request;
                                 write_answer(
                                     &mut tcp,
                                     crate::proxy::upstream_error(status),
@@ -171,12 +170,7 @@ impl Relay {
                                 )
                                 .await
                             } else {
-                                let after =
-                                    relay_body(&mut tcp, answer, &upstream, &mut up_buf, &mut out)
-                                        .await;
-                                // `out` held the client's head; reuse the request's buffer.
-                                out = request;
-                                after
+                                relay_body(&mut tcp, answer, &upstream, &mut up_buf, &mut out).await
                             }
                         }
                     }
@@ -194,13 +188,12 @@ impl Relay {
 }
 
 /// The request line and headers Ray gets.
-fn encode_request(parts: &http::request::Parts, out: &mut Vec<u8>) {
-    out.extend_from_slice(parts.method.as_str().as_bytes());
+fn encode_request(t: &Ticket, out: &mut Vec<u8>) {
+    out.extend_from_slice(t.method.as_str().as_bytes());
     out.push(b' ');
-    let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(t.target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in &parts.headers {
+    for (name, value) in &t.headers {
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());

@@ -239,11 +239,7 @@ fn rewrite_head(buf: &[u8], head_request: bool, out: &mut Vec<u8>) -> Result<Par
             )))
         }
     };
-    if buf[..len]
-        .iter()
-        .enumerate()
-        .any(|(i, &b)| b == b'\n' && (i == 0 || buf[i - 1] != b'\r'))
-    {
+    if super::head::has_bare_lf(&buf[..len]) {
         return Err(HeadError::Bad("bare LF in the upstream answer head".into()));
     }
     let status = resp.code.unwrap_or(0);
