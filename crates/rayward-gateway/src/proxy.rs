@@ -21,8 +21,11 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
         .boxed()
 }
 
+/// An empty body; no allocation (`Empty` is zero-sized, and so is its box).
 pub fn empty() -> Body {
-    full(Bytes::new())
+    http_body_util::Empty::new()
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus

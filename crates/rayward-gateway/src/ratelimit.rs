@@ -41,21 +41,20 @@ impl RateLimit {
             return Ok(());
         }
         let mut map = self.map.lock().expect("rate lock");
-        if map.len() >= MAX_KEYS && !map.contains_key(user) {
-            map.clear();
-        }
-        // Looked up by `&str` first: the user's name is copied only for a new bucket,
-        // not on every request.
-        if !map.contains_key(user) {
-            map.insert(
-                user.to_string(),
-                Bucket {
+        // One lookup by `&str` on every request; the user's name is copied only for a new
+        // bucket.
+        let b = match map.get_mut(user) {
+            Some(b) => b,
+            None => {
+                if map.len() >= MAX_KEYS {
+                    map.clear();
+                }
+                map.entry(user.to_string()).or_insert(Bucket {
                     tokens: self.burst,
                     at: now,
-                },
-            );
-        }
-        let b = map.get_mut(user).expect("inserted above");
+                })
+            }
+        };
         let elapsed = now.duration_since(b.at).as_secs_f64();
         b.tokens = (b.tokens + elapsed * self.rate).min(self.burst);
         b.at = now;
