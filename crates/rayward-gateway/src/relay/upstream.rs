@@ -252,36 +252,45 @@ fn rewrite_head(buf: &[u8], head_request: bool, out: &mut Vec<u8>) -> Result<Par
     let mut reuse = resp.version == Some(1);
     let mut length: Option<u64> = None;
     let (mut lengths, mut encodings, mut chunked) = (0, 0, false);
-    // The names `Connection` lists are hop-by-hop too; kept as slices (no allocation).
+    // Whether a header line must go (hop-by-hop); the names `Connection` lists go too,
+    // kept as slices (no allocation).
+    let mut drop_any = false;
     let mut named: [&[u8]; 16] = [b""; 16];
     let mut n_named = 0;
     for h in resp.headers.iter() {
         let name = h.name.as_bytes();
-        if name.eq_ignore_ascii_case(b"content-length") {
-            lengths += 1;
-            let v = h.value;
-            if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
-                return Err(HeadError::Bad(
-                    "bad Content-Length in the upstream answer".into(),
-                ));
+        match name.len() {
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                lengths += 1;
+                let v = h.value;
+                if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
+                    return Err(HeadError::Bad(
+                        "bad Content-Length in the upstream answer".into(),
+                    ));
+                }
+                length = std::str::from_utf8(v).ok().and_then(|s| s.parse().ok());
             }
-            length = std::str::from_utf8(v).ok().and_then(|s| s.parse().ok());
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            encodings += 1;
-            chunked = h.value.eq_ignore_ascii_case(b"chunked");
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            for token in h.value.split(|&b| b == b',') {
-                let t = token.trim_ascii();
-                if t.eq_ignore_ascii_case(b"close") {
-                    reuse = false;
-                } else if !t.is_empty() {
-                    if n_named == named.len() {
-                        return Err(HeadError::Bad("too many names in Connection".into()));
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                encodings += 1;
+                chunked = h.value.eq_ignore_ascii_case(b"chunked");
+                drop_any = true;
+            }
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                drop_any = true;
+                for token in h.value.split(|&b| b == b',') {
+                    let t = token.trim_ascii();
+                    if t.eq_ignore_ascii_case(b"close") {
+                        reuse = false;
+                    } else if !t.is_empty() {
+                        if n_named == named.len() {
+                            return Err(HeadError::Bad("too many names in Connection".into()));
+                        }
+                        named[n_named] = t;
+                        n_named += 1;
                     }
-                    named[n_named] = t;
-                    n_named += 1;
                 }
             }
+            _ => drop_any |= hop_by_hop(name),
         }
     }
     let bodiless = head_request || status == 204 || status == 304;
@@ -301,25 +310,36 @@ fn rewrite_head(buf: &[u8], head_request: bool, out: &mut Vec<u8>) -> Result<Par
     if framing == Framing::Close {
         reuse = false;
     }
+    // The status line with the relay's version; then Ray's header lines as they came
+    // (httparse checked every byte, and no line is folded: none spans a CRLF), copied
+    // in runs between the lines that go.
+    let at = |p: &[u8]| p.as_ptr() as usize - buf.as_ptr() as usize;
+    let first_end = memchr::memchr(b'\n', &buf[..len]).map_or(len, |i| i + 1);
     out.clear();
     out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(itoa3(status).as_slice());
-    out.push(b' ');
-    out.extend_from_slice(resp.reason.unwrap_or("").as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for h in resp.headers.iter() {
-        let name = h.name.as_bytes();
-        if hop_by_hop(name)
-            || named[..n_named]
-                .iter()
-                .any(|t| t.eq_ignore_ascii_case(name))
-        {
-            continue;
+    out.extend_from_slice(&buf["HTTP/1.1 ".len()..first_end]);
+    let lines_end = len - 2;
+    if !drop_any {
+        out.extend_from_slice(&buf[first_end..lines_end]);
+    } else {
+        let mut run = first_end;
+        let headers = &resp.headers;
+        for (i, h) in headers.iter().enumerate() {
+            let name = h.name.as_bytes();
+            if hop_by_hop(name)
+                || named[..n_named]
+                    .iter()
+                    .any(|t| t.eq_ignore_ascii_case(name))
+            {
+                let start = at(name);
+                let end = headers
+                    .get(i + 1)
+                    .map_or(lines_end, |n| at(n.name.as_bytes()));
+                out.extend_from_slice(&buf[run..start]);
+                run = end;
+            }
         }
-        out.extend_from_slice(name);
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(h.value);
-        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&buf[run..lines_end]);
     }
     match framing {
         Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
@@ -328,15 +348,6 @@ fn rewrite_head(buf: &[u8], head_request: bool, out: &mut Vec<u8>) -> Result<Par
     }
     out.extend_from_slice(b"\r\n");
     Ok(Parsed::Head(status, framing, reuse, len))
-}
-
-/// A status code's three digits (httparse gives 100..=999).
-fn itoa3(n: u16) -> [u8; 3] {
-    [
-        b'0' + (n / 100 % 10) as u8,
-        b'0' + (n / 10 % 10) as u8,
-        b'0' + (n % 10) as u8,
-    ]
 }
 
 #[cfg(test)]
@@ -393,6 +404,26 @@ mod tests {
         let (_, _, _, reuse, _) =
             rewrite("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", false).unwrap();
         assert!(!reuse);
+    }
+
+    #[test]
+    fn kept_lines_are_copied_whole_around_the_dropped_ones() {
+        let raw = "HTTP/1.0 404 Not  Found\r\nA: 1 \r\nConnection: x\r\nX: 2\r\nB: 3\r\nKeep-Alive: t\r\n\r\nbody";
+        let (head, status, framing, reuse, len) = rewrite(raw, false).unwrap();
+        assert_eq!((status, framing, reuse), (404, Framing::Close, false));
+        assert_eq!(len, raw.len() - 4);
+        assert_eq!(
+            head,
+            "HTTP/1.1 404 Not  Found\r\nA: 1 \r\nB: 3\r\nconnection: close\r\n\r\n"
+        );
+        let (head, ..) = rewrite("HTTP/1.1 204 No Content\r\n\r\n", false).unwrap();
+        assert_eq!(head, "HTTP/1.1 204 No Content\r\n\r\n");
+        let (head, ..) = rewrite(
+            "HTTP/1.1 200 OK\r\nUpgrade: h2c\r\nContent-Length: 0\r\n\r\n",
+            false,
+        )
+        .unwrap();
+        assert_eq!(head, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
     }
 
     #[test]
