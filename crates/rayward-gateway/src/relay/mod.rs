@@ -13,6 +13,7 @@
 //! connections, go to hyper as before ([`rayward_serve::front`]), with the bytes read.
 
 pub mod chunked;
+pub mod deadline;
 pub mod head;
 pub mod upstream;
 
@@ -21,16 +22,18 @@ use crate::proxy::{Body, UpstreamError};
 use crate::service::{Decided, Gateway, Ticket};
 use bytes::BytesMut;
 use chunked::Chunked;
+use deadline::Deadline;
 use head::Head;
 use http::{header, Method, Response, StatusCode};
 use http_body_util::BodyExt;
 use rayward_serve::front::{Front, FrontFuture, Handoff};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio::time::Instant as TokioInstant;
 use upstream::Framing;
 
 /// Read buffers start at this size.
@@ -101,7 +104,12 @@ impl Relay {
         let mut up_buf: Vec<u8> = Vec::new();
         let mut out: Vec<u8> = Vec::with_capacity(BUF);
         let mut request: Vec<u8> = Vec::with_capacity(1024);
+        // Each head must arrive whole within `header_timeout` of the wait for it; each
+        // answer's head within the upstream's timeout of the request.
+        let mut head_deadline = Deadline::new();
+        let mut answer_deadline = Deadline::new();
         loop {
+            let mut waiting_since = None;
             // A whole head at the start of `buf`, or hyper's turn.
             let req = loop {
                 match head::parse(&mut buf, self.max_headers) {
@@ -118,12 +126,13 @@ impl Relay {
                 if buf.capacity() - buf.len() < 1024 {
                     buf.reserve(BUF);
                 }
+                let since = *waiting_since.get_or_insert_with(TokioInstant::now);
                 let read = tokio::select! {
-                    r = tokio::time::timeout(self.header_timeout, tcp.read_buf(&mut buf)) => r,
+                    r = head_deadline.run(since + self.header_timeout, tcp.read_buf(&mut buf)) => r,
                     _ = stopping.changed(), if buf.is_empty() => return Handoff::Done,
                 };
                 match read {
-                    Ok(Ok(n)) if n > 0 => {}
+                    Some(Ok(n)) if n > 0 => {}
                     // Closed, broken, or too slow: as hyper, close (a partial head is
                     // answered by nobody).
                     _ => return Handoff::Done,
@@ -136,26 +145,27 @@ impl Relay {
                     request.clear();
                     encode_request(&ticket, &mut request);
                     let upstream = ticket.upstream;
-                    let started = Instant::now();
-                    let got = tokio::time::timeout(
-                        upstream.timeout(),
-                        upstream
-                            .raw
-                            .exchange(&request, head_request, &mut up_buf, &mut out),
-                    )
-                    .await;
+                    let started = TokioInstant::now();
+                    let got = answer_deadline
+                        .run(
+                            started + upstream.timeout(),
+                            upstream
+                                .raw
+                                .exchange(&request, head_request, &mut up_buf, &mut out),
+                        )
+                        .await;
                     match got {
-                        Err(_) => {
+                        None => {
                             let r = self
                                 .gw
                                 .relay_failed(ctx, UpstreamError::Timeout(upstream.timeout()));
                             write_answer(&mut tcp, r, head_request, &mut out).await
                         }
-                        Ok(Err(e)) => {
+                        Some(Err(e)) => {
                             let r = self.gw.relay_failed(ctx, e);
                             write_answer(&mut tcp, r, head_request, &mut out).await
                         }
-                        Ok(Ok(answer)) => {
+                        Some(Ok(answer)) => {
                             let status = StatusCode::from_u16(answer.status)
                                 .unwrap_or(StatusCode::BAD_GATEWAY);
                             self.gw.relayed(ctx, status, started.elapsed());
@@ -202,10 +212,17 @@ fn encode_request(t: &Ticket, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Writes with the upstream's idle limit: a client that stops reading is dropped.
+/// Writes with the upstream's idle limit: a client that stops reading is dropped. A write
+/// the socket takes at once (the usual case) needs no timer.
 async fn write_to(tcp: &mut TcpStream, bytes: &[u8], idle: Duration) -> bool {
+    let rest = match tcp.try_write(bytes) {
+        Ok(n) if n == bytes.len() => return true,
+        Ok(n) => &bytes[n..],
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => bytes,
+        Err(_) => return false,
+    };
     matches!(
-        tokio::time::timeout(idle, tcp.write_all(bytes)).await,
+        tokio::time::timeout(idle, tcp.write_all(rest)).await,
         Ok(Ok(()))
     )
 }
