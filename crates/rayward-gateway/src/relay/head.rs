@@ -37,10 +37,11 @@ impl std::fmt::Debug for ReqBody {
     }
 }
 
-/// Parses the head at the start of `buf`; see the module documentation. A head for the
+/// Parses the head at the start of `buf`; see the module documentation. A head over
+/// `max_head` bytes or `max_headers` headers goes to hyper (which refuses it). A head for the
 /// relay is split off `buf` (without a copy: the URI and every header value are slices of
 /// it, as in hyper); anything else leaves `buf` as it was.
-pub fn parse(buf: &mut BytesMut, max_headers: usize) -> Head {
+pub fn parse(buf: &mut BytesMut, max_head: usize, max_headers: usize) -> Head {
     // Where the target and each header's name and value are in the head, found while
     // httparse borrows `buf`; the values are cut from the head once it is split off.
     let mut spans = [(0u32, 0u32, 0u32, 0u32); MAX_HEADERS];
@@ -50,6 +51,8 @@ pub fn parse(buf: &mut BytesMut, max_headers: usize) -> Head {
         let data: &[u8] = buf;
         let len =
             match req.parse_with_uninit_headers(data, &mut slots[..max_headers.min(MAX_HEADERS)]) {
+                // Over the limit, however many reads it came in: hyper's 431.
+                Ok(httparse::Status::Complete(n)) if n > max_head => return Head::Hyper,
                 Ok(httparse::Status::Complete(n)) => n,
                 Ok(httparse::Status::Partial) => return Head::Partial,
                 Err(_) => return Head::Hyper,
@@ -177,7 +180,7 @@ mod tests {
 
     fn ready(raw: &str) -> (Request<ReqBody>, usize) {
         let mut buf = BytesMut::from(raw.as_bytes());
-        match parse(&mut buf, MAX_HEADERS) {
+        match parse(&mut buf, 64 * 1024, MAX_HEADERS) {
             Head::Ready { req, len } => (req, len),
             other => panic!("{raw:?}: {other:?}"),
         }
@@ -186,7 +189,7 @@ mod tests {
     fn hyper(raw: &str) {
         let mut buf = BytesMut::from(raw.as_bytes());
         assert!(
-            matches!(parse(&mut buf, MAX_HEADERS), Head::Hyper),
+            matches!(parse(&mut buf, 64 * 1024, MAX_HEADERS), Head::Hyper),
             "{raw:?} should go to hyper"
         );
         assert_eq!(&buf[..], raw.as_bytes(), "hyper must get every byte");
@@ -196,7 +199,7 @@ mod tests {
     fn a_plain_get_is_relayed_with_its_headers() {
         let raw = "GET /api/jobs/?x=1 HTTP/1.1\r\nHost: h\r\nAuthorization: Basic YTpi\r\nX-A: 1\r\nx-a: 2\r\n\r\nGET / HTTP/1.1\r\n";
         let mut buf = BytesMut::from(raw.as_bytes());
-        let Head::Ready { req: r, len } = parse(&mut buf, MAX_HEADERS) else {
+        let Head::Ready { req: r, len } = parse(&mut buf, 64 * 1024, MAX_HEADERS) else {
             panic!("not ready")
         };
         assert_eq!(len, raw.len() - "GET / HTTP/1.1\r\n".len());
@@ -243,7 +246,7 @@ mod tests {
     fn partial_heads_wait() {
         for raw in [&b"GET / HTTP/1.1\r\nHost: h\r\n"[..], b"GE"] {
             let mut buf = BytesMut::from(raw);
-            assert!(matches!(parse(&mut buf, 100), Head::Partial));
+            assert!(matches!(parse(&mut buf, 64 * 1024, 100), Head::Partial));
             assert_eq!(&buf[..], raw);
         }
     }
@@ -276,5 +279,15 @@ mod tests {
         hyper("GET /a\0b HTTP/1.1\r\nHost: h\r\n\r\n");
         let many: String = (0..MAX_HEADERS).map(|i| format!("X-{i}: v\r\n")).collect();
         hyper(&format!("GET / HTTP/1.1\r\nHost: h\r\n{many}\r\n"));
+        let raw = format!(
+            "GET / HTTP/1.1\r\nHost: h\r\nX: {}\r\n\r\n",
+            "a".repeat(100)
+        );
+        let mut buf = BytesMut::from(raw.as_bytes());
+        assert!(
+            matches!(parse(&mut buf, 100, 100), Head::Hyper),
+            "over max_head"
+        );
+        assert_eq!(&buf[..], raw.as_bytes());
     }
 }

@@ -112,7 +112,7 @@ impl Relay {
             let mut waiting_since = None;
             // A whole head at the start of `buf`, or hyper's turn.
             let req = loop {
-                match head::parse(&mut buf, self.max_headers) {
+                match head::parse(&mut buf, self.max_head, self.max_headers) {
                     Head::Ready { req, .. } => break req,
                     Head::Hyper => return Handoff::Rest(tcp, buf.to_vec()),
                     Head::Partial if buf.len() >= self.max_head => {

@@ -61,11 +61,19 @@ impl RawPool {
         }
     }
 
+    /// The most recently used idle connection that is still clean: one Ray wrote to (or
+    /// closed) while it was idle is dropped, its bytes never read as the next answer.
+    /// The check reads tokio's readiness first: no system call when nothing arrived.
     fn take(&self) -> Option<TcpStream> {
         let mut idle = self.idle.lock().expect("pool lock");
         while let Some((c, since)) = idle.pop() {
-            if since.elapsed() < IDLE_FOR {
-                return Some(c);
+            if since.elapsed() >= IDLE_FOR {
+                continue;
+            }
+            match c.try_read(&mut [0u8; 1]) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Some(c),
+                // Bytes past the last answer, end of stream, or an error.
+                _ => continue,
             }
         }
         None
@@ -326,10 +334,13 @@ fn rewrite_head(buf: &[u8], head_request: bool, out: &mut Vec<u8>) -> Result<Par
         let headers = &resp.headers;
         for (i, h) in headers.iter().enumerate() {
             let name = h.name.as_bytes();
+            // `Content-Length` stays whatever `Connection` lists: the relay frames the
+            // client's answer by it (a `Transfer-Encoding` is written anew).
             if hop_by_hop(name)
-                || named[..n_named]
+                || (named[..n_named]
                     .iter()
                     .any(|t| t.eq_ignore_ascii_case(name))
+                    && !name.eq_ignore_ascii_case(b"content-length"))
             {
                 let start = at(name);
                 let end = headers
