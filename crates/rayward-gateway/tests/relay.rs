@@ -1857,3 +1857,31 @@ async fn an_answer_written_a_byte_at_a_time_is_relayed_whole() {
     let got = e.up.got();
     assert_eq!(got[1].conn, got[0].conn, "{got:?}");
 }
+
+#[tokio::test]
+async fn answers_with_many_headers_pass_whole_and_too_many_get_502() {
+    let many = |n: usize| -> String { (0..n).map(|i| format!("X-H{i}: v{i}\r\n")).collect() };
+    let (sixty, too_many) = (many(60), many(120));
+    let e = env("", move |g, n| match g.target() {
+        "/api/jobs/sixty" => vec![w(format!(
+            "HTTP/1.1 200 OK\r\n{sixty}Content-Length: 2\r\nX-Stand: relay\r\n\r\nok"
+        ))],
+        "/api/jobs/too-many" => vec![w(format!(
+            "HTTP/1.1 200 OK\r\n{too_many}Content-Length: 6\r\n\r\nSECRET"
+        ))],
+        _ => ok(&format!("fresh {n}")),
+    })
+    .await;
+    let mut c = Client::connect(e.gw.addr).await;
+    c.send(&req("GET", "/api/jobs/sixty")).await;
+    let a = c.answer(false).await.unwrap();
+    assert!(a.relayed(), "{a:?}");
+    assert_eq!(a.text(), "ok");
+    for i in 0..60 {
+        assert_eq!(a.header(&format!("x-h{i}")), Some(format!("v{i}")), "{a:?}");
+    }
+    c.send(&req("GET", "/api/jobs/too-many")).await;
+    let a = c.answer(false).await.unwrap();
+    assert_eq!(a.status, 502, "{a:?}");
+    assert!(!contains(&a.wire, "SECRET") && !a.head.contains("X-H0"), "{a:?}");
+}
