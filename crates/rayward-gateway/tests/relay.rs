@@ -701,7 +701,8 @@ async fn informational_answers_are_skipped_and_101_is_refused() {
             w("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Stand: relay\r\n\r\nok"),
         ],
         "/api/jobs/switch" => vec![w(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nTUNNEL-SECRET",
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\
+             HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nTUNNEL-SECRET",
         )],
         _ => ok("plain"),
     })
@@ -971,6 +972,12 @@ async fn a_malformed_chunk_ends_the_answer_without_its_bytes() {
             w(format!("{CHUNKED_HEAD}6\nSECRET\r\n0\r\n\r\n")),
             Step::Close,
         ],
+        "/api/jobs/no-crlf" => vec![
+            w(format!(
+                "{CHUNKED_HEAD}5\r\nhelloXY6\r\nSECRET\r\n0\r\n\r\n"
+            )),
+            Step::Close,
+        ],
         "/api/jobs/bad-size" => vec![
             w(format!("{CHUNKED_HEAD}6x\r\nSECRET\r\n0\r\n\r\n")),
             Step::Close,
@@ -997,6 +1004,7 @@ async fn a_malformed_chunk_ends_the_answer_without_its_bytes() {
     for path in [
         "/api/jobs/at-once",
         "/api/jobs/bare-lf",
+        "/api/jobs/no-crlf",
         "/api/jobs/bad-size",
     ] {
         let mut c = Client::connect(e.gw.addr).await;
@@ -1038,24 +1046,30 @@ async fn a_malformed_chunk_ends_the_answer_without_its_bytes() {
     let mut c = Client::connect(e.gw.addr).await;
     c.send(&req("GET", "/api/version")).await;
     let a = c.answer(false).await.unwrap();
-    assert_eq!(a.text(), "fresh 6", "{a:?}");
+    assert_eq!(a.text(), "fresh 7", "{a:?}");
 }
 
 #[tokio::test]
 async fn hop_by_hop_answer_headers_stay_behind() {
-    let e = env("", |_, _| {
-        vec![w(
-            "HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Secret\r\nX-Secret: v\r\n\
+    let e = env("", |g, _| {
+        // The hop-by-hop names go whether or not `Connection` lists them too.
+        let connection = if g.target() == "/api/jobs/listed" {
+            "Connection: keep-alive, X-Secret\r\n"
+        } else {
+            "Connection: X-Secret\r\n"
+        };
+        vec![w(format!(
+            "HTTP/1.1 200 OK\r\n{connection}X-Secret: v\r\n\
              Keep-Alive: timeout=5, max=100\r\nProxy-Authenticate: Basic realm=\"ray\"\r\n\
              Upgrade: h2c\r\nTrailer: X-T\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\n\
              Connection: x-other\r\nX-Other: w\r\nX-Kept: yes\r\nContent-Length: 2\r\n\
              X-Stand: relay\r\n\r\nok",
-        )]
+        ))]
     })
     .await;
     let mut c = Client::connect(e.gw.addr).await;
-    for _ in 0..2 {
-        c.send(&req("GET", "/api/version")).await;
+    for path in ["/api/jobs/listed", "/api/jobs/unlisted", "/api/jobs/listed"] {
+        c.send(&req("GET", path)).await;
         let a = c.answer(false).await.unwrap();
         assert!(a.relayed(), "{a:?}");
         assert_eq!(a.text(), "ok");
@@ -1528,6 +1542,25 @@ async fn ray_gets_the_cluster_token_and_none_of_the_clients_credentials() {
     for secret in ["stolen", "6.6.6.6", "evil.example", ADA_PW] {
         assert!(!g.head.contains(secret), "{secret} reached Ray: {}", g.head);
     }
+    // Ray's own credential header alone (nothing else to strip) is stripped all the same.
+    c.send(&req_as(
+        "GET",
+        "/api/version",
+        Some(&ada()),
+        "X-Ray-Authorization: Bearer stolen\r\n",
+    ))
+    .await;
+    assert_eq!(c.answer(false).await.unwrap().text(), "seen");
+    let got = e.up.got();
+    assert_eq!(
+        got[1].all("authorization"),
+        [format!("Bearer {CLUSTER_TOKEN}")]
+    );
+    assert!(
+        got[1].all("x-ray-authorization").is_empty(),
+        "{}",
+        got[1].head
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1570,6 +1603,14 @@ async fn request_smuggling_shapes_are_refused_by_the_framing_checks_and_reach_no
         ),
         (
             format!("GET /api/version HTTP/1.1\r\nHost: gw\r\nAuthorization: {vic}\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{hidden}"),
+            "bare LF in the request head",
+        ),
+        (
+            format!("GET /api/version HTTP/1.1\r\nHost: gw\nAuthorization: {vic}\r\n\r\n"),
+            "bare LF in the request head",
+        ),
+        (
+            format!("GET /api/version HTTP/1.1\r\nHost: gw\r\nAuthorization: {vic}\r\n\n"),
             "bare LF in the request head",
         ),
         (
@@ -1883,5 +1924,35 @@ async fn answers_with_many_headers_pass_whole_and_too_many_get_502() {
     c.send(&req("GET", "/api/jobs/too-many")).await;
     let a = c.answer(false).await.unwrap();
     assert_eq!(a.status, 502, "{a:?}");
-    assert!(!contains(&a.wire, "SECRET") && !a.head.contains("X-H0"), "{a:?}");
+    assert!(
+        !contains(&a.wire, "SECRET") && !a.head.contains("X-H0"),
+        "{a:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_get_with_a_body_goes_to_hyper_with_its_body() {
+    // A Content-Length on a GET is framing: the relay must not read the body as the next
+    // request (hyper forwards it, and the next request after it is answered).
+    let e = env("", |g, n| {
+        ok(&format!(
+            "{n} {} {}",
+            g.target(),
+            String::from_utf8_lossy(&g.body)
+        ))
+    })
+    .await;
+    let mut c = Client::connect(e.gw.addr).await;
+    let mut two = req_as("GET", "/api/jobs/", Some(&ada()), "Content-Length: 5\r\n");
+    two.extend_from_slice(b"hello");
+    two.extend(req("GET", "/api/version"));
+    c.send(&two).await;
+    let a = c.answer(false).await.unwrap();
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.text(), "1 /api/jobs/ hello");
+    let b = c.answer(false).await.unwrap();
+    assert_eq!(b.text(), "2 /api/version ", "{b:?}");
+    let got = e.up.got();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0].body, b"hello");
 }
