@@ -2,7 +2,8 @@
 # Fuzzes rayward's manifest loader and rules with cargo-fuzz (libFuzzer).
 #
 #   fuzz/run.sh [SECONDS] [TARGET]      SECONDS defaults to 60, TARGET to `load`
-#                                       (the other target: `load_structured`)
+#                                       (the others: `load_structured`, and the gateway
+#                                       relay's `relay_head` and `relay_chunked`)
 #
 # Environment:
 #   FUZZ_SANITIZER  address (default) or none (faster, catches panics and hangs only)
@@ -31,16 +32,23 @@ local_corpus="$here/corpus-local/$target"
 artifacts="$here/artifacts/$target"
 mkdir -p "$local_corpus" "$artifacts" "$here/artifacts-regressions"
 corpora=("$local_corpus")
-# The YAML seeds suit `load` directly; for `load_structured` they are just bytes that
-# drive the generator, still a varied start.
-corpora+=("$here/corpus/load")
+# A target's own seeds when it has them (the relay's: request heads, chunked bodies).
+# Otherwise the YAML seeds: they suit `load` directly; for `load_structured` they are
+# just bytes that drive the generator, still a varied start.
+if [[ $target == relay_* ]]; then
+    corpora+=("$here/corpus/$target")
+    dict="$here/$target.dict"
+else
+    corpora+=("$here/corpus/load")
+    dict="$here/load.dict"
+fi
 
 args=(
     -max_total_time="$secs"
     -max_len=65536
     -timeout=5
     -rss_limit_mb=2048
-    -dict="$here/load.dict"
+    -dict="$dict"
     -print_final_stats=1
 )
 if [[ -n ${FUZZ_JOBS:-} ]]; then
@@ -59,7 +67,7 @@ found=0
 for f in "$artifacts"/crash-* "$artifacts"/timeout-* "$artifacts"/oom-* "$artifacts"/leak-*; do
     [[ -e $f ]] || continue
     grep -qxF "$(basename "$f")" "$before" && continue
-    if [[ $target == load ]]; then
+    if [[ $target == load || $target == relay_* ]]; then
         dest="$here/artifacts-regressions/$target-$(basename "$f")"
         cp "$f" "$dest"
     else

@@ -14,5 +14,6 @@ mod pool;
 mod proxy;
 mod ray_e2e;
 mod redis_e2e;
+mod relay;
 mod session;
 mod tls;
