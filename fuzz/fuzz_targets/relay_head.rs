@@ -5,6 +5,7 @@
 //! never decide on a head the framing checks would refuse.
 #![no_main]
 
+use bytes::BytesMut;
 use http::{header, Method, Version};
 use libfuzzer_sys::fuzz_target;
 use rayward_gateway::relay::head::{parse, Head};
@@ -16,10 +17,22 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+/// The gateway's default `max_header_bytes`.
+const MAX_HEAD: usize = 64 * 1024;
+
+fn parse_bytes(data: &[u8]) -> Head {
+    parse(&mut BytesMut::from(data), MAX_HEAD, 100)
+}
+
 fuzz_target!(|data: &[u8]| {
-    let Head::Ready { req, len } = parse(data, 100) else {
+    let mut buf = BytesMut::from(data);
+    let Head::Ready { req, len } = parse(&mut buf, MAX_HEAD, 100) else {
+        // Left to hyper (or not whole yet): every byte is still there for it.
+        assert_eq!(&buf[..], data, "bytes lost on a head not served");
         return;
     };
+    // Only the head was taken: what follows stays for the next head.
+    assert_eq!(&buf[..], &data[len..]);
     assert!(len > 0 && len <= data.len(), "len {len} of {}", data.len());
     let head = &data[..len];
     assert!(head.ends_with(b"\r\n\r\n"), "{head:?}");
@@ -49,14 +62,14 @@ fuzz_target!(|data: &[u8]| {
         assert!(v.as_bytes().eq_ignore_ascii_case(b"keep-alive"), "{v:?}");
     }
     // The head alone is the same head: nothing after it changed the decision.
-    match parse(head, 100) {
+    match parse_bytes(head) {
         Head::Ready { len: again, .. } => assert_eq!(again, len),
         other => panic!("the head alone: {other:?}"),
     }
     // A head cut short is never served (the relay reads heads a piece at a time).
     for cut in [len - 1, len - 2, len / 2] {
         assert!(
-            !matches!(parse(&head[..cut], 100), Head::Ready { .. }),
+            !matches!(parse_bytes(&head[..cut]), Head::Ready { .. }),
             "served at {cut} of {len}"
         );
     }
