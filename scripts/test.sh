@@ -42,6 +42,11 @@ echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked 2>&1 | tee "$logs/1.log"
+# The gateway's attack and behaviour tests again with keep-alive GETs, which its relay
+# serves instead of hyper (tests/common: RAYWARD_TEST_KEEPALIVE): an attacker picks the
+# path, so both are held to the same tests.
+echo "== gateway tests through the relay"
+RAYWARD_TEST_KEEPALIVE=1 cargo test -p rayward-gateway --test rayward-gateway --locked 2>&1 | tee "$logs/1-relay.log"
 
 if [ "${RAYWARD_SKIP_E2E:-0}" != 1 ]; then
   echo "== installing end-to-end prerequisites"

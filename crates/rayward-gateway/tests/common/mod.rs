@@ -150,14 +150,77 @@ impl Raw {
     }
 }
 
+/// Whether [`get`] leaves the connection open, so that the gateway's relay serves it
+/// instead of hyper (`RAYWARD_TEST_KEEPALIVE=1`; scripts/test.sh runs the attack suite
+/// both ways: an attacker picks the path).
+pub fn keepalive() -> bool {
+    std::env::var_os("RAYWARD_TEST_KEEPALIVE").is_some()
+}
+
 /// Sends `request` verbatim and reads the first response (status 0 when the server
-/// closed without answering). The request should carry `Connection: close`.
+/// closed without answering). The request should carry `Connection: close`, and then
+/// everything until the server closes is read; a request without it (as [`get`] writes
+/// under [`keepalive`]) gets one answer read by its framing.
 pub async fn raw(addr: SocketAddr, request: &[u8]) -> Raw {
     let mut s = TcpStream::connect(addr).await.expect("connect");
     s.write_all(request).await.expect("write");
     let mut buf = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut buf)).await;
+    let closes = String::from_utf8_lossy(request)
+        .to_ascii_lowercase()
+        .contains("connection: close");
+    if closes {
+        let _ = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut buf)).await;
+    } else {
+        let head_request = request.starts_with(b"HEAD ");
+        let _ = tokio::time::timeout(
+            Duration::from_secs(20),
+            read_one(&mut s, &mut buf, head_request),
+        )
+        .await;
+    }
     parse_response(&buf)
+}
+
+/// Reads one answer: its head, then `Content-Length` bytes, a chunked body to its last
+/// chunk, or everything until the server closes.
+async fn read_one(s: &mut TcpStream, buf: &mut Vec<u8>, head_request: bool) {
+    let mut chunk = [0u8; 16 * 1024];
+    let done = |buf: &[u8]| -> bool {
+        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+            return false;
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+        let body = &buf[end + 4..];
+        let status: u16 = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        if head_request || status == 204 || status == 304 || (100..200).contains(&status) {
+            return true;
+        }
+        if let Some(n) = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse::<usize>().ok())
+        {
+            return body.len() >= n;
+        }
+        if head
+            .lines()
+            .any(|l| l.starts_with("transfer-encoding: chunked"))
+        {
+            return body.starts_with(b"0\r\n\r\n")
+                || body.windows(7).any(|w| w == b"\r\n0\r\n\r\n");
+        }
+        false
+    };
+    while !done(buf) {
+        match s.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
 }
 
 pub fn parse_response(buf: &[u8]) -> Raw {
@@ -200,13 +263,18 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A simple request with `Connection: close` and optional extra header lines.
+/// A simple request with `Connection: close` (none under [`keepalive`]) and optional
+/// extra header lines.
 pub fn get(path: &str, auth: Option<&str>, extra: &str) -> Vec<u8> {
     let auth = auth
         .map(|a| format!("Authorization: {a}\r\n"))
         .unwrap_or_default();
-    format!("GET {path} HTTP/1.1\r\nHost: gw\r\n{auth}{extra}Connection: close\r\n\r\n")
-        .into_bytes()
+    let close = if keepalive() {
+        ""
+    } else {
+        "Connection: close\r\n"
+    };
+    format!("GET {path} HTTP/1.1\r\nHost: gw\r\n{auth}{extra}{close}\r\n").into_bytes()
 }
 
 /// An upstream that answers 200 (`METHOD TARGET`) to everything and counts what reaches it.
