@@ -1755,33 +1755,52 @@ async fn answers_that_end_their_connection_are_not_reused() {
     }
 }
 
-#[tokio::test]
-async fn status_codes_hyper_refuses_get_502() {
-    // hyper's client (the path before the relay) takes only statuses 100..=999 it can
-    // parse; Ray never sends less than 100.
-    let e = env("", |g, _| match g.target() {
+/// Ray's answers with a status below 100 (which hyper's client refuses: the path before
+/// the relay answered 502), for `status_below_100_*`.
+fn below_100(g: &Got, _: usize) -> Vec<Step> {
+    match g.target() {
         "/api/jobs/099" => vec![
-            w("HTTP/1.1 099 Odd\r\nContent-Length: 6\r\n\r\nSECRET"),
+            w("HTTP/1.1 099 Odd\r\nContent-Length: 6\r\nX-Stand: relay\r\n\r\nSECRET"),
             Step::Close,
         ],
         "/api/jobs/000" => vec![
-            w("HTTP/1.1 000 Zero\r\nContent-Length: 6\r\n\r\nSECRET"),
+            w("HTTP/1.1 000 Zero\r\nContent-Length: 6\r\nX-Stand: relay\r\n\r\nSECRET"),
             Step::Close,
         ],
         _ => ok("plain"),
-    })
-    .await;
+    }
+}
+
+/// What the client got for each status below 100 that is not a 502 without Ray's bytes.
+async fn below_100_failures(e: &Env) -> Vec<String> {
     let mut failed = Vec::new();
     for path in ["/api/jobs/099", "/api/jobs/000"] {
         let mut c = Client::connect(e.gw.addr).await;
         c.send(&req("GET", path)).await;
-        let all = all_until_closed(&mut c).await;
-        let all = [c.seen.clone(), all].concat();
-        let r = parse_response(&all);
-        if r.status != 502 || contains(&all, "SECRET") {
-            failed.push(format!("{path}: {:?}", String::from_utf8_lossy(&all)));
+        let a = c.answer(false).await;
+        let _ = c.extra(SHORT).await;
+        let ok = matches!(&a, Ok(a) if a.status == 502) && !contains(&c.seen, "SECRET");
+        if !ok {
+            failed.push(format!("{path}: {:?}", String::from_utf8_lossy(&c.seen)));
         }
     }
+    failed
+}
+
+#[tokio::test]
+async fn status_codes_below_100_get_502() {
+    let e = env("", below_100).await;
+    let failed = below_100_failures(&e).await;
+    assert!(failed.is_empty(), "{failed:#?}");
+}
+
+#[tokio::test]
+#[ignore = "BUG: an upstream status below 100 is taken as a final answer; with pass_upstream_errors the client gets `HTTP/1.1 099` and Ray's body (relay/upstream.rs rewrite_head)"]
+async fn status_codes_below_100_get_502_even_when_ray_errors_pass() {
+    // With Ray's 5xx bodies passed through, the relay (which reads a status it cannot
+    // name as a server error) must not pass a status line no client can read.
+    let e = env("pass_upstream_errors = true\n", below_100).await;
+    let failed = below_100_failures(&e).await;
     assert!(failed.is_empty(), "{failed:#?}");
 }
 
