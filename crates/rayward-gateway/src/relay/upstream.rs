@@ -251,6 +251,13 @@ fn rewrite_head(buf: &[u8], head_request: bool, out: &mut Vec<u8>) -> Result<Par
         return Err(HeadError::Bad("bare LF in the upstream answer head".into()));
     }
     let status = resp.code.unwrap_or(0);
+    if status < 100 {
+        // httparse reads any three digits; HTTP has no status below 100 (hyper's client
+        // refuses one too).
+        return Err(HeadError::Bad(format!(
+            "upstream status {status:03} is not HTTP"
+        )));
+    }
     if status == 101 {
         return Err(HeadError::Bad("upstream switched protocols unasked".into()));
     }
@@ -449,6 +456,8 @@ mod tests {
             "HTTP/1.1 200 OK\nContent-Length: 2\r\n\r\n",
             "HTTP/1.1 101 Switching Protocols\r\n\r\n",
             "HTTP/1.1 200 OK\r\n folded: x\r\n\r\n",
+            "HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n",
+            "HTTP/1.1 000 Zero\r\nContent-Length: 0\r\n\r\n",
         ] {
             assert!(rewrite(raw, false).is_err(), "{raw:?}");
         }
