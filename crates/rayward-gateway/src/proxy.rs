@@ -520,9 +520,13 @@ mod tests {
 
     #[test]
     fn name_matches_are_those_of_the_lists() {
+        // The relay matches the same names on raw bytes, in any case.
+        use crate::relay::upstream::hop_by_hop as raw_hop;
         for (i, n) in HOP_BY_HOP.iter().enumerate() {
             assert_eq!(hop_by_hop_index(n), Some(i), "{n}");
             assert!(!is_client_only(n), "{n}");
+            assert!(raw_hop(n.as_str().as_bytes()), "{n}");
+            assert!(raw_hop(n.as_str().to_ascii_uppercase().as_bytes()), "{n}");
         }
         for n in &CLIENT_ONLY {
             assert!(is_client_only(n), "{n}");
@@ -539,6 +543,7 @@ mod tests {
             let n = HeaderName::from_static(other);
             assert_eq!(hop_by_hop_index(&n), None, "{other}");
             assert!(!is_client_only(&n), "{other}");
+            assert!(!raw_hop(other.as_bytes()), "{other}");
         }
     }
 

@@ -13,6 +13,7 @@ use super::super::service::ReqBody;
 use bytes::{Bytes, BytesMut};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Uri, Version};
+use rayward_serve::framing::has_bare_lf;
 use std::mem::MaybeUninit;
 
 /// Header slots on the stack; a head with more goes to hyper.
@@ -142,38 +143,6 @@ fn build(
     Some((uri, headers))
 }
 
-/// Whether a line of `head` ends in LF without CR before it. Eight bytes at a time: a
-/// head has a dozen lines, and a search per line (memchr) cost more than the parse.
-pub fn has_bare_lf(head: &[u8]) -> bool {
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // The high bit of each byte of `w` equal to `b`, exactly (no carry between bytes).
-    let eq = |w: u64, b: u8| {
-        let x = w ^ (0x0101_0101_0101_0101 * u64::from(b));
-        !(((x & !HIGH) + !HIGH) | x) & HIGH
-    };
-    let mut prev_cr = false;
-    let mut words = head.chunks_exact(8);
-    for c in &mut words {
-        let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
-        let lf = eq(w, b'\n');
-        if lf != 0 {
-            // Each byte's CR flag moved onto the byte after it (little endian: up 8 bits).
-            let cr_before = (eq(w, b'\r') << 8) | if prev_cr { 0x80 } else { 0 };
-            if lf & !cr_before != 0 {
-                return true;
-            }
-        }
-        prev_cr = c[7] == b'\r';
-    }
-    for &b in words.remainder() {
-        if b == b'\n' && !prev_cr {
-            return true;
-        }
-        prev_cr = b == b'\r';
-    }
-    false
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,35 +180,6 @@ mod tests {
         assert_eq!(r.headers().get_all("x-a").iter().count(), 2);
         let (r, _) = ready("HEAD / HTTP/1.1\r\nhost: h\r\nConnection: Keep-Alive\r\n\r\n");
         assert_eq!(r.method(), Method::HEAD);
-    }
-
-    #[test]
-    fn bare_lf_is_found_anywhere() {
-        assert!(!has_bare_lf(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
-        assert!(has_bare_lf(b"\nGET"));
-        assert!(has_bare_lf(b"GET / HTTP/1.1\r\nHost: h\n\r\n"));
-        assert!(has_bare_lf(b"GET / HTTP/1.1\r\nHost: h\r\n\n"));
-        assert!(!has_bare_lf(b""));
-        // Against the plain definition, on every string of up to 11 bytes over a, CR, LF
-        // (word boundaries at every offset).
-        let naive = |h: &[u8]| {
-            h.iter()
-                .enumerate()
-                .any(|(i, &b)| b == b'\n' && (i == 0 || h[i - 1] != b'\r'))
-        };
-        for len in 0..=11u32 {
-            for code in 0..3u32.pow(len) {
-                let mut c = code;
-                let h: Vec<u8> = (0..len)
-                    .map(|_| {
-                        let b = [b'a', b'\r', b'\n'][(c % 3) as usize];
-                        c /= 3;
-                        b
-                    })
-                    .collect();
-                assert_eq!(has_bare_lf(&h), naive(&h), "{h:?}");
-            }
-        }
     }
 
     #[test]

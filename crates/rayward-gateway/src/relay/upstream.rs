@@ -247,7 +247,7 @@ fn rewrite_head(buf: &[u8], head_request: bool, out: &mut Vec<u8>) -> Result<Par
             )))
         }
     };
-    if super::head::has_bare_lf(&buf[..len]) {
+    if rayward_serve::framing::has_bare_lf(&buf[..len]) {
         return Err(HeadError::Bad("bare LF in the upstream answer head".into()));
     }
     let status = resp.code.unwrap_or(0);
